@@ -1,0 +1,47 @@
+#include "common/status.h"
+
+#include <gtest/gtest.h>
+
+#include "common/clock.h"
+#include "common/issue.h"
+
+namespace ketamine {
+namespace {
+
+Result<int> Half(int n) {
+  if (n % 2 != 0) return InvalidInput("odd", Location("n"));
+  return n / 2;
+}
+
+Result<int> Quarter(int n) {
+  KETAMINE_ASSIGN_OR_RETURN(int half, Half(n));
+  KETAMINE_ASSIGN_OR_RETURN(int quarter, Half(half));
+  return quarter;
+}
+
+TEST(ResultTest, AssignOrReturnPassesTheFirstError) {
+  EXPECT_EQ(*Quarter(8), 2);
+  auto r = Quarter(6);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(r.status().location().ToString(), "n");
+  EXPECT_EQ(r.status().ToString(), "invalid-input at n: odd");
+}
+
+TEST(IssuesTest, ErrorsAndWarnings) {
+  Issues issues;
+  issues.Warning("unit-normalised", Location("RXE-24"), "mg/kg/hr read as mg/kg/h");
+  EXPECT_FALSE(issues.HasErrors());
+  issues.Error("required-missing", Location("RXE-3"), "give amount is required");
+  EXPECT_TRUE(issues.HasErrors());
+  EXPECT_EQ(issues.items().back().ToString(), "error RXE-3: give amount is required");
+}
+
+TEST(ClockTest, Hl7AndIsoTimestamps) {
+  auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795428824123));
+  EXPECT_EQ(FormatHl7Timestamp(t), "20261123101344.123+0000");
+  EXPECT_EQ(FormatIsoTimestamp(t), "2026-11-23T10:13:44.123Z");
+}
+
+}  // namespace
+}  // namespace ketamine

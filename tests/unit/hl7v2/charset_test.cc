@@ -1,0 +1,57 @@
+#include "hl7v2/charset.h"
+
+#include <gtest/gtest.h>
+
+#include "hl7v2/parser.h"
+
+namespace ketamine::hl7v2 {
+namespace {
+
+TEST(CharsetTest, Latin1IsConvertedToUtf8) {
+  std::string text = "MSH|^~\\&|A|B|C|D|1||ADT^A04|1|P|2.5||||||8859/1\rPID|1||X||M\xFCller^J\xF6rg\r";
+  auto msg = Parse(text);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  EXPECT_EQ(msg->decoded_from(), "8859/1");
+  EXPECT_EQ(msg->GetText("PID-5.1"), "M\xC3\xBCller");
+  EXPECT_EQ(msg->GetText("PID-5.2"), "J\xC3\xB6rg");
+}
+
+TEST(CharsetTest, ListenerDefaultAppliesWhenMsh18IsEmpty) {
+  std::string text = "MSH|^~\\&|A|B|C|D|1||ADT^A04|1|P|2.5\rPID|1||X||Pe\xF1" "a\r";
+  ParseOptions options;
+  options.default_charset = "8859/1";
+  auto msg = Parse(text, options);
+  ASSERT_TRUE(msg.ok());
+  EXPECT_EQ(msg->GetText("PID-5.1"), "Pe\xC3\xB1" "a");
+  auto utf8 = Parse(text);  // without the default the bytes stay as they came
+  ASSERT_TRUE(utf8.ok());
+  EXPECT_EQ(utf8->decoded_from(), "");
+}
+
+TEST(CharsetTest, Iso2022JpIsDecodedBeforeSplitting) {
+  // "ISO IR87": JIS X 0208 in ISO-2022-JP; the double-byte run may contain '|' bytes, which must
+  // not split fields. 0x7C ('|') appears inside the kanji run ESC $ B 3 | ESC ( B.
+  std::string kanji = "\x1b$B3|\x1b(B";
+  std::string text = "MSH|^~\\&|A|B|C|D|1||ADT^A04|1|P|2.5||||||ISO IR87\rPID|1||X||" + kanji + "^T\r";
+  auto msg = Parse(text);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  EXPECT_EQ(msg->Get("PID-5.2"), "T");
+  EXPECT_EQ(msg->GetText("PID-5.1").size(), 3u);  // one kanji in UTF-8
+}
+
+TEST(CharsetTest, NamesOfTable0211) {
+  EXPECT_EQ(*IconvNameFor(""), "");
+  EXPECT_EQ(*IconvNameFor("UNICODE UTF-8"), "");
+  EXPECT_EQ(*IconvNameFor("8859/15"), "ISO-8859-15");
+  EXPECT_EQ(*IconvNameFor("BIG-5"), "BIG5");
+  EXPECT_EQ(IconvNameFor("UNICODE UTF-16").status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(IconvNameFor("EBCDIC").status().location().ToString(), "MSH-18");
+}
+
+TEST(CharsetTest, InvalidBytesAreAnError) {
+  auto r = ConvertToUtf8("\xff\xfe", "GB 18030-2000");
+  EXPECT_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace ketamine::hl7v2
