@@ -1,0 +1,151 @@
+#include "cli/config.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace ketamine::cli {
+namespace {
+
+constexpr size_t kMaxConfigBytes = 1u << 20;
+using Value = rapidjson::Value;
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  Status Keys(const Value& object, const std::string& path, std::set<std::string> allowed) {
+    if (!object.IsObject()) return Error(path, "must be an object");
+    for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
+      std::string key(it->name.GetString(), it->name.GetStringLength());
+      if (!allowed.count(key)) return Error(Join(path, key), "unknown key");
+    }
+    return Status::Ok();
+  }
+
+  const Value* Find(const Value& object, const char* key) {
+    auto it = object.FindMember(key);
+    return it == object.MemberEnd() ? nullptr : &it->value;
+  }
+
+  Status String(const Value& object, const std::string& path, const char* key, std::string& out) {
+    const Value* v = Find(object, key);
+    if (v == nullptr) return Status::Ok();
+    if (!v->IsString()) return Error(Join(path, key), "must be a string");
+    out.assign(v->GetString(), v->GetStringLength());
+    return Status::Ok();
+  }
+
+  template <typename Int>
+  Status Integer(const Value& object, const std::string& path, const char* key, Int& out,
+                 int64_t min, int64_t max) {
+    const Value* v = Find(object, key);
+    if (v == nullptr) return Status::Ok();
+    if (!v->IsInt64() || v->GetInt64() < min || v->GetInt64() > max) {
+      return Error(Join(path, key),
+                   "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    out = static_cast<Int>(v->GetInt64());
+    return Status::Ok();
+  }
+
+  Status Bool(const Value& object, const std::string& path, const char* key, bool& out) {
+    const Value* v = Find(object, key);
+    if (v == nullptr) return Status::Ok();
+    if (!v->IsBool()) return Error(Join(path, key), "must be true or false");
+    out = v->GetBool();
+    return Status::Ok();
+  }
+
+  Status Error(const std::string& path, const std::string& what) {
+    return InvalidInput(source_ + ": " + path + " " + what, Location(path));
+  }
+
+  static std::string Join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+ private:
+  std::string source_;
+};
+
+Status ReadTls(Reader& r, const Value& v, const std::string& path, mllp::TlsOptions& tls) {
+  KETAMINE_RETURN_IF_ERROR(
+      r.Keys(v, path, {"certificate", "private_key", "ca", "require_client_certificate"}));
+  KETAMINE_RETURN_IF_ERROR(r.String(v, path, "certificate", tls.certificate_file));
+  KETAMINE_RETURN_IF_ERROR(r.String(v, path, "private_key", tls.private_key_file));
+  KETAMINE_RETURN_IF_ERROR(r.String(v, path, "ca", tls.ca_file));
+  tls.verify_peer = false;
+  KETAMINE_RETURN_IF_ERROR(r.Bool(v, path, "require_client_certificate", tls.verify_peer));
+  if (tls.certificate_file.empty()) return r.Error(Reader::Join(path, "certificate"), "is required");
+  if (tls.private_key_file.empty()) return r.Error(Reader::Join(path, "private_key"), "is required");
+  if (tls.verify_peer && tls.ca_file.empty()) {
+    return r.Error(Reader::Join(path, "ca"), "is required with require_client_certificate");
+  }
+  return Status::Ok();
+}
+
+Status ReadMllp(Reader& r, const Value& v, GatewayConfig& config) {
+  const std::string path = "mllp";
+  KETAMINE_RETURN_IF_ERROR(r.Keys(v, path, {"host", "port", "max_message_bytes", "idle_timeout_ms",
+                                            "max_connections", "default_charset", "tls"}));
+  mllp::ServerOptions& o = config.mllp;
+  KETAMINE_RETURN_IF_ERROR(r.String(v, path, "host", o.host));
+  KETAMINE_RETURN_IF_ERROR(r.Integer(v, path, "port", o.port, 0, 65535));
+  KETAMINE_RETURN_IF_ERROR(r.Integer(v, path, "max_message_bytes", o.max_frame_bytes, 1024,
+                                     int64_t{256} << 20));
+  KETAMINE_RETURN_IF_ERROR(r.Integer(v, path, "idle_timeout_ms", o.idle_timeout_ms, 100, 86400000));
+  KETAMINE_RETURN_IF_ERROR(r.Integer(v, path, "max_connections", o.max_connections, 1, 100000));
+  KETAMINE_RETURN_IF_ERROR(r.String(v, path, "default_charset", config.inbound.parse.default_charset));
+  if (const Value* tls = r.Find(v, "tls")) {
+    mllp::TlsOptions t;
+    KETAMINE_RETURN_IF_ERROR(ReadTls(r, *tls, path + ".tls", t));
+    o.tls = t;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source) {
+  Reader r{std::string(source)};
+  if (json.size() > kMaxConfigBytes) return r.Error("", "is larger than 1 MiB");
+  rapidjson::Document doc;
+  // Iterative parsing: deep nesting cannot overflow the stack.
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag>(json.data(),
+                                                                               json.size());
+  if (doc.HasParseError()) {
+    return InvalidInput(std::string(source) + ": invalid JSON at offset " +
+                        std::to_string(doc.GetErrorOffset()) + ": " +
+                        rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  GatewayConfig config;
+  KETAMINE_RETURN_IF_ERROR(
+      r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility"}));
+  std::string data_dir;
+  KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
+  if (!data_dir.empty()) config.data_dir = data_dir;
+  KETAMINE_RETURN_IF_ERROR(r.Integer(doc, "", "threads", config.threads, 1, 64));
+  KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "application", config.inbound.application));
+  KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "facility", config.inbound.facility));
+  if (const Value* mllp = r.Find(doc, "mllp")) KETAMINE_RETURN_IF_ERROR(ReadMllp(r, *mllp, config));
+  if (const Value* http = r.Find(doc, "http")) {
+    KETAMINE_RETURN_IF_ERROR(r.Keys(*http, "http", {"host", "port"}));
+    KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "host", config.http_host));
+    KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "port", config.http_port, 0, 65535));
+  }
+  return config;
+}
+
+Result<GatewayConfig> LoadConfig(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return InvalidInput("cannot read config file " + file.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), file.string());
+}
+
+}  // namespace ketamine::cli

@@ -1,0 +1,28 @@
+// The gateway's JSON configuration (serve --config FILE). With no file, the sandbox defaults:
+// data under ./data, MLLP on 127.0.0.1:2575, HTTP on 127.0.0.1:8080. An unknown key or a value of
+// the wrong type is refused at start-up with a message naming its path ("mllp.tls.ca").
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "mllp/server.h"
+#include "pipeline/inbound.h"
+
+namespace ketamine::cli {
+
+struct GatewayConfig {
+  std::filesystem::path data_dir = "data";
+  int threads = 2;  // I/O threads for the listeners
+  mllp::ServerOptions mllp;
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 8080;
+  pipeline::InboundOptions inbound;
+};
+
+[[nodiscard]] Result<GatewayConfig> LoadConfig(const std::filesystem::path& file);
+[[nodiscard]] Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source);
+
+}  // namespace ketamine::cli

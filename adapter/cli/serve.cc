@@ -1,0 +1,105 @@
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/config.h"
+#include "common/log.h"
+#include "mllp/server.h"
+#include "pipeline/inbound.h"
+#include "store/sqlite_store.h"
+
+namespace ketamine::cli {
+namespace {
+
+constexpr const char* kServeHelp = R"(usage: ketamine-gateway serve [--config FILE] [--data-dir DIR]
+                              [--mllp-port N] [--http-port N]
+
+Runs the gateway. Without --config it starts in sandbox mode: the store is SQLite under ./data,
+MLLP listens on 127.0.0.1:2575 and HTTP is reserved on 127.0.0.1:8080.
+
+  --config FILE    JSON configuration (see the README's "Configuration" section)
+  --data-dir DIR   folder of the embedded store (overrides the config's data_dir)
+  --mllp-port N    MLLP port; 0 picks a free port, printed at start-up
+  --http-port N    HTTP port; 0 picks a free port
+
+Every message is stored durably before its ACK is sent. On start-up one line is printed on
+standard output for each listener: "listening mllp 127.0.0.1:2575". SIGINT or SIGTERM stops the
+gateway gracefully: it stops accepting, answers the messages in flight, then exits 0.
+Exit codes: 0 stopped cleanly, 2 bad arguments or configuration, 3 store or port unavailable.
+)";
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "ketamine-gateway serve: %s\n", message.c_str());
+  return code;
+}
+
+}  // namespace
+
+int Serve(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"--config", "--data-dir", "--mllp-port", "--http-port"}, {"--help"}});
+  if (!args.ok()) return Fail(kExitUsage, args.status().message());
+  if (args->Has("--help")) {
+    std::fputs(kServeHelp, stdout);
+    return kExitOk;
+  }
+  if (!args->positional.empty()) return Fail(kExitUsage, "unexpected argument " + args->positional[0]);
+
+  Result<GatewayConfig> config = GatewayConfig{};
+  if (const std::string* file = args->Option("--config")) config = LoadConfig(*file);
+  if (!config.ok()) return Fail(kExitUsage, config.status().message());
+  if (const std::string* dir = args->Option("--data-dir")) config->data_dir = *dir;
+  if (const std::string* port = args->Option("--mllp-port")) {
+    auto p = ParsePort(*port, "--mllp-port");
+    if (!p.ok()) return Fail(kExitUsage, p.status().message());
+    config->mllp.port = *p;
+  }
+  if (const std::string* port = args->Option("--http-port")) {
+    auto p = ParsePort(*port, "--http-port");
+    if (!p.ok()) return Fail(kExitUsage, p.status().message());
+    config->http_port = *p;
+  }
+  // The parser's limit follows the listener's frame limit.
+  config->inbound.parse.max_message_bytes = config->mllp.max_frame_bytes;
+
+  auto store = store::SqliteStore::Open(config->data_dir);
+  if (!store.ok()) return Fail(kExitUnavailable, store.status().message());
+  std::shared_ptr<store::SqliteStore> shared_store = std::move(*store);
+
+  auto pipeline = std::make_shared<pipeline::InboundPipeline>(shared_store, config->inbound,
+                                                              Clock::System());
+  boost::asio::io_context io;
+  auto server = mllp::Server::Start(io, config->mllp, pipeline);
+  if (!server.ok()) {
+    int code = server.status().code() == StatusCode::kInvalidInput ? kExitUsage : kExitUnavailable;
+    return Fail(code, server.status().message());
+  }
+  const std::string endpoint = config->mllp.host + ":" + std::to_string((*server)->port());
+  log::Info("serve.started", {{"mllp", endpoint},
+                              {"tls", config->mllp.tls ? "on" : "off"},
+                              {"data_dir", config->data_dir.string()}});
+  std::cout << "listening mllp " << endpoint << std::endl;
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  auto work = boost::asio::make_work_guard(io);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    log::Info("serve.stopping", {{"signal", std::to_string(signal)}});
+    (*server)->Stop();
+    work.reset();
+    // In-flight messages finish (their ACKs go out), then the sessions close and run() returns.
+  });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config->threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  server->reset();
+  shared_store.reset();  // drains the store's queue and closes the database
+  log::Info("serve.stopped");
+  return kExitOk;
+}
+
+}  // namespace ketamine::cli

@@ -1,0 +1,61 @@
+// SQLite implementation of MessageStore: WAL mode, synchronous=FULL, one writer thread that
+// commits whatever appends are waiting as one transaction (group commit).
+//   auto store = SqliteStore::Open("data");  // creates data/gateway.db
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "store/message_store.h"
+
+struct sqlite3;
+
+namespace ketamine::store {
+
+struct SqliteOptions {
+  size_t max_batch = 512;         // appends per transaction at most
+  int busy_timeout_ms = 2000;     // how long a write waits for another writer's lock
+  bool synchronous_full = true;   // fsync at every commit: durable across power loss
+};
+
+class SqliteStore : public MessageStore {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& data_dir,
+                                                   SqliteOptions options = {});
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void Append(InboundRecord record, AppendCallback done) override;
+  Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) override;
+  Result<int64_t> Count() override;
+
+  static constexpr const char* kFileName = "gateway.db";
+  // Commits done so far; appends / commits is the mean group size.
+  uint64_t commits() const;
+
+ private:
+  struct Pending {
+    InboundRecord record;
+    AppendCallback done;
+  };
+  SqliteStore(sqlite3* writer, sqlite3* reader, SqliteOptions options);
+  void WriterLoop();
+  std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<Pending>& batch);
+
+  sqlite3* writer_;
+  sqlite3* reader_;
+  SqliteOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  uint64_t commits_ = 0;
+  std::mutex reader_mutex_;
+  std::thread writer_thread_;
+};
+
+}  // namespace ketamine::store
