@@ -1,0 +1,71 @@
+#include "cli/config.h"
+
+#include <gtest/gtest.h>
+
+#include "cli/args.h"
+
+namespace ketamine::cli {
+namespace {
+
+TEST(ConfigTest, DefaultsAreTheSandbox) {
+  auto config = ParseConfig("{}", "test.json");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->mllp.host, "127.0.0.1");
+  EXPECT_EQ(config->mllp.port, 2575);
+  EXPECT_EQ(config->http_port, 8080);
+  EXPECT_EQ(config->data_dir, "data");
+  EXPECT_EQ(config->mllp.max_frame_bytes, 1u << 20);
+}
+
+TEST(ConfigTest, ReadsListenerSettings) {
+  auto config = ParseConfig(R"({"data_dir": "d", "mllp": {"port": 0, "max_message_bytes": 2048,
+      "idle_timeout_ms": 1000, "default_charset": "8859/1",
+      "tls": {"certificate": "c.pem", "private_key": "k.pem", "ca": "ca.pem",
+              "require_client_certificate": true}}})",
+                            "test.json");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->mllp.port, 0);
+  EXPECT_EQ(config->mllp.max_frame_bytes, 2048u);
+  EXPECT_EQ(config->inbound.parse.default_charset, "8859/1");
+  ASSERT_TRUE(config->mllp.tls.has_value());
+  EXPECT_TRUE(config->mllp.tls->verify_peer);
+}
+
+TEST(ConfigTest, ErrorsNameTheKey) {
+  auto unknown = ParseConfig(R"({"mllp": {"tls": {"certificate": "c", "private_key": "k",
+      "cipher": "x"}}})", "site.json");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().location().ToString(), "mllp.tls.cipher");
+  auto wrong_type = ParseConfig(R"({"mllp": {"port": "2575"}})", "site.json");
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_EQ(wrong_type.status().location().ToString(), "mllp.port");
+  auto out_of_range = ParseConfig(R"({"mllp": {"port": 70000}})", "site.json");
+  EXPECT_FALSE(out_of_range.ok());
+  auto missing_ca = ParseConfig(R"({"mllp": {"tls": {"certificate": "c", "private_key": "k",
+      "require_client_certificate": true}}})", "site.json");
+  ASSERT_FALSE(missing_ca.ok());
+  EXPECT_EQ(missing_ca.status().location().ToString(), "mllp.tls.ca");
+  auto bad_json = ParseConfig("{\"mllp\": ", "site.json");
+  ASSERT_FALSE(bad_json.ok());
+  EXPECT_NE(bad_json.status().message().find("invalid JSON"), std::string::npos);
+  std::string deep(100000, '[');
+  EXPECT_FALSE(ParseConfig(deep, "deep.json").ok());
+}
+
+TEST(ArgsTest, OptionsFlagsAndPositionals) {
+  auto args = ParseArgs({"--config", "a.json", "--mllp-port=0", "--help", "x"},
+                        {{"--config", "--mllp-port"}, {"--help"}});
+  ASSERT_TRUE(args.ok());
+  EXPECT_EQ(*args->Option("--config"), "a.json");
+  EXPECT_EQ(*args->Option("--mllp-port"), "0");
+  EXPECT_TRUE(args->Has("--help"));
+  EXPECT_EQ(args->positional, std::vector<std::string>{"x"});
+  EXPECT_FALSE(ParseArgs({"--nope"}, {}).ok());
+  EXPECT_FALSE(ParseArgs({"--config"}, {{"--config"}, {}}).ok());
+  EXPECT_FALSE(ParsePort("65536", "--mllp-port").ok());
+  EXPECT_FALSE(ParsePort("-1", "--mllp-port").ok());
+  EXPECT_EQ(*ParsePort("0", "--mllp-port"), 0);
+}
+
+}  // namespace
+}  // namespace ketamine::cli
