@@ -1,0 +1,53 @@
+// Starts and stops `ketamine-gateway serve` for integration tests: fresh data folder, port 0,
+// readiness from the "listening mllp HOST:PORT" line (no sleeps), stopped by its PID.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const gatewayBin = process.env.KGW_BIN;
+if (!gatewayBin) throw new Error('KGW_BIN must name the ketamine-gateway executable');
+
+export function freshDataDir(prefix = 'kgw-it-') {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export async function startGateway({ dataDir = freshDataDir(), args = [], timeoutMs = 15000 } = {}) {
+  const proc = spawn(gatewayBin, ['serve', '--data-dir', dataDir, '--mllp-port', '0', '--http-port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += d));
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`gateway not ready in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening mllp [^\s:]+:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}: ${stderr}`));
+    });
+  });
+  return {
+    proc,
+    port,
+    dataDir,
+    stderr: () => stderr,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null) return proc.exitCode;
+      return new Promise((resolve) => {
+        proc.once('exit', (code, sig) => resolve(code ?? sig));
+        proc.kill(signal);
+      });
+    },
+    cleanup() {
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
