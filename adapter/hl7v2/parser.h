@@ -7,6 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <memory>
 #include <string>
 #include <string_view>
@@ -106,5 +109,59 @@ std::string_view Repetition(std::string_view field, int repetition, const Delimi
 std::string_view Component(std::string_view value, int component, const Delimiters& d);
 std::string_view Subcomponent(std::string_view component, int subcomponent, const Delimiters& d);
 int CountRepetitions(std::string_view field, const Delimiters& d);
+
+// Calls visit(repetition, component, subcomponent, raw_value) for every sub-component of a raw
+// field value in one pass (indexes 1-based), e.g. to read a whole message.
+namespace internal {
+// Bit i set when byte i of the 16 at p is one of the three delimiters (SSE2 on x86-64).
+inline uint32_t DelimiterMask16(const char* p, char a, char b, char c) {
+#if defined(__SSE2__)
+  __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  __m128i hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(a)),
+                                           _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b))),
+                              _mm_cmpeq_epi8(bytes, _mm_set1_epi8(c)));
+  return static_cast<uint32_t>(_mm_movemask_epi8(hits));
+#else
+  uint32_t mask = 0;
+  for (int i = 0; i < 16; ++i) mask |= static_cast<uint32_t>((p[i] == a) | (p[i] == b) | (p[i] == c)) << i;
+  return mask;
+#endif
+}
+}  // namespace internal
+
+template <typename Visit>
+void VisitComponents(std::string_view field, const Delimiters& d, Visit&& visit) {
+  const char rep_char = d.repetition, comp_char = d.component, sub_char = d.subcomponent;
+  int rep = 1, comp = 1, sub = 1;
+  size_t start = 0;
+  const size_t n = field.size();
+  auto at_delimiter = [&](size_t i) {
+    const char c = field[i];
+    visit(rep, comp, sub, field.substr(start, i - start));
+    start = i + 1;
+    if (c == rep_char) {
+      ++rep;
+      comp = sub = 1;
+    } else if (c == comp_char) {
+      ++comp;
+      sub = 1;
+    } else {
+      ++sub;
+    }
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {  // 16 bytes at a time, then each delimiter found
+    uint32_t mask = internal::DelimiterMask16(field.data() + i, rep_char, comp_char, sub_char);
+    while (mask != 0) {
+      at_delimiter(i + static_cast<size_t>(__builtin_ctz(mask)));
+      mask &= mask - 1;
+    }
+  }
+  for (; i < n; ++i) {
+    const char c = field[i];
+    if ((c == rep_char) | (c == comp_char) | (c == sub_char)) at_delimiter(i);
+  }
+  visit(rep, comp, sub, field.substr(start));
+}
 
 }  // namespace ketamine::hl7v2

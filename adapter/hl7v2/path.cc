@@ -22,12 +22,17 @@ bool IsSegmentChar(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= 
 
 std::string Path::ToString() const {
   std::string out = segment;
-  if (occurrence != 1) out += "[" + std::to_string(occurrence) + "]";
+  auto add = [&out](char open, int value, const char* close) {
+    out += open;
+    out += std::to_string(value);
+    out += close;
+  };
+  if (occurrence != 1) add('[', occurrence, "]");
   if (field == 0) return out;
-  out += "-" + std::to_string(field);
-  if (repetition != 0) out += "(" + std::to_string(repetition) + ")";
-  if (component != 0) out += "." + std::to_string(component);
-  if (subcomponent != 0) out += "." + std::to_string(subcomponent);
+  add('-', field, "");
+  if (repetition != 0) add('(', repetition, ")");
+  if (component != 0) add('.', component, "");
+  if (subcomponent != 0) add('.', subcomponent, "");
   return out;
 }
 

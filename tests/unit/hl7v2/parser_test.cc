@@ -167,3 +167,18 @@ TEST(ParseTest, ViewsPointIntoTheCallersBuffer) {
 
 }  // namespace
 }  // namespace ketamine::hl7v2
+
+namespace ketamine::hl7v2 {
+namespace {
+
+TEST(VisitComponentsTest, VisitsEverySubcomponentInOrder) {
+  std::vector<std::string> seen;
+  VisitComponents("a^b&c~d", Delimiters{}, [&](int r, int c, int s, std::string_view v) {
+    seen.push_back(std::to_string(r) + "." + std::to_string(c) + "." + std::to_string(s) + "=" +
+                   std::string(v));
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"1.1.1=a", "1.2.1=b", "1.2.2=c", "2.1.1=d"}));
+}
+
+}  // namespace
+}  // namespace ketamine::hl7v2

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer target for SECONDS (default 60) from its seed corpus; new inputs go to a
+# scratch folder, crashes to tests/fuzz/crashes/ (add a minimised one to the corpus to keep it).
+#   cmake --preset fuzz && cmake --build build/fuzz && tests/fuzz/run.sh 600
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+seconds=${1:-60}
+samples="$root/../shared/samples/hl7v2"
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p tests/fuzz/crashes
+status=0
+for target in hl7v2_parse mllp_framer config_json; do
+  extra=()
+  if [ "$target" = hl7v2_parse ]; then
+    [ -d "$samples" ] && extra+=("$samples")
+    extra+=(tests/data/hl7v2)
+  fi
+  mkdir -p "$scratch/$target"
+  echo "fuzz: $target for ${seconds}s"
+  if ! build/fuzz/tests/${target}_fuzz -max_total_time="$seconds" -max_len=8192 -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=tests/fuzz/crashes/${target}- \
+      "$scratch/$target" "tests/fuzz/corpus/$target" "${extra[@]}" >"$scratch/$target.log" 2>&1; then
+    tail -40 "$scratch/$target.log"
+    echo "fuzz: $target FAILED"
+    status=1
+  else
+    grep -E "stat::number_of_executed_units|stat::new_units_added" "$scratch/$target.log" | sed "s/^/fuzz: $target /"
+  fi
+done
+exit $status
