@@ -4,8 +4,8 @@
 #include <boost/asio/ssl.hpp>
 #include <atomic>
 #include <deque>
+#include <map>
 #include <mutex>
-#include <set>
 
 #include "common/log.h"
 
@@ -36,7 +36,9 @@ struct Shared {
   std::shared_ptr<Handler> handler;
   ServerOptions options;
   std::mutex mutex;
-  std::set<std::shared_ptr<SessionBase>> sessions;
+  // Weak: a session lives as long as its pending operations; this map only finds it for Stop()
+  // and counts it, and must not keep it (or, through it, Shared) alive.
+  std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
   std::atomic<bool> stopping{false};
 };
 
@@ -50,6 +52,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         idle_timer_(strand_),
         framer_(shared_->options.max_frame_bytes),
         buffer_(kReadChunk) {}
+
+  ~Session() override {
+    std::lock_guard lock(shared_->mutex);
+    shared_->sessions.erase(this);
+  }
 
   void Start() {
     boost::system::error_code ec;
@@ -207,7 +214,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     Socket().shutdown(tcp::socket::shutdown_both, ec);
     Socket().close(ec);
     std::lock_guard lock(shared_->mutex);
-    shared_->sessions.erase(this->shared_from_this());
+    shared_->sessions.erase(this);
   }
 
   Stream stream_;
@@ -292,7 +299,7 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
 
   void Register(const std::shared_ptr<SessionBase>& session) {
     std::lock_guard lock(shared_->mutex);
-    shared_->sessions.insert(session);
+    shared_->sessions[session.get()] = session;
   }
 
   void Stop() {
@@ -302,12 +309,14 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
       boost::system::error_code ec;
       self->acceptor_.close(ec);
     });
-    std::set<std::shared_ptr<SessionBase>> sessions;
+    std::vector<std::shared_ptr<SessionBase>> sessions;
     {
       std::lock_guard lock(shared_->mutex);
-      sessions = shared_->sessions;
+      for (const auto& [raw, weak] : shared_->sessions) {
+        if (auto session = weak.lock()) sessions.push_back(std::move(session));
+      }
     }
-    for (const auto& s : sessions) s->CloseWhenIdle();
+    for (const auto& session : sessions) session->CloseWhenIdle();
   }
 
   uint16_t port() const { return port_; }
