@@ -115,8 +115,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   if (json.size() > kMaxConfigBytes) return r.Error("", "is larger than 1 MiB");
   rapidjson::Document doc;
   // Iterative parsing: deep nesting cannot overflow the stack.
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag>(json.data(),
-                                                                               json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
     return InvalidInput(std::string(source) + ": invalid JSON at offset " +
                         std::to_string(doc.GetErrorOffset()) + ": " +

@@ -13,6 +13,7 @@ constexpr const char* kUsage = R"(usage: ketamine-gateway COMMAND [OPTIONS]
 Commands:
   serve       run the gateway (MLLP listener; sandbox defaults when no --config is given)
   mllp-send   send HL7 v2 files over MLLP and print the ACKs
+  validate    validate FHIR R4 JSON resources and Bundles
 
 Run 'ketamine-gateway COMMAND --help' for the options of a command.
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "serve") return ketamine::cli::Serve(args);
     if (command == "mllp-send") return ketamine::cli::MllpSend(args);
+    if (command == "validate") return ketamine::cli::Validate(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ketamine-gateway %s: internal error: %s\n", command.c_str(), e.what());
     return ketamine::cli::kExitUnavailable;
