@@ -8,7 +8,7 @@
 #include "cli/resources.h"
 #include "fhir/json.h"
 #include "fhir/operation_outcome.h"
-#include "profiles/structure_validator.h"
+#include "profiles/validator.h"
 
 namespace ketamine::cli {
 namespace {
@@ -60,25 +60,21 @@ int Validate(const std::vector<std::string>& argv) {
   if (format != "text" && format != "json") return Fail(kExitUsage, "--format is text or json");
   auto dir = FindProfilesDir(args->Option("--profiles-dir"));
   if (!dir.ok()) return Fail(kExitUsage, dir.status().message());
-  auto model = profiles::Model::Load(*dir / "r4" / "base.json");
-  if (!model.ok()) return Fail(kExitUsage, model.status().message());
+  auto validator = profiles::Validator::Load(*dir);
+  if (!validator.ok()) return Fail(kExitUsage, validator.status().message());
+  const profiles::Profile* extra = nullptr;
   if (const std::string* profile = args->Option("--profile")) {
-    // TODO(#3): profiles are applied once fhir-profiles/ holds the ketamine StructureDefinitions.
-    return Fail(kExitUsage, "unknown profile " + *profile);
+    extra = (*validator)->profiles().Find(*profile);
+    if (extra == nullptr) return Fail(kExitUsage, "unknown profile " + *profile);
   }
-  profiles::StructureValidator validator(*model);
 
   int exit_code = kExitOk;
   for (const std::string& name : args->positional) {
     Issues issues;
-    auto text = ReadInput(name);
-    if (!text.ok()) {
+    if (auto text = ReadInput(name); !text.ok()) {
       issues.Error("unsupported-input", Location(), text.status().message());
-    } else if (auto doc = fhir::ParseJson(*text); !doc.ok()) {
-      issues.Error(doc.status().code() == StatusCode::kTooLarge ? "too-large" : "json-invalid", Location(),
-                   doc.status().message());
     } else {
-      validator.Validate(**doc, issues);
+      issues = (*validator)->ValidateText(*text, extra);
     }
     if (issues.HasErrors()) exit_code = kExitRejected;
     if (format == "json") {
