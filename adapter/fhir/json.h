@@ -1,7 +1,7 @@
 // FHIR JSON documents over RapidJSON, read behind our own limits: a size cap before parsing and a
 // nesting cap after an iterative (stack-safe) parse, so hostile input cannot exhaust the stack or
 // memory. Errors are kInvalidInput / kTooLarge with a readable message.
-//   auto doc = fhir::ParseJson(body);            // Result<std::unique_ptr<rapidjson::Document>>
+//   auto doc = fhir::ParseJson(body);            // Result<std::unique_ptr<JsonDocument>>
 //   if (doc.ok()) validator.Validate(**doc);
 #pragma once
 
@@ -20,8 +20,30 @@ struct JsonLimits {
   int max_depth = 64;
 };
 
-[[nodiscard]] Result<std::unique_ptr<rapidjson::Document>> ParseJson(std::string_view text,
-                                                                     const JsonLimits& limits = {});
+// A parsed document that owns the bytes it was parsed from: strings are parsed in place
+// (RapidJSON's insitu mode), so they point into `buffer` and are never copied.
+class JsonDocument : public rapidjson::Document {
+ public:
+  JsonDocument() = default;
+  JsonDocument(const JsonDocument&) = delete;
+  JsonDocument& operator=(const JsonDocument&) = delete;
+
+ private:
+  friend Result<std::unique_ptr<JsonDocument>> ParseJson(std::string_view, const JsonLimits&);
+  std::string buffer_;
+};
+
+[[nodiscard]] Result<std::unique_ptr<JsonDocument>> ParseJson(std::string_view text,
+                                                              const JsonLimits& limits = {});
+
+// The same into a caller's document and scratch buffer (both may be reused between calls, e.g.
+// with an arena allocator on a hot path). `doc` refers into `scratch` afterwards.
+[[nodiscard]] Status ParseJsonInto(std::string_view text, std::string& scratch, rapidjson::Document& doc,
+                                   const JsonLimits& limits = {});
+
+// A copy of `value` whose strings are owned by `allocator` (RapidJSON's CopyFrom keeps
+// references to strings parsed in place, which die with their document).
+rapidjson::Value DeepCopy(const rapidjson::Value& value, rapidjson::Document::AllocatorType& allocator);
 
 // Compact JSON text of a value.
 std::string ToJson(const rapidjson::Value& value);

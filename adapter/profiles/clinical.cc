@@ -49,10 +49,10 @@ Amount ReadAmount(const Value& q) {
   Amount a;
   auto value = Number(Member(q, "value"));
   if (!value) return a;
-  std::string code(Str(q, "code"));
+  std::string_view code = Str(q, "code");
   if (code.empty()) code = Str(q, "unit");
   struct Unit {
-    const char* code;
+    std::string_view code;
     Amount::Kind kind;
     double factor;
     bool ucum;
@@ -72,6 +72,7 @@ Amount ReadAmount(const Value& q) {
       a.kind = u.kind;
       a.value = *value * u.factor;
       a.normalised = !u.ucum;
+      break;
     }
   }
   return a;
@@ -94,13 +95,13 @@ class Checker {
   void Compare(const Limit& limit, double value, const std::string& code, const std::string& location,
                const std::string& what, const std::string& unit) {
     if (!limit.configured) return;
-    std::string shown = Format(value) + " " + unit;
+    auto shown = [&] { return Format(value) + " " + unit; };
     if (limit.error && value > *limit.error) {
-      issues_.Error(code, Location(location), what + " " + shown + " is over the limit of " + Format(*limit.error) + " " + unit);
+      issues_.Error(code, Location(location), what + " " + shown() + " is over the limit of " + Format(*limit.error) + " " + unit);
     } else if (limit.warning && value > *limit.warning) {
-      issues_.Warning(code, Location(location), what + " " + shown + " is over the warning level of " + Format(*limit.warning) + " " + unit);
+      issues_.Warning(code, Location(location), what + " " + shown() + " is over the warning level of " + Format(*limit.warning) + " " + unit);
     } else if (limit.warning_below && value < *limit.warning_below) {
-      issues_.Warning(code, Location(location), what + " " + shown + " is under the warning level of " + Format(*limit.warning_below) + " " + unit);
+      issues_.Warning(code, Location(location), what + " " + shown() + " is under the warning level of " + Format(*limit.warning_below) + " " + unit);
     }
   }
 

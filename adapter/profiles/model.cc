@@ -45,8 +45,7 @@ class ModelBuilder {
         if (!c.IsObject() || !c.HasMember("code") || !c["code"].IsString()) return Bad(url, "bad code entry");
         std::string code = c["code"].GetString();
         std::string system = c.HasMember("system") && c["system"].IsString() ? c["system"].GetString() : "";
-        vs->codes.insert(code);
-        vs->system_codes.insert(system + "|" + code);
+        vs->Add(system, code);
       }
     }
     // The same value set is named with and without its version.
@@ -64,6 +63,9 @@ class ModelBuilder {
     auto type = std::make_unique<TypeDef>();
     type->name = name;
     type->kind = v["kind"].GetString();
+    type->kind_id = type->kind == "primitive-type" ? TypeKind::kPrimitive
+                    : type->kind == "resource"     ? TypeKind::kResource
+                                                   : TypeKind::kComplex;
     type->abstract = v.HasMember("abstract") && v["abstract"].IsBool() && v["abstract"].GetBool();
     if (v.HasMember("regex") && v["regex"].IsString()) type->regex = v["regex"].GetString();
     type->root.name = name;
@@ -136,13 +138,17 @@ class ModelBuilder {
           }
         }
       }
+      auto make = [&](const std::string& code) {
+        Property p{child.get(), code, model_.FindType(code)};
+        p.is_resource = code == "Resource" || code == "DomainResource";
+        p.is_primitive = p.type != nullptr && p.type->kind_id == TypeKind::kPrimitive;
+        p.primitive = PrimitiveIdOf(code);
+        return p;
+      };
       if (child->choice) {
-        for (const auto& code : child->type_codes) {
-          node.properties[child->name + Capitalized(code)] = Property{child.get(), code, model_.FindType(code)};
-        }
+        for (const auto& code : child->type_codes) node.properties[child->name + Capitalized(code)] = make(code);
       } else {
-        std::string code = child->type_codes.empty() ? "BackboneElement" : child->type_codes.front();
-        node.properties[child->name] = Property{child.get(), code, model_.FindType(code)};
+        node.properties[child->name] = make(child->type_codes.empty() ? "BackboneElement" : child->type_codes.front());
       }
       KETAMINE_RETURN_IF_ERROR(Link(type, *child));
     }
@@ -158,6 +164,21 @@ class ModelBuilder {
   std::unordered_map<std::string, std::unordered_map<std::string, ElementDef*>> paths_;
   std::vector<PendingRef> pending_refs_;
 };
+
+PrimitiveId PrimitiveIdOf(std::string_view t) {
+  static const std::pair<std::string_view, PrimitiveId> kIds[] = {
+      {"boolean", PrimitiveId::kBoolean}, {"integer", PrimitiveId::kInteger},
+      {"positiveInt", PrimitiveId::kPositiveInt}, {"unsignedInt", PrimitiveId::kUnsignedInt},
+      {"decimal", PrimitiveId::kDecimal}, {"string", PrimitiveId::kString}, {"markdown", PrimitiveId::kMarkdown},
+      {"code", PrimitiveId::kCode}, {"id", PrimitiveId::kId}, {"uri", PrimitiveId::kUri}, {"url", PrimitiveId::kUrl},
+      {"canonical", PrimitiveId::kCanonical}, {"oid", PrimitiveId::kOid}, {"uuid", PrimitiveId::kUuid},
+      {"date", PrimitiveId::kDate}, {"dateTime", PrimitiveId::kDateTime}, {"instant", PrimitiveId::kInstant},
+      {"time", PrimitiveId::kTime}, {"base64Binary", PrimitiveId::kBase64Binary}, {"xhtml", PrimitiveId::kXhtml}};
+  for (const auto& [name, id] : kIds) {
+    if (name == t) return id;
+  }
+  return PrimitiveId::kOther;
+}
 
 Result<std::shared_ptr<const Model>> Model::FromJson(std::string_view text) {
   fhir::JsonLimits limits;

@@ -24,13 +24,38 @@ namespace ketamine::profiles {
 struct TypeDef;
 struct ElementDef;
 
+// Heterogeneous lookup: find by std::string_view without building a std::string.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+template <typename T>
+using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
+
+enum class TypeKind { kPrimitive, kComplex, kResource };
+enum class PrimitiveId {
+  kOther, kBoolean, kInteger, kPositiveInt, kUnsignedInt, kDecimal, kString, kMarkdown, kCode, kId, kUri,
+  kUrl, kCanonical, kOid, kUuid, kDate, kDateTime, kInstant, kTime, kBase64Binary, kXhtml
+};
+PrimitiveId PrimitiveIdOf(std::string_view type_name);
+
 inline constexpr uint32_t kUnbounded = UINT32_MAX;
 
 struct ValueSetDef {
   std::string url;
   bool enumerable = false;  // false: needs a terminology server, codes are not checked here
-  std::unordered_set<std::string> codes;          // "code"
-  std::unordered_set<std::string> system_codes;   // "system|code"
+  StringSet codes;                  // any system
+  StringMap<StringSet> by_system;   // system -> codes
+  void Add(std::string_view system, std::string_view code) {
+    codes.emplace(code);
+    by_system[std::string(system)].emplace(code);
+  }
+  bool Contains(std::string_view code) const { return codes.find(code) != codes.end(); }
+  bool Contains(std::string_view system, std::string_view code) const {
+    auto it = by_system.find(system);
+    return it != by_system.end() && it->second.find(code) != it->second.end();
+  }
 };
 
 // One property an element can appear as in JSON: "valueQuantity" for value[x] of type Quantity.
@@ -38,6 +63,9 @@ struct Property {
   const ElementDef* element = nullptr;
   std::string type_code;         // "Quantity", "dateTime", "BackboneElement"
   const TypeDef* type = nullptr;  // resolved type (primitive or complex); null for inline backbone
+  bool is_resource = false;       // Resource / DomainResource: a nested resource
+  bool is_primitive = false;
+  PrimitiveId primitive = PrimitiveId::kOther;
 };
 
 struct ElementDef {
@@ -53,8 +81,8 @@ struct ElementDef {
   // contentReference points to.
   std::vector<std::unique_ptr<ElementDef>> children;
   const ElementDef* content_reference = nullptr;
-  std::unordered_map<std::string, Property> properties;  // JSON name -> property of children
-  const std::unordered_map<std::string, Property>& Properties() const {
+  StringMap<Property> properties;  // JSON name -> property of children
+  const StringMap<Property>& Properties() const {
     return content_reference != nullptr ? content_reference->properties : properties;
   }
   const std::vector<std::unique_ptr<ElementDef>>& Children() const {
@@ -65,6 +93,7 @@ struct ElementDef {
 struct TypeDef {
   std::string name;
   std::string kind;  // primitive-type, complex-type, resource
+  TypeKind kind_id = TypeKind::kComplex;
   bool abstract = false;
   std::string regex;       // primitive types: the spec's regex (documentation; checks are native)
   ElementDef root;         // children = the type's elements

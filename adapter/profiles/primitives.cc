@@ -141,12 +141,18 @@ bool ValidBase64(std::string_view v) {
 
 }  // namespace
 
-JsonKind JsonKindOf(std::string_view type) {
-  if (type == "boolean") return JsonKind::kBoolean;
-  if (type == "integer" || type == "positiveInt" || type == "unsignedInt") return JsonKind::kInteger;
-  if (type == "decimal") return JsonKind::kDecimal;
-  return JsonKind::kString;
+JsonKind JsonKindOf(PrimitiveId type) {
+  switch (type) {
+    case PrimitiveId::kBoolean: return JsonKind::kBoolean;
+    case PrimitiveId::kInteger:
+    case PrimitiveId::kPositiveInt:
+    case PrimitiveId::kUnsignedInt: return JsonKind::kInteger;
+    case PrimitiveId::kDecimal: return JsonKind::kDecimal;
+    default: return JsonKind::kString;
+  }
 }
+
+JsonKind JsonKindOf(std::string_view type) { return JsonKindOf(PrimitiveIdOf(type)); }
 
 bool IsValidDate(std::string_view v) { return ReadDate(v, 0, false) == v.size(); }
 
@@ -168,23 +174,27 @@ bool IsValidInstant(std::string_view v) {
 
 bool IsValidTime(std::string_view v) { return ReadTime(v, 0) == v.size(); }
 
-bool IsValidPrimitive(std::string_view type, std::string_view v) {
-  if (type == "string" || type == "markdown") {
-    // [ \r\n\t\S]+ : at least one character (the spec also asks for non-whitespace content).
-    return !v.empty();
+bool IsValidPrimitive(PrimitiveId type, std::string_view v) {
+  switch (type) {
+    case PrimitiveId::kString:
+    case PrimitiveId::kMarkdown:
+    case PrimitiveId::kXhtml: return !v.empty();  // [ \r\n\t\S]+ : at least one character
+    case PrimitiveId::kCode: return ValidCode(v);
+    case PrimitiveId::kId: return ValidId(v);
+    case PrimitiveId::kUri:
+    case PrimitiveId::kUrl:
+    case PrimitiveId::kCanonical: return NoWhitespace(v);
+    case PrimitiveId::kOid: return ValidOid(v);
+    case PrimitiveId::kUuid: return ValidUuid(v);
+    case PrimitiveId::kDate: return IsValidDate(v);
+    case PrimitiveId::kDateTime: return IsValidDateTime(v);
+    case PrimitiveId::kInstant: return IsValidInstant(v);
+    case PrimitiveId::kTime: return IsValidTime(v);
+    case PrimitiveId::kBase64Binary: return ValidBase64(v);
+    default: return true;
   }
-  if (type == "code") return ValidCode(v);
-  if (type == "id") return ValidId(v);
-  if (type == "uri" || type == "url" || type == "canonical") return NoWhitespace(v);
-  if (type == "oid") return ValidOid(v);
-  if (type == "uuid") return ValidUuid(v);
-  if (type == "date") return IsValidDate(v);
-  if (type == "dateTime") return IsValidDateTime(v);
-  if (type == "instant") return IsValidInstant(v);
-  if (type == "time") return IsValidTime(v);
-  if (type == "base64Binary") return ValidBase64(v);
-  if (type == "xhtml") return !v.empty();
-  return true;
 }
+
+bool IsValidPrimitive(std::string_view type, std::string_view v) { return IsValidPrimitive(PrimitiveIdOf(type), v); }
 
 }  // namespace ketamine::profiles

@@ -5,6 +5,8 @@
 
 #include <string_view>
 
+#include "profiles/model.h"
+
 namespace ketamine::profiles {
 
 enum class JsonKind { kString, kBoolean, kInteger, kDecimal };
@@ -14,6 +16,8 @@ JsonKind JsonKindOf(std::string_view primitive_type);
 
 // Checks a string-valued primitive's lexical form; true for types without a format rule.
 bool IsValidPrimitive(std::string_view type, std::string_view value);
+bool IsValidPrimitive(PrimitiveId type, std::string_view value);
+JsonKind JsonKindOf(PrimitiveId type);
 
 bool IsValidDate(std::string_view value);
 bool IsValidDateTime(std::string_view value);

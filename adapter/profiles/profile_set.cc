@@ -1,5 +1,7 @@
 #include "profiles/profile_set.h"
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -18,7 +20,8 @@ constexpr const char* kDosingWeightUrl = "http://fhir.ketamine-gateway.org/Struc
 
 std::unique_ptr<rapidjson::Document> CopyOf(const Value& v) {
   auto doc = std::make_unique<rapidjson::Document>();
-  doc->CopyFrom(v, doc->GetAllocator());
+  rapidjson::Value copy = fhir::DeepCopy(v, doc->GetAllocator());
+  static_cast<rapidjson::Value&>(*doc) = copy;  // moves the copy into the document root
   return doc;
 }
 
@@ -47,14 +50,15 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 // Members of `obj` that stand for element `name` ("rate[x]" -> rateQuantity, rateRatio ...).
 struct Item {
   const Value* value;
-  std::string json_name;
-  int index;  // -1 when the member is not an array
+  std::string_view json_name;  // points into the JSON document
+  int index;                   // -1 when the member is not an array
 };
+using Items = boost::container::small_vector<Item, 8>;
 
-std::vector<Item> Collect(const Value& obj, const std::string& name) {
-  std::vector<Item> items;
+Items Collect(const Value& obj, const std::string& name) {
+  Items items;
   if (!obj.IsObject()) return items;
-  auto add = [&](const Value& v, std::string json_name) {
+  auto add = [&](const Value& v, std::string_view json_name) {
     if (v.IsArray()) {
       int i = 0;
       for (const auto& item : v.GetArray()) items.push_back({&item, json_name, i++});
@@ -68,26 +72,32 @@ std::vector<Item> Collect(const Value& obj, const std::string& name) {
       std::string_view key(it->name.GetString(), it->name.GetStringLength());
       if (key.size() > base.size() && key.substr(0, base.size()) == base && key[base.size()] >= 'A' &&
           key[base.size()] <= 'Z') {
-        add(it->value, std::string(key));
+        add(it->value, key);
       }
     }
   } else {
-    auto it = obj.FindMember(name.c_str());
-    if (it != obj.MemberEnd()) add(it->value, name);
+    auto it = obj.FindMember(rapidjson::StringRef(name.data(), name.size()));
+    if (it != obj.MemberEnd()) add(it->value, std::string_view(it->name.GetString(), it->name.GetStringLength()));
   }
   return items;
 }
 
-std::string ItemPath(const std::string& parent, const Item& item) {
-  std::string out = parent + "." + item.json_name;
-  if (item.index >= 0) out += "[" + std::to_string(item.index) + "]";
-  return out;
-}
+// A FHIRPath location kept as a chain of stack frames and rendered only for an issue.
+struct PathNode {
+  const PathNode* parent;
+  std::string_view name;
+  int index;
+  std::string ToString() const {
+    std::string out = parent != nullptr ? parent->ToString() + "." : std::string();
+    out.append(name);
+    if (index >= 0) out += "[" + std::to_string(index) + "]";
+    return out;
+  }
+};
 
 bool CodingIn(const Value& coding, const ValueSetDef& vs) {
   if (!coding.IsObject()) return false;
-  std::string key = std::string(Str(coding, "system")) + "|" + std::string(Str(coding, "code"));
-  return vs.system_codes.count(key) > 0;
+  return vs.Contains(Str(coding, "system"), Str(coding, "code"));
 }
 
 bool CodeableConceptIn(const Value& cc, const ValueSetDef& vs) {
@@ -100,7 +110,7 @@ bool CodeableConceptIn(const Value& cc, const ValueSetDef& vs) {
   return false;
 }
 
-Result<std::unique_ptr<rapidjson::Document>> ReadJsonFile(const std::filesystem::path& file) {
+Result<std::unique_ptr<fhir::JsonDocument>> ReadJsonFile(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return InvalidInput("cannot read " + file.string());
   std::ostringstream text;
@@ -155,7 +165,7 @@ class ProfileLoader {
     }
     if (ec) return InvalidInput("cannot list " + (dir / "definitions").string() + ": " + ec.message());
     std::sort(files.begin(), files.end());
-    std::vector<std::pair<std::filesystem::path, std::unique_ptr<rapidjson::Document>>> docs;
+    std::vector<std::pair<std::filesystem::path, std::unique_ptr<fhir::JsonDocument>>> docs;
     for (const auto& file : files) {
       KETAMINE_ASSIGN_OR_RETURN(auto doc, ReadJsonFile(file));
       docs.emplace_back(file, std::move(doc));
@@ -216,8 +226,7 @@ class ProfileLoader {
         return Bad(file, "include of " + system + " needs its concepts or a CodeSystem file");
       }
       for (const auto& code : codes) {
-        def->codes.insert(code);
-        def->system_codes.insert(system + "|" + code);
+        def->Add(system, code);
       }
     }
     set_.value_sets_[def->url] = std::move(def);
@@ -393,7 +402,7 @@ class ProfileLoader {
       auto codes = r.FindMember("codes");
       if (codes != r.MemberEnd() && codes->value.IsArray()) {
         for (const auto& c : codes->value.GetArray()) {
-          rule.system_codes.push_back(std::string(Str(c, "system")) + "|" + std::string(Str(c, "code")));
+          rule.codes.emplace_back(Str(c, "system"), Str(c, "code"));
         }
       }
       set_.auto_rules_.push_back(std::move(rule));
@@ -457,8 +466,9 @@ std::vector<const Profile*> ProfileSet::ProfilesFor(const Value& resource, Issue
     bool match = rule.value_set != nullptr && CodeableConceptIn(cc->value, *rule.value_set);
     if (!match && cc->value.IsObject() && cc->value.HasMember("coding") && cc->value["coding"].IsArray()) {
       for (const auto& c : cc->value["coding"].GetArray()) {
-        std::string key = std::string(Str(c, "system")) + "|" + std::string(Str(c, "code"));
-        for (const auto& want : rule.system_codes) match = match || key == want;
+        for (const auto& [system, code] : rule.codes) {
+          match = match || (Str(c, "system") == system && Str(c, "code") == code);
+        }
       }
     }
     if (match) add(Find(rule.profile));
@@ -473,31 +483,32 @@ class Applier {
   Applier(const ProfileSet& set, const Value& resource, Issues& issues)
       : set_(set), resource_(resource), issues_(issues) {}
 
-  void Node(const ProfileNode& node, const Value& obj, const std::string& path) {
+  void Node(const ProfileNode& node, const Value& obj, const PathNode& path) {
     for (const auto& child : node.children) {
-      std::vector<Item> items = Collect(obj, child->name);
-      std::string base = child->name;
-      if (EndsWith(base, "[x]")) base.resize(base.size() - 3);
+      Items items = Collect(obj, child->name);
+      std::string_view base = child->name;
+      if (EndsWith(base, "[x]")) base.remove_suffix(3);
+      const PathNode here{&path, base, -1};
       if (child->has_min && items.size() < child->min) {
-        Error("profile-cardinality-min", path + "." + base,
+        Error("profile-cardinality-min", here,
               child->name + " is required by the profile (min " + std::to_string(child->min) + ")");
       }
       if (child->has_max && items.size() > child->max) {
-        Error("profile-cardinality-max", path + "." + base,
+        Error("profile-cardinality-max", here,
               child->max == 0 ? child->name + " is not allowed by the profile"
                               : child->name + " allows at most " + std::to_string(child->max) + " value(s) in the profile");
       }
       for (const Item& item : items) {
-        std::string item_path = ItemPath(path, item);
+        const PathNode item_path{&path, item.json_name, item.index};
         if (!child->types.empty() && EndsWith(child->name, "[x]")) {
-          std::string suffix = item.json_name.substr(base.size());
+          std::string_view suffix = item.json_name.substr(base.size());
           bool allowed = false;
           for (const auto& t : child->types) {
-            std::string cap = t;
-            cap[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(cap[0])));
-            allowed = allowed || cap == suffix;
+            allowed = allowed || (!t.empty() && t.size() == suffix.size() &&
+                                  std::toupper(static_cast<unsigned char>(t[0])) == suffix[0] &&
+                                  std::string_view(t).substr(1) == suffix.substr(1));
           }
-          if (!allowed) Error("profile-type", item_path, suffix + " is not allowed here by the profile");
+          if (!allowed) Error("profile-type", item_path, std::string(suffix) + " is not allowed here by the profile");
         }
         CheckItem(*child, *item.value, item_path);
       }
@@ -506,20 +517,20 @@ class Applier {
         for (const Item& item : items) {
           if (!InSlice(slice, *item.value)) continue;
           ++count;
-          std::string item_path = ItemPath(path, item);
+          const PathNode item_path{&path, item.json_name, item.index};
           CheckItem(*slice.node, *item.value, item_path);
           if (!slice.profile.empty()) {
             if (const Profile* ext = set_.Find(slice.profile)) Node(ext->root, *item.value, item_path);
           }
         }
         if (count < slice.min) {
-          Error("profile-slice-min", path + "." + base,
-                "slice '" + slice.name + "' of " + base + " is required by the profile (min " +
+          Error("profile-slice-min", here,
+                "slice '" + slice.name + "' of " + std::string(base) + " is required by the profile (min " +
                     std::to_string(slice.min) + ")");
         }
         if (slice.max != kUnbounded && count > slice.max) {
-          Error("profile-slice-max", path + "." + base,
-                "slice '" + slice.name + "' of " + base + " allows at most " + std::to_string(slice.max));
+          Error("profile-slice-max", here,
+                "slice '" + slice.name + "' of " + std::string(base) + " allows at most " + std::to_string(slice.max));
         }
       }
     }
@@ -532,7 +543,7 @@ class Applier {
     return false;
   }
 
-  void CheckItem(const ProfileNode& node, const Value& item, const std::string& path) {
+  void CheckItem(const ProfileNode& node, const Value& item, const PathNode& path) {
     if (node.pattern && !MatchesPattern(item, *node.pattern)) {
       Error("profile-pattern", path, "does not match the value the profile requires: " + fhir::ToJson(*node.pattern));
     }
@@ -544,11 +555,11 @@ class Applier {
     if (item.IsObject()) Node(node, item, path);
   }
 
-  void Binding(const ProfileNode& node, const Value& item, const std::string& path) {
+  void Binding(const ProfileNode& node, const Value& item, const PathNode& path) {
     const ValueSetDef& vs = *node.binding;
     bool ok;
     if (item.IsString()) {
-      ok = vs.codes.count(item.GetString()) > 0;
+      ok = vs.Contains(std::string_view(item.GetString(), item.GetStringLength()));
     } else if (item.IsObject() && item.HasMember("coding")) {
       ok = CodeableConceptIn(item, vs);
     } else if (item.IsObject() && item.HasMember("code")) {
@@ -566,7 +577,8 @@ class Applier {
     }
   }
 
-  void Invariant(const std::string& key, const Value& item, const std::string& path) {
+  void Invariant(const std::string& key, const Value& item, const PathNode& path) {
+    const PathNode value_path{&path, "value", -1};
     if (key == "ket-ucum-1" || key == "ket-vital-unit-1") {
       if (!item.IsObject() || Str(item, "system") != kUcum || Str(item, "code").empty()) {
         Error("invariant-" + key, path, "a quantity here needs system http://unitsofmeasure.org and a UCUM code");
@@ -574,12 +586,12 @@ class Applier {
     } else if (key == "ket-dea-1") {
       std::string_view value = Str(item, "value");
       if (!value.empty() && !IsValidDeaNumber(value)) {
-        Error("dea-check-digit", path + ".value", "'" + std::string(value) + "' is not a valid DEA number (format or check digit)");
+        Error("dea-check-digit", value_path, "'" + std::string(value) + "' is not a valid DEA number (format or check digit)");
       }
     } else if (key == "ket-npi-1") {
       std::string_view value = Str(item, "value");
       if (!value.empty() && !IsValidNpi(value)) {
-        Error("npi-check-digit", path + ".value", "'" + std::string(value) + "' is not a valid NPI (check digit)");
+        Error("npi-check-digit", value_path, "'" + std::string(value) + "' is not a valid NPI (check digit)");
       }
     } else if (key == "ket-pain-1") {
       const Value* number = &item;
@@ -614,11 +626,11 @@ class Applier {
     }
   }
 
-  void Error(std::string code, const std::string& path, std::string text) {
-    issues_.Error(std::move(code), Location(path), std::move(text));
+  void Error(std::string code, const PathNode& at, std::string text) {
+    issues_.Error(std::move(code), Location(at.ToString()), std::move(text));
   }
-  void Warning(std::string code, const std::string& path, std::string text) {
-    issues_.Warning(std::move(code), Location(path), std::move(text));
+  void Warning(std::string code, const PathNode& at, std::string text) {
+    issues_.Warning(std::move(code), Location(at.ToString()), std::move(text));
   }
 
   const ProfileSet& set_;
@@ -631,7 +643,8 @@ class Applier {
 void ProfileSet::Apply(const Profile& profile, const Value& resource, const std::string& location,
                        Issues& issues) const {
   Applier applier(*this, resource, issues);
-  applier.Node(profile.root, resource, location);
+  const PathNode root{nullptr, location, -1};
+  applier.Node(profile.root, resource, root);
 }
 
 }  // namespace ketamine::profiles

@@ -62,7 +62,7 @@ struct AutoApplyRule {
   std::string resource_type;
   std::string path;  // a CodeableConcept element of the resource
   const ValueSetDef* value_set = nullptr;
-  std::vector<std::string> system_codes;  // "system|code"
+  std::vector<std::pair<std::string, std::string>> codes;  // (system, code)
   std::string profile;
 };
 

@@ -1,5 +1,6 @@
 #include "profiles/structure_validator.h"
 
+#include <array>
 #include <vector>
 
 #include "profiles/primitives.h"
@@ -46,7 +47,6 @@ std::string_view JsonTypeName(const Value& v) {
   return "object";
 }
 
-bool IsResourceType(std::string_view code) { return code == "Resource" || code == "DomainResource"; }
 
 }  // namespace
 
@@ -98,7 +98,10 @@ class StructureValidator::Run {
     }
     const auto& properties = node.Properties();
     // Elements seen, for cardinality and choice checks (small: linear scans are fine).
-    std::vector<const ElementDef*> seen;
+    // Elements seen so far (a handful per object: an inline array, no allocation).
+    std::array<const ElementDef*, 96> seen_storage;
+    size_t seen_count = 0;
+    auto seen_begin = seen_storage.begin();
     for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
       std::string_view name(it->name.GetString(), it->name.GetStringLength());
       if (is_resource && name == "resourceType") continue;
@@ -106,7 +109,7 @@ class StructureValidator::Run {
         PrimitiveExtension(v, name, it->value, properties);
         continue;
       }
-      auto found = properties.find(std::string(name));
+      auto found = properties.find(name);
       if (found == properties.end()) {
         path_.Push(name);
         Error("unknown-element", "unknown element '" + std::string(name) + "'");
@@ -115,14 +118,14 @@ class StructureValidator::Run {
       }
       const Property& property = found->second;
       const ElementDef* element = property.element;
-      for (const ElementDef* other : seen) {
-        if (other == element) {
+      for (auto it2 = seen_begin; it2 != seen_begin + static_cast<std::ptrdiff_t>(seen_count); ++it2) {
+        if (*it2 == element) {
           path_.Push(name);
           Error("structure-choice", "only one type of " + element->name + "[x] may be given");
           path_.Pop();
         }
       }
-      seen.push_back(element);
+      if (seen_count < seen_storage.size()) seen_storage[seen_count++] = element;
       path_.Push(name);
       Member(it->value, property, is_resource && name == "id");
       path_.Pop();
@@ -131,7 +134,7 @@ class StructureValidator::Run {
     for (const auto& child : node.Children()) {
       if (child->min == 0) continue;
       bool present = false;
-      for (const ElementDef* s : seen) present = present || s == child.get();
+      for (size_t k = 0; k < seen_count; ++k) present = present || seen_storage[k] == child.get();
       if (!present && !child->choice) {
         std::string underscored = "_" + child->name;
         present = v.HasMember(underscored.c_str());
@@ -155,12 +158,11 @@ class StructureValidator::Run {
   }
 
   void PrimitiveExtension(const Value& parent, std::string_view name, const Value& value,
-                          const std::unordered_map<std::string, Property>& properties) {
+                          const StringMap<Property>& properties) {
     std::string base(name.substr(1));
     path_.Push(base);
     auto found = properties.find(base);
-    if (found == properties.end() || found->second.type == nullptr ||
-        found->second.type->kind != "primitive-type") {
+    if (found == properties.end() || !found->second.is_primitive) {
       Error("unknown-element", "'" + std::string(name) + "' does not extend a primitive element");
       path_.Pop();
       return;
@@ -211,7 +213,7 @@ class StructureValidator::Run {
       int i = 0;
       for (const auto& item : value.GetArray()) {
         path_.SetIndex(i++);
-        if (item.IsNull() && property.type != nullptr && property.type->kind == "primitive-type") {
+        if (item.IsNull() && property.is_primitive) {
           continue;  // a null placeholder aligned with _element
         }
         Item(item, property, resource_id);
@@ -231,13 +233,15 @@ class StructureValidator::Run {
       Error("structure-empty", "null is not a FHIR value");
       return;
     }
-    if (IsResourceType(property.type_code)) {
+    if (property.is_resource) {
       Resource(value, "nested");
       return;
     }
     const TypeDef* type = property.type;
-    if (type != nullptr && type->kind == "primitive-type") {
-      Primitive(value, resource_id ? "id" : property.type_code, element);
+    if (property.is_primitive) {
+      static const std::string kIdType = "id";
+      Primitive(value, resource_id ? PrimitiveId::kId : property.primitive,
+                resource_id ? kIdType : property.type_code, element);
       return;
     }
     if (!value.IsObject()) {
@@ -257,20 +261,20 @@ class StructureValidator::Run {
     if (property.type_code == "Reference" && !element.reference_targets.empty()) ReferenceTarget(value, element);
   }
 
-  void Primitive(const Value& value, std::string_view type, const ElementDef& element) {
-    switch (JsonKindOf(type)) {
+  void Primitive(const Value& value, PrimitiveId id, const std::string& type, const ElementDef& element) {
+    switch (JsonKindOf(id)) {
       case JsonKind::kBoolean:
         if (!value.IsBool()) Error("type-mismatch", "expected true or false, found " + std::string(JsonTypeName(value)));
         return;
       case JsonKind::kInteger: {
         if (!value.IsInt()) {
-          Error("type-mismatch", "expected a whole number (" + std::string(type) + "), found " +
+          Error("type-mismatch", "expected a whole number (" + type + "), found " +
                                      std::string(JsonTypeName(value)));
           return;
         }
         int n = value.GetInt();
-        if ((type == "positiveInt" && n < 1) || (type == "unsignedInt" && n < 0)) {
-          Error("format-" + std::string(type), std::to_string(n) + " is not a valid " + std::string(type));
+        if ((id == PrimitiveId::kPositiveInt && n < 1) || (id == PrimitiveId::kUnsignedInt && n < 0)) {
+          Error("format-" + type, std::to_string(n) + " is not a valid " + type);
         }
         return;
       }
@@ -281,16 +285,16 @@ class StructureValidator::Run {
         break;
     }
     if (!value.IsString()) {
-      Error("type-mismatch", "expected a string (" + std::string(type) + "), found " + std::string(JsonTypeName(value)));
+      Error("type-mismatch", "expected a string (" + type + "), found " + std::string(JsonTypeName(value)));
       return;
     }
     std::string_view text(value.GetString(), value.GetStringLength());
-    if (!IsValidPrimitive(type, text)) {
-      Error("format-" + std::string(type), "'" + std::string(text.substr(0, 64)) + "' is not a valid " + std::string(type));
+    if (!IsValidPrimitive(id, text)) {
+      Error("format-" + type, "'" + std::string(text.substr(0, 64)) + "' is not a valid " + type);
       return;
     }
-    if (element.binding != nullptr && element.binding->enumerable && type == "code" &&
-        !element.binding->codes.count(std::string(text))) {
+    if (element.binding != nullptr && element.binding->enumerable && id == PrimitiveId::kCode &&
+        !element.binding->Contains(text)) {
       Error("binding-required", "'" + std::string(text.substr(0, 64)) + "' is not in the required value set " +
                                     element.binding->url);
     }
@@ -305,8 +309,10 @@ class StructureValidator::Run {
       auto code = coding.FindMember("code");
       auto system = coding.FindMember("system");
       if (code == coding.MemberEnd() || !code->value.IsString()) return false;
-      std::string key = system != coding.MemberEnd() && system->value.IsString() ? system->value.GetString() : "";
-      return vs.system_codes.count(key + "|" + code->value.GetString()) > 0;
+      std::string_view system_text = system != coding.MemberEnd() && system->value.IsString()
+                                         ? std::string_view(system->value.GetString(), system->value.GetStringLength())
+                                         : std::string_view();
+      return vs.Contains(system_text, std::string_view(code->value.GetString(), code->value.GetStringLength()));
     };
     bool ok = false;
     if (property.type_code == "Coding") {

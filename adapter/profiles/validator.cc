@@ -1,6 +1,7 @@
 #include "profiles/validator.h"
 
 #include <algorithm>
+#include <array>
 
 namespace ketamine::profiles {
 namespace {
@@ -26,14 +27,19 @@ Result<std::shared_ptr<const Validator>> Validator::Load(const std::filesystem::
 }
 
 Issues Validator::ValidateText(std::string_view text, const Profile* extra) const {
-  auto doc = fhir::ParseJson(text, limits_);
-  if (!doc.ok()) {
+  // Hot path: the document lives in a per-thread arena and scratch buffer, so a typical resource
+  // is parsed and validated without a heap allocation for its JSON.
+  thread_local std::string scratch;
+  thread_local std::array<char, 64 * 1024> arena;
+  rapidjson::MemoryPoolAllocator<> allocator(arena.data(), arena.size());
+  rapidjson::Document doc(&allocator);
+  Status parsed = fhir::ParseJsonInto(text, scratch, doc, limits_);
+  if (!parsed.ok()) {
     Issues issues;
-    issues.Error(doc.status().code() == StatusCode::kTooLarge ? "too-large" : "json-invalid", Location(),
-                 doc.status().message());
+    issues.Error(parsed.code() == StatusCode::kTooLarge ? "too-large" : "json-invalid", Location(), parsed.message());
     return issues;
   }
-  return Validate(**doc, extra);
+  return Validate(doc, extra);
 }
 
 Issues Validator::Validate(const rapidjson::Value& json, const Profile* extra) const {

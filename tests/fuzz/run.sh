@@ -11,12 +11,13 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p tests/fuzz/crashes
 status=0
-for target in hl7v2_parse mllp_framer config_json; do
+for target in hl7v2_parse mllp_framer config_json fhir_validate; do
   extra=()
   if [ "$target" = hl7v2_parse ]; then
     [ -d "$samples" ] && extra+=("$samples")
     extra+=(tests/data/hl7v2)
   fi
+  [ "$target" = fhir_validate ] && extra+=(fhir-profiles/examples/valid fhir-profiles/examples/invalid)
   mkdir -p "$scratch/$target"
   echo "fuzz: $target for ${seconds}s"
   if ! build/fuzz/tests/${target}_fuzz -max_total_time="$seconds" -max_len=8192 -timeout=10 \

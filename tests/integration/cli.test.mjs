@@ -67,9 +67,38 @@ test('serve refuses a config with an unknown key, naming it', () => {
 });
 
 test('--help works for every command', () => {
-  for (const args of [['--help'], ['serve', '--help'], ['mllp-send', '--help']]) {
+  for (const args of [['--help'], ['serve', '--help'], ['mllp-send', '--help'], ['validate', '--help']]) {
     const r = run(args);
     assert.equal(r.status, 0);
     assert.match(r.stdout, /usage: ketamine-gateway/);
   }
+});
+
+const profilesDir = process.env.KGW_PROFILES_DIR;
+
+test('validate: valid examples exit 0, an invalid one exits 1 with one line per issue', () => {
+  const valid = path.join(profilesDir, 'examples', 'valid', 'Bundle-ketamine-order.json');
+  const ok = run(['validate', valid]);
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  const invalid = path.join(profilesDir, 'examples', 'invalid', 'clinical-route.json');
+  const bad = run(['validate', invalid]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stdout, /: error MedicationRequest\.dosageInstruction\[0\]\.route: .* \[clinical-route\]$/m);
+});
+
+test('validate: OperationOutcome output, stdin, malformed JSON and a bad profile', () => {
+  const oo = run(['validate', '--format', 'json', '-'], '{"resourceType":"Patient","birthDate":"23/11/1979"}');
+  assert.equal(oo.status, 1);
+  const outcome = JSON.parse(oo.stdout);
+  assert.equal(outcome.resourceType, 'OperationOutcome');
+  assert.deepEqual(outcome.issue[0].expression, ['Patient.birthDate']);
+  const broken = run(['validate', '-'], '{"resourceType": ');
+  assert.equal(broken.status, 1);
+  assert.match(broken.stdout, /error \(document\): invalid JSON/);
+  const unknown = run(['validate', '--profile', 'http://example.org/nope', '-'], '{}');
+  assert.equal(unknown.status, 2);
+  const withProfile = run(['validate', '--profile', 'http://fhir.ketamine-gateway.org/StructureDefinition/ketamine-prescriber', '-'],
+    '{"resourceType":"Practitioner","name":[{"family":"Lee"}]}');
+  assert.equal(withProfile.status, 1);
+  assert.match(withProfile.stdout, /slice 'DEA'/);
 });
