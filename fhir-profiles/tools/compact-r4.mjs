@@ -8,7 +8,7 @@
 // Kept per element: path, cardinality, types (with Reference target resource types), the value
 // set of a required binding, contentReference; per primitive type: its regex. Kept per required
 // value set: the list of codes (with their systems). Run from the repository root:
-//   node fhir-profiles/tools/compact-r4.mjs
+//   node fhir-profiles/tools/compact-r4.mjs [OUTPUT]   (default: fhir-profiles/r4/base.json)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -119,6 +119,6 @@ function expand(url) {
 
 for (const url of [...requiredValueSets].sort()) out.valueSets[url] = expand(url);
 
-const target = path.join(root, 'fhir-profiles', 'r4', 'base.json');
+const target = process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'fhir-profiles', 'r4', 'base.json');
 writeFileSync(target, JSON.stringify(out, null, 1) + '\n');
 console.log(`wrote ${path.relative(root, target)}: ${Object.keys(out.types).length} types, ${Object.keys(out.valueSets).length} required value sets`);

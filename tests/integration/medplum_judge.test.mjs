@@ -249,3 +249,14 @@ test('a mutation corpus: same verdict on base-R4 structure, ours stricter where 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('fhir-profiles/r4/base.json is exactly what compact-r4.mjs makes from the pinned definitions', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kgw-compact-'));
+  try {
+    const out = path.join(dir, 'base.json');
+    execFileSync(process.execPath, [path.join(profilesDir, 'tools', 'compact-r4.mjs'), out]);
+    assert.equal(readFileSync(out, 'utf8'), readFileSync(path.join(profilesDir, 'r4', 'base.json'), 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
