@@ -5,6 +5,9 @@
 #include <rapidjson/writer.h>
 
 #include <array>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -21,37 +24,57 @@ struct Scan {
 // the recursive parser never meets a document deep enough to exhaust the stack), and whether
 // every byte is ASCII (then RapidJSON's slower UTF-8 validation can be skipped).
 Scan ScanDocument(std::string_view text, int limit) {
-  enum : uint8_t { kPlain, kQuote, kBackslash, kOpen, kClose, kHigh };
-  static const auto kClass = [] {
-    std::array<uint8_t, 256> t{};
-    t['"'] = kQuote;
-    t['\\'] = kBackslash;
-    t['{'] = t['['] = kOpen;
-    t['}'] = t[']'] = kClose;
-    for (int c = 0x80; c < 0x100; ++c) t[static_cast<size_t>(c)] = kHigh;
-    return t;
-  }();
   Scan scan;
   int depth = 0;
   bool in_string = false;
+  size_t next_allowed = 0;  // after a backslash in a string, the escaped byte is not structure
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  for (size_t i = 0, n = text.size(); i < n; ++i) {
-    switch (kClass[p[i]]) {
-      case kPlain: break;
-      case kHigh: scan.ascii = false; break;
-      case kQuote: in_string = !in_string; break;
-      case kBackslash:
-        if (in_string) ++i;  // the escaped character is not structure
-        break;
-      case kOpen:
-        if (!in_string && ++depth > limit) {
-          scan.too_deep = true;
-          return scan;
-        }
-        break;
-      case kClose:
-        if (!in_string) --depth;
-        break;
+  const size_t n = text.size();
+  // Returns false once the nesting is over the limit.
+  auto visit = [&](size_t k) {
+    if (k < next_allowed) return true;
+    unsigned char c = p[k];
+    if (c >= 0x80) {
+      scan.ascii = false;
+    } else if (c == '"') {
+      in_string = !in_string;
+    } else if (c == '\\') {
+      if (in_string) next_allowed = k + 2;
+    } else if (!in_string) {
+      if (c == '{' || c == '[') {
+        if (++depth > limit) return false;
+      } else if (c == '}' || c == ']') {
+        --depth;
+      }
+    }
+    return true;
+  };
+  size_t i = 0;
+#if defined(__SSE2__)
+  // 16 bytes at a time: only quotes, backslashes, brackets and non-ASCII bytes need a look.
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  const __m128i open_brace = _mm_set1_epi8('{'), close_brace = _mm_set1_epi8('}');
+  const __m128i open_bracket = _mm_set1_epi8('['), close_bracket = _mm_set1_epi8(']');
+  for (; i + 16 <= n; i += 16) {
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    __m128i hits = _mm_or_si128(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, quote), _mm_cmpeq_epi8(b, backslash)),
+                     _mm_or_si128(_mm_cmpeq_epi8(b, open_brace), _mm_cmpeq_epi8(b, close_brace))),
+        _mm_or_si128(_mm_cmpeq_epi8(b, open_bracket), _mm_cmpeq_epi8(b, close_bracket)));
+    auto mask = static_cast<uint32_t>(_mm_movemask_epi8(hits) | _mm_movemask_epi8(b));
+    while (mask != 0) {
+      if (!visit(i + static_cast<size_t>(__builtin_ctz(mask)))) {
+        scan.too_deep = true;
+        return scan;
+      }
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    if (!visit(i)) {
+      scan.too_deep = true;
+      return scan;
     }
   }
   return scan;

@@ -1,0 +1,62 @@
+#include "fhir/json.h"
+
+#include <gtest/gtest.h>
+
+#include "fhir/operation_outcome.h"
+
+namespace ketamine::fhir {
+namespace {
+
+std::string Nested(int depth) { return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']'); }
+
+TEST(JsonTest, DepthLimitCountsOnlyStructure) {
+  JsonLimits limits;
+  limits.max_depth = 64;
+  EXPECT_TRUE(ParseJson(Nested(64), limits).ok());
+  auto deep = ParseJson(Nested(65), limits);
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), StatusCode::kTooLarge);
+  // Brackets and escaped quotes inside strings are data, however many there are.
+  std::string text = R"({"a":")" + std::string(200, '[') + R"(\"{{{{\\"})";
+  EXPECT_TRUE(ParseJson(text, limits).ok()) << text;
+}
+
+TEST(JsonTest, Utf8IsValidatedWhenNotAscii) {
+  EXPECT_TRUE(ParseJson("{\"name\":\"M\xC3\xBCller\"}").ok());
+  EXPECT_FALSE(ParseJson("{\"name\":\"M\xFCller\"}").ok());
+  EXPECT_FALSE(ParseJson("{\"a\":1} x").ok());
+  EXPECT_FALSE(ParseJson("").ok());
+}
+
+TEST(JsonTest, SizeLimit) {
+  JsonLimits limits;
+  limits.max_bytes = 10;
+  auto big = ParseJson(R"({"a":"0123456789"})", limits);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), StatusCode::kTooLarge);
+}
+
+TEST(JsonTest, DeepCopyOutlivesTheParsedDocument) {
+  rapidjson::Document target;
+  {
+    auto doc = ParseJson(R"({"coding":[{"system":"http://loinc.org","code":"72514-3"}]})");
+    ASSERT_TRUE(doc.ok());
+    rapidjson::Value copy = DeepCopy(**doc, target.GetAllocator());
+    static_cast<rapidjson::Value&>(target) = copy;
+  }
+  EXPECT_EQ(ToJson(target), R"({"coding":[{"system":"http://loinc.org","code":"72514-3"}]})");
+}
+
+TEST(OperationOutcomeTest, IssueTypesAndEmptyOutcome) {
+  EXPECT_EQ(IssueTypeFor("cardinality-min"), "required");
+  EXPECT_EQ(IssueTypeFor("format-dateTime"), "value");
+  EXPECT_EQ(IssueTypeFor("binding-required"), "code-invalid");
+  EXPECT_EQ(IssueTypeFor("clinical-rate"), "business-rule");
+  EXPECT_EQ(IssueTypeFor("too-large"), "too-costly");
+  auto ok = ParseJson(OperationOutcomeJson(Issues{}));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_STREQ((**ok)["issue"][0]["severity"].GetString(), "information");
+}
+
+}  // namespace
+}  // namespace ketamine::fhir
