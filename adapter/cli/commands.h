@@ -15,5 +15,6 @@ inline constexpr int kExitUnavailable = 3;  // a peer or the store could not be 
 int Serve(const std::vector<std::string>& args);
 int MllpSend(const std::vector<std::string>& args);
 int Validate(const std::vector<std::string>& args);
+int Convert(const std::vector<std::string>& args);
 
 }  // namespace ketamine::cli

@@ -14,6 +14,7 @@ Commands:
   serve       run the gateway (MLLP listener; sandbox defaults when no --config is given)
   mllp-send   send HL7 v2 files over MLLP and print the ACKs
   validate    validate FHIR R4 JSON resources and Bundles
+  convert     convert HL7 v2 messages to FHIR R4 Bundles with the gateway's mappings
 
 Run 'ketamine-gateway COMMAND --help' for the options of a command.
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return ketamine::cli::Serve(args);
     if (command == "mllp-send") return ketamine::cli::MllpSend(args);
     if (command == "validate") return ketamine::cli::Validate(args);
+    if (command == "convert") return ketamine::cli::Convert(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ketamine-gateway %s: internal error: %s\n", command.c_str(), e.what());
     return ketamine::cli::kExitUnavailable;

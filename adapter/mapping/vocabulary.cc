@@ -1,0 +1,110 @@
+#include "mapping/vocabulary.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "fhir/json.h"
+
+namespace ketamine::mapping {
+namespace {
+
+std::string Str(const rapidjson::Value& v, const char* key) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(key);
+  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                                     : std::string();
+}
+
+Result<std::unique_ptr<fhir::JsonDocument>> ReadJson(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return InvalidInput("cannot read " + file.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto doc = fhir::ParseJson(text.str());
+  if (!doc.ok()) return InvalidInput(file.filename().string() + ": " + doc.status().message());
+  return std::move(*doc);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std::filesystem::path>& dirs) {
+  auto vocab = std::make_shared<Vocabulary>();
+  for (const auto& dir : dirs) {  // later folders (site overrides) replace earlier entries
+    std::error_code ec;
+    if (std::filesystem::exists(dir / "coding-systems.json", ec)) {
+      KETAMINE_ASSIGN_OR_RETURN(auto doc, ReadJson(dir / "coding-systems.json"));
+      auto systems = doc->FindMember("systems");
+      if (systems == doc->MemberEnd() || !systems->value.IsObject()) {
+        return InvalidInput("coding-systems.json: 'systems' object missing");
+      }
+      for (auto it = systems->value.MemberBegin(); it != systems->value.MemberEnd(); ++it) {
+        if (!it->value.IsString()) return InvalidInput(std::string("coding-systems.json: systems.") + it->name.GetString() + " must be a URI string");
+        vocab->systems_[it->name.GetString()] = it->value.GetString();
+      }
+    }
+    if (!std::filesystem::is_directory(dir / "conceptmaps", ec)) continue;
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir / "conceptmaps")) {
+      if (e.path().extension() == ".json") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      KETAMINE_ASSIGN_OR_RETURN(auto doc, ReadJson(file));
+      std::string id = Str(*doc, "id");
+      if (Str(*doc, "resourceType") != "ConceptMap" || id.empty()) {
+        return InvalidInput(file.filename().string() + ": not a ConceptMap with an id");
+      }
+      auto& map = vocab->maps_[id];
+      auto groups = doc->FindMember("group");
+      if (groups == doc->MemberEnd() || !groups->value.IsArray()) return InvalidInput(file.filename().string() + ": group missing");
+      int g = 0;
+      for (const auto& group : groups->value.GetArray()) {
+        std::string target_system = Str(group, "target");
+        auto elements = group.FindMember("element");
+        if (elements == group.MemberEnd() || !elements->value.IsArray()) {
+          return InvalidInput(file.filename().string() + ": group[" + std::to_string(g) + "].element missing");
+        }
+        int e = 0;
+        for (const auto& element : elements->value.GetArray()) {
+          std::string code = Str(element, "code");
+          auto targets = element.FindMember("target");
+          if (code.empty() || targets == element.MemberEnd() || !targets->value.IsArray() || targets->value.Empty()) {
+            return InvalidInput(file.filename().string() + ": group[" + std::to_string(g) + "].element[" +
+                                std::to_string(e) + "] needs a code and a target");
+          }
+          const auto& t = targets->value[0];
+          map[code] = Target{target_system, Str(t, "code"), Str(t, "display")};
+          ++e;
+        }
+        ++g;
+      }
+    }
+  }
+  return std::shared_ptr<const Vocabulary>(std::move(vocab));
+}
+
+const Target* Vocabulary::Translate(std::string_view map_id, std::string_view code) const {
+  auto map = maps_.find(map_id);
+  if (map == maps_.end()) return nullptr;
+  auto it = map->second.find(code);
+  return it == map->second.end() ? nullptr : &it->second;
+}
+
+bool Vocabulary::HasMap(std::string_view map_id) const { return maps_.find(map_id) != maps_.end(); }
+
+std::string Vocabulary::SystemUri(std::string_view name) const {
+  if (name.empty()) return {};
+  if (name.find("://") != std::string_view::npos || name.substr(0, 4) == "urn:") return std::string(name);
+  auto it = systems_.find(name);
+  if (it != systems_.end()) return it->second;
+  // HL7 tables: "HL70162" -> v2-0162.
+  if (name.size() == 7 && name.substr(0, 3) == "HL7") return "http://terminology.hl7.org/CodeSystem/v2-" + std::string(name.substr(3));
+  // A bare OID.
+  if (name.find_first_not_of("0123456789.") == std::string_view::npos && name.find('.') != std::string_view::npos) {
+    return "urn:oid:" + std::string(name);
+  }
+  return {};
+}
+
+}  // namespace ketamine::mapping
