@@ -490,12 +490,24 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
     resource.AddMember("resourceType", Value(rule.resource_type.c_str(), alloc), alloc);
     for (const FieldRule& f : rule.fields) {
       if (f.has_when && !Holds(inst.scope, f.when)) continue;
+      // The first alternative that is valued; when none is, name the first whose segment is there.
       const hl7v2::Path* source = nullptr;
       std::string_view raw;
       for (const auto& p : f.from) {
         raw = Read(inst.scope, p);
-        source = &p;
-        if (!raw.empty()) break;
+        if (!raw.empty()) {
+          source = &p;
+          break;
+        }
+      }
+      if (source == nullptr && !f.from.empty()) {
+        source = &f.from.front();
+        for (const auto& p : f.from) {
+          if (msg.FindSegment(p.segment) >= 0) {
+            source = &p;
+            break;
+          }
+        }
       }
       std::string location = source != nullptr ? V2Location(inst.scope, *source) : std::string();
       auto put = [&](Value v) {
