@@ -123,13 +123,26 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   }
   GatewayConfig config;
   KETAMINE_RETURN_IF_ERROR(
-      r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility"}));
+      r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir",
+                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate"}));
   std::string data_dir;
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
   if (!data_dir.empty()) config.data_dir = data_dir;
   KETAMINE_RETURN_IF_ERROR(r.Integer(doc, "", "threads", config.threads, 1, 64));
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "application", config.inbound.application));
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "facility", config.inbound.facility));
+  KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "profiles_dir", config.profiles_dir));
+  KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "mappings_dir", config.mappings_dir));
+  KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "site_mappings_dir", config.site_mappings_dir));
+  KETAMINE_RETURN_IF_ERROR(r.Bool(doc, "", "convert_and_validate", config.convert_and_validate));
+  std::string timezone;
+  KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "timezone", timezone));
+  if (!timezone.empty()) {
+    if (timezone.size() != 6 || (timezone[0] != '+' && timezone[0] != '-') || timezone[3] != ':') {
+      return r.Error("timezone", "is +HH:MM or -HH:MM");
+    }
+    config.inbound.convert.default_timezone = timezone;
+  }
   if (const Value* mllp = r.Find(doc, "mllp")) KETAMINE_RETURN_IF_ERROR(ReadMllp(r, *mllp, config));
   if (const Value* http = r.Find(doc, "http")) {
     KETAMINE_RETURN_IF_ERROR(r.Keys(*http, "http", {"host", "port"}));

@@ -20,6 +20,11 @@ struct GatewayConfig {
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 8080;
   pipeline::InboundOptions inbound;
+  // Data files loaded at start-up (found beside the program when empty).
+  std::string profiles_dir;
+  std::string mappings_dir;
+  std::string site_mappings_dir;  // a site's overrides, layered over mappings_dir
+  bool convert_and_validate = true;  // convert and validate before the ACK (AE on errors)
 };
 
 [[nodiscard]] Result<GatewayConfig> LoadConfig(const std::filesystem::path& file);

@@ -7,6 +7,9 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/resources.h"
+#include "mapping/converter.h"
+#include "profiles/validator.h"
 #include "common/log.h"
 #include "mllp/server.h"
 #include "pipeline/inbound.h"
@@ -26,7 +29,9 @@ MLLP listens on 127.0.0.1:2575 and HTTP is reserved on 127.0.0.1:8080.
   --mllp-port N    MLLP port; 0 picks a free port, printed at start-up
   --http-port N    HTTP port; 0 picks a free port
 
-Every message is stored durably before its ACK is sent. On start-up one line is printed on
+Every message is stored durably before its ACK is sent. A message the gateway takes is first
+converted to FHIR with mappings/ and validated with fhir-profiles/ (found beside the program, or
+set in the config): errors give AE with one ERR segment per issue, warnings an AA with ERR-4 W. On start-up one line is printed on
 standard output for each listener: "listening mllp 127.0.0.1:2575". SIGINT or SIGTERM stops the
 gateway gracefully: it stops accepting, answers the messages in flight, then exits 0.
 Exit codes: 0 stopped cleanly, 2 bad arguments or configuration, 3 store or port unavailable.
@@ -64,6 +69,22 @@ int Serve(const std::vector<std::string>& argv) {
   }
   // The parser's limit follows the listener's frame limit.
   config->inbound.parse.max_message_bytes = config->mllp.max_frame_bytes;
+
+  if (config->convert_and_validate) {
+    auto profiles = FindProfilesDir(config->profiles_dir.empty() ? nullptr : &config->profiles_dir);
+    if (!profiles.ok()) return Fail(kExitUsage, profiles.status().message());
+    auto validator = profiles::Validator::Load(*profiles);
+    if (!validator.ok()) return Fail(kExitUsage, validator.status().message());
+    std::filesystem::path mappings = config->mappings_dir.empty()
+                                         ? std::filesystem::absolute(*profiles).parent_path() / "mappings"
+                                         : std::filesystem::path(config->mappings_dir);
+    std::vector<std::filesystem::path> dirs{mappings};
+    if (!config->site_mappings_dir.empty()) dirs.emplace_back(config->site_mappings_dir);
+    auto converter = mapping::Converter::Load(dirs);
+    if (!converter.ok()) return Fail(kExitUsage, converter.status().message());
+    config->inbound.converter = *converter;
+    config->inbound.validator = *validator;
+  }
 
   auto store = store::SqliteStore::Open(config->data_dir);
   if (!store.ok()) return Fail(kExitUnavailable, store.status().message());

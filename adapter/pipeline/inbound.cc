@@ -1,5 +1,6 @@
 #include "pipeline/inbound.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/log.h"
@@ -119,6 +120,46 @@ InboundPipeline::Decision InboundPipeline::Check(const hl7v2::Message& msg) cons
   return d;
 }
 
+std::vector<AckError> InboundPipeline::Process(const hl7v2::Message& msg) const {
+  std::vector<AckError> out;
+  if (!options_.converter) return out;
+  auto conversion = options_.converter->ToFhir(msg, options_.convert);
+  if (!conversion.ok()) return out;  // no plan for this type: stored as it came, nothing to check
+  Issues issues = std::move(conversion->issues);
+  if (options_.validator) {
+    Issues validation = options_.validator->Validate(*conversion->bundle);
+    for (const Issue& issue : validation.items()) issues.Add(issue);
+  }
+  for (const Issue& issue : issues.items()) {
+    if (issue.severity == Severity::kInformation) continue;
+    AckError e;
+    e.severity = issue.severity == Severity::kWarning ? ErrorSeverity::kWarning : ErrorSeverity::kError;
+    // Mapping issues carry a v2 location; validation issues a FHIRPath, which goes in the text.
+    auto v2 = hl7v2::ParsePath(issue.location.ToString());
+    if (v2.ok()) {
+      e.location = {v2->segment, v2->occurrence, v2->field, v2->repetition, v2->component, v2->subcomponent};
+      e.text = issue.text;
+    } else {
+      e.text = issue.location.empty() ? issue.text : issue.location.ToString() + ": " + issue.text;
+    }
+    e.text += " [" + issue.code + "]";
+    if (issue.code == "map-required-missing") {
+      e.code = ErrorCode::kRequiredFieldMissing;
+    } else if (issue.code == "map-code-unknown" || issue.code == "map-coding-system-unknown" ||
+               issue.code == "map-unit-unknown") {
+      e.code = ErrorCode::kTableValueNotFound;
+    } else if (issue.code == "map-datatype") {
+      e.code = ErrorCode::kDataTypeError;
+    } else if (issue.code == "map-segment-unmapped") {
+      e.code = ErrorCode::kSegmentSequence;
+    } else {
+      e.code = ErrorCode::kInternalError;  // 207: application error; ERR-8 names the rule
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*peer*/,
                                 mllp::Reply reply) {
   auto parsed = hl7v2::Parse(payload, options_.parse);
@@ -144,21 +185,25 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
   const AckError store_error{{}, ErrorCode::kInternalError, ErrorSeverity::kError,
                              "the message could not be stored; send it again later"};
   if (decision.take) {
-    record.status = store::MessageStatus::kAccepted;
+    std::vector<AckError> findings = Process(msg);
+    bool errors = std::any_of(findings.begin(), findings.end(),
+                              [](const AckError& e) { return e.severity == ErrorSeverity::kError; });
+    if (errors) ++counters_.application_errors;
+    // A message with errors is still stored (nothing is lost) and answered AE: fix and resend.
+    record.status = errors ? store::MessageStatus::kError : store::MessageStatus::kAccepted;
+    const AckCode app_code = errors ? AckCode::kAE : AckCode::kAA;
     if (enhanced) {
       if (hl7v2::WantsAcceptAck(msg, AckCode::kCA)) {
         replies.push_back(hl7v2::BuildAck(msg, AckCode::kCA, {}, NextAckContext()));
       }
-      // TODO(#4): the application ACK follows conversion and validation; until then a message
-      // we take is processed as soon as it is stored.
-      if (hl7v2::WantsApplicationAck(msg, AckCode::kAA)) {
-        replies.push_back(hl7v2::BuildAck(msg, AckCode::kAA, {}, NextAckContext()));
+      if (hl7v2::WantsApplicationAck(msg, app_code)) {
+        replies.push_back(hl7v2::BuildAck(msg, app_code, findings, NextAckContext()));
       }
       if (hl7v2::WantsAcceptAck(msg, AckCode::kCR)) {
         if_store_fails.push_back(hl7v2::BuildAck(msg, AckCode::kCR, {store_error}, NextAckContext()));
       }
     } else {
-      replies.push_back(hl7v2::BuildAck(msg, AckCode::kAA, {}, NextAckContext()));
+      replies.push_back(hl7v2::BuildAck(msg, app_code, findings, NextAckContext()));
       if_store_fails.push_back(hl7v2::BuildAck(msg, AckCode::kAR, {store_error}, NextAckContext()));
     }
   } else {

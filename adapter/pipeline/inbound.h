@@ -14,7 +14,9 @@
 #include "common/clock.h"
 #include "hl7v2/ack.h"
 #include "hl7v2/parser.h"
+#include "mapping/converter.h"
 #include "mllp/server.h"
+#include "profiles/validator.h"
 #include "store/message_store.h"
 
 namespace ketamine::pipeline {
@@ -29,6 +31,11 @@ struct InboundOptions {
                                          "ORU^R01", "ADT^A01", "ADT^A04", "ADT^A08"};
   std::set<std::string> versions = {"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7",
                                     "2.7.1", "2.8", "2.8.1", "2.8.2"};
+  // When set, a message we take is converted to FHIR and validated before it is acknowledged:
+  // errors give AE (CA then AE in enhanced mode) with one ERR per issue, warnings ERR-4 W.
+  std::shared_ptr<const mapping::Converter> converter;
+  std::shared_ptr<const profiles::Validator> validator;
+  mapping::ConvertOptions convert;
 };
 
 struct InboundCounters {
@@ -36,6 +43,7 @@ struct InboundCounters {
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> store_failures{0};
+  std::atomic<uint64_t> application_errors{0};
 };
 
 class InboundPipeline : public mllp::Handler {
@@ -55,6 +63,8 @@ class InboundPipeline : public mllp::Handler {
     std::vector<hl7v2::AckError> errors;
   };
   Decision Check(const hl7v2::Message& msg) const;
+  // Converts and validates; the issues as ERR entries (empty when there is no converter).
+  std::vector<hl7v2::AckError> Process(const hl7v2::Message& msg) const;
   hl7v2::AckContext NextAckContext();
   void StoreAndReply(store::InboundRecord record, std::vector<std::string> replies,
                      std::vector<std::string> replies_if_store_fails, bool accepted,

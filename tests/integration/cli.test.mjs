@@ -32,7 +32,8 @@ test('mllp-send sends a batch file and prints one line per ACK', () => {
 
 test('mllp-send reads standard input with LF line ends and prints the whole ACK', () => {
   const r = run(['mllp-send', `127.0.0.1:${gw.port}`, '-'],
-    'MSH|^~\\&|A|B|C|D|20261123||ORU^R01|CLI-STDIN-1|P|2.5.1\nOBX|1|NM|72514-3^^LN||3\n');
+    'MSH|^~\\&|A|B|C|D|20261123||ORU^R01|CLI-STDIN-1|P|2.5.1\nPID|1||MRN-9^^^HOSP^MR||Doe^Jane\n' +
+    'OBX|1|NM|72514-3^^LN||3|{score}|||||F|||20261123090000-0500\n');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^MSA\|AA\|CLI-STDIN-1$/m);
 });

@@ -84,7 +84,9 @@ test('a malformed message gets AR naming the segment', async () => {
 });
 
 test('a message sent twice is acknowledged twice and stored once', async () => {
-  const text = 'MSH|^~\\&|PUMP|ICU|GW|HOSP|20261123||RAS^O17^RAS_O17|IT-DUP-1|P|2.5.1\rRXA|0|1|20261123|20261123|238082^ketamine^RXNORM|40|mg\r';
+  const text = 'MSH|^~\\&|PUMP|ICU|GW|HOSP|20261123||RAS^O17^RAS_O17|IT-DUP-1|P|2.5.1\r' +
+    'PID|1||MRN-9^^^HOSP^MR||Doe^Jane\rORC|RE|ORD-9^EHR\r' +
+    'RXA|0|1|20261123090000-0500|20261123100000-0500|238082^ketamine^RXNORM|40|mg|||RN1^Lee^Sam||||||||CP\rRXR|IV\r';
   const first = client();
   const second = client();
   try {
@@ -102,9 +104,34 @@ test('a message sent twice is acknowledged twice and stored once', async () => {
 test('enhanced mode: commit ACK, then the application ACK', async () => {
   const c = client();
   try {
-    const msg = Hl7Message.parse('MSH|^~\\&|A|B|C|D|20261123||ORU^R01|IT-ENH-1|P|2.5.1|||AL|AL\rOBX|1|NM|72514-3^^LN||5\r');
+    const msg = Hl7Message.parse('MSH|^~\\&|A|B|C|D|20261123||ORU^R01|IT-ENH-1|P|2.5.1|||AL|AL\r' +
+      'PID|1||MRN-9^^^HOSP^MR||Doe^Jane\rOBX|1|NM|72514-3^^LN||5|{score}|||||F|||20261123090000-0500\r');
     const ack = await c.sendAndWait(msg, { returnAck: 'application' });
     assert.equal(ack.getSegment('MSA').getField(1).toString(), 'AA');
+  } finally {
+    await c.close();
+  }
+});
+
+test('a message that converts with errors gets AE with ERR segments naming segment, field and rule', async () => {
+  const c = client();
+  try {
+    const head = 'MSH|^~\\&|EHR|CLINIC|GW|CLINIC|20261123083000-0500||RDE^O11^RDE_O11|IT-AE-1|P|2.5.1\r' +
+      'PID|1||MRN-1^^^CLINIC^MR||Doe^Jane||19800101|F\rORC|NW|ORD-1^EHR|||||||20261123083000-0500\r';
+    const missing = await c.sendAndWait(Hl7Message.parse(head + 'RXE|||1||mg\rRXR|IV\r'));
+    assert.equal(missing.getSegment('MSA').getField(1).toString(), 'AE');
+    const errs = missing.getAllSegments('ERR');
+    const required = errs.find((e) => e.getField(3).getComponent(1) === '101');
+    assert.ok(required, missing.toString());
+    assert.equal(required.getField(2).toString(), 'RXE^1^2');
+    const over = await c.sendAndWait(Hl7Message.parse(head.replace('IT-AE-1', 'IT-AE-2') +
+      'RXE||238082^ketamine 10 MG/ML^RXNORM|1.5||mg/kg/h^^UCUM||||||||AB1234563^Morgan^Dana^^^^^^^^^^DEA\r' +
+      'TQ1|1||||||20261123090000-0500|20261123100000-0500|||||1^h&hour&UCUM\rRXR|IV\r' +
+      'OBX|1|NM|29463-7^Body weight^LN||80|kg|||||F|||20261123081500-0500\r'));
+    assert.equal(over.getSegment('MSA').getField(1).toString(), 'AE');
+    assert.ok(over.getAllSegments('ERR').some((e) => /clinical-rate/.test(e.getField(8).toString()) && e.getField(4).toString() === 'E'),
+      over.toString());
+    assert.deepEqual(storedRows("control_id LIKE 'IT-AE-%'"), ['RDE^O11|error|IT-AE-1', 'RDE^O11|error|IT-AE-2']);
   } finally {
     await c.close();
   }

@@ -4,7 +4,9 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
 
 #include "store/sqlite_store.h"
 
@@ -174,6 +176,60 @@ TEST(ParseFailureTest, MapsLocations) {
   EXPECT_EQ(e.code, hl7v2::ErrorCode::kDataTypeError);
   e = AckErrorForParseFailure(Unsupported("x", Location("MSH-18")));
   EXPECT_EQ(e.code, hl7v2::ErrorCode::kTableValueNotFound);
+}
+
+}  // namespace
+}  // namespace ketamine::pipeline
+
+namespace ketamine::pipeline {
+namespace {
+
+class ConvertingInboundTest : public InboundTest {
+ protected:
+  void SetUp() override {
+    InboundTest::SetUp();
+    InboundOptions options;
+    auto converter = mapping::Converter::Load({std::filesystem::path(KETAMINE_PROFILES_DIR).parent_path() / "mappings"});
+    ASSERT_TRUE(converter.ok()) << converter.status().ToString();
+    auto validator = profiles::Validator::Load(KETAMINE_PROFILES_DIR);
+    ASSERT_TRUE(validator.ok()) << validator.status().ToString();
+    options.converter = *converter;
+    options.validator = *validator;
+    options.convert.default_timezone = "-05:00";
+    pipeline_ = std::make_shared<InboundPipeline>(store_, options, clock_);
+  }
+};
+
+TEST_F(ConvertingInboundTest, MissingRequiredFieldGetsAeWithErr101) {
+  auto replies = Send(
+      "MSH|^~\\&|EHR|CLINIC|GW|CLINIC|20261123083000-0500||RDE^O11^RDE_O11|AE1|P|2.5.1\r"
+      "PID|1||MRN-1^^^CLINIC^MR||Doe^Jane||19800101|F\rORC|NW|ORD-1^EHR\rRXE|||1||mg\rRXR|IV\r");
+  const auto& ack = Ack(replies);
+  EXPECT_EQ(ack.Get("MSA-1"), "AE");
+  bool found = false;
+  for (int i = 1; i <= ack.CountSegments("ERR"); ++i) {
+    std::string prefix = "ERR[" + std::to_string(i) + "]-";
+    if (ack.Get(prefix + "3.1") == "101") {
+      found = true;
+      EXPECT_EQ(ack.Get(prefix + "2"), "RXE^1^2");
+      EXPECT_EQ(ack.Get(prefix + "4"), "E");
+    }
+  }
+  EXPECT_TRUE(found);
+  auto stored = store_->List(0, 10);
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].record.status, store::MessageStatus::kError);  // kept, not lost
+}
+
+TEST_F(ConvertingInboundTest, CleanKetamineAdministrationGetsAa) {
+  std::ifstream in(std::string(KETAMINE_TEST_DATA_DIR) + "/hl7v2/RAS_O17-ketamine-1.hl7", std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto& ack = Ack(Send(text.str()));
+  EXPECT_EQ(ack.Get("MSA-1"), "AA");
+  for (int i = 1; i <= ack.CountSegments("ERR"); ++i) {
+    EXPECT_EQ(ack.Get("ERR[" + std::to_string(i) + "]-4"), "W");  // only warnings, if any
+  }
 }
 
 }  // namespace
