@@ -59,9 +59,11 @@ int Stop(const Gateway& gw, int signal) {
 }
 
 std::string Message(const std::string& control_id) {
+  // A complete ketamine administration: it converts and validates cleanly, so it gets AA.
   return "MSH|^~\\&|PUMP|ICU|GW|HOSP|20261123||RAS^O17^RAS_O17|" + control_id +
-         "|P|2.5.1\rPID|1||MRN1^^^HOSP^MR\rRXA|0|1|20261123090000|20261123130000|238082^ketamine "
-         "10 MG/ML^RXNORM|112|mg^mg^UCUM||||||||LOT1||||CP|A\r";
+         "|P|2.5.1\rPID|1||MRN1^^^HOSP^MR||Doe^Jane\rORC|RE|ORD-1^EHR\rRXA|0|1|20261123090000-0500|"
+         "20261123130000-0500|238082^ketamine 10 MG/ML^RXNORM|112|mg^mg^UCUM|||RN1^Lee^Sam|||||LOT1|"
+         "20270630||||CP|A\rRXR|IV\r";
 }
 
 TEST(CrashTest, EveryAckedMessageSurvivesSigkillExactlyOnce) {
@@ -101,11 +103,16 @@ TEST(CrashTest, EveryAckedMessageSurvivesSigkillExactlyOnce) {
       });
     }
     // Kill in the middle of traffic, after some messages were acknowledged.
-    while (acked_this_round < 500) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (acked_this_round < 500 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const bool enough = acked_this_round >= 500;
     int status = Stop(gw, SIGKILL);
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     stop = true;
     for (auto& t : clients) t.join();
+    ASSERT_TRUE(enough) << "the gateway did not acknowledge (AA) the test messages";
   }
 
   // Restart: the store must open (WAL recovery) and take the senders' retries of whatever was
