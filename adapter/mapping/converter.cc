@@ -509,7 +509,18 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
           }
         }
       }
-      std::string location = source != nullptr ? V2Location(inst.scope, *source) : std::string();
+      struct LocationData {
+        const Scope* scope;
+        const hl7v2::Path* path;
+      } location_data{&inst.scope, source};
+      LazyLocation location;
+      if (source != nullptr) {
+        location.data = &location_data;
+        location.render = [](const void* d) {
+          const auto* ld = static_cast<const LocationData*>(d);
+          return V2Location(*ld->scope, *ld->path);
+        };
+      }
       auto put = [&](Value v) {
         if (!v.IsNull()) SetAt(resource, f.steps, std::move(v), alloc);
       };
@@ -536,7 +547,7 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
         if (f.value) {
           put(fhir::DeepCopy(*f.value, alloc));
         } else if (f.required) {
-          out.issues.Error("map-required-missing", Location(location), location + " is required for " + rule.resource_type + "." + f.to);
+          out.issues.Error("map-required-missing", Location(location.str()), location.str() + " is required for " + rule.resource_type + "." + f.to);
         }
         continue;
       }
@@ -559,9 +570,9 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
                 v = Value(t->code.c_str(), alloc);
               } else if (f.value) {
                 v = fhir::DeepCopy(*f.value, alloc);
-                out.issues.Warning("map-code-unknown", Location(location), "'" + code + "' is not in " + f.map + "; default used");
+                out.issues.Warning("map-code-unknown", Location(location.str()), "'" + code + "' is not in " + f.map + "; default used");
               } else {
-                out.issues.Add({f.unmapped_severity, "map-code-unknown", Location(location),
+                out.issues.Add({f.unmapped_severity, "map-code-unknown", Location(location.str()),
                                 "'" + code + "' is not in the concept map " + f.map});
               }
             } else if (!code.empty()) {
@@ -588,7 +599,7 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
                   v.AddMember("coding", codings, alloc);
                 }
               } else {
-                out.issues.Add({f.unmapped_severity, "map-code-unknown", Location(location),
+                out.issues.Add({f.unmapped_severity, "map-code-unknown", Location(location.str()),
                                 "'" + code + "' is not in the concept map " + f.map});
               }
             }
@@ -612,7 +623,7 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
               if (n == static_cast<double>(static_cast<int>(n))) {
                 v = Value(static_cast<int>(n));
               } else {
-                out.issues.Error("map-datatype", Location(location), "expected a whole number");
+                out.issues.Error("map-datatype", Location(location.str()), "expected a whole number");
               }
             }
             break;
@@ -638,7 +649,7 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
               }
               double hours = per.empty() ? 1 : PerTimeHours(per);
               if (hours <= 0) {
-                out.issues.Error("map-datatype", Location(location), "per-time unit '" + std::string(per) + "' is not S/M/H/D/W followed by a number");
+                out.issues.Error("map-datatype", Location(location.str()), "per-time unit '" + std::string(per) + "' is not S/M/H/D/W followed by a number");
               } else if (hours != 1 && v["value"].IsNumber()) {
                 v["value"].SetDouble(v["value"].GetDouble() / hours);
               }

@@ -1,5 +1,6 @@
 #include "mapping/datatypes.h"
 
+#include <charconv>
 #include <cstdlib>
 
 #include "hl7v2/escape.h"
@@ -65,7 +66,7 @@ std::string DateTimeText(std::string_view dtm, const std::string& default_timezo
   return out;
 }
 
-Json ToCodeableConcept(std::string_view raw, const ConvertContext& ctx, const std::string& location) {
+Json ToCodeableConcept(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location) {
   Json cc(rapidjson::kObjectType);
   if (raw.empty()) return Json();
   Json codings(rapidjson::kArrayType);
@@ -74,7 +75,7 @@ Json ToCodeableConcept(std::string_view raw, const ConvertContext& ctx, const st
     if (code.empty()) continue;
     std::string_view system_name = Comp(raw, base + 2, ctx);
     if (!system_name.empty() && ctx.vocabulary->SystemUri(Text(system_name, ctx)).empty()) {
-      ctx.issues->Warning("map-coding-system-unknown", Location(location),
+      ctx.issues->Warning("map-coding-system-unknown", Location(location.str()),
                           "coding system '" + Text(system_name, ctx) + "' has no FHIR system in coding-systems.json");
     }
     codings.PushBack(Coding(code, Comp(raw, base + 1, ctx), system_name, ctx), *ctx.allocator);
@@ -87,7 +88,7 @@ Json ToCodeableConcept(std::string_view raw, const ConvertContext& ctx, const st
   return cc.MemberCount() == 0 ? Json() : std::move(cc);
 }
 
-Json ToCoding(std::string_view raw, const ConvertContext& ctx, const std::string& location) {
+Json ToCoding(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location) {
   (void)location;
   if (Comp(raw, 1, ctx).empty()) return Json();
   return Coding(Comp(raw, 1, ctx), Comp(raw, 2, ctx), Comp(raw, 3, ctx), ctx);
@@ -239,44 +240,47 @@ Json ToContactPoint(std::string_view raw, const ConvertContext& ctx) {
   return cp.MemberCount() == 0 ? Json() : std::move(cp);
 }
 
-Json ToDateTime(std::string_view raw, const ConvertContext& ctx, const std::string& location) {
+Json ToDateTime(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location) {
   std::string_view dtm = Comp(raw, 1, ctx);
   if (dtm.empty()) return Json();
   bool ok = false;
   std::string text = DateTimeText(dtm, ctx.default_timezone, &ok);
   if (!ok) {
-    ctx.issues->Error("map-datatype", Location(location), "'" + std::string(dtm.substr(0, 40)) + "' is not an HL7 date/time");
+    ctx.issues->Error("map-datatype", Location(location.str()), "'" + std::string(dtm.substr(0, 40)) + "' is not an HL7 date/time");
     return Json();
   }
   return Json(text.c_str(), *ctx.allocator);
 }
 
-Json ToDate(std::string_view raw, const ConvertContext& ctx, const std::string& location) {
+Json ToDate(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location) {
   std::string_view dtm = Comp(raw, 1, ctx);
   if (dtm.empty()) return Json();
   bool ok = false;
   std::string text = DateTimeText(dtm.substr(0, std::min<size_t>(dtm.size(), 8)), ctx.default_timezone, &ok);
   if (!ok) {
-    ctx.issues->Error("map-datatype", Location(location), "'" + std::string(dtm.substr(0, 40)) + "' is not an HL7 date");
+    ctx.issues->Error("map-datatype", Location(location.str()), "'" + std::string(dtm.substr(0, 40)) + "' is not an HL7 date");
     return Json();
   }
   return Json(text.c_str(), *ctx.allocator);
 }
 
-Json ToDecimal(std::string_view raw, const ConvertContext& ctx, const std::string& location) {
+Json ToDecimal(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location) {
   std::string text = Text(Comp(raw, 1, ctx), ctx);
   if (text.empty()) return Json();
-  char* end = nullptr;
-  double value = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || *end != '\0' || text.find_first_of("eExXnN") != std::string::npos) {
-    ctx.issues->Error("map-datatype", Location(location), "'" + text.substr(0, 40) + "' is not a number");
+  // std::from_chars: no locale lock, no hex, no "nan"; a leading '+' is allowed in v2 NM.
+  std::string_view digits = text;
+  if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, std::chars_format::fixed);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+    ctx.issues->Error("map-datatype", Location(location.str()), "'" + text.substr(0, 40) + "' is not a number");
     return Json();
   }
   return Json(value);
 }
 
 Json ToQuantity(std::string_view amount, std::string_view unit_cwe, const ConvertContext& ctx,
-                const std::string& location) {
+                const LazyLocation& location) {
   Json value = ToDecimal(amount, ctx, location);
   if (value.IsNull()) return Json();
   Json q(rapidjson::kObjectType);
@@ -289,7 +293,7 @@ Json ToQuantity(std::string_view amount, std::string_view unit_cwe, const Conver
       Add(q, "code", ucum->code, ctx);
     } else {
       Add(q, "unit", unit, ctx);
-      ctx.issues->Warning("map-unit-unknown", Location(location),
+      ctx.issues->Warning("map-unit-unknown", Location(location.str()),
                           "unit '" + unit + "' has no UCUM code in the units-ucum map; kept as text");
     }
   }

@@ -14,6 +14,14 @@
 
 namespace ketamine::mapping {
 
+// Where a value came from, rendered only when an issue needs it ("RXE-3", "OBX[2]-5").
+struct LazyLocation {
+  const void* data = nullptr;
+  std::string (*render)(const void*) = nullptr;
+  std::string text;  // used when render is null
+  std::string str() const { return render != nullptr ? render(data) : text; }
+};
+
 struct ConvertContext {
   const hl7v2::Delimiters* delimiters;
   const Vocabulary* vocabulary;
@@ -25,9 +33,9 @@ struct ConvertContext {
 using Json = rapidjson::Value;
 
 // CWE / CE / CNE -> CodeableConcept (primary and alternate triplets; original text in .text).
-Json ToCodeableConcept(std::string_view raw, const ConvertContext& ctx, const std::string& location);
+Json ToCodeableConcept(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location);
 // CWE -> Coding (primary triplet).
-Json ToCoding(std::string_view raw, const ConvertContext& ctx, const std::string& location);
+Json ToCoding(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location);
 // CX -> Identifier (value, system from CX-4 assigning authority, type from CX-5).
 Json ToIdentifier(std::string_view raw, const ConvertContext& ctx);
 // EI -> Identifier (EI-1 value, EI-2/EI-3 namespace as system).
@@ -41,13 +49,13 @@ Json ToHumanName(std::string_view raw, const ConvertContext& ctx, int first_comp
 Json ToAddress(std::string_view raw, const ConvertContext& ctx);
 Json ToContactPoint(std::string_view raw, const ConvertContext& ctx);
 // DTM / TS -> dateTime ("20261123083000-0500" -> "2026-11-23T08:30:00-05:00"); DT -> date.
-Json ToDateTime(std::string_view raw, const ConvertContext& ctx, const std::string& location);
-Json ToDate(std::string_view raw, const ConvertContext& ctx, const std::string& location);
+Json ToDateTime(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location);
+Json ToDate(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location);
 // An amount with a unit (CWE in another field, or CQ's second component) -> Quantity with UCUM.
 Json ToQuantity(std::string_view amount, std::string_view unit_cwe, const ConvertContext& ctx,
-                const std::string& location);
+                const LazyLocation& location);
 // NM -> decimal.
-Json ToDecimal(std::string_view raw, const ConvertContext& ctx, const std::string& location);
+Json ToDecimal(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location);
 
 // The dateTime text (empty on failure), for callers that need the string.
 std::string DateTimeText(std::string_view dtm, const std::string& default_timezone, bool* ok);

@@ -2,6 +2,7 @@
 # MLLP with durable ACK on loopback: starts a release gateway on a fresh data folder and port 0,
 # drives it with N connections for S seconds, prints the figures, stops the gateway.
 #   tests/bench/run_mllp_load.sh [CONNECTIONS=16] [SECONDS=10] [MESSAGE=tests/bench/data/RDE_O11-bench.hl7]
+# KGW_CONVERT=0 measures the durable-ACK path alone (no conversion and validation before the ACK).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -12,9 +13,11 @@ cmake --preset release >/dev/null
 cmake --build build/release -j"$(nproc)" --target ketamine-gateway mllp_load >/dev/null
 data=$(mktemp -d "${TMPDIR:-/tmp}/kgw-load-XXXXXX")
 out=$(mktemp)
-build/release/adapter/cli/ketamine-gateway serve --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
+config="$data.json"
+if [ "${KGW_CONVERT:-1}" = "0" ]; then echo '{"convert_and_validate": false}' > "$config"; else echo '{}' > "$config"; fi
+build/release/adapter/cli/ketamine-gateway serve --config "$config" --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$out"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$out" "$config"' EXIT
 for _ in $(seq 100); do grep -q "listening mllp" "$out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening mllp .*:\([0-9]*\)$/\1/p' "$out")
 build/release/tests/mllp_load "127.0.0.1:$port" --connections "$connections" --seconds "$seconds" --message "$message"
