@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include "common/file.h"
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
@@ -153,11 +155,9 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
 }
 
 Result<GatewayConfig> LoadConfig(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return InvalidInput("cannot read config file " + file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseConfig(text.str(), file.string());
+  auto text = ReadFile(file);
+  if (!text.ok()) return InvalidInput("cannot read config file " + file.string());
+  return ParseConfig(*text, file.string());
 }
 
 }  // namespace ketamine::cli

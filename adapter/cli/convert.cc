@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/args.h"
+#include "common/file.h"
 #include "cli/commands.h"
 #include "cli/resources.h"
 #include "fhir/json.h"
@@ -90,15 +91,9 @@ int Convert(const std::vector<std::string>& argv) {
     options.default_timezone = *tz;
   }
 
-  std::ostringstream text;
-  if (input == "-") {
-    text << std::cin.rdbuf();
-  } else {
-    std::ifstream in(input, std::ios::binary);
-    if (!in) return Fail(kExitRejected, "cannot read " + input);
-    text << in.rdbuf();
-  }
-  std::string bytes = text.str();
+  auto read = ReadFile(input);
+  if (!read.ok()) return Fail(kExitRejected, read.status().message());
+  std::string bytes = std::move(*read);
   auto batch = hl7v2::ParseBatch(bytes);
   if (!batch.ok()) {
     std::fprintf(stderr, "error %s: %s\n", batch.status().location().ToString().c_str(), batch.status().message().c_str());

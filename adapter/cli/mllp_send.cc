@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/args.h"
+#include "common/file.h"
 #include "cli/commands.h"
 #include "hl7v2/batch.h"
 #include "mllp/client.h"
@@ -36,17 +37,6 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
-Result<std::string> ReadInput(const std::string& name) {
-  std::ostringstream text;
-  if (name == "-") {
-    text << std::cin.rdbuf();
-  } else {
-    std::ifstream in(name, std::ios::binary);
-    if (!in) return InvalidInput("cannot read " + name);
-    text << in.rdbuf();
-  }
-  return text.str();
-}
 
 std::string WithCarriageReturns(std::string_view text) {
   std::string out;
@@ -105,7 +95,7 @@ int MllpSend(const std::vector<std::string>& argv) {
   int exit_code = kExitOk;
   for (size_t f = 1; f < args->positional.size(); ++f) {
     const std::string& name = args->positional[f];
-    auto text = ReadInput(name);
+    auto text = ReadFile(name);
     if (!text.ok()) {
       std::fprintf(stderr, "%s: %s\n", name.c_str(), text.status().message().c_str());
       exit_code = kExitRejected;

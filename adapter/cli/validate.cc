@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/args.h"
+#include "common/file.h"
 #include "cli/commands.h"
 #include "cli/resources.h"
 #include "fhir/json.h"
@@ -34,17 +35,6 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
-Result<std::string> ReadInput(const std::string& name) {
-  std::ostringstream text;
-  if (name == "-") {
-    text << std::cin.rdbuf();
-  } else {
-    std::ifstream in(name, std::ios::binary);
-    if (!in) return InvalidInput("cannot read " + name);
-    text << in.rdbuf();
-  }
-  return text.str();
-}
 
 }  // namespace
 
@@ -71,7 +61,7 @@ int Validate(const std::vector<std::string>& argv) {
   int exit_code = kExitOk;
   for (const std::string& name : args->positional) {
     Issues issues;
-    if (auto text = ReadInput(name); !text.ok()) {
+    if (auto text = ReadFile(name); !text.ok()) {
       issues.Error("unsupported-input", Location(), text.status().message());
     } else {
       issues = (*validator)->ValidateText(*text, extra);

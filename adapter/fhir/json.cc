@@ -1,5 +1,7 @@
 #include "fhir/json.h"
 
+#include "common/file.h"
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -109,6 +111,13 @@ Result<std::unique_ptr<JsonDocument>> ParseJson(std::string_view text, const Jso
   auto doc = std::make_unique<JsonDocument>();
   KETAMINE_RETURN_IF_ERROR(ParseJsonInto(text, doc->buffer_, *doc, limits));
   return doc;
+}
+
+Result<std::unique_ptr<JsonDocument>> ParseJsonFile(const std::filesystem::path& path, const JsonLimits& limits) {
+  KETAMINE_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  auto doc = ParseJson(text, limits);
+  if (!doc.ok()) return Status(doc.status().code(), path.filename().string() + ": " + doc.status().message());
+  return std::move(*doc);
 }
 
 rapidjson::Value DeepCopy(const rapidjson::Value& value, rapidjson::Document::AllocatorType& allocator) {

@@ -7,6 +7,7 @@
 
 #include <rapidjson/document.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,10 @@ class JsonDocument : public rapidjson::Document {
 
 [[nodiscard]] Result<std::unique_ptr<JsonDocument>> ParseJson(std::string_view text,
                                                               const JsonLimits& limits = {});
+
+// Reads and parses a JSON data file; errors name the file.
+[[nodiscard]] Result<std::unique_ptr<JsonDocument>> ParseJsonFile(const std::filesystem::path& path,
+                                                                  const JsonLimits& limits = {});
 
 // The same into a caller's document and scratch buffer (both may be reused between calls, e.g.
 // with an arena allocator on a hot path). `doc` refers into `scratch` afterwards.

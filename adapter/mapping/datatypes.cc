@@ -31,6 +31,18 @@ Json Coding(std::string_view code, std::string_view display, std::string_view sy
   return coding;
 }
 
+// Identifier.type from HL7 table 0203 (MR, PLAC, FILL, DEA, NPI ...).
+Json IdentifierType(const std::string& code, const ConvertContext& ctx) {
+  Json coding(rapidjson::kObjectType);
+  Add(coding, "system", "http://terminology.hl7.org/CodeSystem/v2-0203", ctx);
+  Add(coding, "code", code, ctx);
+  Json codings(rapidjson::kArrayType);
+  codings.PushBack(coding, *ctx.allocator);
+  Json cc(rapidjson::kObjectType);
+  cc.AddMember("coding", codings, *ctx.allocator);
+  return cc;
+}
+
 bool AllDigits(std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; }
 
 }  // namespace
@@ -113,14 +125,7 @@ Json ToIdentifier(std::string_view raw, const ConvertContext& ctx) {
   }
   std::string_view type = Comp(raw, 5, ctx);
   if (!type.empty()) {
-    Json cc(rapidjson::kObjectType);
-    Json codings(rapidjson::kArrayType);
-    Json coding(rapidjson::kObjectType);
-    Add(coding, "system", "http://terminology.hl7.org/CodeSystem/v2-0203", ctx);
-    Add(coding, "code", Text(type, ctx), ctx);
-    codings.PushBack(coding, *ctx.allocator);
-    cc.AddMember("coding", codings, *ctx.allocator);
-    id.AddMember("type", cc, *ctx.allocator);
+    id.AddMember("type", IdentifierType(Text(type, ctx), ctx), *ctx.allocator);
   }
   Add(id, "system", system, ctx);
   Add(id, "value", value, ctx);
@@ -132,14 +137,7 @@ Json ToEiIdentifier(std::string_view raw, const ConvertContext& ctx, std::string
   if (value.empty()) return Json();
   Json id(rapidjson::kObjectType);
   if (!type_code.empty()) {
-    Json cc(rapidjson::kObjectType);
-    Json codings(rapidjson::kArrayType);
-    Json coding(rapidjson::kObjectType);
-    Add(coding, "system", "http://terminology.hl7.org/CodeSystem/v2-0203", ctx);
-    Add(coding, "code", std::string(type_code), ctx);
-    codings.PushBack(coding, *ctx.allocator);
-    cc.AddMember("coding", codings, *ctx.allocator);
-    id.AddMember("type", cc, *ctx.allocator);
+    id.AddMember("type", IdentifierType(std::string(type_code), ctx), *ctx.allocator);
   }
   std::string_view universal = Comp(raw, 3, ctx);
   std::string system;
@@ -167,14 +165,7 @@ Json ToXcnIdentifier(std::string_view raw, const ConvertContext& ctx) {
   if (system.empty() && !type.empty()) system = ctx.vocabulary->SystemUri("identifier-type:" + type);
   Json id(rapidjson::kObjectType);
   if (!type.empty()) {
-    Json cc(rapidjson::kObjectType);
-    Json codings(rapidjson::kArrayType);
-    Json coding(rapidjson::kObjectType);
-    Add(coding, "system", "http://terminology.hl7.org/CodeSystem/v2-0203", ctx);
-    Add(coding, "code", type, ctx);
-    codings.PushBack(coding, *ctx.allocator);
-    cc.AddMember("coding", codings, *ctx.allocator);
-    id.AddMember("type", cc, *ctx.allocator);
+    id.AddMember("type", IdentifierType(type, ctx), *ctx.allocator);
   }
   Add(id, "system", system, ctx);
   Add(id, "value", value, ctx);

@@ -1,8 +1,6 @@
 #include "mapping/vocabulary.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "fhir/json.h"
 
@@ -16,16 +14,6 @@ std::string Str(const rapidjson::Value& v, const char* key) {
                                                      : std::string();
 }
 
-Result<std::unique_ptr<fhir::JsonDocument>> ReadJson(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return InvalidInput("cannot read " + file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto doc = fhir::ParseJson(text.str());
-  if (!doc.ok()) return InvalidInput(file.filename().string() + ": " + doc.status().message());
-  return std::move(*doc);
-}
-
 }  // namespace
 
 Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std::filesystem::path>& dirs) {
@@ -33,7 +21,7 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
   for (const auto& dir : dirs) {  // later folders (site overrides) replace earlier entries
     std::error_code ec;
     if (std::filesystem::exists(dir / "coding-systems.json", ec)) {
-      KETAMINE_ASSIGN_OR_RETURN(auto doc, ReadJson(dir / "coding-systems.json"));
+      KETAMINE_ASSIGN_OR_RETURN(auto doc, fhir::ParseJsonFile(dir / "coding-systems.json"));
       auto systems = doc->FindMember("systems");
       if (systems == doc->MemberEnd() || !systems->value.IsObject()) {
         return InvalidInput("coding-systems.json: 'systems' object missing");
@@ -50,7 +38,7 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      KETAMINE_ASSIGN_OR_RETURN(auto doc, ReadJson(file));
+      KETAMINE_ASSIGN_OR_RETURN(auto doc, fhir::ParseJsonFile(file));
       std::string id = Str(*doc, "id");
       if (Str(*doc, "resourceType") != "ConceptMap" || id.empty()) {
         return InvalidInput(file.filename().string() + ": not a ConceptMap with an id");

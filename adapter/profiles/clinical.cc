@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file.h"
 #include "fhir/json.h"
 
 namespace ketamine::profiles {
@@ -362,11 +363,8 @@ Result<std::shared_ptr<const ClinicalRules>> ClinicalRules::FromJson(std::string
 }
 
 Result<std::shared_ptr<const ClinicalRules>> ClinicalRules::Load(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return InvalidInput("cannot read " + file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return FromJson(text.str());
+  KETAMINE_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+  return FromJson(text);
 }
 
 void ClinicalRules::CheckMedicationRequest(const Value& mr, const std::string& location,

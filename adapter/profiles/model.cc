@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file.h"
 #include "fhir/json.h"
 
 namespace ketamine::profiles {
@@ -191,11 +192,8 @@ Result<std::shared_ptr<const Model>> Model::FromJson(std::string_view text) {
 }
 
 Result<std::shared_ptr<const Model>> Model::Load(const std::filesystem::path& base_json) {
-  std::ifstream in(base_json, std::ios::binary);
-  if (!in) return InvalidInput("cannot read " + base_json.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto model = FromJson(text.str());
+  KETAMINE_ASSIGN_OR_RETURN(std::string text, ReadFile(base_json));
+  auto model = FromJson(text);
   if (!model.ok()) return InvalidInput(base_json.string() + ": " + model.status().message());
   return model;
 }

@@ -110,16 +110,6 @@ bool CodeableConceptIn(const Value& cc, const ValueSetDef& vs) {
   return false;
 }
 
-Result<std::unique_ptr<fhir::JsonDocument>> ReadJsonFile(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return InvalidInput("cannot read " + file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto doc = fhir::ParseJson(text.str());
-  if (!doc.ok()) return InvalidInput(file.filename().string() + ": " + doc.status().message());
-  return std::move(*doc);
-}
-
 }  // namespace
 
 bool MatchesPattern(const Value& value, const Value& pattern) {
@@ -167,7 +157,7 @@ class ProfileLoader {
     std::sort(files.begin(), files.end());
     std::vector<std::pair<std::filesystem::path, std::unique_ptr<fhir::JsonDocument>>> docs;
     for (const auto& file : files) {
-      KETAMINE_ASSIGN_OR_RETURN(auto doc, ReadJsonFile(file));
+      KETAMINE_ASSIGN_OR_RETURN(auto doc, fhir::ParseJsonFile(file));
       docs.emplace_back(file, std::move(doc));
     }
     // Code systems first, then value sets (which expand them), then profiles (which bind them).
@@ -380,7 +370,7 @@ class ProfileLoader {
   Status LoadAutoApply(const std::filesystem::path& file) {
     std::error_code ec;
     if (!std::filesystem::exists(file, ec)) return Status::Ok();
-    KETAMINE_ASSIGN_OR_RETURN(auto doc, ReadJsonFile(file));
+    KETAMINE_ASSIGN_OR_RETURN(auto doc, fhir::ParseJsonFile(file));
     auto rules = doc->FindMember("rules");
     if (rules == doc->MemberEnd() || !rules->value.IsArray()) return Bad(file, "'rules' array missing");
     int n = 0;

