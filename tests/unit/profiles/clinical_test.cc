@@ -4,15 +4,11 @@
 
 #include "fhir/json.h"
 #include "profiles/validator.h"
+#include "shared_validator.h"
 
 namespace ketamine::profiles {
 namespace {
 
-std::shared_ptr<const Validator> Shared() {
-  static auto v = Validator::Load(KETAMINE_PROFILES_DIR);
-  EXPECT_TRUE(v.ok()) << v.status().ToString();
-  return *v;
-}
 
 // A ketamine order in a Bundle with an 80 kg body weight, given one doseAndRate.
 std::string Order(const std::string& dose_and_rate, const std::string& duration = "4", const std::string& unit = "h") {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "profiles/validator.h"
+#include "shared_validator.h"
 
 namespace ketamine::profiles {
 namespace {
@@ -21,11 +22,6 @@ std::string Read(const std::filesystem::path& file) {
   return out.str();
 }
 
-std::shared_ptr<const Validator> Shared() {
-  static auto v = Validator::Load(kProfiles);
-  EXPECT_TRUE(v.ok()) << v.status().ToString();
-  return *v;
-}
 
 std::vector<std::filesystem::path> Files(const std::string& folder) {
   std::vector<std::filesystem::path> out;

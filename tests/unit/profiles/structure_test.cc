@@ -2,15 +2,11 @@
 
 #include "fhir/operation_outcome.h"
 #include "profiles/validator.h"
+#include "shared_validator.h"
 
 namespace ketamine::profiles {
 namespace {
 
-std::shared_ptr<const Validator> Shared() {
-  static auto v = Validator::Load(KETAMINE_PROFILES_DIR);
-  EXPECT_TRUE(v.ok()) << v.status().ToString();
-  return *v;
-}
 
 std::vector<std::string> Codes(const Issues& issues) {
   std::vector<std::string> out;
