@@ -9,6 +9,7 @@
 #include "cli/resources.h"
 #include "fhir/json.h"
 #include "hl7v2/batch.h"
+#include "mapping/convert_data.h"
 #include "mapping/converter.h"
 #include "profiles/validator.h"
 
@@ -17,7 +18,7 @@ namespace {
 
 constexpr const char* kConvertHelp = R"(usage: ketamine-gateway convert --from hl7v2 --to fhir [OPTIONS] [FILE|-]
 
-Converts HL7 v2 messages to FHIR R4 with the same mappings as the server (mappings/, plus a site's
+Converts HL7 v2 messages (or a $convert-data Parameters resource holding one in inputData) to FHIR R4 with the same mappings as the server (mappings/, plus a site's
 override folder) and prints one transaction Bundle (JSON) per message, one per line. The file may
 hold one message, several, or an FHS/BHS batch. Each Bundle is validated like the gateway does
 (base R4, ketamine profiles, clinical limits). Conversion and validation issues go to standard
@@ -94,6 +95,18 @@ int Convert(const std::vector<std::string>& argv) {
   auto read = ReadFile(input);
   if (!read.ok()) return Fail(kExitRejected, read.status().message());
   std::string bytes = std::move(*read);
+  // $convert-data shape: a Parameters resource with the message in inputData.
+  std::string type_from_parameters;
+  if (size_t first = bytes.find_first_not_of(" \t\r\n"); first != std::string::npos && bytes[first] == '{') {
+    auto parameters = mapping::ParseConvertDataParameters(bytes);
+    if (!parameters.ok()) {
+      std::fprintf(stderr, "error %s: %s\n", parameters.status().location().ToString().c_str(),
+                   parameters.status().message().c_str());
+      return kExitRejected;
+    }
+    bytes = std::move(parameters->message);
+    type_from_parameters = std::move(parameters->message_type);
+  }
   auto batch = hl7v2::ParseBatch(bytes);
   if (!batch.ok()) {
     std::fprintf(stderr, "error %s: %s\n", batch.status().location().ToString().c_str(), batch.status().message().c_str());
@@ -105,7 +118,12 @@ int Convert(const std::vector<std::string>& argv) {
     const hl7v2::Message& msg = batch->messages[m];
     std::string prefix = many ? "message " + std::to_string(m + 1) + ": " : "";
     Result<mapping::Conversion> result = Unsupported("");
-    if (const std::string* type = args->Option("--type")) {
+    const std::string* type = args->Option("--type");
+    if (type == nullptr && !type_from_parameters.empty() &&
+        type_from_parameters != std::string(msg.MessageCode()) + "^" + std::string(msg.TriggerEvent())) {
+      type = &type_from_parameters;
+    }
+    if (type != nullptr) {
       // Convert as another type: re-parse with MSH-9 rewritten is overkill; look the plan up by name.
       if ((*converter)->PlanFor(*type) == nullptr) return Fail(kExitUsage, "no mapping for --type " + *type);
       std::string raw(batch->raw_messages[m]);

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { medplumErrors } from './peers.mjs';
@@ -191,6 +191,28 @@ test('a broken mapping file is refused naming the file, the line and the reason'
       '--mappings', mappingsDir, '--site-mappings', dir, '-'], { input: '', encoding: 'utf8' });
     assert.equal(r.status, 2);
     assert.match(r.stderr, /bad\.json line 4: resources\[0\]\.fields\[0\]\.from: bad HL7 path 'ORC1'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('$convert-data Parameters with the message in a JSON string converts like the raw file', () => {
+  const file = path.join(ownDir, 'RDE_O11-ketamine-1.hl7');
+  const raw = readFileSync(file, 'utf8');
+  assert.ok(raw.includes('\\X0D\\') && raw.includes('^~\\&'), 'the message has v2 escapes');
+  const dir = mkdtempSync(path.join(tmpdir(), 'kgw-params-'));
+  try {
+    const params = path.join(dir, 'params.json');
+    writeFileSync(params, JSON.stringify({ resourceType: 'Parameters', parameter: [
+      { name: 'inputData', valueString: raw }, { name: 'inputDataType', valueString: 'Hl7v2' },
+      { name: 'rootTemplate', valueString: 'RDE_O11' }] }));
+    assert.deepEqual(convert(params).bundles, convert(file).bundles);
+    const wrongType = path.join(dir, 'wrong.json');
+    writeFileSync(wrongType, JSON.stringify({ resourceType: 'Parameters', parameter: [
+      { name: 'inputData', valueString: raw }, { name: 'inputDataType', valueString: 'Ccda' }] }));
+    const r = convert(wrongType);
+    assert.equal(r.status, 1);
+    assert.match(r.issues[0].text, /inputDataType 'Ccda' is not supported/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
