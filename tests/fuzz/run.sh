@@ -11,9 +11,9 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p tests/fuzz/crashes
 status=0
-for target in hl7v2_parse mllp_framer config_json fhir_validate; do
+for target in hl7v2_parse mllp_framer config_json fhir_validate hl7v2_convert; do
   extra=()
-  if [ "$target" = hl7v2_parse ]; then
+  if [ "$target" = hl7v2_parse ] || [ "$target" = hl7v2_convert ]; then
     [ -d "$samples" ] && extra+=("$samples")
     extra+=(tests/data/hl7v2)
   fi
