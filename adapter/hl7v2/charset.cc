@@ -70,6 +70,33 @@ Result<std::string> IconvNameFor(std::string_view name) {
                      Location("MSH-18"));
 }
 
+Status ValidateUtf8(std::string_view bytes) {
+  bool ascii = true;
+  for (unsigned char c : bytes) {
+    if (c >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return Status::Ok();
+  IconvHandle cd(iconv_open("UTF-8", "UTF-8"));
+  if (cd.get() == reinterpret_cast<iconv_t>(-1)) return Internal("iconv has no UTF-8");
+  char* in_ptr = const_cast<char*>(bytes.data());  // iconv's signature; it does not write
+  size_t in_left = bytes.size();
+  std::string out(4096, '\0');
+  while (in_left > 0) {
+    char* out_ptr = out.data();
+    size_t out_left = out.size();
+    if (iconv(cd.get(), &in_ptr, &in_left, &out_ptr, &out_left) == static_cast<size_t>(-1) && errno != E2BIG) {
+      return InvalidInput("byte " + std::to_string(bytes.size() - in_left) +
+                              " is not valid UTF-8; name the character set in MSH-18 or set the listener's "
+                              "default_charset",
+                          Location("MSH-18"));
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::string> ConvertToUtf8(std::string_view bytes, std::string_view name) {
   KETAMINE_ASSIGN_OR_RETURN(std::string from, IconvNameFor(name));
   if (from.empty()) return std::string(bytes);

@@ -13,6 +13,10 @@ namespace ketamine::hl7v2 {
 // already ASCII/UTF-8 ("", "ASCII", "UNICODE UTF-8", ...). Unknown names are kUnsupported.
 [[nodiscard]] Result<std::string> IconvNameFor(std::string_view table_0211_name);
 
+// kOk when `bytes` is valid UTF-8 (checked by iconv, and only when a byte is not ASCII);
+// kInvalidInput naming the offset otherwise.
+[[nodiscard]] Status ValidateUtf8(std::string_view bytes);
+
 // Converts `bytes` from the named table 0211 character set to UTF-8.
 [[nodiscard]] Result<std::string> ConvertToUtf8(std::string_view bytes,
                                                 std::string_view table_0211_name);

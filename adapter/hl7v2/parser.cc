@@ -233,7 +233,10 @@ Result<Message> Parse(std::string_view bytes, const ParseOptions& options) {
   std::string charset(Repetition(msg.Field(0, 18), 1, msg.delimiters()));
   if (charset.empty()) charset = options.default_charset;
   KETAMINE_ASSIGN_OR_RETURN(std::string iconv_name, IconvNameFor(charset));
-  if (!iconv_name.empty()) {
+  if (iconv_name.empty()) {
+    // Everything after the parser (FHIR JSON above all) needs valid UTF-8.
+    KETAMINE_RETURN_IF_ERROR(ValidateUtf8(text));
+  } else {
     KETAMINE_ASSIGN_OR_RETURN(std::string utf8, ConvertToUtf8(text, charset));
     msg.owned_ = std::make_shared<const std::string>(std::move(utf8));
     msg.decoded_from_ = charset;

@@ -92,10 +92,11 @@ Json ToCodeableConcept(std::string_view raw, const ConvertContext& ctx, const La
     }
     codings.PushBack(Coding(code, Comp(raw, base + 1, ctx), system_name, ctx), *ctx.allocator);
   }
-  if (!codings.Empty()) cc.AddMember("coding", codings, *ctx.allocator);
+  const bool has_codings = !codings.Empty();  // before AddMember moves the array away
+  if (has_codings) cc.AddMember("coding", codings, *ctx.allocator);
   std::string text = Text(Comp(raw, 9, ctx), ctx);
   if (text.empty()) text = Text(Comp(raw, 2, ctx), ctx);
-  if (text.empty() && codings.Empty()) text = Text(Comp(raw, 1, ctx), ctx);
+  if (text.empty() && !has_codings) text = Text(Comp(raw, 1, ctx), ctx);
   Add(cc, "text", text, ctx);
   return cc.MemberCount() == 0 ? Json() : std::move(cc);
 }

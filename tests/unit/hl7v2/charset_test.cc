@@ -23,9 +23,9 @@ TEST(CharsetTest, ListenerDefaultAppliesWhenMsh18IsEmpty) {
   auto msg = Parse(text, options);
   ASSERT_TRUE(msg.ok());
   EXPECT_EQ(msg->GetText("PID-5.1"), "Pe\xC3\xB1" "a");
-  auto utf8 = Parse(text);  // without the default the bytes stay as they came
-  ASSERT_TRUE(utf8.ok());
-  EXPECT_EQ(utf8->decoded_from(), "");
+  auto undeclared = Parse(text);  // without the default the Latin-1 byte is not UTF-8: refused
+  ASSERT_FALSE(undeclared.ok());
+  EXPECT_EQ(undeclared.status().location().ToString(), "MSH-18");
 }
 
 TEST(CharsetTest, Iso2022JpIsDecodedBeforeSplitting) {
@@ -51,6 +51,22 @@ TEST(CharsetTest, NamesOfTable0211) {
 TEST(CharsetTest, InvalidBytesAreAnError) {
   auto r = ConvertToUtf8("\xff\xfe", "GB 18030-2000");
   EXPECT_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace ketamine::hl7v2
+
+namespace ketamine::hl7v2 {
+namespace {
+
+TEST(CharsetTest, InvalidUtf8WithoutACharsetIsAClearError) {
+  std::string latin1 = "MSH|^~\\&|A|B|C|D|1||ADT^A04|1|P|2.5\rPID|1||X||M\xFCller\r";
+  auto msg = Parse(latin1);
+  ASSERT_FALSE(msg.ok());
+  EXPECT_EQ(msg.status().location().ToString(), "MSH-18");
+  EXPECT_NE(msg.status().message().find("default_charset"), std::string::npos);
+  EXPECT_TRUE(ValidateUtf8("M\xC3\xBCller").ok());
+  EXPECT_FALSE(ValidateUtf8("\xC3").ok());
 }
 
 }  // namespace
