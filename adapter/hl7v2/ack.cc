@@ -1,6 +1,7 @@
 #include "hl7v2/ack.h"
 
 #include "hl7v2/builder.h"
+#include "hl7v2/charset.h"
 
 namespace ketamine::hl7v2 {
 namespace {
@@ -21,10 +22,20 @@ bool UsesLegacyErr(std::string_view version) {
          version.substr(0, 3) == "2.3" || version.substr(0, 3) == "2.4";
 }
 
+// ACKs are UTF-8: error text that quotes broken input loses its non-ASCII bytes instead.
+std::string SafeText(const std::string& text) {
+  if (ValidateUtf8(text).ok()) return text;
+  std::string out;
+  for (unsigned char c : text) out += c < 0x80 ? static_cast<char>(c) : '?';
+  return out;
+}
+
 void AddErrors(MessageBuilder& b, std::string_view version, const std::vector<AckError>& errors) {
   const bool legacy = UsesLegacyErr(version);
   int n = 0;
-  for (const AckError& error : errors) {
+  for (const AckError& raw_error : errors) {
+    AckError error = raw_error;
+    error.text = SafeText(error.text);
     std::string prefix = "ERR[" + std::to_string(++n) + "]-";
     std::string code = std::to_string(static_cast<int>(error.code));
     const ErrorLocation& loc = error.location;
@@ -149,7 +160,7 @@ std::string BuildAck(const Message& received, AckCode code, const std::vector<Ac
   (void)b.Set("MSA-1", AckCodeName(code));
   (void)b.SetRaw("MSA-2", received.ControlId());
   // MSA-3 (text) is kept for v2.3/v2.4 peers that read nothing else; later versions use ERR.
-  if (UsesLegacyErr(version) && !errors.empty()) (void)b.Set("MSA-3", errors.front().text);
+  if (UsesLegacyErr(version) && !errors.empty()) (void)b.Set("MSA-3", SafeText(errors.front().text));
   AddErrors(b, version, errors);
   return b.Build();
 }
@@ -195,7 +206,7 @@ std::string BuildRejectForUnparsed(std::string_view raw, const AckError& error,
   (void)b.Set("MSH-12", version);
   (void)b.Set("MSA-1", "AR");
   (void)b.Set("MSA-2", control_id);
-  if (UsesLegacyErr(version)) (void)b.Set("MSA-3", error.text);
+  if (UsesLegacyErr(version)) (void)b.Set("MSA-3", SafeText(error.text));
   AddErrors(b, version, {error});
   return b.Build();
 }

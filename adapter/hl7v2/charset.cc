@@ -56,17 +56,26 @@ class IconvHandle {
 
 }  // namespace
 
+namespace {
+// Input quoted in an error message: printable ASCII only, so the message (and the ACK carrying it)
+// stays valid whatever bytes the sender put there.
+std::string Quoted(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text.substr(0, 64)) out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+  return out;
+}
+}  // namespace
+
 Result<std::string> IconvNameFor(std::string_view name) {
   if (name.empty()) return std::string();
   for (const auto& entry : kCharsets) {
     if (entry.hl7 == name) return std::string(entry.iconv);
   }
   if (name == "UNICODE UTF-16" || name == "UNICODE UTF-32") {
-    return Unsupported("character set " + std::string(name) +
-                           " cannot carry ASCII delimiters; send UTF-8",
+    return Unsupported("character set " + Quoted(name) + " cannot carry ASCII delimiters; send UTF-8",
                        Location("MSH-18"));
   }
-  return Unsupported("unknown character set '" + std::string(name) + "' (HL7 table 0211)",
+  return Unsupported("unknown character set '" + Quoted(name) + "' (HL7 table 0211)",
                      Location("MSH-18"));
 }
 
@@ -102,7 +111,7 @@ Result<std::string> ConvertToUtf8(std::string_view bytes, std::string_view name)
   if (from.empty()) return std::string(bytes);
   IconvHandle cd(iconv_open("UTF-8", from.c_str()));
   if (cd.get() == reinterpret_cast<iconv_t>(-1)) {
-    return Unsupported("character set " + std::string(name) + " is not available",
+    return Unsupported("character set " + Quoted(name) + " is not available",
                        Location("MSH-18"));
   }
   std::string out(bytes.size() * 2 + 16, '\0');
@@ -120,7 +129,7 @@ Result<std::string> ConvertToUtf8(std::string_view bytes, std::string_view name)
       continue;
     }
     size_t offset = bytes.size() - in_left;
-    return InvalidInput("byte " + std::to_string(offset) + " is not valid " + std::string(name),
+    return InvalidInput("byte " + std::to_string(offset) + " is not valid " + Quoted(name),
                         Location("MSH-18"));
   }
   // Stateful encodings (ISO-2022-JP) may owe a shift sequence; ours ends in ASCII so it is short.
