@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 namespace ketamine::hl7v2 {
@@ -80,13 +82,15 @@ Result<std::string> IconvNameFor(std::string_view name) {
 }
 
 Status ValidateUtf8(std::string_view bytes) {
+  // ASCII fast path, 8 bytes at a time: most HL7 traffic never needs iconv.
+  size_t i = 0;
   bool ascii = true;
-  for (unsigned char c : bytes) {
-    if (c >= 0x80) {
-      ascii = false;
-      break;
-    }
+  for (; i + 8 <= bytes.size() && ascii; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes.data() + i, 8);
+    ascii = (word & 0x8080808080808080ULL) == 0;
   }
+  for (; i < bytes.size() && ascii; ++i) ascii = static_cast<unsigned char>(bytes[i]) < 0x80;
   if (ascii) return Status::Ok();
   IconvHandle cd(iconv_open("UTF-8", "UTF-8"));
   if (cd.get() == reinterpret_cast<iconv_t>(-1)) return Internal("iconv has no UTF-8");
