@@ -117,30 +117,17 @@ int Convert(const std::vector<std::string>& argv) {
   for (size_t m = 0; m < batch->messages.size(); ++m) {
     const hl7v2::Message& msg = batch->messages[m];
     std::string prefix = many ? "message " + std::to_string(m + 1) + ": " : "";
-    Result<mapping::Conversion> result = Unsupported("");
-    const std::string* type = args->Option("--type");
-    if (type == nullptr && !type_from_parameters.empty() &&
-        type_from_parameters != std::string(msg.MessageCode()) + "^" + std::string(msg.TriggerEvent())) {
-      type = &type_from_parameters;
-    }
-    if (type != nullptr) {
-      // Convert as another type: re-parse with MSH-9 rewritten is overkill; look the plan up by name.
-      if ((*converter)->PlanFor(*type) == nullptr) return Fail(kExitUsage, "no mapping for --type " + *type);
-      std::string raw(batch->raw_messages[m]);
-      std::string_view code = msg.MessageCode();
-      std::string_view trigger = msg.TriggerEvent();
-      std::string old = std::string(code) + msg.delimiters().component + std::string(trigger);
-      std::string replacement = *type;
-      for (char& c : replacement) {
-        if (c == '^') c = msg.delimiters().component;
-      }
-      if (size_t at = raw.find(old); at != std::string::npos) raw.replace(at, old.size(), replacement);
-      auto reparsed = hl7v2::Parse(std::string_view(raw));
-      if (!reparsed.ok()) return Fail(kExitRejected, reparsed.status().ToString());
-      result = (*converter)->ToFhir(*reparsed, options);
+    // --type, else the $convert-data rootTemplate, chooses the plan; MSH-9 otherwise.
+    mapping::ConvertOptions message_options = options;
+    if (const std::string* type = args->Option("--type")) {
+      message_options.message_type = *type;
     } else {
-      result = (*converter)->ToFhir(msg, options);
+      message_options.message_type = type_from_parameters;
     }
+    if (!message_options.message_type.empty() && (*converter)->PlanFor(message_options.message_type) == nullptr) {
+      return Fail(kExitUsage, "no mapping for message type " + message_options.message_type);
+    }
+    Result<mapping::Conversion> result = (*converter)->ToFhir(msg, message_options);
     if (!result.ok()) {
       std::fprintf(stderr, "%serror %s: %s\n", prefix.c_str(), result.status().location().ToString().c_str(),
                    result.status().message().c_str());

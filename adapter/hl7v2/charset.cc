@@ -92,7 +92,9 @@ Status ValidateUtf8(std::string_view bytes) {
   }
   for (; i < bytes.size() && ascii; ++i) ascii = static_cast<unsigned char>(bytes[i]) < 0x80;
   if (ascii) return Status::Ok();
-  IconvHandle cd(iconv_open("UTF-8", "UTF-8"));
+  // To UTF-32: glibc's UTF-8 -> UTF-8 passes code points above U+10FFFF; this direction refuses
+  // them, surrogates and overlong forms.
+  IconvHandle cd(iconv_open("UTF-32LE", "UTF-8"));
   if (cd.get() == reinterpret_cast<iconv_t>(-1)) return Internal("iconv has no UTF-8");
   char* in_ptr = const_cast<char*>(bytes.data());  // iconv's signature; it does not write
   size_t in_left = bytes.size();

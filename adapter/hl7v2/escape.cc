@@ -1,5 +1,7 @@
 #include "hl7v2/escape.h"
 
+#include "hl7v2/charset.h"
+
 namespace ketamine::hl7v2 {
 namespace {
 
@@ -20,6 +22,9 @@ bool AppendHex(std::string_view hex, std::string& out) {
     if (hi < 0 || lo < 0) return false;
     bytes += static_cast<char>(hi * 16 + lo);
   }
+  // The text after the parser is UTF-8; hex that is not (a Latin-1 byte, half a sequence) stays
+  // as written rather than producing bytes no JSON or UTF-8 consumer can take.
+  if (!ValidateUtf8(bytes).ok()) return false;
   out += bytes;
   return true;
 }

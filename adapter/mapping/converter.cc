@@ -414,7 +414,9 @@ double PerTimeHours(std::string_view per) {
 }  // namespace
 
 Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOptions& options) const {
-  std::string type = std::string(msg.MessageCode()) + "^" + std::string(msg.TriggerEvent());
+  std::string type = !options.message_type.empty()
+                         ? options.message_type
+                         : std::string(msg.MessageCode()) + "^" + std::string(msg.TriggerEvent());
   const MessagePlan* plan = PlanFor(type);
   if (plan == nullptr) return Unsupported("no mapping for message type " + type, Location("MSH-9"));
   Conversion out;

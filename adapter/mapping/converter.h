@@ -78,6 +78,7 @@ struct MessagePlan {
 
 struct ConvertOptions {
   std::string default_timezone = "+00:00";
+  std::string message_type;  // "RDE^O11": convert with this type's plan whatever MSH-9 says
 };
 
 struct Conversion {

@@ -271,9 +271,7 @@ const Value* ResourceContext::Resolve(const Value& from, std::string_view refere
     if (r == nullptr) continue;
     std::string_view full_url = Str(e, "fullUrl");
     std::string type_id = std::string(Str(*r, "resourceType")) + "/" + std::string(Str(*r, "id"));
-    if (full_url == reference || type_id == reference ||
-        (full_url.size() > type_id.size() && full_url.substr(full_url.size() - type_id.size()) == type_id &&
-         reference == type_id)) {
+    if (full_url == reference || type_id == reference) {
       return r;
     }
   }

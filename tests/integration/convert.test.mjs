@@ -217,3 +217,11 @@ test('$convert-data Parameters with the message in a JSON string converts like t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--type picks the plan whatever MSH-9 says; an unknown type is a usage error', () => {
+  const file = path.join(ownDir, 'ORU_R01-ketamine-1.hl7');
+  const asAdt = convert(file, ['--type', 'ADT^A08']);
+  assert.deepEqual(asAdt.bundles[0].entry.map((e) => e.resource.resourceType), ['Patient']);
+  const unknown = convert(file, ['--type', 'DFT^P03']);
+  assert.equal(unknown.status, 2);
+});

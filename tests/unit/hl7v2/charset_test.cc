@@ -67,6 +67,8 @@ TEST(CharsetTest, InvalidUtf8WithoutACharsetIsAClearError) {
   EXPECT_NE(msg.status().message().find("default_charset"), std::string::npos);
   EXPECT_TRUE(ValidateUtf8("M\xC3\xBCller").ok());
   EXPECT_FALSE(ValidateUtf8("\xC3").ok());
+  EXPECT_FALSE(ValidateUtf8("a\xF6\xA5\xA5\xA5").ok());  // beyond U+10FFFF
+  EXPECT_FALSE(ValidateUtf8("a\xC0\x80").ok());          // overlong
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ TEST(EscapeTest, HexBecomesBytes) {
   Delimiters d;
   EXPECT_EQ(Unescape("x\\X0D0A\\y", d), "x\r\ny");
   EXPECT_EQ(Unescape("caf\\XC3A9\\", d), "caf\xC3\xA9");
+  EXPECT_EQ(Unescape("M\\XFC\\ller", d), "M\\XFC\\ller");  // not UTF-8: kept as written
 }
 
 TEST(EscapeTest, FormattingAndCharsetEscapesAreKeptAsText) {
