@@ -318,7 +318,16 @@ Result<std::shared_ptr<const Converter>> Converter::Load(const std::vector<std::
   KETAMINE_ASSIGN_OR_RETURN(converter->vocabulary_, Vocabulary::Load(dirs));
   PlanLoader loader(*converter);
   for (const auto& dir : dirs) KETAMINE_RETURN_IF_ERROR(loader.LoadDir(dir));
+  KETAMINE_RETURN_IF_ERROR(OutboundLoader::Load(*converter, dirs));
+  KETAMINE_RETURN_IF_ERROR(CsvLoader::Load(*converter, dirs));
   return std::shared_ptr<const Converter>(std::move(converter));
+}
+
+const MessagePlan* Converter::PlanById(std::string_view id) const {
+  for (const auto& plan : plans_) {
+    if (plan->id == id) return plan.get();
+  }
+  return nullptr;
 }
 
 const MessagePlan* Converter::PlanFor(std::string_view type) const {

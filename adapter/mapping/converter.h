@@ -10,6 +10,7 @@
 #include <rapidjson/document.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,6 +77,59 @@ struct MessagePlan {
   std::string source_file;
 };
 
+// How a FHIR resource type becomes an HL7 v2 message (mappings/fhir-to-v2/*.json): the v2 -> FHIR
+// plan it inverts, the segment order, groups, defaults and per-version differences.
+struct OutboundSpec {
+  std::string id;
+  std::string resource_type;             // the primary resource: one group (or repeat segment) each
+  std::string plan_id;                   // the v2 -> FHIR plan whose field rules are inverted
+  std::string primary;                   // that plan's resource name for the primary resource
+  std::string message;                   // MSH-9 "RDE^O11^RDE_O11"
+  bool is_default = false;               // the resource type's message when none is asked for
+  std::vector<std::string> segments;     // output order
+  std::vector<std::string> message_segments;  // once per message (PID, PV1); the rest are per group
+  std::string group_start;               // "ORC"
+  bool group_per_resource = true;        // false: one group, `repeat` segment once per resource (ORU OBX)
+  std::string repeat;
+  std::vector<std::string> always;       // segments written even when no field fills them
+  std::vector<hl7v2::Path> set_ids;      // "OBX-1": numbered 1, 2, ... within the message
+  std::vector<std::pair<hl7v2::Path, std::string>> defaults;  // fill an empty field of a present segment
+  std::vector<std::pair<hl7v2::Path, hl7v2::Path>> copies;   // "OBR-4": {"copy": "OBX-3"}
+  struct Version {
+    std::string message;
+    std::vector<std::string> omit;
+  };
+  std::map<std::string, Version> versions;  // "2.3": RDE^O01 without TQ1 ...
+  std::string source_file;
+};
+
+struct V2Options {
+  std::string version = "2.5.1";       // MSH-12; a spec's "versions" entry adapts message and segments
+  std::string message_type;            // "OMP^O09": use this spec, not the resource type's first
+  std::string sending_application = "KETAMINE-GW";
+  std::string sending_facility;
+  std::string receiving_application;
+  std::string receiving_facility;
+  std::string timestamp;               // MSH-7 as v2 DTM; default Bundle.timestamp, else now
+  std::string control_id;              // MSH-10; default a name-based hash of the input
+};
+
+struct V2Conversion {
+  std::string message;  // "\r" after each segment
+  Issues issues;        // locations are FHIRPaths into the input
+};
+
+struct CsvPlan;  // mapping/csv.h
+
+// One CSV row converted: its transaction Bundle (null when the row could not be read) and issues
+// located as "row 12 column pain_score".
+struct CsvRowResult {
+  size_t row = 0;          // 1-based data row (the header is row 0)
+  size_t bytes_done = 0;   // input consumed so far, for progress
+  std::unique_ptr<rapidjson::Document> bundle;
+  Issues issues;
+};
+
 struct ConvertOptions {
   std::string default_timezone = "+00:00";
   std::string message_type;  // "RDE^O11": convert with this type's plan whatever MSH-9 says
@@ -95,13 +149,41 @@ class Converter {
   // kUnsupported when no plan handles the message type; data problems are issues.
   Result<Conversion> ToFhir(const hl7v2::Message& message, const ConvertOptions& options = {}) const;
 
+  // A resource or Bundle -> one HL7 v2 message (every resource of the spec's type in a Bundle gets
+  // its group). kUnsupported when no spec handles the type; data problems are issues.
+  Result<V2Conversion> ToV2(const rapidjson::Value& input, const V2Options& options = {}) const;
+
+  // CSV with a header row -> one Bundle per row, handed to `sink` in order. A header that lacks a
+  // column the layout needs is a Status error naming it; row problems are the row's issues.
+  Status CsvToFhir(std::string_view text, const CsvPlan& plan, const ConvertOptions& options,
+                   const std::function<void(CsvRowResult&)>& sink) const;
+  const CsvPlan* CsvPlanById(std::string_view id) const;
+
   const MessagePlan* PlanFor(std::string_view message_type) const;
+  const MessagePlan* PlanById(std::string_view id) const;
+  const OutboundSpec* OutboundFor(std::string_view resource_type, std::string_view message_type) const;
   const Vocabulary& vocabulary() const { return *vocabulary_; }
 
  private:
   std::vector<std::unique_ptr<MessagePlan>> plans_;
+  std::vector<std::unique_ptr<OutboundSpec>> outbound_;
+  std::vector<std::shared_ptr<CsvPlan>> csv_plans_;
   std::shared_ptr<const Vocabulary> vocabulary_;
   friend class PlanLoader;
+  friend class OutboundLoader;
+  friend class CsvLoader;
+};
+
+// Reads mappings/fhir-to-v2/*.json of each folder (a later folder's file with the same id replaces).
+class OutboundLoader {
+ public:
+  static Status Load(Converter& converter, const std::vector<std::filesystem::path>& dirs);
+};
+
+// Reads mappings/csv/*.json of each folder (a later folder's file with the same id replaces).
+class CsvLoader {
+ public:
+  static Status Load(Converter& converter, const std::vector<std::filesystem::path>& dirs);
 };
 
 // "urn:uuid:..." from a SHA-256 of the parts (name-based, RFC 4122 layout, version 5 bits).

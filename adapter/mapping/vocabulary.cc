@@ -26,10 +26,14 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
       if (systems == doc->MemberEnd() || !systems->value.IsObject()) {
         return InvalidInput("coding-systems.json: 'systems' object missing");
       }
+      std::map<std::string, std::string, std::less<>> names;  // first name per URI in this file
       for (auto it = systems->value.MemberBegin(); it != systems->value.MemberEnd(); ++it) {
         if (!it->value.IsString()) return InvalidInput(std::string("coding-systems.json: systems.") + it->name.GetString() + " must be a URI string");
         vocab->systems_[it->name.GetString()] = it->value.GetString();
+        std::string_view name = it->name.GetString();
+        if (name.substr(0, 16) != "identifier-type:") names.emplace(it->value.GetString(), name);
       }
+      for (auto& [uri, name] : names) vocab->system_names_[uri] = name;
     }
     if (!std::filesystem::is_directory(dir / "conceptmaps", ec)) continue;
     std::vector<std::filesystem::path> files;
@@ -44,6 +48,7 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
         return InvalidInput(file.filename().string() + ": not a ConceptMap with an id");
       }
       auto& map = vocab->maps_[id];
+      std::map<std::string, std::string, std::less<>> reverse;  // first source per target in this file
       auto groups = doc->FindMember("group");
       if (groups == doc->MemberEnd() || !groups->value.IsArray()) return InvalidInput(file.filename().string() + ": group missing");
       int g = 0;
@@ -63,10 +68,16 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
           }
           const auto& t = targets->value[0];
           map[code] = Target{target_system, Str(t, "code"), Str(t, "display")};
+          reverse.emplace(Str(t, "code"), code);
           ++e;
+        }
+        if (g == 0) {
+          vocab->source_systems_[id] = Str(group, "source");
+          vocab->target_systems_[id] = target_system;
         }
         ++g;
       }
+      for (auto& [target, source] : reverse) vocab->reverse_[id][target] = source;
     }
   }
   return std::shared_ptr<const Vocabulary>(std::move(vocab));
@@ -77,6 +88,33 @@ const Target* Vocabulary::Translate(std::string_view map_id, std::string_view co
   if (map == maps_.end()) return nullptr;
   auto it = map->second.find(code);
   return it == map->second.end() ? nullptr : &it->second;
+}
+
+const std::string* Vocabulary::Untranslate(std::string_view map_id, std::string_view code) const {
+  auto map = reverse_.find(map_id);
+  if (map == reverse_.end()) return nullptr;
+  auto it = map->second.find(code);
+  return it == map->second.end() ? nullptr : &it->second;
+}
+
+std::string Vocabulary::SourceSystem(std::string_view map_id) const {
+  auto it = source_systems_.find(map_id);
+  return it == source_systems_.end() ? std::string() : it->second;
+}
+
+std::string Vocabulary::TargetSystem(std::string_view map_id) const {
+  auto it = target_systems_.find(map_id);
+  return it == target_systems_.end() ? std::string() : it->second;
+}
+
+std::string Vocabulary::SystemName(std::string_view uri) const {
+  auto it = system_names_.find(uri);
+  if (it != system_names_.end()) return it->second;
+  constexpr std::string_view kTables = "http://terminology.hl7.org/CodeSystem/v2-";
+  if (uri.substr(0, kTables.size()) == kTables && uri.size() == kTables.size() + 4) {
+    return "HL7" + std::string(uri.substr(kTables.size()));
+  }
+  return {};
 }
 
 bool Vocabulary::HasMap(std::string_view map_id) const { return maps_.find(map_id) != maps_.end(); }

@@ -32,9 +32,23 @@ class Vocabulary {
   // a name that is already a URI or OID passes through; "" when unknown.
   std::string SystemUri(std::string_view v2_name) const;
 
+  // The other way, for FHIR -> HL7 v2. The source code of the first element (in file order) whose
+  // target is `code`; a later folder's map wins. nullptr when none.
+  const std::string* Untranslate(std::string_view map_id, std::string_view code) const;
+  // The source and target systems of a map's first group ("" when unknown).
+  std::string SourceSystem(std::string_view map_id) const;
+  std::string TargetSystem(std::string_view map_id) const;
+  // "http://loinc.org" -> "LN": the first name coding-systems.json lists for the URI (a later
+  // folder's wins); "" when none. "identifier-type:*" names are not coding systems and are skipped.
+  std::string SystemName(std::string_view uri) const;
+
  private:
   std::map<std::string, std::map<std::string, Target, std::less<>>, std::less<>> maps_;
+  std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> reverse_;
+  std::map<std::string, std::string, std::less<>> source_systems_;
+  std::map<std::string, std::string, std::less<>> target_systems_;
   std::map<std::string, std::string, std::less<>> systems_;
+  std::map<std::string, std::string, std::less<>> system_names_;
 };
 
 }  // namespace ketamine::mapping
