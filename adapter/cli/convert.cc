@@ -137,7 +137,7 @@ int Hl7ToFhir(const Args& args, const Setup& setup, std::string bytes) {
 int FhirToHl7(const Args& args, const Setup& setup, const std::string& bytes) {
   auto doc = fhir::ParseJson(bytes);
   if (!doc.ok()) {
-    std::fprintf(stderr, "error %s: %s\n", doc.status().location().ToString().c_str(), doc.status().message().c_str());
+    std::fprintf(stderr, "error: %s\n", doc.status().message().c_str());
     return kExitRejected;
   }
   Progress quiet("convert", 0, false);

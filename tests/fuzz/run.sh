@@ -11,13 +11,15 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p tests/fuzz/crashes
 status=0
-for target in hl7v2_parse mllp_framer config_json fhir_validate hl7v2_convert; do
+for target in hl7v2_parse mllp_framer config_json fhir_validate hl7v2_convert fhir_to_v2 csv_convert; do
   extra=()
   if [ "$target" = hl7v2_parse ] || [ "$target" = hl7v2_convert ]; then
     [ -d "$samples" ] && extra+=("$samples")
     extra+=(tests/data/hl7v2)
   fi
   [ "$target" = fhir_validate ] && extra+=(fhir-profiles/examples/valid fhir-profiles/examples/invalid)
+  [ "$target" = fhir_to_v2 ] && extra+=(fhir-profiles/examples/valid)
+  [ "$target" = csv_convert ] && extra+=(tests/data/csv)
   mkdir -p "$scratch/$target"
   echo "fuzz: $target for ${seconds}s"
   if ! build/fuzz/tests/${target}_fuzz -max_total_time="$seconds" -max_len=8192 -timeout=10 \
