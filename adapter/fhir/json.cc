@@ -140,11 +140,97 @@ rapidjson::Value DeepCopy(const rapidjson::Value& value, rapidjson::Document::Al
   return out;
 }
 
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// RapidJSON's Writer escapes strings one character at a time. Most FHIR strings (codes, ids,
+// URLs, dates) hold nothing to escape: for those the Writer still places the separators (a raw
+// value of length 0 keeps its state), and the characters go into the buffer in one copy.
+void WriteString(const rapidjson::Value& s, JsonWriter& writer, rapidjson::StringBuffer& buffer, bool key) {
+  const char* text = s.GetString();
+  const rapidjson::SizeType length = s.GetStringLength();
+  static constexpr auto kEscaped = [] {
+    std::array<unsigned char, 256> table{};
+    for (int c = 0; c < 0x20; ++c) table[static_cast<size_t>(c)] = 1;
+    table['"'] = table['\\'] = 1;
+    return table;
+  }();
+  unsigned bad = 0;
+  rapidjson::SizeType i = 0;
+#if defined(__SSE2__)
+  // 16 bytes at a time, unaligned loads that stay inside the string; the tail goes through the table.
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), control = _mm_set1_epi8(0x1f);
+  for (; i + 16 <= length; i += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + i));
+    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                                     _mm_cmpeq_epi8(_mm_max_epu8(x, control), control));
+    bad |= static_cast<unsigned>(_mm_movemask_epi8(hit));
+  }
+#endif
+  for (; i < length; ++i) bad |= kEscaped[static_cast<unsigned char>(text[i])];
+  if (bad != 0) {
+    if (key) {
+      writer.Key(text, length);
+    } else {
+      writer.String(text, length);
+    }
+    return;
+  }
+  writer.RawValue("", 0, rapidjson::kStringType);
+  char* out = buffer.Push(length + 2);
+  out[0] = '"';
+  std::memcpy(out + 1, text, length);
+  out[length + 1] = '"';
+}
+
+void Write(const rapidjson::Value& v, JsonWriter& writer, rapidjson::StringBuffer& buffer) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType: writer.Null(); break;
+    case rapidjson::kFalseType: writer.Bool(false); break;
+    case rapidjson::kTrueType: writer.Bool(true); break;
+    case rapidjson::kStringType: WriteString(v, writer, buffer, false); break;
+    case rapidjson::kObjectType:
+      writer.StartObject();
+      for (auto m = v.MemberBegin(); m != v.MemberEnd(); ++m) {
+        WriteString(m->name, writer, buffer, true);
+        Write(m->value, writer, buffer);
+      }
+      writer.EndObject(v.MemberCount());
+      break;
+    case rapidjson::kArrayType:
+      writer.StartArray();
+      for (const auto& element : v.GetArray()) Write(element, writer, buffer);
+      writer.EndArray(v.Size());
+      break;
+    case rapidjson::kNumberType:  // the order of GenericValue::Accept
+      if (v.IsDouble()) {
+        writer.Double(v.GetDouble());
+      } else if (v.IsInt()) {
+        writer.Int(v.GetInt());
+      } else if (v.IsUint()) {
+        writer.Uint(v.GetUint());
+      } else if (v.IsInt64()) {
+        writer.Int64(v.GetInt64());
+      } else {
+        writer.Uint64(v.GetUint64());
+      }
+      break;
+  }
+}
+
+}  // namespace
+
 std::string ToJson(const rapidjson::Value& value) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  value.Accept(writer);
-  return std::string(buffer.GetString(), buffer.GetSize());
+  // One buffer and writer per thread, kept warm: no regrowth or level-stack allocation per call.
+  thread_local rapidjson::StringBuffer buffer(nullptr, 16 * 1024);
+  thread_local JsonWriter writer(buffer);
+  buffer.Clear();
+  writer.Reset(buffer);
+  Write(value, writer, buffer);
+  std::string out(buffer.GetString(), buffer.GetSize());
+  if (buffer.GetSize() > 1024 * 1024) buffer.ShrinkToFit();  // do not keep a huge one forever
+  return out;
 }
 
 }  // namespace ketamine::fhir

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -48,27 +49,47 @@ const std::map<std::string, FieldType, std::less<>>& FieldTypes() {
 
 }  // namespace
 
-std::string DeterministicUuid(std::initializer_list<std::string_view> parts) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  unsigned char digest[EVP_MAX_MD_SIZE];
+std::array<unsigned char, 32> Sha256Of(std::initializer_list<std::string_view> parts) {
+  // One fetched SHA-256 and one context per thread: OpenSSL 3's implicit fetch in EVP_sha256() and
+  // a fresh EVP_MD_CTX per call cost more than the hash of these few bytes.
+  struct Hasher {
+    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Hasher() {
+      EVP_MD_CTX_free(ctx);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Hasher hasher;
+  std::array<unsigned char, 32> digest{};
   unsigned int length = 0;
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex2(hasher.ctx, hasher.md, nullptr);
   for (std::string_view part : parts) {
-    EVP_DigestUpdate(ctx, part.data(), part.size());
-    EVP_DigestUpdate(ctx, "\x1f", 1);  // unit separator: ("ab","c") != ("a","bc")
+    EVP_DigestUpdate(hasher.ctx, part.data(), part.size());
+    EVP_DigestUpdate(hasher.ctx, "\x1f", 1);  // unit separator: ("ab","c") != ("a","bc")
   }
-  EVP_DigestFinal_ex(ctx, digest, &length);
-  EVP_MD_CTX_free(ctx);
-  digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);  // version 5 layout
-  digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  EVP_DigestFinal_ex(hasher.ctx, digest.data(), &length);
+  return digest;
+}
+
+std::string UuidText(const unsigned char* bytes16) {
+  unsigned char b[16];
+  std::copy(bytes16, bytes16 + 16, b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x50);  // version 5 layout
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
   static const char* kHex = "0123456789abcdef";
   std::string out = "urn:uuid:";
+  out.reserve(45);
   for (int i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0x0f];
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 0x0f];
   }
   return out;
+}
+
+std::string DeterministicUuid(std::initializer_list<std::string_view> parts) {
+  return UuidText(Sha256Of(parts).data());
 }
 
 class PlanLoader {
@@ -177,8 +198,9 @@ class PlanLoader {
       Value copy = fhir::DeepCopy(f["default"], rule.value->GetAllocator());
       static_cast<Value&>(*rule.value) = copy;
     }
-    if (!rule.map.empty() && !converter_.vocabulary_->HasMap(rule.map)) {
-      return Bad(where + ".map", "no ConceptMap with id '" + rule.map + "' in conceptmaps/", rule.map);
+    if (!rule.map.empty()) {
+      rule.map_table = converter_.vocabulary_->FindMap(rule.map);
+      if (rule.map_table == nullptr) return Bad(where + ".map", "no ConceptMap with id '" + rule.map + "' in conceptmaps/", rule.map);
     }
     if ((rule.type == FieldType::kQuantity || rule.type == FieldType::kRate) && rule.units.empty()) {
       return Bad(where + ".units", "a quantity needs the field its unit is in");
@@ -193,6 +215,8 @@ class PlanLoader {
     if (!r.IsObject()) return Bad(where, "must be an object");
     rule.name = Str(r, "name");
     if (rule.name.empty()) return Bad(where + ".name", "is required");
+    const auto salt = Sha256Of({"resource-rule", rule.name});
+    std::copy(salt.begin(), salt.begin() + 16, rule.salt.begin());
     if (!overlay || r.HasMember("resourceType")) rule.resource_type = Str(r, "resourceType");
     if (!overlay && rule.resource_type.empty()) return Bad(where + ".resourceType", "is required");
     if (r.HasMember("segment")) rule.anchors = SplitBar(Str(r, "segment"));
@@ -347,18 +371,26 @@ struct Scope {
   size_t begin;  // segment index range of the anchor's group
   size_t end;
   size_t anchor;
+  const uint32_t* codes;  // each segment's name as a number, for cheap comparisons
 };
+
+// "PID" -> a number; names that are not three characters never equal a path's.
+inline uint32_t SegmentCode(std::string_view name, uint32_t otherwise) {
+  if (name.size() != 3) return otherwise;
+  return (static_cast<uint32_t>(static_cast<unsigned char>(name[0])) << 16) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(name[1])) << 8) | static_cast<unsigned char>(name[2]);
+}
+inline uint32_t PathCode(const hl7v2::Path& path) { return SegmentCode(path.segment, 0xFFFFFFFEu); }
 
 // The segment a path reads in this scope: inside the group first, else the message's first.
 std::string_view Read(const Scope& scope, const hl7v2::Path& path, int* segment_index = nullptr) {
   const hl7v2::Message& m = *scope.msg;
+  const uint32_t code = PathCode(path);
   int occurrence = 0;
   size_t first = scope.begin;
-  if (path.occurrence == 1 && m.SegmentName(scope.anchor) == path.segment) first = scope.anchor;  // the anchor itself
+  if (path.occurrence == 1 && scope.codes[scope.anchor] == code) first = scope.anchor;  // the anchor itself
   for (size_t i = first; i < scope.end; ++i) {
-    if (m.SegmentName(i) == path.segment && ++occurrence == path.occurrence) {
-      hl7v2::Path local = path;
-      local.occurrence = 1;
+    if (scope.codes[i] == code && ++occurrence == path.occurrence) {
       // Read the field of segment i directly.
       std::string_view raw = m.Field(i, static_cast<size_t>(path.field));
       if (segment_index != nullptr) *segment_index = static_cast<int>(i);
@@ -438,7 +470,11 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
   const std::string application(msg.SendingApplication());
   const std::string control_id(msg.ControlId());
   bundle.AddMember("resourceType", "Bundle", alloc);
-  bundle.AddMember("id", Value(DeterministicUuid({"bundle", application, facility, control_id}).substr(9).c_str(), alloc), alloc);
+  // One SHA-256 per message: the Bundle id is its first half; each resource's id is the second half
+  // mixed with its rule's salt (a hash of the rule name, made at load) and its segment position,
+  // which differ within a message by construction.
+  const std::array<unsigned char, 32> base = Sha256Of({application, facility, control_id});
+  bundle.AddMember("id", Value(UuidText(base.data()).substr(9).c_str(), alloc), alloc);
   bundle.AddMember("type", "transaction", alloc);
   bool ok_time = false;
   std::string timestamp = DateTimeText(msg.Get("MSH-7.1"), options.default_timezone, &ok_time);
@@ -453,46 +489,55 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
     std::string full_url;
   };
   std::vector<Instance> instances;
+  instances.reserve(plan->resources.size() + 4);
+  thread_local std::vector<uint32_t> codes;
+  thread_local std::vector<char> group_start;
+  codes.resize(msg.segment_count());
+  group_start.resize(msg.segment_count());
+  for (size_t i = 0; i < msg.segment_count(); ++i) {
+    codes[i] = SegmentCode(msg.SegmentName(i), 0xFFFFFFFFu);
+    group_start[i] = std::find(plan->group_starts.begin(), plan->group_starts.end(), msg.SegmentName(i)) != plan->group_starts.end();
+  }
   for (const auto& rule : plan->resources) {
     bool found = false;
     for (const auto& anchor : rule.anchors) {
       if (found) break;
+      const uint32_t anchor_code = SegmentCode(anchor, 0xFFFFFFFEu);
       for (size_t i = 0; i < msg.segment_count(); ++i) {
-        if (msg.SegmentName(i) != anchor) continue;
+        if (codes[i] != anchor_code) continue;
         found = true;
         // The group: from the nearest group start at or before the anchor to the next group start.
         size_t begin = i, end = msg.segment_count();
         for (size_t b = i + 1; b-- > 0;) {
-          bool start = std::find(plan->group_starts.begin(), plan->group_starts.end(), msg.SegmentName(b)) != plan->group_starts.end();
-          if (start) {
+          if (group_start[b]) {
             begin = b;
             break;
           }
         }
         for (size_t e = i + 1; e < msg.segment_count(); ++e) {
-          std::string_view name = msg.SegmentName(e);
-          bool start = std::find(plan->group_starts.begin(), plan->group_starts.end(), name) != plan->group_starts.end();
-          if (start || name == anchor) {
+          if (group_start[e] || codes[e] == anchor_code) {
             end = e;
             break;
           }
         }
-        Scope scope{&msg, begin, end, i};
+        Scope scope{&msg, begin, end, i, codes.data()};
         if (rule.has_when && !Holds(scope, rule.when)) continue;
-        instances.push_back({&rule, scope,
-                             DeterministicUuid({application, facility, control_id, rule.name, std::to_string(i)})});
+        unsigned char id[16];
+        for (size_t b = 0; b < 16; ++b) id[b] = base[16 + b] ^ rule.salt[b];
+        for (size_t b = 0; b < 4; ++b) id[12 + b] ^= static_cast<unsigned char>(i >> (8 * b));
+        instances.push_back({&rule, scope, UuidText(id)});
         if (rule.once) break;
       }
     }
   }
-  auto full_url_of = [&](const std::string& name, const Scope& near) -> std::string {
+  auto full_url_of = [&](const std::string& name, const Scope& near) -> std::string_view {
     const Instance* best = nullptr;
     for (const auto& inst : instances) {
       if (inst.rule->name != name) continue;
       // Prefer the instance in the same group.
       if (best == nullptr || (inst.scope.anchor >= near.begin && inst.scope.anchor < near.end)) best = &inst;
     }
-    return best != nullptr ? best->full_url : std::string();
+    return best != nullptr ? std::string_view(best->full_url) : std::string_view();
   };
 
   for (const auto& inst : instances) {
@@ -512,6 +557,11 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
         }
       }
       if (source == nullptr && !f.from.empty()) {
+        if (!f.required) {
+          // Nothing to read and nothing to report: only the default, if any, is written.
+          if (f.value) SetAt(resource, f.steps, fhir::DeepCopy(*f.value, alloc), alloc);
+          continue;
+        }
         source = &f.from.front();
         for (const auto& p : f.from) {
           if (msg.FindSegment(p.segment) >= 0) {
@@ -540,10 +590,10 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
         continue;
       }
       if (f.type == FieldType::kReference) {
-        std::string url = full_url_of(f.reference, inst.scope);
+        std::string_view url = full_url_of(f.reference, inst.scope);
         if (url.empty()) continue;
         Value ref(rapidjson::kObjectType);
-        ref.AddMember("reference", Value(url.c_str(), alloc), alloc);
+        ref.AddMember("reference", Value(url.data(), static_cast<rapidjson::SizeType>(url.size()), alloc), alloc);
         if (!f.extension_url.empty()) {
           Value ext(rapidjson::kObjectType);
           ext.AddMember("url", Value(f.extension_url.c_str(), alloc), alloc);
@@ -570,14 +620,18 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
         Value v;
         switch (f.type) {
           case FieldType::kString: {
+            if (one.find(msg.delimiters().escape) == std::string_view::npos) {
+              if (!one.empty()) v = Value(one.data(), static_cast<rapidjson::SizeType>(one.size()), alloc);
+              break;
+            }
             std::string text = hl7v2::Unescape(one, msg.delimiters());
-            if (!text.empty()) v = Value(text.c_str(), alloc);
+            if (!text.empty()) v = Value(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), alloc);
             break;
           }
           case FieldType::kCode: {
             std::string code = hl7v2::Unescape(hl7v2::Component(one, 1, msg.delimiters()), msg.delimiters());
             if (!f.map.empty()) {
-              if (const Target* t = vocabulary_->Translate(f.map, code)) {
+              if (const Target* t = Vocabulary::Lookup(f.map_table, code)) {
                 v = Value(t->code.c_str(), alloc);
               } else if (f.value) {
                 v = fhir::DeepCopy(*f.value, alloc);
@@ -595,7 +649,7 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
             v = ToCodeableConcept(one, ctx, location);
             if (!f.map.empty() && v.IsObject()) {
               std::string code = hl7v2::Unescape(hl7v2::Component(one, 1, msg.delimiters()), msg.delimiters());
-              if (const Target* t = vocabulary_->Translate(f.map, code)) {
+              if (const Target* t = Vocabulary::Lookup(f.map_table, code)) {
                 Value coding(rapidjson::kObjectType);
                 coding.AddMember("system", Value(t->system.c_str(), alloc), alloc);
                 coding.AddMember("code", Value(t->code.c_str(), alloc), alloc);
@@ -706,12 +760,12 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
   bundle.AddMember("entry", entries, alloc);
 
   // Nothing is dropped silently: segments no mapping reads are reported.
-  std::map<std::string, int> seen;
   for (size_t i = 0; i < msg.segment_count(); ++i) {
-    std::string name(msg.SegmentName(i));
-    int occurrence = ++seen[name];
+    std::string_view name = msg.SegmentName(i);
     if (std::find(plan->consumed_segments.begin(), plan->consumed_segments.end(), name) != plan->consumed_segments.end()) continue;
-    std::string where = occurrence > 1 ? name + "[" + std::to_string(occurrence) + "]" : name;
+    int occurrence = 0;
+    for (size_t j = 0; j <= i; ++j) occurrence += codes[j] == codes[i] ? 1 : 0;
+    std::string where = occurrence > 1 ? std::string(name) + "[" + std::to_string(occurrence) + "]" : std::string(name);
     out.issues.Warning("map-segment-unmapped", Location(where), "segment " + where + " is not mapped by " + plan->source_file);
   }
   return out;

@@ -9,6 +9,7 @@
 
 #include <rapidjson/document.h>
 
+#include <array>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -43,6 +44,7 @@ struct FieldRule {
   std::vector<hl7v2::Path> from;       // alternatives, first valued wins
   FieldType type = FieldType::kString;
   std::string map;                     // ConceptMap id
+  const Vocabulary::CodeMap* map_table = nullptr;  // resolved at load
   std::vector<hl7v2::Path> units;      // for quantities
   std::vector<hl7v2::Path> per;        // for rates: the per-time field (RXE-22 "H1")
   std::string identifier_type;         // EI: v2-0203 code
@@ -58,6 +60,7 @@ struct FieldRule {
 
 struct ResourceRule {
   std::string name;
+  std::array<unsigned char, 16> salt{};  // from the name: mixes into each instance's id
   std::string resource_type;
   std::vector<std::string> anchors;    // segment names; the first one present anchors the resource
   bool once = false;

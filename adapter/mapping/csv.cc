@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "fhir/json.h"
+#include "hl7v2/charset.h"
 
 namespace ketamine::mapping {
 namespace {
@@ -314,6 +315,10 @@ const CsvPlan* Converter::CsvPlanById(std::string_view id) const {
 
 Status Converter::CsvToFhir(std::string_view input, const CsvPlan& plan, const ConvertOptions& options,
                             const std::function<void(CsvRowResult&)>& sink) const {
+  // FHIR JSON is UTF-8: other encodings are refused, never passed through as broken JSON.
+  if (Status utf8 = hl7v2::ValidateUtf8(input); !utf8.ok()) {
+    return InvalidInput("the CSV input is not UTF-8 (" + utf8.message() + "); export it as UTF-8");
+  }
   CsvReader reader(input, plan.delimiter, plan.max_field_bytes);
   std::vector<std::string> header, row;
   std::string error;

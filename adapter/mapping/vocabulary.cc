@@ -80,6 +80,7 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
       for (auto& [target, source] : reverse) vocab->reverse_[id][target] = source;
     }
   }
+  vocab->units_ = vocab->FindMap("units-ucum");
   return std::shared_ptr<const Vocabulary>(std::move(vocab));
 }
 
@@ -117,7 +118,23 @@ std::string Vocabulary::SystemName(std::string_view uri) const {
   return {};
 }
 
+const Vocabulary::CodeMap* Vocabulary::FindMap(std::string_view map_id) const {
+  auto map = maps_.find(map_id);
+  return map == maps_.end() ? nullptr : &map->second;
+}
+
+const Target* Vocabulary::Lookup(const CodeMap* map, std::string_view code) {
+  if (map == nullptr) return nullptr;
+  auto it = map->find(code);
+  return it == map->end() ? nullptr : &it->second;
+}
+
 bool Vocabulary::HasMap(std::string_view map_id) const { return maps_.find(map_id) != maps_.end(); }
+
+std::string_view Vocabulary::ListedSystemUri(std::string_view name) const {
+  auto it = systems_.find(name);
+  return it == systems_.end() ? std::string_view() : std::string_view(it->second);
+}
 
 std::string Vocabulary::SystemUri(std::string_view name) const {
   if (name.empty()) return {};

@@ -23,14 +23,22 @@ struct Target {
 
 class Vocabulary {
  public:
+  using CodeMap = std::map<std::string, Target, std::less<>>;
+
   static Result<std::shared_ptr<const Vocabulary>> Load(const std::vector<std::filesystem::path>& dirs);
 
   // nullptr when the map or the code is unknown.
   const Target* Translate(std::string_view map_id, std::string_view code) const;
   bool HasMap(std::string_view map_id) const;
+  // For hot paths: resolve a map once at load, then look codes up in it.
+  const CodeMap* FindMap(std::string_view map_id) const;
+  static const Target* Lookup(const CodeMap* map, std::string_view code);
+  const CodeMap* units() const { return units_; }  // "units-ucum", or nullptr
   // "LN" -> "http://loinc.org", "HL70162" -> "http://terminology.hl7.org/CodeSystem/v2-0162";
   // a name that is already a URI or OID passes through; "" when unknown.
   std::string SystemUri(std::string_view v2_name) const;
+  // Only the names coding-systems.json lists, as a view into the vocabulary ("" otherwise).
+  std::string_view ListedSystemUri(std::string_view v2_name) const;
 
   // The other way, for FHIR -> HL7 v2. The source code of the first element (in file order) whose
   // target is `code`; a later folder's map wins. nullptr when none.
@@ -43,7 +51,8 @@ class Vocabulary {
   std::string SystemName(std::string_view uri) const;
 
  private:
-  std::map<std::string, std::map<std::string, Target, std::less<>>, std::less<>> maps_;
+  std::map<std::string, CodeMap, std::less<>> maps_;
+  const CodeMap* units_ = nullptr;
   std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> reverse_;
   std::map<std::string, std::string, std::less<>> source_systems_;
   std::map<std::string, std::string, std::less<>> target_systems_;
