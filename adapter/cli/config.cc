@@ -147,9 +147,19 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   }
   if (const Value* mllp = r.Find(doc, "mllp")) KETAMINE_RETURN_IF_ERROR(ReadMllp(r, *mllp, config));
   if (const Value* http = r.Find(doc, "http")) {
-    KETAMINE_RETURN_IF_ERROR(r.Keys(*http, "http", {"host", "port"}));
+    KETAMINE_RETURN_IF_ERROR(r.Keys(*http, "http", {"host", "port", "max_body_bytes", "tls", "base_url"}));
     KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "host", config.http_host));
     KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "port", config.http_port, 0, 65535));
+    KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "max_body_bytes", config.http_max_body_bytes, 1024, 1 << 30));
+    KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "base_url", config.http_base_url));
+    if (const Value* tls = r.Find(*http, "tls")) {
+      KETAMINE_RETURN_IF_ERROR(r.Keys(*tls, "http.tls", {"certificate", "private_key"}));
+      KETAMINE_RETURN_IF_ERROR(r.String(*tls, "http.tls", "certificate", config.http_certificate));
+      KETAMINE_RETURN_IF_ERROR(r.String(*tls, "http.tls", "private_key", config.http_private_key));
+      if (config.http_certificate.empty() || config.http_private_key.empty()) {
+        return r.Error("http.tls", "needs certificate and private_key");
+      }
+    }
   }
   return config;
 }

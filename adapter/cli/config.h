@@ -19,6 +19,10 @@ struct GatewayConfig {
   mllp::ServerOptions mllp;
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 8080;
+  size_t http_max_body_bytes = 8 << 20;
+  std::string http_base_url;       // as clients reach the gateway; default http(s)://host:port/fhir
+  std::string http_certificate;    // PEM: HTTPS when both are set
+  std::string http_private_key;
   pipeline::InboundOptions inbound;
   // Data files loaded at start-up (found beside the program when empty).
   std::string profiles_dir;

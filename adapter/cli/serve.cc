@@ -8,6 +8,8 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/resources.h"
+#include "http/facade.h"
+#include "http/server.h"
 #include "mapping/converter.h"
 #include "profiles/validator.h"
 #include "common/log.h"
@@ -22,17 +24,17 @@ constexpr const char* kServeHelp = R"(usage: ketamine-gateway serve [--config FI
                               [--mllp-port N] [--http-port N]
 
 Runs the gateway. Without --config it starts in sandbox mode: the store is SQLite under ./data,
-MLLP listens on 127.0.0.1:2575 and HTTP is reserved on 127.0.0.1:8080.
+MLLP listens on 127.0.0.1:2575 and the FHIR REST facade on http://127.0.0.1:8080/fhir.
 
   --config FILE    JSON configuration (see the README's "Configuration" section)
   --data-dir DIR   folder of the embedded store (overrides the config's data_dir)
   --mllp-port N    MLLP port; 0 picks a free port, printed at start-up
-  --http-port N    HTTP port; 0 picks a free port
+  --http-port N    HTTP port (FHIR REST facade, /healthz, /readyz, /metrics); 0 picks a free port
 
 Every message is stored durably before its ACK is sent. A message the gateway takes is first
 converted to FHIR with mappings/ and validated with fhir-profiles/ (found beside the program, or
 set in the config): errors give AE with one ERR segment per issue, warnings an AA with ERR-4 W. On start-up one line is printed on
-standard output for each listener: "listening mllp 127.0.0.1:2575". SIGINT or SIGTERM stops the
+standard output for each listener: "listening mllp 127.0.0.1:2575", "listening http 127.0.0.1:8080". SIGINT or SIGTERM stops the
 gateway gracefully: it stops accepting, answers the messages in flight, then exits 0.
 Exit codes: 0 stopped cleanly, 2 bad arguments or configuration, 3 store or port unavailable.
 )";
@@ -70,18 +72,19 @@ int Serve(const std::vector<std::string>& argv) {
   // The parser's limit follows the listener's frame limit.
   config->inbound.parse.max_message_bytes = config->mllp.max_frame_bytes;
 
+  // The profiles and mappings serve the REST facade always, and MLLP when convert_and_validate is on.
+  auto profiles = FindProfilesDir(config->profiles_dir.empty() ? nullptr : &config->profiles_dir);
+  if (!profiles.ok()) return Fail(kExitUsage, profiles.status().message());
+  auto validator = profiles::Validator::Load(*profiles);
+  if (!validator.ok()) return Fail(kExitUsage, validator.status().message());
+  std::filesystem::path mappings = config->mappings_dir.empty()
+                                       ? std::filesystem::absolute(*profiles).parent_path() / "mappings"
+                                       : std::filesystem::path(config->mappings_dir);
+  std::vector<std::filesystem::path> dirs{mappings};
+  if (!config->site_mappings_dir.empty()) dirs.emplace_back(config->site_mappings_dir);
+  auto converter = mapping::Converter::Load(dirs);
+  if (!converter.ok()) return Fail(kExitUsage, converter.status().message());
   if (config->convert_and_validate) {
-    auto profiles = FindProfilesDir(config->profiles_dir.empty() ? nullptr : &config->profiles_dir);
-    if (!profiles.ok()) return Fail(kExitUsage, profiles.status().message());
-    auto validator = profiles::Validator::Load(*profiles);
-    if (!validator.ok()) return Fail(kExitUsage, validator.status().message());
-    std::filesystem::path mappings = config->mappings_dir.empty()
-                                         ? std::filesystem::absolute(*profiles).parent_path() / "mappings"
-                                         : std::filesystem::path(config->mappings_dir);
-    std::vector<std::filesystem::path> dirs{mappings};
-    if (!config->site_mappings_dir.empty()) dirs.emplace_back(config->site_mappings_dir);
-    auto converter = mapping::Converter::Load(dirs);
-    if (!converter.ok()) return Fail(kExitUsage, converter.status().message());
     config->inbound.converter = *converter;
     config->inbound.validator = *validator;
   }
@@ -104,11 +107,32 @@ int Serve(const std::vector<std::string>& argv) {
                               {"data_dir", config->data_dir.string()}});
   std::cout << "listening mllp " << endpoint << std::endl;
 
+  http::FacadeOptions facade_options;
+  auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
+  http::ServerOptions http_options;
+  http_options.host = config->http_host;
+  http_options.port = config->http_port;
+  http_options.max_body_bytes = config->http_max_body_bytes;
+  http_options.certificate = config->http_certificate;
+  http_options.private_key = config->http_private_key;
+  auto http_server = http::Server::Start(http_options, [facade](const http::Request& r, http::Responder respond) { facade->Handle(r, std::move(respond)); });
+  if (!http_server.ok()) {
+    (*server)->Stop();
+    return Fail(kExitUnavailable, http_server.status().message());
+  }
+  const std::string http_endpoint = config->http_host + ":" + std::to_string((*http_server)->port());
+  facade->set_base_url(!config->http_base_url.empty()
+                           ? config->http_base_url
+                           : std::string(config->http_certificate.empty() ? "http://" : "https://") + http_endpoint + "/fhir");
+  log::Info("serve.http", {{"http", http_endpoint}, {"tls", config->http_certificate.empty() ? "off" : "on"}});
+  std::cout << "listening http " << http_endpoint << std::endl;
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   auto work = boost::asio::make_work_guard(io);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     log::Info("serve.stopping", {{"signal", std::to_string(signal)}});
+    (*http_server)->Stop();
     (*server)->Stop();
     work.reset();
     // In-flight messages finish (their ACKs go out), then the sessions close and run() returns.
@@ -118,6 +142,8 @@ int Serve(const std::vector<std::string>& argv) {
   io.run();
   for (auto& t : threads) t.join();
   server->reset();
+  http_server->reset();
+  facade.reset();
   shared_store.reset();  // drains the store's queue and closes the database
   log::Info("serve.stopped");
   return kExitOk;

@@ -69,6 +69,12 @@ inline Status Unsupported(std::string message, Location location = {}) {
 inline Status TooLarge(std::string message, Location location = {}) {
   return {StatusCode::kTooLarge, std::move(message), std::move(location)};
 }
+inline Status NotFound(std::string message, Location location = {}) {
+  return {StatusCode::kNotFound, std::move(message), std::move(location)};
+}
+inline Status Conflict(std::string message, Location location = {}) {
+  return {StatusCode::kConflict, std::move(message), std::move(location)};
+}
 inline Status Unavailable(std::string message) {
   return {StatusCode::kUnavailable, std::move(message)};
 }

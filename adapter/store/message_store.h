@@ -19,6 +19,57 @@ namespace ketamine::store {
 enum class MessageStatus { kAccepted, kRejected, kError };
 std::string_view MessageStatusName(MessageStatus status);
 
+// A FHIR resource written in the same transaction as the message that carried it (the REST facade
+// stores the request and its resources together; the MLLP pipeline will store its conversions).
+struct IndexEntry {
+  std::string param;   // search parameter: "identifier", "patient", "code", "date", "status" ...
+  std::string system;  // token system, "" when none
+  std::string value;   // token code, reference "Patient/1", or a date normalised to UTC
+};
+
+struct ResourceWrite {
+  std::string type;
+  std::string id;                  // create: the new id; update: the id to write
+  std::string json;                // without meta.versionId / meta.lastUpdated (the store keeps those)
+  bool update = false;             // PUT: create or replace
+  std::string unless_identifier;   // conditional create: an existing resource with "system|value" wins
+  std::string match_identifier;    // conditional update: the one with "system|value" must be `id` (or none)
+  int64_t if_match = 0;            // the version an update expects (If-Match), 0: any
+  std::vector<IndexEntry> index;
+};
+
+enum class ResourceOutcome { kCreated, kUpdated, kExisting, kVersionConflict, kIdentityConflict };
+
+struct ResourceResult {
+  std::string type;
+  std::string id;
+  int64_t version = 0;
+  std::string last_updated;
+  ResourceOutcome outcome = ResourceOutcome::kCreated;
+};
+
+struct StoredResource {
+  std::string type;
+  std::string id;
+  int64_t version = 0;
+  std::string last_updated;
+  std::string json;
+};
+
+struct SearchCondition {
+  enum class Op { kEq, kGe, kLe, kGt, kLt, kPrefix };
+  std::string param;
+  Op op = Op::kEq;
+  bool has_system = false;  // "system|code" (an empty system matches "|code": no system)
+  std::string system;
+  std::string value;
+};
+
+struct SearchPage {
+  int64_t total = 0;
+  std::vector<StoredResource> resources;
+};
+
 struct InboundRecord {
   std::string received_at;  // RFC 3339
   std::string listener;     // which listener took it ("mllp")
@@ -30,12 +81,16 @@ struct InboundRecord {
   MessageStatus status = MessageStatus::kAccepted;
   std::string raw;                   // the bytes as received
   std::vector<std::string> replies;  // ACKs sent back, in order (CA then AA in enhanced mode)
+  // Written with the message, all or nothing: one conflict rolls back the message and every write.
+  std::vector<ResourceWrite> resources;
 };
 
 struct AppendOutcome {
   int64_t id = 0;
   bool duplicate = false;
   std::vector<std::string> replies;  // for a duplicate: the replies stored the first time
+  std::vector<ResourceResult> resources;  // one per write, in order
+  bool rolled_back = false;               // a write conflicted: nothing of this record was stored
 };
 
 struct StoredMessage {
@@ -54,6 +109,15 @@ class MessageStore {
   // Messages with id > after_id, oldest first.
   virtual Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) = 0;
   virtual Result<int64_t> Count() = 0;
+
+  // Transactions committed and records appended so far (appends / commits: the mean group size).
+  virtual uint64_t commits() const { return 0; }
+  virtual uint64_t appends() const { return 0; }
+
+  // FHIR resources. Read: kNotFound when absent.
+  virtual Result<StoredResource> ReadResource(std::string_view type, std::string_view id) = 0;
+  virtual Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
+                                             size_t count, size_t offset) = 0;
 };
 
 }  // namespace ketamine::store

@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <future>
 
 namespace ketamine::store {
@@ -28,15 +31,65 @@ CREATE TABLE IF NOT EXISTS inbound_messages (
 CREATE UNIQUE INDEX IF NOT EXISTS inbound_messages_dedup
   ON inbound_messages (sending_application, sending_facility, control_id)
   WHERE control_id IS NOT NULL AND status = 'accepted';
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS resources (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  json BLOB NOT NULL,
+  message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
+  UNIQUE (type, id)
+);
+-- Every version an update replaced, for audit (a resource is never changed without a trace); the
+-- current version is in resources.
+CREATE TABLE IF NOT EXISTS resource_history (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL,
+  json BLOB NOT NULL,
+  message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
+  UNIQUE (type, id, version)
+);
+CREATE TABLE IF NOT EXISTS resource_index (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  param TEXT NOT NULL,
+  system TEXT NOT NULL,
+  value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resource_index_lookup ON resource_index (type, param, value);
+CREATE INDEX IF NOT EXISTS resource_index_owner ON resource_index (type, id);
+PRAGMA user_version = 2;
 )sql";
+
+std::string NowRfc3339() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(text + n, sizeof(text) - n, ".%03dZ", static_cast<int>(ms));
+  return text;
+}
 
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  // A statement the store keeps prepared (the writer's): reset, not finalized, when done.
+  explicit Statement(sqlite3_stmt* kept) : stmt_(kept), kept_(true) {}
+  ~Statement() {
+    if (kept_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    } else {
+      sqlite3_finalize(stmt_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   bool ok() const { return stmt_ != nullptr; }
@@ -55,6 +108,7 @@ class Statement {
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
+  bool kept_ = false;
 };
 
 Status SqlError(sqlite3* db, std::string_view what) {
@@ -169,8 +223,17 @@ SqliteStore::~SqliteStore() {
   }
   wake_.notify_all();
   writer_thread_.join();
+  for (sqlite3_stmt* stmt : prepared_) sqlite3_finalize(stmt);
   sqlite3_close(reader_);
   sqlite3_close(writer_);
+}
+
+sqlite3_stmt* SqliteStore::Prepared(size_t slot, const char* sql) {
+  if (prepared_.size() <= slot) prepared_.resize(slot + 1, nullptr);
+  if (prepared_[slot] == nullptr && sqlite3_prepare_v2(writer_, sql, -1, &prepared_[slot], nullptr) != SQLITE_OK) {
+    prepared_[slot] = nullptr;
+  }
+  return prepared_[slot];
 }
 
 void SqliteStore::Append(InboundRecord record, AppendCallback done) {
@@ -183,6 +246,11 @@ void SqliteStore::Append(InboundRecord record, AppendCallback done) {
     }
   }
   done(Unavailable("the store is shutting down"));
+}
+
+uint64_t SqliteStore::appends() const {
+  std::lock_guard lock(mutex_);
+  return appends_;
 }
 
 uint64_t SqliteStore::commits() const {
@@ -206,6 +274,7 @@ void SqliteStore::WriterLoop() {
     {
       std::lock_guard lock(mutex_);
       ++commits_;
+      appends_ += batch.size();
     }
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
   }
@@ -219,13 +288,11 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
   if (Status s = Exec(writer_, "BEGIN IMMEDIATE;"); !s.ok()) {
     return std::vector<Result<AppendOutcome>>(batch.size(), Result<AppendOutcome>(s));
   }
-  Statement insert(writer_,
-                   "INSERT OR IGNORE INTO inbound_messages (received_at, listener, "
+  Statement insert(Prepared(0, "INSERT OR IGNORE INTO inbound_messages (received_at, listener, "
                    "sending_application, sending_facility, control_id, message_type, version, "
-                   "status, raw, replies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-  Statement find(writer_,
-                 "SELECT id, replies FROM inbound_messages WHERE sending_application = ?1 AND "
-                 "sending_facility = ?2 AND control_id = ?3 AND status = 'accepted'");
+                   "status, raw, replies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+  Statement find(Prepared(1, "SELECT id, replies FROM inbound_messages WHERE sending_application = ?1 AND "
+                 "sending_facility = ?2 AND control_id = ?3 AND status = 'accepted'"));
   if (!insert.ok() || !find.ok()) return fail_all(SqlError(writer_, "prepare"));
   std::vector<Result<AppendOutcome>> results;
   results.reserve(batch.size());
@@ -260,10 +327,203 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       outcome.duplicate = true;
       outcome.replies = SplitReplies(find.Column(1));
     }
+    if (!outcome.duplicate && !r.resources.empty()) {
+      if (Status s = Exec(writer_, "SAVEPOINT record;"); !s.ok()) return fail_all(s);
+      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources);
+      if (!written.ok()) return fail_all(written.status());
+      if (!*written) {
+        outcome.rolled_back = true;  // a conflict: neither the message nor any resource stays
+        if (Status s = Exec(writer_, "ROLLBACK TO record;"); !s.ok()) return fail_all(s);
+      }
+      if (Status s = Exec(writer_, "RELEASE record;"); !s.ok()) return fail_all(s);
+    }
     results.emplace_back(std::move(outcome));
   }
   if (Status s = Exec(writer_, "COMMIT;"); !s.ok()) return fail_all(s);
   return results;
+}
+
+// Applies the writes of one record inside its savepoint; false when one conflicts (the caller
+// rolls the record back), an error when SQLite fails.
+Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
+                                         std::vector<ResourceResult>& results) {
+  Statement by_identifier(Prepared(2, "SELECT r.id, r.version, r.last_updated FROM resource_index i JOIN resources r ON "
+                          "r.type = i.type AND r.id = i.id WHERE i.type = ?1 AND i.param = 'identifier' AND "
+                          "i.system = ?2 AND i.value = ?3 LIMIT 1"));
+  Statement current(Prepared(3, "SELECT version FROM resources WHERE type = ?1 AND id = ?2"));
+  Statement upsert(Prepared(4, "INSERT INTO resources (type, id, version, last_updated, json, message_id) VALUES "
+                   "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
+                   "last_updated = excluded.last_updated, json = excluded.json, message_id = excluded.message_id"));
+  Statement history(Prepared(5, "INSERT INTO resource_history (type, id, version, last_updated, json, message_id) "
+                               "SELECT type, id, version, last_updated, json, message_id FROM resources WHERE type = ?1 "
+                               "AND id = ?2"));
+  Statement unindex(Prepared(6, "DELETE FROM resource_index WHERE type = ?1 AND id = ?2"));
+  Statement index(Prepared(7, "INSERT INTO resource_index (type, id, param, system, value) VALUES (?1, ?2, ?3, ?4, ?5)"));
+  if (!by_identifier.ok() || !current.ok() || !upsert.ok() || !history.ok() || !unindex.ok() || !index.ok()) {
+    return SqlError(writer_, "prepare");
+  }
+  const std::string now = NowRfc3339();
+  bool ok = true;
+  auto find_identifier = [&](const std::string& type, const std::string& token, ResourceResult& found) -> Result<bool> {
+    size_t bar = token.find('|');
+    sqlite3_reset(by_identifier.get());
+    by_identifier.Text(1, type);
+    by_identifier.Text(2, bar == std::string::npos ? std::string() : token.substr(0, bar));
+    by_identifier.Text(3, bar == std::string::npos ? token : token.substr(bar + 1));
+    int rc = sqlite3_step(by_identifier.get());
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return SqlError(writer_, "identifier lookup");
+    found.id = by_identifier.Column(0);
+    found.version = sqlite3_column_int64(by_identifier.get(), 1);
+    found.last_updated = by_identifier.Column(2);
+    return true;
+  };
+  for (const ResourceWrite& w : writes) {
+    ResourceResult result;
+    result.type = w.type;
+    result.id = w.id;
+    if (!w.unless_identifier.empty()) {
+      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.unless_identifier, result));
+      if (exists) {
+        result.outcome = ResourceOutcome::kExisting;
+        results.push_back(std::move(result));
+        continue;
+      }
+    }
+    if (!w.match_identifier.empty()) {
+      ResourceResult found;
+      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.match_identifier, found));
+      if (exists && found.id != w.id) {
+        result.outcome = ResourceOutcome::kIdentityConflict;
+        result.id = found.id;
+        results.push_back(std::move(result));
+        ok = false;
+        continue;
+      }
+    }
+    sqlite3_reset(current.get());
+    current.Text(1, w.type);
+    current.Text(2, w.id);
+    int rc = sqlite3_step(current.get());
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, "version lookup");
+    const int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(current.get(), 0) : 0;
+    if ((version > 0 && !w.update) || (w.if_match != 0 && w.if_match != version)) {
+      result.outcome = ResourceOutcome::kVersionConflict;
+      result.version = version;
+      results.push_back(std::move(result));
+      ok = false;
+      continue;
+    }
+    result.version = version + 1;
+    result.last_updated = now;
+    result.outcome = version > 0 ? ResourceOutcome::kUpdated : ResourceOutcome::kCreated;
+    if (version > 0) {
+      // The version being replaced goes to the history first: nothing is overwritten without a trace.
+      sqlite3_reset(history.get());
+      history.Text(1, w.type);
+      history.Text(2, w.id);
+      if (sqlite3_step(history.get()) != SQLITE_DONE) return SqlError(writer_, "history");
+      sqlite3_reset(unindex.get());
+      unindex.Text(1, w.type);
+      unindex.Text(2, w.id);
+      if (sqlite3_step(unindex.get()) != SQLITE_DONE) return SqlError(writer_, "unindex");
+    }
+    sqlite3_reset(upsert.get());
+    upsert.Text(1, w.type);
+    upsert.Text(2, w.id);
+    sqlite3_bind_int64(upsert.get(), 3, result.version);
+    upsert.Text(4, now);
+    upsert.Blob(5, w.json);
+    sqlite3_bind_int64(upsert.get(), 6, message_id);
+    if (sqlite3_step(upsert.get()) != SQLITE_DONE) return SqlError(writer_, "resource write");
+    for (const IndexEntry& e : w.index) {
+      sqlite3_reset(index.get());
+      index.Text(1, w.type);
+      index.Text(2, w.id);
+      index.Text(3, e.param);
+      index.Text(4, e.system);
+      index.Text(5, e.value);
+      if (sqlite3_step(index.get()) != SQLITE_DONE) return SqlError(writer_, "index");
+    }
+    results.push_back(std::move(result));
+  }
+  return ok;
+}
+
+Result<StoredResource> SqliteStore::ReadResource(std::string_view type, std::string_view id) {
+  std::lock_guard lock(reader_mutex_);
+  Statement select(reader_, "SELECT version, last_updated, json FROM resources WHERE type = ?1 AND id = ?2");
+  if (!select.ok()) return SqlError(reader_, "prepare");
+  select.Text(1, type);
+  select.Text(2, id);
+  int rc = sqlite3_step(select.get());
+  if (rc == SQLITE_DONE) return NotFound(std::string(type) + "/" + std::string(id) + " is not here");
+  if (rc != SQLITE_ROW) return SqlError(reader_, "read");
+  StoredResource out;
+  out.type = std::string(type);
+  out.id = std::string(id);
+  out.version = sqlite3_column_int64(select.get(), 0);
+  out.last_updated = select.Column(1);
+  out.json = select.Column(2);
+  return out;
+}
+
+Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
+                                                size_t count, size_t offset) {
+  std::string where = "r.type = ?1";
+  std::vector<std::string> binds{std::string(type)};
+  for (const SearchCondition& c : conditions) {
+    if (c.param == "_id") {
+      binds.push_back(c.value);
+      where += " AND r.id = ?" + std::to_string(binds.size());
+      continue;
+    }
+    binds.push_back(c.param);
+    where += " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = ?" +
+             std::to_string(binds.size());
+    if (c.has_system) {
+      binds.push_back(c.system);
+      where += " AND i.system = ?" + std::to_string(binds.size());
+    }
+    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) {
+      binds.push_back(c.op == SearchCondition::Op::kPrefix ? c.value + "%" : c.value);
+      const char* op = c.op == SearchCondition::Op::kGe   ? " >= "
+                       : c.op == SearchCondition::Op::kLe ? " <= "
+                       : c.op == SearchCondition::Op::kGt ? " > "
+                       : c.op == SearchCondition::Op::kLt ? " < "
+                       : c.op == SearchCondition::Op::kPrefix ? " LIKE "
+                                                              : " = ";
+      where += std::string(" AND i.value") + op + "?" + std::to_string(binds.size());
+    }
+    where += ")";
+  }
+  std::lock_guard lock(reader_mutex_);
+  SearchPage page;
+  {
+    std::string sql = "SELECT count(*) FROM resources r WHERE " + where;
+    Statement total(reader_, sql.c_str());
+    if (!total.ok()) return SqlError(reader_, "prepare");
+    for (size_t i = 0; i < binds.size(); ++i) total.Text(static_cast<int>(i + 1), binds[i]);
+    if (sqlite3_step(total.get()) != SQLITE_ROW) return SqlError(reader_, "count");
+    page.total = sqlite3_column_int64(total.get(), 0);
+  }
+  std::string sql = "SELECT r.id, r.version, r.last_updated, r.json FROM resources r WHERE " + where +
+                    " ORDER BY r.last_updated DESC, r.id LIMIT " + std::to_string(count) + " OFFSET " + std::to_string(offset);
+  Statement select(reader_, sql.c_str());
+  if (!select.ok()) return SqlError(reader_, "prepare");
+  for (size_t i = 0; i < binds.size(); ++i) select.Text(static_cast<int>(i + 1), binds[i]);
+  int rc;
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    StoredResource r;
+    r.type = std::string(type);
+    r.id = select.Column(0);
+    r.version = sqlite3_column_int64(select.get(), 1);
+    r.last_updated = select.Column(2);
+    r.json = select.Column(3);
+    page.resources.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader_, "search");
+  return page;
 }
 
 Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t limit) {

@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "store/message_store.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace ketamine::store {
 
@@ -32,10 +34,14 @@ class SqliteStore : public MessageStore {
   void Append(InboundRecord record, AppendCallback done) override;
   Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) override;
   Result<int64_t> Count() override;
+  Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
+  Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
+                                     size_t count, size_t offset) override;
 
   static constexpr const char* kFileName = "gateway.db";
   // Commits done so far; appends / commits is the mean group size.
-  uint64_t commits() const;
+  uint64_t commits() const override;
+  uint64_t appends() const override;
 
  private:
   struct Pending {
@@ -45,7 +51,12 @@ class SqliteStore : public MessageStore {
   SqliteStore(sqlite3* writer, sqlite3* reader, SqliteOptions options);
   void WriterLoop();
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<Pending>& batch);
+  Result<bool> WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
+                              std::vector<ResourceResult>& results);
 
+  // The writer's statements, prepared once (by the writer thread) and finalized at close.
+  struct sqlite3_stmt* Prepared(size_t slot, const char* sql);
+  std::vector<struct sqlite3_stmt*> prepared_;
   sqlite3* writer_;
   sqlite3* reader_;
   SqliteOptions options_;
@@ -54,6 +65,7 @@ class SqliteStore : public MessageStore {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   uint64_t commits_ = 0;
+  uint64_t appends_ = 0;
   std::mutex reader_mutex_;
   std::thread writer_thread_;
 };

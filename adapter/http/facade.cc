@@ -1,0 +1,955 @@
+#include "http/facade.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <set>
+#include <future>
+#include <sstream>
+
+#include "fhir/json.h"
+#include "fhir/operation_outcome.h"
+#include "hl7v2/parser.h"
+#include "mapping/convert_data.h"
+
+namespace ketamine::http {
+namespace {
+
+using rapidjson::Value;
+
+const std::set<std::string, std::less<>> kTypes = {"MedicationRequest", "MedicationAdministration", "Observation",
+                                                   "Patient", "Practitioner", "Medication"};
+
+std::string Str(const Value& v, const char* key) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(key);
+  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                                     : std::string();
+}
+
+Response Outcome(int status, const char* severity_code, const std::string& text, const std::string& expression = {}) {
+  Issues issues;
+  issues.Add({Severity::kError, severity_code, Location(expression), text});
+  return {status, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
+}
+
+Response FromIssues(int status, const Issues& issues) {
+  return {status, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
+}
+
+std::string NewId() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof(b));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 0x0f];
+  }
+  return out;
+}
+
+std::string NowRfc3339() {
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+// FHIR dateTime with an offset -> UTC "YYYY-MM-DDThh:mm:ssZ", so stored dates compare as text.
+// Dates without a time stay as they are ("2026-11-23", "2026-11").
+std::string NormalizeDate(const std::string& text) {
+  if (text.size() < 16 || text[10] != 'T') return text.substr(0, std::min<size_t>(text.size(), 10));
+  std::tm tm{};
+  tm.tm_year = std::atoi(text.substr(0, 4).c_str()) - 1900;
+  tm.tm_mon = std::atoi(text.substr(5, 2).c_str()) - 1;
+  tm.tm_mday = std::atoi(text.substr(8, 2).c_str());
+  tm.tm_hour = std::atoi(text.substr(11, 2).c_str());
+  tm.tm_min = std::atoi(text.substr(14, 2).c_str());
+  tm.tm_sec = text.size() >= 19 && text[16] == ':' ? std::atoi(text.substr(17, 2).c_str()) : 0;
+  std::time_t t = timegm(&tm);
+  size_t zone = text.find_first_of("Z+-", 16);
+  if (zone != std::string::npos && text[zone] != 'Z' && text.size() >= zone + 6) {
+    int offset = std::atoi(text.substr(zone + 1, 2).c_str()) * 3600 + std::atoi(text.substr(zone + 4, 2).c_str()) * 60;
+    t += text[zone] == '+' ? -offset : offset;
+  }
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char out[32];
+  std::strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return out;
+}
+
+void Tokens(const Value& cc, const char* param, std::vector<store::IndexEntry>& out) {
+  if (!cc.IsObject()) return;
+  auto codings = cc.FindMember("coding");
+  if (codings == cc.MemberEnd() || !codings->value.IsArray()) return;
+  for (const Value& c : codings->value.GetArray()) {
+    if (!Str(c, "code").empty()) out.push_back({param, Str(c, "system"), Str(c, "code")});
+  }
+}
+
+// The search index of a resource: what the search parameters of the CapabilityStatement read.
+std::vector<store::IndexEntry> IndexOf(const std::string& type, const Value& r) {
+  std::vector<store::IndexEntry> out;
+  if (auto ids = r.FindMember("identifier"); ids != r.MemberEnd() && ids->value.IsArray()) {
+    for (const Value& id : ids->value.GetArray()) {
+      if (!Str(id, "value").empty()) out.push_back({"identifier", Str(id, "system"), Str(id, "value")});
+    }
+  }
+  if (std::string status = Str(r, "status"); !status.empty()) out.push_back({"status", "", status});
+  if (auto subject = r.FindMember("subject"); subject != r.MemberEnd()) {
+    if (std::string ref = Str(subject->value, "reference"); !ref.empty()) out.push_back({"subject", "", ref});
+  }
+  auto member = [&](const char* name) -> const Value* {
+    auto it = r.FindMember(name);
+    return it == r.MemberEnd() ? nullptr : &it->value;
+  };
+  if (type == "MedicationRequest" || type == "MedicationAdministration") {
+    if (const Value* m = member("medicationCodeableConcept")) Tokens(*m, "code", out);
+  }
+  if (type == "Observation" || type == "Medication") {
+    if (const Value* c = member("code")) Tokens(*c, "code", out);
+  }
+  if (type == "Observation") {
+    if (auto cats = r.FindMember("category"); cats != r.MemberEnd() && cats->value.IsArray()) {
+      for (const Value& c : cats->value.GetArray()) Tokens(c, "category", out);
+    }
+  }
+  auto date = [&](const std::string& text) {
+    if (!text.empty()) out.push_back({"date", "", NormalizeDate(text)});
+  };
+  if (type == "Observation" || type == "MedicationAdministration") {
+    date(Str(r, "effectiveDateTime"));
+    if (const Value* p = member("effectivePeriod")) date(Str(*p, "start"));
+  }
+  if (type == "MedicationRequest") date(Str(r, "authoredOn"));
+  if (type == "Patient") {
+    date(Str(r, "birthDate"));
+    if (std::string g = Str(r, "gender"); !g.empty()) out.push_back({"gender", "", g});
+  }
+  if (type == "Patient" || type == "Practitioner") {
+    if (auto names = r.FindMember("name"); names != r.MemberEnd() && names->value.IsArray()) {
+      for (const Value& n : names->value.GetArray()) {
+        auto lower = [](std::string s) {
+          std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+          return s;
+        };
+        if (!Str(n, "family").empty()) out.push_back({"name", "", lower(Str(n, "family"))});
+        if (auto given = n.FindMember("given"); given != n.MemberEnd() && given->value.IsArray()) {
+          for (const Value& g : given->value.GetArray()) {
+            if (g.IsString()) out.push_back({"name", "", lower(g.GetString())});
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// The stored JSON with its version and time in meta.
+std::string WithMeta(const store::StoredResource& r) {
+  auto doc = fhir::ParseJson(r.json);
+  if (!doc.ok()) return r.json;
+  rapidjson::Document& d = **doc;
+  auto& alloc = d.GetAllocator();
+  if (!d.HasMember("meta") || !d["meta"].IsObject()) {
+    d.RemoveMember("meta");
+    d.AddMember("meta", Value(rapidjson::kObjectType), alloc);
+  }
+  Value& meta = d["meta"];
+  meta.RemoveMember("versionId");
+  meta.RemoveMember("lastUpdated");
+  meta.AddMember("versionId", Value(std::to_string(r.version).c_str(), alloc), alloc);
+  meta.AddMember("lastUpdated", Value(r.last_updated.c_str(), alloc), alloc);
+  return fhir::ToJson(d);
+}
+
+bool JsonContentType(const Request& request) {
+  const std::string* type = request.Header("content-type");
+  if (type == nullptr) return false;
+  std::string t = type->substr(0, type->find(';'));
+  t.erase(std::remove(t.begin(), t.end(), ' '), t.end());
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return t == "application/fhir+json" || t == "application/json";
+}
+
+bool PreferMinimal(const Request& request) {
+  const std::string* prefer = request.Header("prefer");
+  return prefer != nullptr && prefer->find("return=minimal") != std::string::npos;
+}
+
+// "W/\"3\"" or "3" -> 3; 0 when unreadable.
+int64_t VersionFromEtag(const std::string& etag) {
+  std::string digits;
+  for (char c : etag) {
+    if (c >= '0' && c <= '9') digits += c;
+  }
+  return digits.empty() || digits.size() > 15 ? 0 : std::stoll(digits);
+}
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream in(path);
+  std::string part;
+  while (std::getline(in, part, '/')) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+Response StoreFailure(const Status& status) {
+  return Outcome(status.code() == StatusCode::kUnavailable ? 503 : 500, "transient",
+                 "the store could not take the request: " + status.message());
+}
+
+}  // namespace
+
+Facade::Facade(std::shared_ptr<store::MessageStore> store, std::shared_ptr<const profiles::Validator> validator,
+               std::shared_ptr<const mapping::Converter> converter, FacadeOptions options)
+    : store_(std::move(store)),
+      validator_(std::move(validator)),
+      converter_(std::move(converter)),
+      options_(std::move(options)) {}
+
+void Facade::Count(const std::string& method, int status) {
+  std::lock_guard lock(metrics_mutex_);
+  ++requests_[{method, status}];
+}
+
+void Facade::Handle(const Request& request, Responder respond) {
+  // Every answer is counted by method and status on its way out.
+  Responder counted = [self = shared_from_this(), method = request.method, respond = std::move(respond)](Response r) {
+    self->Count(method, r.status);
+    respond(std::move(r));
+  };
+  std::vector<std::string> parts = SplitPath(request.path);
+  if (parts.size() == 1 && parts[0] == "healthz") {
+    counted({200, "text/plain", {}, "ok\n"});
+  } else if (parts.size() == 1 && parts[0] == "readyz") {
+    counted(Ready());
+  } else if (parts.size() == 1 && parts[0] == "metrics") {
+    counted(Metrics());
+  } else if (!parts.empty() && parts[0] == "fhir") {
+    if (const std::string* format = request.Query("_format");
+        format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {
+      counted(Outcome(406, "not-supported", "only JSON is served (_format=" + *format + ")"));
+    } else {
+      parts.erase(parts.begin());
+      Fhir(request, parts, std::move(counted));
+    }
+  } else {
+    counted(Outcome(404, "not-found", "no such endpoint: " + request.path));
+  }
+}
+
+Response Facade::HandleAndWait(const Request& request) {
+  std::promise<Response> promise;
+  auto future = promise.get_future();
+  Handle(request, [&promise](Response r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void Facade::Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond) {
+  const std::string& method = request.method;
+  const bool has_body = method == "POST" || method == "PUT";
+  if (has_body && !JsonContentType(request)) {
+    return respond(Outcome(415, "not-supported", "send application/fhir+json (Content-Type)"));
+  }
+  if (parts.empty()) {
+    if (method == "POST") return Bundle(request, std::move(respond));
+    return respond(Outcome(405, "not-supported", method + " is not supported on the base"));
+  }
+  if (parts.size() == 1 && parts[0] == "metadata") {
+    return respond(method == "GET" ? Metadata() : Outcome(405, "not-supported", "metadata is read with GET"));
+  }
+  if (parts.size() == 1 && parts[0] == "$convert-data") {
+    return respond(method == "POST" ? ConvertData(request) : Outcome(405, "not-supported", "$convert-data takes POST"));
+  }
+  const std::string& type = parts[0];
+  if (!kTypes.count(type)) return respond(Outcome(404, "not-supported", "resource type '" + type + "' is not served here"));
+  if (parts.size() == 1) {
+    if (method == "GET") return respond(Search(type, request));
+    if (method == "POST") return Create(type, request, std::move(respond));
+    return respond(Outcome(405, "not-supported", method + " is not supported on " + type));
+  }
+  if (parts.size() == 2 && parts[1] == "$validate") {
+    return respond(method == "POST" ? Validate(type, request) : Outcome(405, "not-supported", "$validate takes POST"));
+  }
+  if (parts.size() == 2 && parts[1] == "_search" && method == "POST") return respond(Search(type, request));
+  if (parts.size() == 2) {
+    if (method == "GET") return respond(Read(type, parts[1], request));
+    if (method == "PUT") return Update(type, parts[1], request, std::move(respond));
+    return respond(Outcome(405, "not-supported", method + " is not supported on a " + type + " (resources are never deleted)"));
+  }
+  if (parts.size() == 4 && parts[2] == "_history" && method == "GET") {
+    Response current = Read(type, parts[1], request);
+    if (current.status == 200 && "W/\"" + parts[3] + "\"" != current.headers.front().second) {
+      return respond(Outcome(404, "not-found", "only the current version is served"));
+    }
+    return respond(current);
+  }
+  respond(Outcome(404, "not-found", "no such endpoint: " + request.path));
+}
+
+Response Facade::Metadata() const {
+  rapidjson::Document cs(rapidjson::kObjectType);
+  auto& a = cs.GetAllocator();
+  cs.AddMember("resourceType", "CapabilityStatement", a);
+  cs.AddMember("status", "active", a);
+  cs.AddMember("date", Value(NowRfc3339().substr(0, 10).c_str(), a), a);
+  cs.AddMember("kind", "instance", a);
+  Value software(rapidjson::kObjectType);
+  software.AddMember("name", "Ketamine FHIR Gateway", a);
+  software.AddMember("version", Value(options_.software_version.c_str(), a), a);
+  cs.AddMember("software", software, a);
+  Value implementation(rapidjson::kObjectType);
+  implementation.AddMember("description", "HL7 v2 / FHIR R4 gateway for IV ketamine therapy", a);
+  implementation.AddMember("url", Value(options_.base_url.c_str(), a), a);
+  cs.AddMember("implementation", implementation, a);
+  cs.AddMember("fhirVersion", "4.0.1", a);
+  Value formats(rapidjson::kArrayType);
+  formats.PushBack("application/fhir+json", a);
+  formats.PushBack("json", a);
+  cs.AddMember("format", formats, a);
+  Value rest(rapidjson::kObjectType);
+  rest.AddMember("mode", "server", a);
+  Value resources(rapidjson::kArrayType);
+  const std::map<std::string, std::vector<std::pair<const char*, const char*>>> params = {
+      {"MedicationRequest", {{"identifier", "token"}, {"patient", "reference"}, {"subject", "reference"}, {"code", "token"}, {"status", "token"}, {"authoredon", "date"}, {"date", "date"}}},
+      {"MedicationAdministration", {{"identifier", "token"}, {"patient", "reference"}, {"subject", "reference"}, {"code", "token"}, {"status", "token"}, {"effective-time", "date"}, {"date", "date"}}},
+      {"Observation", {{"identifier", "token"}, {"patient", "reference"}, {"subject", "reference"}, {"code", "token"}, {"category", "token"}, {"status", "token"}, {"date", "date"}}},
+      {"Patient", {{"identifier", "token"}, {"name", "string"}, {"family", "string"}, {"given", "string"}, {"birthdate", "date"}, {"gender", "token"}}},
+      {"Practitioner", {{"identifier", "token"}, {"name", "string"}}},
+      {"Medication", {{"identifier", "token"}, {"code", "token"}}}};
+  for (const auto& type : kTypes) {
+    Value r(rapidjson::kObjectType);
+    r.AddMember("type", Value(type.c_str(), a), a);
+    Value interactions(rapidjson::kArrayType);
+    for (const char* code : {"read", "vread", "update", "create", "search-type"}) {
+      Value i(rapidjson::kObjectType);
+      i.AddMember("code", Value(code, a), a);
+      interactions.PushBack(i, a);
+    }
+    r.AddMember("interaction", interactions, a);
+    r.AddMember("versioning", "versioned-update", a);
+    r.AddMember("conditionalCreate", true, a);
+    r.AddMember("conditionalUpdate", false, a);
+    r.AddMember("conditionalDelete", "not-supported", a);
+    Value search(rapidjson::kArrayType);
+    for (const auto& [name, kind] : params.at(type)) {
+      Value p(rapidjson::kObjectType);
+      p.AddMember("name", Value(name, a), a);
+      p.AddMember("type", Value(kind, a), a);
+      search.PushBack(p, a);
+    }
+    for (const char* name : {"_id", "_count"}) {
+      Value p(rapidjson::kObjectType);
+      p.AddMember("name", Value(name, a), a);
+      p.AddMember("type", Value(std::string_view(name) == "_id" ? "token" : "number", a), a);
+      search.PushBack(p, a);
+    }
+    r.AddMember("searchParam", search, a);
+    Value operations(rapidjson::kArrayType);
+    Value validate(rapidjson::kObjectType);
+    validate.AddMember("name", "validate", a);
+    validate.AddMember("definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate", a);
+    operations.PushBack(validate, a);
+    r.AddMember("operation", operations, a);
+    resources.PushBack(r, a);
+  }
+  rest.AddMember("resource", resources, a);
+  Value interactions(rapidjson::kArrayType);
+  for (const char* code : {"transaction", "batch"}) {
+    Value i(rapidjson::kObjectType);
+    i.AddMember("code", Value(code, a), a);
+    interactions.PushBack(i, a);
+  }
+  rest.AddMember("interaction", interactions, a);
+  Value operations(rapidjson::kArrayType);
+  Value convert(rapidjson::kObjectType);
+  convert.AddMember("name", "convert-data", a);
+  convert.AddMember("definition", "http://fhir.ketamine-gateway.org/OperationDefinition/convert-data", a);
+  operations.PushBack(convert, a);
+  rest.AddMember("operation", operations, a);
+  Value rests(rapidjson::kArrayType);
+  rests.PushBack(rest, a);
+  cs.AddMember("rest", rests, a);
+  return {200, "application/fhir+json", {}, fhir::ToJson(cs)};
+}
+
+Response Facade::Read(const std::string& type, const std::string& id, const Request& request) {
+  (void)request;
+  auto stored = store_->ReadResource(type, id);
+  if (!stored.ok()) {
+    if (stored.status().code() == StatusCode::kNotFound) return Outcome(404, "not-found", type + "/" + id + " does not exist");
+    return StoreFailure(stored.status());
+  }
+  return {200,
+          "application/fhir+json",
+          {{"ETag", "W/\"" + std::to_string(stored->version) + "\""}, {"Last-Modified", stored->last_updated}},
+          WithMeta(*stored)};
+}
+
+Response Facade::Search(const std::string& type, const Request& request) {
+  std::vector<store::SearchCondition> conditions;
+  size_t count = options_.default_count, offset = 0;
+  Issues ignored;
+  for (const auto& [raw_name, value] : request.query) {
+    std::string name = raw_name.substr(0, raw_name.find(':'));
+    if (name == "_count") {
+      count = std::min<size_t>(static_cast<size_t>(std::max(0L, std::strtol(value.c_str(), nullptr, 10))), options_.max_count);
+      continue;
+    }
+    if (name == "_offset") {
+      offset = static_cast<size_t>(std::max(0L, std::strtol(value.c_str(), nullptr, 10)));
+      continue;
+    }
+    if (name == "_format" || name == "_pretty" || name == "_summary" || name == "_total") continue;
+    store::SearchCondition c;
+    if (name == "_id") {
+      c.param = "_id";
+      c.value = value;
+    } else if (name == "identifier" || name == "code" || name == "status" || name == "category" || name == "gender") {
+      c.param = name;
+      size_t bar = value.find('|');
+      if (bar != std::string::npos) {
+        c.has_system = true;
+        c.system = value.substr(0, bar);
+        c.value = value.substr(bar + 1);
+      } else {
+        c.value = value;
+      }
+    } else if (name == "patient" || name == "subject") {
+      c.param = "subject";
+      c.value = value.find('/') == std::string::npos ? "Patient/" + value : value;
+      size_t base = c.value.find("/fhir/");
+      if (base != std::string::npos) c.value = c.value.substr(base + 6);
+    } else if (name == "date" || name == "authoredon" || name == "effective-time" || name == "birthdate") {
+      c.param = "date";
+      std::string v = value;
+      using Op = store::SearchCondition::Op;
+      c.op = Op::kPrefix;
+      static const std::map<std::string, Op> kPrefixes = {{"eq", Op::kPrefix}, {"ge", Op::kGe}, {"le", Op::kLe},
+                                                          {"gt", Op::kGt}, {"lt", Op::kLt}};
+      if (v.size() > 2 && kPrefixes.count(v.substr(0, 2))) {
+        c.op = kPrefixes.at(v.substr(0, 2));
+        v = v.substr(2);
+      } else if (v.size() > 2 && std::isalpha(static_cast<unsigned char>(v[0])) != 0) {
+        return Outcome(400, "invalid", "date prefix '" + v.substr(0, 2) + "' is not supported (eq, ge, le, gt, lt)",
+                       "Bundle.link");
+      }
+      const bool has_time = v.find('T') != std::string::npos;
+      c.value = has_time ? NormalizeDate(v) : v;
+      // A date without a time covers its whole day (month, year): "le 2026-11-23" includes 23:59.
+      if (!has_time && (c.op == Op::kLe || c.op == Op::kGt)) c.value += "~";
+    } else if (name == "name" || name == "family" || name == "given") {
+      c.param = "name";
+      c.op = store::SearchCondition::Op::kPrefix;
+      c.value = value;
+      std::transform(c.value.begin(), c.value.end(), c.value.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    } else {
+      ignored.Warning("search-param-unknown", Location(raw_name), "search parameter '" + raw_name + "' is not supported and was ignored");
+      continue;
+    }
+    conditions.push_back(std::move(c));
+  }
+  auto page = store_->SearchResources(type, conditions, count, offset);
+  if (!page.ok()) return StoreFailure(page.status());
+  rapidjson::Document bundle(rapidjson::kObjectType);
+  auto& a = bundle.GetAllocator();
+  bundle.AddMember("resourceType", "Bundle", a);
+  bundle.AddMember("type", "searchset", a);
+  bundle.AddMember("total", static_cast<int64_t>(page->total), a);
+  std::string query;
+  for (const auto& [name, value] : request.query) {
+    if (name == "_offset") continue;
+    query += (query.empty() ? "" : "&") + name + "=" + value;
+  }
+  auto link = [&](const char* relation, size_t at) {
+    Value l(rapidjson::kObjectType);
+    l.AddMember("relation", Value(relation, a), a);
+    std::string url = options_.base_url + "/" + type + "?" + query + (query.empty() ? "" : "&") + "_offset=" + std::to_string(at);
+    l.AddMember("url", Value(url.c_str(), a), a);
+    return l;
+  };
+  Value links(rapidjson::kArrayType);
+  links.PushBack(link("self", offset), a);
+  if (count > 0 && offset + page->resources.size() < static_cast<size_t>(page->total)) {
+    links.PushBack(link("next", offset + count), a);
+  }
+  bundle.AddMember("link", links, a);
+  Value entries(rapidjson::kArrayType);
+  for (const auto& r : page->resources) {
+    auto doc = fhir::ParseJson(WithMeta(r));
+    if (!doc.ok()) continue;
+    Value entry(rapidjson::kObjectType);
+    entry.AddMember("fullUrl", Value((options_.base_url + "/" + type + "/" + r.id).c_str(), a), a);
+    entry.AddMember("resource", fhir::DeepCopy(**doc, a), a);
+    Value search(rapidjson::kObjectType);
+    search.AddMember("mode", "match", a);
+    entry.AddMember("search", search, a);
+    entries.PushBack(entry, a);
+  }
+  if (!ignored.empty()) {
+    auto outcome = fhir::ParseJson(fhir::OperationOutcomeJson(ignored));
+    if (outcome.ok()) {
+      Value entry(rapidjson::kObjectType);
+      entry.AddMember("resource", fhir::DeepCopy(**outcome, a), a);
+      Value search(rapidjson::kObjectType);
+      search.AddMember("mode", "outcome", a);
+      entry.AddMember("search", search, a);
+      entries.PushBack(entry, a);
+    }
+  }
+  bundle.AddMember("entry", entries, a);
+  return {200, "application/fhir+json", {}, fhir::ToJson(bundle)};
+}
+
+namespace {
+
+// Parses and checks a request body as a resource of `type`; 400 or 422 as the case is.
+struct Parsed {
+  std::unique_ptr<fhir::JsonDocument> doc;
+  Response error;
+  bool ok = false;
+};
+
+Parsed ParseResource(const std::string& body, const std::string& type, const profiles::Validator& validator,
+                     std::atomic<uint64_t>& failures) {
+  Parsed out;
+  auto doc = fhir::ParseJson(body);
+  if (!doc.ok()) {
+    out.error = Outcome(400, "invalid", "the body is not JSON: " + doc.status().message());
+    return out;
+  }
+  if (!(*doc)->IsObject() || Str(**doc, "resourceType") != type) {
+    out.error = Outcome(400, "invalid", "the body is not a " + type + " (resourceType)", "resourceType");
+    return out;
+  }
+  Issues issues = validator.Validate(**doc);
+  if (issues.HasErrors()) {
+    ++failures;
+    out.error = FromIssues(422, issues);
+    return out;
+  }
+  out.doc = std::move(*doc);
+  out.ok = true;
+  return out;
+}
+
+std::string StripMetaVersion(rapidjson::Document& d, const std::string& id) {
+  auto& a = d.GetAllocator();
+  d.RemoveMember("id");
+  // id first, as FHIR servers usually write it.
+  Value copy(rapidjson::kObjectType);
+  copy.AddMember("resourceType", Value(Str(d, "resourceType").c_str(), a), a);
+  copy.AddMember("id", Value(id.c_str(), a), a);
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
+    std::string_view name = it->name.GetString();
+    if (name == "resourceType") continue;
+    if (name == "meta" && it->value.IsObject()) {
+      it->value.RemoveMember("versionId");
+      it->value.RemoveMember("lastUpdated");
+      if (it->value.MemberCount() == 0) continue;
+    }
+    copy.AddMember(Value(it->name, a), Value(it->value, a), a);
+  }
+  return fhir::ToJson(copy);
+}
+
+}  // namespace
+
+void Facade::Create(const std::string& type, const Request& request, Responder respond) {
+  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_);
+  if (!parsed.ok) return respond(parsed.error);
+  store::ResourceWrite write;
+  write.type = type;
+  write.id = NewId();
+  if (const std::string* condition = request.Header("if-none-exist")) {
+    std::string c = *condition;
+    if (size_t q = c.find('?'); q != std::string::npos) c = c.substr(q + 1);
+    if (c.rfind("identifier=", 0) != 0 || c.find('&') != std::string::npos) {
+      return respond(Outcome(400, "not-supported", "If-None-Exist supports identifier=system|value only", "If-None-Exist"));
+    }
+    write.unless_identifier = c.substr(11);
+    if (write.unless_identifier.find('|') == std::string::npos) write.unless_identifier = "|" + write.unless_identifier;
+  }
+  write.index = IndexOf(type, *parsed.doc);
+  write.json = StripMetaVersion(*parsed.doc, write.id);
+  std::string json = write.json;
+  store::InboundRecord record;
+  record.received_at = NowRfc3339();
+  record.listener = "http";
+  record.message_type = "POST " + type;
+  record.version = "R4";
+  record.raw = request.body;
+  record.resources.push_back(std::move(write));
+  // The 201 leaves only after the commit: answered from the store's thread.
+  auto answer = [self = shared_from_this(), type, json = std::move(json), minimal = PreferMinimal(request),
+                 respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
+    if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
+    const store::ResourceResult& result = outcome->resources.at(0);
+    if (outcome->rolled_back) return respond(Outcome(409, "conflict", type + "/" + result.id + " already exists"));
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"ETag", "W/\"" + std::to_string(result.version) + "\""},
+        {"Location", self->options_.base_url + "/" + type + "/" + result.id + "/_history/" + std::to_string(result.version)}};
+    if (result.outcome == store::ResourceOutcome::kExisting) {
+      Response existing = self->Read(type, result.id, Request{});
+      existing.headers.push_back(headers[1]);
+      return respond(existing);
+    }
+    {
+      std::lock_guard lock(self->metrics_mutex_);
+      ++self->written_[type];
+    }
+    headers.emplace_back("Last-Modified", result.last_updated);
+    if (minimal) return respond({201, "application/fhir+json", headers, ""});
+    respond({201, "application/fhir+json", headers, WithMeta({type, result.id, result.version, result.last_updated, json})});
+  };
+  // Answered after the commit, on the HTTP pool: the store's writer goes straight on to the next commit.
+  store_->Append(std::move(record), [answer = std::move(answer)](Result<store::AppendOutcome> outcome) mutable {
+    RunLater([answer = std::move(answer), outcome = std::move(outcome)]() mutable { answer(std::move(outcome)); });
+  });
+}
+
+void Facade::Update(const std::string& type, const std::string& id, const Request& request, Responder respond) {
+  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_);
+  if (!parsed.ok) return respond(parsed.error);
+  if (Str(*parsed.doc, "id") != id) {
+    return respond(Outcome(400, "invalid", "the body's id must be '" + id + "' (the id in the URL)", type + ".id"));
+  }
+  store::ResourceWrite write;
+  write.type = type;
+  write.id = id;
+  write.update = true;
+  if (const std::string* match = request.Header("if-match")) {
+    write.if_match = VersionFromEtag(*match);
+    if (write.if_match == 0) return respond(Outcome(400, "invalid", "If-Match is W/\"<version>\"", "If-Match"));
+  }
+  write.index = IndexOf(type, *parsed.doc);
+  write.json = StripMetaVersion(*parsed.doc, id);
+  std::string json = write.json;
+  store::InboundRecord record;
+  record.received_at = NowRfc3339();
+  record.listener = "http";
+  record.message_type = "PUT " + type;
+  record.version = "R4";
+  record.raw = request.body;
+  record.resources.push_back(std::move(write));
+  auto answer = [self = shared_from_this(), type, id, json = std::move(json), minimal = PreferMinimal(request),
+                 respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
+    if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
+    const store::ResourceResult& result = outcome->resources.at(0);
+    if (outcome->rolled_back) {
+      return respond(Outcome(412, "conflict", type + "/" + id + " is at version " + std::to_string(result.version) +
+                                                  ", not the one If-Match names"));
+    }
+    {
+      std::lock_guard lock(self->metrics_mutex_);
+      ++self->written_[type];
+    }
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"ETag", "W/\"" + std::to_string(result.version) + "\""},
+        {"Location", self->options_.base_url + "/" + type + "/" + id + "/_history/" + std::to_string(result.version)},
+        {"Last-Modified", result.last_updated}};
+    const int status = result.outcome == store::ResourceOutcome::kCreated ? 201 : 200;
+    if (minimal) return respond({status, "application/fhir+json", headers, ""});
+    respond({status, "application/fhir+json", headers, WithMeta({type, id, result.version, result.last_updated, json})});
+  };
+  store_->Append(std::move(record), [answer = std::move(answer)](Result<store::AppendOutcome> outcome) mutable {
+    RunLater([answer = std::move(answer), outcome = std::move(outcome)]() mutable { answer(std::move(outcome)); });
+  });
+}
+
+Response Facade::Validate(const std::string& type, const Request& request) {
+  auto doc = fhir::ParseJson(request.body);
+  if (!doc.ok()) return Outcome(400, "invalid", "the body is not JSON: " + doc.status().message());
+  const Value* resource = &**doc;
+  if (Str(**doc, "resourceType") == "Parameters") {  // {"parameter": [{"name": "resource", "resource": {...}}]}
+    resource = nullptr;
+    auto params = (*doc)->FindMember("parameter");
+    if (params != (*doc)->MemberEnd() && params->value.IsArray()) {
+      for (const Value& p : params->value.GetArray()) {
+        if (Str(p, "name") == "resource" && p.HasMember("resource")) resource = &p["resource"];
+      }
+    }
+    if (resource == nullptr) return Outcome(400, "required", "Parameters.parameter 'resource' is missing", "Parameters.parameter");
+  }
+  if (Str(*resource, "resourceType") != type) {
+    return Outcome(400, "invalid", "the resource is not a " + type, "resourceType");
+  }
+  Issues issues = validator_->Validate(*resource);
+  if (issues.HasErrors()) ++validation_failures_;
+  return FromIssues(200, issues);
+}
+
+Response Facade::ConvertData(const Request& request) {
+  auto input = mapping::ParseConvertDataParameters(request.body);
+  if (!input.ok()) return Outcome(400, "invalid", input.status().message(), input.status().location().ToString());
+  auto msg = hl7v2::Parse(input->message);
+  if (!msg.ok()) {
+    return Outcome(400, "invalid", "inputData: " + msg.status().message(), msg.status().location().ToString());
+  }
+  mapping::ConvertOptions options;
+  options.message_type = input->message_type;
+  auto result = converter_->ToFhir(*msg, options);
+  if (!result.ok()) return Outcome(400, "not-supported", result.status().message(), result.status().location().ToString());
+  if (result->issues.HasErrors()) return FromIssues(422, result->issues);
+  return {200, "application/fhir+json", {}, fhir::ToJson(*result->bundle)};
+}
+
+void Facade::Bundle(const Request& request, Responder respond) {
+  // Transactions plan against the store (conditional updates) before they write: a server thread
+  // waits for them, which the pool is sized for.
+  respond(BundleNow(request));
+}
+
+Response Facade::BundleNow(const Request& request) {
+  auto doc = fhir::ParseJson(request.body);
+  if (!doc.ok()) return Outcome(400, "invalid", "the body is not JSON: " + doc.status().message());
+  rapidjson::Document& bundle = **doc;
+  const std::string kind = Str(bundle, "type");
+  if (Str(bundle, "resourceType") != "Bundle" || (kind != "transaction" && kind != "batch")) {
+    return Outcome(400, "invalid", "POST to the base takes a transaction or batch Bundle", "Bundle.type");
+  }
+  Issues issues = validator_->Validate(bundle);
+  if (issues.HasErrors() && kind == "transaction") {
+    ++validation_failures_;
+    return FromIssues(422, issues);
+  }
+  auto entries = bundle.FindMember("entry");
+  if (entries == bundle.MemberEnd() || !entries->value.IsArray()) {
+    return Outcome(400, "required", "the Bundle has no entries", "Bundle.entry");
+  }
+  // Plan every entry: its type, id, and the fullUrl other entries may reference it by.
+  struct Planned {
+    std::string type, id, full_url, method;
+    store::ResourceWrite write;
+    Response error;
+    bool failed = false;
+  };
+  std::vector<Planned> plan;
+  std::map<std::string, std::string> references;  // fullUrl -> Type/id
+  rapidjson::SizeType index = 0;
+  for (Value& entry : entries->value.GetArray()) {
+    Planned p;
+    const std::string where = "Bundle.entry[" + std::to_string(index++) + "]";
+    auto resource = entry.IsObject() ? entry.FindMember("resource") : Value::MemberIterator();
+    auto req = entry.IsObject() ? entry.FindMember("request") : Value::MemberIterator();
+    if (!entry.IsObject() || resource == entry.MemberEnd() || req == entry.MemberEnd()) {
+      p.failed = true;
+      p.error = Outcome(400, "required", "each entry needs resource and request", where);
+    } else {
+      p.type = Str(resource->value, "resourceType");
+      p.method = Str(req->value, "method");
+      std::string url = Str(req->value, "url");
+      p.full_url = Str(entry, "fullUrl");
+      if (!kTypes.count(p.type)) {
+        p.failed = true;
+        p.error = Outcome(404, "not-supported", "resource type '" + p.type + "' is not served here", where + ".resource");
+      } else if (p.method == "POST") {
+        p.id = p.full_url.rfind("urn:uuid:", 0) == 0 ? p.full_url.substr(9) : NewId();
+        if (std::string ine = Str(req->value, "ifNoneExist"); !ine.empty()) {
+          if (ine.rfind("identifier=", 0) != 0) {
+            p.failed = true;
+            p.error = Outcome(400, "not-supported", "ifNoneExist supports identifier=system|value only", where + ".request.ifNoneExist");
+          }
+          p.write.unless_identifier = ine.substr(std::min<size_t>(ine.size(), 11));
+        }
+      } else if (p.method == "PUT") {
+        size_t q = url.find("?identifier=");
+        if (q != std::string::npos) {
+          // Conditional update on the business identifier: the stored one with it, else a new one
+          // whose id is the entry's UUID (the same message gives the same id every time).
+          std::string token = url.substr(q + 12);
+          store::SearchCondition c;
+          c.param = "identifier";
+          size_t bar = token.find('|');
+          c.has_system = bar != std::string::npos;
+          c.system = c.has_system ? token.substr(0, bar) : "";
+          c.value = c.has_system ? token.substr(bar + 1) : token;
+          auto found = store_->SearchResources(p.type, {c}, 2, 0);
+          if (!found.ok()) return StoreFailure(found.status());
+          if (found->total > 1) {
+            p.failed = true;
+            p.error = Outcome(412, "multiple-matches", "more than one " + p.type + " has " + token, where + ".request.url");
+          }
+          p.id = found->total == 1 ? found->resources[0].id
+                                   : (p.full_url.rfind("urn:uuid:", 0) == 0 ? p.full_url.substr(9) : NewId());
+          p.write.match_identifier = c.has_system ? token : "|" + token;
+        } else {
+          std::vector<std::string> parts = SplitPath(url);
+          if (parts.size() != 2 || parts[0] != p.type) {
+            p.failed = true;
+            p.error = Outcome(400, "invalid", "PUT url is Type/id or Type?identifier=system|value", where + ".request.url");
+          } else {
+            p.id = parts[1];
+          }
+        }
+        p.write.update = true;
+      } else {
+        p.failed = true;
+        p.error = Outcome(405, "not-supported", "entry method '" + p.method + "' is not supported (POST, PUT)", where + ".request.method");
+      }
+      if (!p.failed && !p.full_url.empty()) references[p.full_url] = p.type + "/" + p.id;
+    }
+    plan.push_back(std::move(p));
+  }
+  // Point references between entries at the ids just planned.
+  std::function<void(Value&)> rewrite = [&](Value& v) {
+    if (v.IsObject()) {
+      for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+        if (std::string_view(it->name.GetString()) == "reference" && it->value.IsString()) {
+          auto target = references.find(it->value.GetString());
+          if (target != references.end()) it->value.SetString(target->second.c_str(), bundle.GetAllocator());
+        } else {
+          rewrite(it->value);
+        }
+      }
+    } else if (v.IsArray()) {
+      for (auto& e : v.GetArray()) rewrite(e);
+    }
+  };
+  index = 0;
+  for (Value& entry : entries->value.GetArray()) {
+    Planned& p = plan[index++];
+    if (p.failed) continue;
+    Value& resource = entry["resource"];
+    rewrite(resource);
+    rapidjson::Document copy;
+    copy.CopyFrom(resource, copy.GetAllocator());
+    p.write.type = p.type;
+    p.write.id = p.id;
+    p.write.index = IndexOf(p.type, copy);
+    p.write.json = StripMetaVersion(copy, p.id);
+  }
+  auto submit = [&](std::vector<Planned*> group) -> Result<store::AppendOutcome> {
+    store::InboundRecord record;
+    record.received_at = NowRfc3339();
+    record.listener = "http";
+    record.message_type = "POST Bundle " + kind;
+    record.version = "R4";
+    record.raw = group.size() == plan.size() ? request.body : std::string();
+    for (Planned* p : group) record.resources.push_back(p->write);
+    return store_->AppendAndWait(std::move(record));
+  };
+  rapidjson::Document response(rapidjson::kObjectType);
+  auto& a = response.GetAllocator();
+  response.AddMember("resourceType", "Bundle", a);
+  response.AddMember("type", Value((kind + "-response").c_str(), a), a);
+  Value out_entries(rapidjson::kArrayType);
+  auto entry_response = [&](const std::string& status, const store::ResourceResult* r, const Response* error) {
+    Value e(rapidjson::kObjectType);
+    Value resp(rapidjson::kObjectType);
+    resp.AddMember("status", Value(status.c_str(), a), a);
+    if (r != nullptr) {
+      std::string location = r->type + "/" + r->id + "/_history/" + std::to_string(r->version);
+      resp.AddMember("location", Value(location.c_str(), a), a);
+      resp.AddMember("etag", Value(("W/\"" + std::to_string(r->version) + "\"").c_str(), a), a);
+      if (!r->last_updated.empty()) resp.AddMember("lastModified", Value(r->last_updated.c_str(), a), a);
+    }
+    if (error != nullptr) {
+      auto outcome = fhir::ParseJson(error->body);
+      if (outcome.ok()) resp.AddMember("outcome", fhir::DeepCopy(**outcome, a), a);
+    }
+    e.AddMember("response", resp, a);
+    out_entries.PushBack(e, a);
+  };
+  auto status_text = [](const store::ResourceResult& r) {
+    switch (r.outcome) {
+      case store::ResourceOutcome::kCreated: return std::string("201 Created");
+      case store::ResourceOutcome::kUpdated: return std::string("200 OK");
+      case store::ResourceOutcome::kExisting: return std::string("200 OK");
+      case store::ResourceOutcome::kVersionConflict: return std::string("412 Precondition Failed");
+      case store::ResourceOutcome::kIdentityConflict: return std::string("409 Conflict");
+    }
+    return std::string("500 Internal Server Error");
+  };
+  if (kind == "transaction") {
+    for (const Planned& p : plan) {
+      if (p.failed) return p.error;  // all or nothing
+    }
+    std::vector<Planned*> all;
+    for (Planned& p : plan) all.push_back(&p);
+    auto outcome = submit(all);
+    if (!outcome.ok()) return StoreFailure(outcome.status());
+    if (outcome->rolled_back) {
+      for (const auto& r : outcome->resources) {
+        if (r.outcome == store::ResourceOutcome::kIdentityConflict) {
+          return Outcome(409, "conflict", r.type + " with that identifier changed while the transaction ran; send it again");
+        }
+        if (r.outcome == store::ResourceOutcome::kVersionConflict) {
+          return Outcome(409, "conflict", r.type + "/" + r.id + " already exists");
+        }
+      }
+      return Outcome(409, "conflict", "the transaction conflicted with another write");
+    }
+    std::lock_guard lock(metrics_mutex_);
+    for (const auto& r : outcome->resources) {
+      ++written_[r.type];
+      entry_response(status_text(r), &r, nullptr);
+    }
+  } else {
+    for (Planned& p : plan) {
+      if (p.failed) {
+        entry_response(std::to_string(p.error.status), nullptr, &p.error);
+        continue;
+      }
+      Issues entry_issues = validator_->ValidateText(p.write.json);
+      if (entry_issues.HasErrors()) {
+        Response error = FromIssues(422, entry_issues);
+        entry_response("422 Unprocessable Entity", nullptr, &error);
+        continue;
+      }
+      auto outcome = submit({&p});
+      if (!outcome.ok()) {
+        Response error = StoreFailure(outcome.status());
+        entry_response(std::to_string(error.status), nullptr, &error);
+        continue;
+      }
+      const auto& r = outcome->resources.at(0);
+      entry_response(status_text(r), &r, nullptr);
+    }
+  }
+  response.AddMember("entry", out_entries, a);
+  return {200, "application/fhir+json", {}, fhir::ToJson(response)};
+}
+
+Response Facade::Ready() {
+  auto count = store_->Count();
+  if (!count.ok()) return {503, "text/plain", {}, "store unavailable: " + count.status().message() + "\n"};
+  return {200, "text/plain", {}, "ready\n"};
+}
+
+Response Facade::Metrics() const {
+  std::ostringstream out;
+  std::lock_guard lock(metrics_mutex_);
+  out << "# HELP ketamine_http_requests_total HTTP requests by method and status.\n"
+         "# TYPE ketamine_http_requests_total counter\n";
+  for (const auto& [key, n] : requests_) {
+    out << "ketamine_http_requests_total{method=\"" << key.first << "\",status=\"" << key.second << "\"} " << n << "\n";
+  }
+  out << "# HELP ketamine_resources_written_total FHIR resources written by the REST facade, by type.\n"
+         "# TYPE ketamine_resources_written_total counter\n";
+  for (const auto& [type, n] : written_) out << "ketamine_resources_written_total{type=\"" << type << "\"} " << n << "\n";
+  out << "# HELP ketamine_validation_failures_total Requests refused because the FHIR was not valid.\n"
+         "# TYPE ketamine_validation_failures_total counter\n"
+      << "ketamine_validation_failures_total " << validation_failures_.load() << "\n"
+      << "# HELP ketamine_store_commits_total Store transactions committed (each one fsync).\n"
+         "# TYPE ketamine_store_commits_total counter\n"
+      << "ketamine_store_commits_total " << store_->commits() << "\n"
+      << "# HELP ketamine_store_appends_total Messages and requests stored.\n"
+         "# TYPE ketamine_store_appends_total counter\n"
+      << "ketamine_store_appends_total " << store_->appends() << "\n";
+  return {200, "text/plain; version=0.0.4", {}, out.str()};
+}
+
+}  // namespace ketamine::http

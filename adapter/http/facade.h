@@ -1,0 +1,66 @@
+// The FHIR REST facade: FHIR R4 semantics over the store, independent of the HTTP library (the
+// server hands it Requests). Create/read/update/search of the six resource types, transaction and
+// batch Bundles, conditional create, $validate, $convert-data, the CapabilityStatement, health and
+// Prometheus metrics. Writes are validated like MLLP input (base R4, ketamine profiles, limits)
+// and answered only after the store committed them, with the request itself stored beside them.
+//   Facade facade(store, validator, converter, {});
+//   http::Response r = facade.Handle(request);
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "http/server.h"
+#include "mapping/converter.h"
+#include "profiles/validator.h"
+#include "store/message_store.h"
+
+namespace ketamine::http {
+
+struct FacadeOptions {
+  std::string base_url = "http://127.0.0.1:8080/fhir";  // for fullUrls and next links
+  size_t default_count = 50;
+  size_t max_count = 500;
+  std::string software_version = "0.1.0";
+};
+
+class Facade : public std::enable_shared_from_this<Facade> {
+ public:
+  Facade(std::shared_ptr<store::MessageStore> store, std::shared_ptr<const profiles::Validator> validator,
+         std::shared_ptr<const mapping::Converter> converter, FacadeOptions options);
+  // Answers through `respond`; writes answer from the store's thread once committed. The Facade
+  // must be owned by a shared_ptr (answers that arrive late keep it alive).
+  void Handle(const Request& request, Responder respond);
+  // Blocking form, for tests and tools.
+  Response HandleAndWait(const Request& request);
+  void set_base_url(std::string url) { options_.base_url = std::move(url); }
+
+ private:
+  void Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond);
+  Response Metadata() const;
+  Response Read(const std::string& type, const std::string& id, const Request& request);
+  Response Search(const std::string& type, const Request& request);
+  void Create(const std::string& type, const Request& request, Responder respond);
+  void Update(const std::string& type, const std::string& id, const Request& request, Responder respond);
+  Response Validate(const std::string& type, const Request& request);
+  Response ConvertData(const Request& request);
+  void Bundle(const Request& request, Responder respond);
+  Response BundleNow(const Request& request);
+  Response Metrics() const;
+  Response Ready();
+  void Count(const std::string& method, int status);
+
+  std::shared_ptr<store::MessageStore> store_;
+  std::shared_ptr<const profiles::Validator> validator_;
+  std::shared_ptr<const mapping::Converter> converter_;
+  FacadeOptions options_;
+  mutable std::mutex metrics_mutex_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;  // (method, status) -> count
+  std::map<std::string, uint64_t> written_;                   // resource type -> resources written
+  std::atomic<uint64_t> validation_failures_{0};
+};
+
+}  // namespace ketamine::http

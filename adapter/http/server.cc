@@ -1,0 +1,246 @@
+// pplx/threadpool.h still names boost::asio::io_service, which BOOST_ASIO_NO_DEPRECATED hides.
+#undef BOOST_ASIO_NO_DEPRECATED
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cpprest/http_listener.h>
+#include <cpprest/uri.h>
+#include <pplx/threadpool.h>
+
+#include <mutex>
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/log.h"
+
+namespace ketamine::http {
+namespace {
+
+using web::http::http_request;
+using web::http::http_response;
+using web::http::experimental::listener::http_listener;
+using web::http::experimental::listener::http_listener_config;
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+std::string OutcomeBody(const char* code, const std::string& text) {
+  std::string escaped;
+  for (char c : text) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  return std::string(R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":")") + code +
+         R"(","diagnostics":")" + escaped + R"("}]})";
+}
+
+http_response ToCpprest(const Response& r) {
+  http_response out(static_cast<web::http::status_code>(r.status));
+  for (const auto& [name, value] : r.headers) out.headers().add(name, value);
+  if (!r.body.empty() || r.status != 204) {
+    out.set_body(r.body, r.content_type.empty() ? "application/fhir+json" : r.content_type);
+    // set_body appends "; charset=utf-8" for text types; keep the type we name.
+    out.headers().set_content_type(r.content_type.empty() ? "application/fhir+json" : r.content_type);
+  }
+  return out;
+}
+
+// Every reply task is observed: an exception left in a cpprestsdk task ends the process.
+void Reply(http_request request, const Response& response) {
+  try {
+    request.reply(ToCpprest(response)).then([](pplx::task<void> done) {
+      try {
+        done.get();
+      } catch (const std::exception&) {
+        // The client went away; nothing to do.
+      }
+    });
+  } catch (const std::exception&) {
+  }
+}
+
+// A free TCP port on `host`: cpprestsdk cannot tell which port it bound for port 0.
+Result<uint16_t> FreePort(const std::string& host) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Unavailable("socket: cannot create");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (::inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &addr.sin_addr) != 1) {
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  }
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return Unavailable("cannot find a free port on " + host);
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class CpprestServer : public Server {
+ public:
+  CpprestServer(const ServerOptions& options, Handler handler, uint16_t port)
+      : options_(options), handler_(std::move(handler)), port_(port) {}
+
+  Status Open() {
+    const bool tls = !options_.certificate.empty() && !options_.private_key.empty();
+    std::string uri = std::string(tls ? "https://" : "http://") + options_.host + ":" + std::to_string(port_) + "/";
+    http_listener_config config;
+    config.set_timeout(utility::seconds(30));
+    if (tls) {
+      std::string certificate = options_.certificate, key = options_.private_key;
+      config.set_ssl_context_callback([certificate, key](boost::asio::ssl::context& context) {
+        context.set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
+                            boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
+                            boost::asio::ssl::context::no_tlsv1_1);
+        context.use_certificate_chain_file(certificate);
+        context.use_private_key_file(key, boost::asio::ssl::context::pem);
+      });
+    }
+    try {
+      listener_ = std::make_unique<http_listener>(uri, config);
+      listener_->support([this](http_request request) { Serve(std::move(request)); });
+      // cpprestsdk answers TRACE itself, echoing the request (headers included), unless told otherwise.
+      listener_->support(web::http::methods::TRCE, [this](http_request request) { Serve(std::move(request)); });
+      listener_->open().wait();
+    } catch (const std::exception& e) {
+      return Unavailable("cannot listen on " + uri + ": " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Stop() override {
+    if (!listener_) return;
+    try {
+      listener_->close().wait();
+    } catch (const std::exception&) {
+    }
+    listener_.reset();
+  }
+
+  ~CpprestServer() override { Stop(); }
+
+ private:
+  void Serve(http_request request) {
+    try {
+      const std::string method = request.method();
+      if (method == web::http::methods::TRCE) {  // never echo a request back
+        Reply(request, {405, "application/fhir+json", {{"Allow", "GET, POST, PUT, DELETE"}},
+                        OutcomeBody("not-supported", "TRACE is not supported")});
+        return;
+      }
+      const auto& headers = request.headers();
+      if (headers.has(web::http::header_names::content_length) &&
+          headers.content_length() > options_.max_body_bytes) {
+        Reply(request, {413, "application/fhir+json", {{"Connection", "close"}},
+                        OutcomeBody("too-costly", "the request body is larger than " +
+                                                      std::to_string(options_.max_body_bytes) + " bytes")});
+        return;
+      }
+      request.extract_string(/*ignore_content_type=*/true).then([this, request](pplx::task<std::string> body) {
+        try {
+          Request r;
+          r.method = request.method();
+          const web::uri& uri = request.relative_uri();
+          r.path = web::uri::decode(uri.path());
+          for (const auto& [name, value] : web::uri::split_query(uri.query())) {
+            r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
+          }
+          for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
+          r.body = body.get();
+          if (r.body.size() > options_.max_body_bytes) {
+            Reply(request, {413, "application/fhir+json", {}, OutcomeBody("too-costly", "the request body is too large")});
+            return;
+          }
+          handler_(r, [request](Response response) { Reply(request, response); });
+        } catch (const std::exception& e) {
+          log::Error("http-handler-failed", {{"error", e.what()}});
+          Reply(request, InternalErrorResponse());
+        }
+      }).then([](pplx::task<void> done) {
+        try {
+          done.get();
+        } catch (const std::exception&) {
+        }
+      });
+    } catch (const std::exception& e) {
+      log::Error("http-request-failed", {{"error", e.what()}});
+      Reply(request, InternalErrorResponse());
+    }
+  }
+
+  ServerOptions options_;
+  Handler handler_;
+  uint16_t port_;
+  std::unique_ptr<http_listener> listener_;
+};
+
+}  // namespace
+
+const std::string* Request::Header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? nullptr : &it->second;
+}
+
+const std::string* Request::Query(const std::string& name) const {
+  for (const auto& [key, value] : query) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+void RunLater(std::function<void()> work) {
+  pplx::create_task([work = std::move(work)] {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      log::Error("http-deferred-failed", {{"error", e.what()}});
+    }
+  }).then([](pplx::task<void> done) {
+    try {
+      done.get();
+    } catch (const std::exception&) {
+    }
+  });
+}
+
+Response InternalErrorResponse() {
+  return {500, "application/fhir+json", {}, OutcomeBody("exception", "internal error; the request was not completed")};
+}
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
+  // cpprestsdk runs handlers on its shared pool; a write waits there for the store's group commit,
+  // so the pool must hold as many waiting requests as clients send at once.
+  static std::once_flag pool_once;
+  std::call_once(pool_once, [&] {
+    try {
+      crossplat::threadpool::initialize_with_threads(options.threads);
+    } catch (const std::exception&) {
+      // Already started by an earlier listener or client: it keeps its size.
+    }
+  });
+  Status last = Status::Ok();
+  for (int attempt = 0; attempt < (options.port == 0 ? 5 : 1); ++attempt) {
+    uint16_t port = options.port;
+    if (port == 0) {
+      KETAMINE_ASSIGN_OR_RETURN(port, FreePort(options.host));
+    }
+    auto server = std::make_unique<CpprestServer>(options, handler, port);
+    last = server->Open();
+    if (last.ok()) return std::unique_ptr<Server>(std::move(server));
+  }
+  return last;
+}
+
+}  // namespace ketamine::http

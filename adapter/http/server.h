@@ -1,0 +1,74 @@
+// The HTTP listener: cpprestsdk's http_listener behind our own request/response types, so that no
+// other folder includes cpprestsdk. It handles cpprestsdk's traps in one place: every task chain
+// ends in a continuation that observes its exception (an unobserved one ends the process), bodies
+// are read whatever the Content-Type (extract_string refuses application/fhir+json otherwise),
+// a throwing handler gives a 500 with an OperationOutcome, TRACE is refused (405), bodies over the
+// limit are refused with 413 before they are read when Content-Length says so, and accepted
+// sockets get TCP_NODELAY (without it Linux holds small responses back up to 40 ms).
+//   auto server = http::Server::Start({"127.0.0.1", 0}, [](const http::Request& r, http::Responder respond) {
+//     respond({200, "text/plain", {}, "ok"});
+//   });
+//   std::printf("listening http %s:%u\n", host, (*server)->port());
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ketamine::http {
+
+struct Request {
+  std::string method;                                       // "GET"
+  std::string path;                                         // decoded, without the query: "/fhir/Patient/1"
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::map<std::string, std::string> headers;              // names in lower case
+  std::string body;
+  const std::string* Header(const std::string& lower_case_name) const;
+  const std::string* Query(const std::string& name) const;  // the first value
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/fhir+json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// The handler answers through `respond`, at once or later from another thread (a write answers
+// when the store has committed it, without holding a server thread meanwhile). Exactly once.
+using Responder = std::function<void(Response)>;
+using Handler = std::function<void(const Request&, Responder respond)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;                  // 0: a free port (see port())
+  size_t max_body_bytes = 8 << 20;       // larger requests get 413
+  size_t threads = 64;                   // requests served (or waiting for their commit) at once
+  std::string certificate;               // PEM files: HTTPS when both are given
+  std::string private_key;
+};
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
+  virtual ~Server() = default;
+  virtual uint16_t port() const = 0;
+  // Stops accepting; requests in flight finish.
+  virtual void Stop() = 0;
+};
+
+// Runs `work` on the HTTP thread pool: for answers that arrive on another component's thread (the
+// store's writer calls back once per committed request; building and sending the answer there
+// would hold up the next commit).
+void RunLater(std::function<void()> work);
+
+// 500 body used when a handler throws.
+Response InternalErrorResponse();
+
+}  // namespace ketamine::http
