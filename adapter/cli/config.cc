@@ -125,7 +125,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   }
   GatewayConfig config;
   KETAMINE_RETURN_IF_ERROR(
-      r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir",
+      r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir", "seed_examples",
                        "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate"}));
   std::string data_dir;
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
@@ -144,6 +144,11 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
       return r.Error("timezone", "is +HH:MM or -HH:MM");
     }
     config.inbound.convert.default_timezone = timezone;
+  }
+  config.seed_examples = false;  // a configured gateway starts empty unless asked
+  if (const Value* seed = r.Find(doc, "seed_examples")) {
+    if (!seed->IsBool()) return r.Error("seed_examples", "must be true or false");
+    config.seed_examples = seed->GetBool();
   }
   if (const Value* mllp = r.Find(doc, "mllp")) KETAMINE_RETURN_IF_ERROR(ReadMllp(r, *mllp, config));
   if (const Value* http = r.Find(doc, "http")) {

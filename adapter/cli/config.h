@@ -29,6 +29,9 @@ struct GatewayConfig {
   std::string mappings_dir;
   std::string site_mappings_dir;  // a site's overrides, layered over mappings_dir
   bool convert_and_validate = true;  // convert and validate before the ACK (AE on errors)
+  // Sandbox: load fhir-profiles/examples/valid into the store at start-up (the default without a
+  // config file; a config file turns it on with "seed_examples": true).
+  bool seed_examples = true;
 };
 
 [[nodiscard]] Result<GatewayConfig> LoadConfig(const std::filesystem::path& file);

@@ -1,5 +1,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -8,6 +9,10 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/resources.h"
+#include <algorithm>
+
+#include "common/file.h"
+#include "fhir/json.h"
 #include "http/facade.h"
 #include "http/server.h"
 #include "mapping/converter.h"
@@ -39,6 +44,57 @@ gateway gracefully: it stops accepting, answers the messages in flight, then exi
 Exit codes: 0 stopped cleanly, 2 bad arguments or configuration, 3 store or port unavailable.
 )";
 
+// The sandbox's data: every valid example of fhir-profiles/, written once (a restart keeps them).
+void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_dir) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(profiles_dir / "examples" / "valid", ec)) {
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  int seeded = 0;
+  for (const auto& file : files) {
+    auto text = ReadFile(file.string());
+    if (!text.ok()) continue;
+    auto doc = fhir::ParseJson(*text);
+    if (!doc.ok() || !(*doc)->IsObject() || !(*doc)->HasMember("resourceType") || !(**doc)["resourceType"].IsString()) continue;
+    std::string type = (**doc)["resourceType"].GetString();
+    http::Request request;
+    request.headers["content-type"] = "application/fhir+json";
+    request.body = *text;
+    if (type == "Bundle") {
+      // Seeded already when its first entry's resource is there.
+      const rapidjson::Value& d = **doc;
+      if (d.HasMember("entry") && d["entry"].IsArray() && !d["entry"].Empty() && d["entry"][0].IsObject() &&
+          d["entry"][0].HasMember("request") && d["entry"][0]["request"].IsObject() &&
+          d["entry"][0]["request"].HasMember("url") && d["entry"][0]["request"]["url"].IsString()) {
+        http::Request read;
+        read.method = "GET";
+        read.path = std::string("/fhir/") + d["entry"][0]["request"]["url"].GetString();
+        if (facade.HandleAndWait(read).status == 200) continue;
+      }
+      request.method = "POST";
+      request.path = "/fhir";
+    } else {
+      if (!(*doc)->HasMember("id") || !(**doc)["id"].IsString()) continue;
+      std::string id = (**doc)["id"].GetString();
+      http::Request read;
+      read.method = "GET";
+      read.path = "/fhir/" + type + "/" + id;
+      if (facade.HandleAndWait(read).status == 200) continue;  // already there
+      request.method = "PUT";
+      request.path = read.path;
+    }
+    http::Response r = facade.HandleAndWait(request);
+    if (r.status >= 300) {
+      log::Warn("serve.seed-failed", {{"file", file.filename().string()}, {"status", std::to_string(r.status)}});
+    } else {
+      ++seeded;
+    }
+  }
+  log::Info("serve.seeded", {{"examples", std::to_string(seeded)}});
+}
+
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "ketamine-gateway serve: %s\n", message.c_str());
   return code;
@@ -54,6 +110,8 @@ int Serve(const std::vector<std::string>& argv) {
     return kExitOk;
   }
   if (!args->positional.empty()) return Fail(kExitUsage, "unexpected argument " + args->positional[0]);
+  // A peer (or whoever reads our standard output) going away must never end the gateway.
+  std::signal(SIGPIPE, SIG_IGN);
 
   Result<GatewayConfig> config = GatewayConfig{};
   if (const std::string* file = args->Option("--config")) config = LoadConfig(*file);
@@ -109,6 +167,7 @@ int Serve(const std::vector<std::string>& argv) {
 
   http::FacadeOptions facade_options;
   auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
+  if (config->seed_examples) SeedExamples(*facade, *profiles);
   http::ServerOptions http_options;
   http_options.host = config->http_host;
   http_options.port = config->http_port;

@@ -756,7 +756,11 @@ Response Facade::BundleNow(const Request& request) {
         p.failed = true;
         p.error = Outcome(404, "not-supported", "resource type '" + p.type + "' is not served here", where + ".resource");
       } else if (p.method == "POST") {
-        p.id = p.full_url.rfind("urn:uuid:", 0) == 0 ? p.full_url.substr(9) : NewId();
+        // A urn:uuid fullUrl (the converter's, derived from the message) is the resource's id: the
+        // same message posted again finds what it created the first time.
+        const bool named = p.full_url.rfind("urn:uuid:", 0) == 0;
+        p.id = named ? p.full_url.substr(9) : NewId();
+        p.write.replay_existing = named;
         if (std::string ine = Str(req->value, "ifNoneExist"); !ine.empty()) {
           if (ine.rfind("identifier=", 0) != 0) {
             p.failed = true;
@@ -798,6 +802,14 @@ Response Facade::BundleNow(const Request& request) {
       } else {
         p.failed = true;
         p.error = Outcome(405, "not-supported", "entry method '" + p.method + "' is not supported (POST, PUT)", where + ".request.method");
+      }
+      if (!p.failed) {
+        for (const Planned& earlier : plan) {
+          if (!earlier.failed && earlier.type == p.type && earlier.id == p.id) {
+            p.failed = true;
+            p.error = Outcome(409, "conflict", "two entries of the Bundle write " + p.type + "/" + p.id, where);
+          }
+        }
       }
       if (!p.failed && !p.full_url.empty()) references[p.full_url] = p.type + "/" + p.id;
     }

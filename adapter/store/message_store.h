@@ -35,6 +35,7 @@ struct ResourceWrite {
   std::string unless_identifier;   // conditional create: an existing resource with "system|value" wins
   std::string match_identifier;    // conditional update: the one with "system|value" must be `id` (or none)
   int64_t if_match = 0;            // the version an update expects (If-Match), 0: any
+  bool replay_existing = false;    // a create whose id exists is the same request again: the stored one wins
   std::vector<IndexEntry> index;
 };
 

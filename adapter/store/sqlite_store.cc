@@ -407,6 +407,12 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
     int rc = sqlite3_step(current.get());
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, "version lookup");
     const int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(current.get(), 0) : 0;
+    if (version > 0 && !w.update && w.replay_existing) {
+      result.outcome = ResourceOutcome::kExisting;
+      result.version = version;
+      results.push_back(std::move(result));
+      continue;
+    }
     if ((version > 0 && !w.update) || (w.if_match != 0 && w.if_match != version)) {
       result.outcome = ResourceOutcome::kVersionConflict;
       result.version = version;

@@ -33,7 +33,7 @@ Gateway StartGateway(const std::filesystem::path& data_dir) {
     dup2(out[1], STDOUT_FILENO);
     close(out[0]);
     close(out[1]);
-    execl(KGW_BIN, KGW_BIN, "serve", "--data-dir", data_dir.c_str(), "--mllp-port", "0",
+    execl(KGW_BIN, KGW_BIN, "serve", "--data-dir", data_dir.c_str(), "--mllp-port", "0", "--http-port", "0",
           static_cast<char*>(nullptr));
     _exit(127);
   }

@@ -18,15 +18,16 @@ export async function startGateway({ dataDir = freshDataDir(), args = [], timeou
   });
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));
-  const port = await new Promise((resolve, reject) => {
+  const [port, httpPort] = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`gateway not ready in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
     proc.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/listening mllp [^\s:]+:(\d+)/);
-      if (m) {
+      const h = out.match(/listening http [^\s:]+:(\d+)/);
+      if (m && h) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve([Number(m[1]), Number(h[1])]);
       }
     });
     proc.on('exit', (code) => {
@@ -37,6 +38,8 @@ export async function startGateway({ dataDir = freshDataDir(), args = [], timeou
   return {
     proc,
     port,
+    httpPort,
+    fhirBase: `http://127.0.0.1:${httpPort}/fhir`,
     dataDir,
     stderr: () => stderr,
     async stop(signal = 'SIGTERM') {

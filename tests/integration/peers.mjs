@@ -24,3 +24,10 @@ export function medplumErrors(resource) {
     return e.outcome.issue.filter((i) => i.severity === 'error');
   }
 }
+
+// An ESM-only peer (fhir-kit-client): imported from tests/peers/node_modules.
+export async function importPeer(name) {
+  return import(new URL(`../peers/node_modules/${name}/${JSON.parse(
+    (await import('node:fs')).readFileSync(new URL(`../peers/node_modules/${name}/package.json`, import.meta.url), 'utf8'),
+  ).exports['.'].import}`, import.meta.url).href);
+}

@@ -1,0 +1,214 @@
+// The FHIR REST facade of a real `ketamine-gateway serve`: the sandbox's seeded examples read and
+// searched by fhir-kit-client (a real npm FHIR client), create/read/update/search with the FHIR
+// headers, transactions from the converter, $validate, $convert-data, every error status, and the
+// operations endpoints. What the gateway returns is checked by Medplum's validateResource too.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { importPeer, medplumErrors } from './peers.mjs';
+import { freshDataDir, gatewayBin, startGateway } from './gateway.mjs';
+
+const profilesDir = process.env.KGW_PROFILES_DIR;
+const ownDir = process.env.KGW_TEST_DATA_DIR;
+const example = (name) => JSON.parse(readFileSync(path.join(profilesDir, 'examples', 'valid', name), 'utf8'));
+const FHIR_JSON = { 'Content-Type': 'application/fhir+json' };
+
+let gw;
+let base;
+before(async () => {
+  const dataDir = freshDataDir('kgw-rest-');
+  writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({
+    seed_examples: true, http: { max_body_bytes: 65536 }, profiles_dir: profilesDir,
+  }));
+  gw = await startGateway({ dataDir, args: ['--config', path.join(dataDir, 'config.json')] });
+  base = gw.fhirBase;
+});
+after(async () => {
+  await gw.stop();
+  gw.cleanup();
+});
+
+async function call(method, url, body, headers = {}) {
+  const r = await fetch(url.startsWith('http') ? url : `${base}${url}`, {
+    method, headers: body !== undefined ? { ...FHIR_JSON, ...headers } : headers,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json;
+  try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+test('CapabilityStatement tells what is served and passes Medplum', async () => {
+  const r = await call('GET', '/metadata');
+  assert.equal(r.status, 200);
+  assert.deepEqual(medplumErrors(r.json), []);
+  const types = r.json.rest[0].resource.map((x) => x.type).sort();
+  assert.deepEqual(types, ['Medication', 'MedicationAdministration', 'MedicationRequest', 'Observation', 'Patient', 'Practitioner']);
+  assert.ok(r.json.rest[0].interaction.some((i) => i.code === 'transaction'));
+});
+
+test('fhir-kit-client reads and searches the seeded sandbox', async () => {
+  const { Client } = await importPeer('fhir-kit-client');
+  const client = new Client({ baseUrl: base });
+  const patient = await client.read({ resourceType: 'Patient', id: 'pat-40021' });
+  assert.equal(patient.name[0].family, 'Testpatient');
+  assert.equal(patient.meta.versionId, '1');
+  const orders = await client.search({ resourceType: 'MedicationRequest', searchParams: { patient: 'pat-40021' } });
+  assert.equal(orders.total, 1);
+  assert.equal(orders.entry[0].resource.id, 'ket-order-7001');
+  assert.deepEqual(medplumErrors(orders), []);
+  const pain = await client.search({ resourceType: 'Observation', searchParams: { code: 'http://loinc.org|72514-3' } });
+  assert.ok(pain.total >= 1);
+});
+
+test('create, read, conditional create, update with If-Match, Prefer minimal', async () => {
+  const obs = example('Observation-heart-rate.json');
+  delete obs.id;
+  obs.identifier = [{ system: 'urn:test:hr', value: 'HR-1' }];
+  const created = await call('POST', '/Observation', obs);
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.id;
+  assert.match(created.headers.get('location'), new RegExp(`/Observation/${id}/_history/1$`));
+  assert.equal(created.headers.get('etag'), 'W/"1"');
+  assert.deepEqual(medplumErrors(created.json), []);
+  const read = await call('GET', `/Observation/${id}`);
+  assert.equal(read.status, 200);
+  assert.equal(read.json.valueQuantity.value, obs.valueQuantity.value);
+  const again = await call('POST', '/Observation', obs, { 'If-None-Exist': 'identifier=urn:test:hr|HR-1' });
+  assert.equal(again.status, 200);
+  assert.equal(again.json.id, id, 'If-None-Exist found the first one');
+  const stale = await call('PUT', `/Observation/${id}`, { ...read.json, valueQuantity: { ...obs.valueQuantity, value: 90 } }, { 'If-Match': 'W/"7"' });
+  assert.equal(stale.status, 412);
+  const updated = await call('PUT', `/Observation/${id}`, { ...read.json, valueQuantity: { ...obs.valueQuantity, value: 90 } }, { 'If-Match': 'W/"1"' });
+  assert.equal(updated.status, 200, updated.text);
+  assert.equal(updated.headers.get('etag'), 'W/"2"');
+  assert.equal(updated.json.meta.versionId, '2');
+  const { identifier, ...plain } = obs;
+  assert.ok(identifier);
+  const minimal = await call('POST', '/Observation', plain, { Prefer: 'return=minimal' });
+  assert.equal(minimal.status, 201);
+  assert.equal(minimal.text, '');
+  assert.ok(minimal.headers.get('location'));
+});
+
+test('search: date prefixes, status, identifier, _count with next links', async () => {
+  const obs = example('Observation-pain-score-before.json');
+  delete obs.id;
+  for (let day = 1; day <= 5; day++) {
+    const r = await call('POST', '/Observation', { ...obs, subject: { reference: 'Patient/search-1' }, effectiveDateTime: `2026-10-0${day}T09:00:00-05:00` });
+    assert.equal(r.status, 201, r.text);
+  }
+  const q = (query) => call('GET', `/Observation?subject=Patient/search-1&${query}`);
+  assert.equal((await q('date=ge2026-10-02')).json.total, 4);
+  assert.equal((await q('date=le2026-10-02')).json.total, 2, 'le a date includes the whole day');
+  assert.equal((await q('date=gt2026-10-02')).json.total, 3);
+  assert.equal((await q('date=lt2026-10-02')).json.total, 1);
+  assert.equal((await q('date=2026-10-03')).json.total, 1);
+  assert.equal((await q('date=ge2026-10-02T14:00:00Z')).json.total, 4, '09:00-05:00 is 14:00Z');
+  assert.equal((await q('date=gt2026-10-02T14:00:00Z')).json.total, 3);
+  assert.equal((await q('status=final')).json.total, 5);
+  assert.equal((await q('status=amended')).json.total, 0);
+  const page1 = (await q('_count=2')).json;
+  assert.equal(page1.entry.length, 2);
+  const next = page1.link.find((l) => l.relation === 'next');
+  assert.ok(next, 'a next link');
+  const page2 = (await call('GET', next.url)).json;
+  assert.equal(page2.entry.length, 2);
+  const ids = new Set([...page1.entry, ...page2.entry].map((e) => e.resource.id));
+  assert.equal(ids.size, 4);
+  const unknown = await q('color=blue');
+  assert.equal(unknown.status, 200);
+  assert.ok(unknown.json.entry.some((e) => e.search.mode === 'outcome'), 'an unknown parameter is reported, not silently ignored');
+  const byId = await call('GET', `/Observation?identifier=${encodeURIComponent('urn:test:hr|HR-1')}`);
+  assert.equal(byId.json.total, 1);
+  assert.equal((await call('GET', '/Observation?identifier=HR-1')).json.total, 1, 'a value alone matches any system');
+});
+
+test('a converter Bundle posted twice as a transaction gives each resource once', async () => {
+  const conv = spawnSync(gatewayBin, ['convert', '--from', 'hl7v2', '--to', 'fhir', '--profiles-dir', profilesDir,
+    '--timezone', '-05:00', path.join(ownDir, 'RDE_O11-ketamine-1.hl7')], { encoding: 'utf8' });
+  const bundle = JSON.parse(conv.stdout);
+  const first = await call('POST', '', bundle);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.type, 'transaction-response');
+  assert.ok(first.json.entry.every((e) => /^20[01] /.test(e.response.status)));
+  const second = await call('POST', '', bundle);
+  assert.equal(second.status, 200, second.text);
+  const token = encodeURIComponent('urn:ketamine-gateway:assigner:PAINCLINIC_EHR|ORD-7001');
+  const orders = await call('GET', `/MedicationRequest?identifier=${token}`);
+  assert.equal(orders.json.total, 1, 'the conditional update found the first order');
+  const order = orders.json.entry[0].resource;
+  assert.equal(order.meta.versionId, '2');
+  assert.match(order.subject.reference, /^Patient\/[0-9a-f-]+$/, 'urn:uuid references point at stored ids');
+  const patient = await call('GET', `/${order.subject.reference}`);
+  assert.equal(patient.status, 200);
+  assert.deepEqual(medplumErrors(order), []);
+});
+
+test('$validate and $convert-data', async () => {
+  const bad = example('Observation-pain-score-before.json');
+  bad.valueInteger = 12;
+  const v = await call('POST', '/Observation/$validate', bad);
+  assert.equal(v.status, 200);
+  assert.equal(v.json.resourceType, 'OperationOutcome');
+  assert.ok(v.json.issue.some((i) => i.severity === 'error'));
+  const ok = await call('POST', '/Observation/$validate', { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: example('Observation-pain-score-before.json') }] });
+  assert.ok(ok.json.issue.every((i) => i.severity !== 'error'));
+  const raw = readFileSync(path.join(ownDir, 'RAS_O17-ketamine-1.hl7'), 'utf8');
+  const c = await call('POST', '/$convert-data', { resourceType: 'Parameters', parameter: [
+    { name: 'inputData', valueString: raw }, { name: 'inputDataType', valueString: 'Hl7v2' }, { name: 'rootTemplate', valueString: 'RAS_O17' }] });
+  assert.equal(c.status, 200, c.text);
+  assert.equal(c.json.type, 'transaction');
+  assert.ok(c.json.entry.some((e) => e.resource.resourceType === 'MedicationAdministration'));
+});
+
+test('every error status, each with an OperationOutcome', async () => {
+  const expectOutcome = (r, status) => {
+    assert.equal(r.status, status, r.text);
+    assert.equal(r.json?.resourceType, 'OperationOutcome', r.text);
+  };
+  expectOutcome(await call('POST', '/Observation', '{"resourceType": "Observ'), 400);
+  expectOutcome(await call('POST', '/Observation', example('Patient-infusion-patient.json')), 400);
+  expectOutcome(await call('GET', '/Observation/does-not-exist'), 404);
+  expectOutcome(await call('GET', '/Location/1'), 404);
+  expectOutcome(await call('DELETE', '/Patient/pat-40021'), 405);
+  const trace = await new Promise((resolve, reject) => {
+    const req = http.request(`${base}/Patient`, { method: 'TRACE', headers: { 'X-Secret': 'do-not-echo' } }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, text: body, json: JSON.parse(body) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  expectOutcome(trace, 405);
+  assert.ok(!trace.text.includes('do-not-echo'), 'TRACE never echoes the request');
+  const tx = { resourceType: 'Bundle', type: 'transaction', entry: [
+    { fullUrl: 'urn:uuid:0f6d1c3e-5a0b-4a51-9d1e-6b1a2c3d4e5f', resource: example('Practitioner-ketamine-prescriber.json'), request: { method: 'POST', url: 'Practitioner' } },
+    { fullUrl: 'urn:uuid:0f6d1c3e-5a0b-4a51-9d1e-6b1a2c3d4e5f', resource: example('Practitioner-ketamine-prescriber.json'), request: { method: 'POST', url: 'Practitioner' } }] };
+  expectOutcome(await call('POST', '', tx), 409);
+  expectOutcome(await call('PUT', '/Patient/pat-40021', example('Patient-infusion-patient.json'), { 'If-Match': 'W/"99"' }), 412);
+  expectOutcome(await call('POST', '/Observation', JSON.stringify({ resourceType: 'Observation', note: [{ text: 'x'.repeat(70000) }] })), 413);
+  expectOutcome(await call('POST', '/Observation', '<Observation/>', { 'Content-Type': 'application/fhir+xml' }), 415);
+  const overLimit = example('Observation-pain-score-before.json');
+  delete overLimit.id;
+  overLimit.valueInteger = 12;
+  const r = await call('POST', '/Observation', overLimit);
+  expectOutcome(r, 422);
+  assert.ok(r.json.issue.some((i) => (i.expression ?? [])[0]?.startsWith('Observation')), 'a FHIRPath location');
+});
+
+test('healthz, readyz and Prometheus metrics', async () => {
+  const root = `http://127.0.0.1:${gw.httpPort}`;
+  assert.equal((await call('GET', `${root}/healthz`)).status, 200);
+  assert.equal((await call('GET', `${root}/readyz`)).status, 200);
+  const m = await call('GET', `${root}/metrics`);
+  assert.equal(m.status, 200);
+  assert.match(m.text, /^ketamine_http_requests_total\{method="POST",status="201"\} \d+$/m);
+  assert.match(m.text, /^ketamine_validation_failures_total [1-9]\d*$/m);
+  assert.match(m.text, /^ketamine_store_commits_total \d+$/m);
+});
