@@ -141,8 +141,9 @@ TEST(CrashTest, EveryAckedMessageSurvivesSigkillExactlyOnce) {
     ASSERT_TRUE(page.ok());
     if (page->empty()) break;
     for (const auto& m : *page) {
-      ++copies[m.record.control_id];
       after = m.id;
+      if (m.record.listener != "mllp") continue;  // the sandbox's seeded examples came in over HTTP
+      ++copies[m.record.control_id];
     }
   }
   EXPECT_GE(acked.size(), static_cast<size_t>(kRounds * 500));
