@@ -49,7 +49,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;                  // 0: a free port (see port())
   size_t max_body_bytes = 8 << 20;       // larger requests get 413
-  size_t threads = 64;                   // requests served (or waiting for their commit) at once
+  size_t threads = 8;                    // HTTP pool threads (writes do not hold one while they wait for the commit)
   std::string certificate;               // PEM files: HTTPS when both are given
   std::string private_key;
 };

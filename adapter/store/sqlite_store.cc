@@ -298,6 +298,24 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
   results.reserve(batch.size());
   for (const Pending& pending : batch) {
     const InboundRecord& r = pending.record;
+    // A record with several writes (a transaction Bundle) runs in a savepoint: a later write that
+    // conflicts rolls back the message and the writes before it. A single write (the usual REST
+    // create or update) is checked first instead, which needs no savepoint.
+    const bool savepoint = r.resources.size() > 1;
+    if (savepoint) {
+      if (Status s = Exec(writer_, "SAVEPOINT record;"); !s.ok()) return fail_all(s);
+    } else if (!r.resources.empty()) {
+      std::vector<ResourceResult> checked;
+      Result<bool> fits = WriteResources(r.resources, 0, checked, /*dry_run=*/true);
+      if (!fits.ok()) return fail_all(fits.status());
+      if (!*fits) {
+        AppendOutcome conflict;
+        conflict.rolled_back = true;
+        conflict.resources = std::move(checked);
+        results.emplace_back(std::move(conflict));
+        continue;
+      }
+    }
     sqlite3_reset(insert.get());
     insert.Text(1, r.received_at);
     insert.Text(2, r.listener);
@@ -328,13 +346,14 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       outcome.replies = SplitReplies(find.Column(1));
     }
     if (!outcome.duplicate && !r.resources.empty()) {
-      if (Status s = Exec(writer_, "SAVEPOINT record;"); !s.ok()) return fail_all(s);
-      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources);
+      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources, /*dry_run=*/false);
       if (!written.ok()) return fail_all(written.status());
       if (!*written) {
-        outcome.rolled_back = true;  // a conflict: neither the message nor any resource stays
+        outcome.rolled_back = true;  // only with a savepoint: a single write was checked above
         if (Status s = Exec(writer_, "ROLLBACK TO record;"); !s.ok()) return fail_all(s);
       }
+    }
+    if (savepoint) {
       if (Status s = Exec(writer_, "RELEASE record;"); !s.ok()) return fail_all(s);
     }
     results.emplace_back(std::move(outcome));
@@ -343,10 +362,10 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
   return results;
 }
 
-// Applies the writes of one record inside its savepoint; false when one conflicts (the caller
-// rolls the record back), an error when SQLite fails.
+// Applies (or with dry_run only checks) the writes of one record; false when one conflicts (the
+// caller stores nothing of the record), an error when SQLite fails.
 Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
-                                         std::vector<ResourceResult>& results) {
+                                         std::vector<ResourceResult>& results, bool dry_run) {
   Statement by_identifier(Prepared(2, "SELECT r.id, r.version, r.last_updated FROM resource_index i JOIN resources r ON "
                           "r.type = i.type AND r.id = i.id WHERE i.type = ?1 AND i.param = 'identifier' AND "
                           "i.system = ?2 AND i.value = ?3 LIMIT 1"));
@@ -423,6 +442,10 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
     result.version = version + 1;
     result.last_updated = now;
     result.outcome = version > 0 ? ResourceOutcome::kUpdated : ResourceOutcome::kCreated;
+    if (dry_run) {
+      results.push_back(std::move(result));
+      continue;
+    }
     if (version > 0) {
       // The version being replaced goes to the history first: nothing is overwritten without a trace.
       sqlite3_reset(history.get());

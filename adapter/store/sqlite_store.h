@@ -51,8 +51,9 @@ class SqliteStore : public MessageStore {
   SqliteStore(sqlite3* writer, sqlite3* reader, SqliteOptions options);
   void WriterLoop();
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<Pending>& batch);
+  // dry_run: only the checks (conflicts, conditional matches), nothing written.
   Result<bool> WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
-                              std::vector<ResourceResult>& results);
+                              std::vector<ResourceResult>& results, bool dry_run);
 
   // The writer's statements, prepared once (by the writer thread) and finalized at close.
   struct sqlite3_stmt* Prepared(size_t slot, const char* sql);

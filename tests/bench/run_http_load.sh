@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# REST facade load on loopback with wrk: POST of a pain-score Observation (validated, stored with
+# an fsync'd group commit, answered 201 after the commit) against a release gateway, and in the
+# same run the same POST against a trivial cpprestsdk handler (reads the body, answers 201) as the
+# yardstick. Prints both and the ratio.
+#   tests/bench/run_http_load.sh [CONNECTIONS=32] [SECONDS=10] [THREADS=2]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+connections=${1:-32}
+seconds=${2:-10}
+threads=${3:-2}
+cmake --preset release >/dev/null
+cmake --build build/release -j"$(nproc)" --target ketamine-gateway http_trivial >/dev/null
+data=$(mktemp -d "${TMPDIR:-/tmp}/kgw-http-XXXXXX")
+out=$(mktemp)
+trivial_out=$(mktemp)
+lua=$(mktemp --suffix=.lua)
+cat > "$lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/fhir+json"
+local f = io.open("$root/fhir-profiles/examples/valid/Observation-pain-score-before.json", "rb")
+wrk.body = f:read("*a")
+f:close()
+LUA
+echo '{}' > "$data.json"
+build/release/adapter/cli/ketamine-gateway serve --config "$data.json" --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
+pid=$!
+build/release/tests/http_trivial 0 >"$trivial_out" &
+trivial=$!
+trap 'kill $pid $trivial 2>/dev/null; wait $pid $trivial 2>/dev/null; rm -rf "$data" "$data.json" "$out" "$trivial_out" "$lua"' EXIT
+for _ in $(seq 100); do grep -q "listening http" "$out" && grep -q "listening http" "$trivial_out" && break; sleep 0.1; done
+port=$(sed -n 's/^listening http .*:\([0-9]*\)$/\1/p' "$out")
+trivial_port=$(sed -n 's/^listening http .*:\([0-9]*\)$/\1/p' "$trivial_out")
+run() {
+  wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$lua" "$1" |
+    awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$5}
+         END {printf "{\"requests_per_s\":%s,\"p50\":\"%s\",\"p99\":\"%s\",\"non_2xx\":%d}", rps, p50, p99, bad+0}'
+}
+gateway=$(run "http://127.0.0.1:$port/fhir/Observation")
+yardstick=$(run "http://127.0.0.1:$trivial_port/fhir/Observation")
+stored=$(sqlite3 "$data/gateway.db" "SELECT COUNT(*) FROM resources WHERE type = 'Observation'")
+echo "{\"gateway_post_observation\":$gateway,\"trivial_cpprestsdk_post\":$yardstick,\"stored_observations\":$stored}"
