@@ -125,7 +125,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   }
   GatewayConfig config;
   KETAMINE_RETURN_IF_ERROR(
-      r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir", "seed_examples",
+      r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir", "seed_examples", "routing",
                        "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate"}));
   std::string data_dir;
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
@@ -144,6 +144,11 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
       return r.Error("timezone", "is +HH:MM or -HH:MM");
     }
     config.inbound.convert.default_timezone = timezone;
+  }
+  if (const Value* routing = r.Find(doc, "routing")) {
+    auto router = routing::Router::FromJson(*routing, "routing");
+    if (!router.ok()) return InvalidInput(std::string(source) + ": " + router.status().message());
+    config.router = *router;
   }
   config.seed_examples = false;  // a configured gateway starts empty unless asked
   if (const Value* seed = r.Find(doc, "seed_examples")) {

@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "mllp/server.h"
 #include "pipeline/inbound.h"
+#include "routing/router.h"
 
 namespace ketamine::cli {
 
@@ -32,6 +33,8 @@ struct GatewayConfig {
   // Sandbox: load fhir-profiles/examples/valid into the store at start-up (the default without a
   // config file; a config file turns it on with "seed_examples": true).
   bool seed_examples = true;
+  // Routes and destinations ("routing": {"destinations": {...}, "routes": [...]}); none: nothing leaves.
+  std::shared_ptr<const routing::Router> router;
 };
 
 [[nodiscard]] Result<GatewayConfig> LoadConfig(const std::filesystem::path& file);

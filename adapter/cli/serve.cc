@@ -10,10 +10,14 @@
 #include "cli/config.h"
 #include "cli/resources.h"
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <sstream>
 
 #include "common/file.h"
 #include "fhir/json.h"
 #include "http/facade.h"
+#include "routing/delivery.h"
 #include "http/server.h"
 #include "mapping/converter.h"
 #include "profiles/validator.h"
@@ -151,6 +155,22 @@ int Serve(const std::vector<std::string>& argv) {
   if (!store.ok()) return Fail(kExitUnavailable, store.status().message());
   std::shared_ptr<store::SqliteStore> shared_store = std::move(*store);
 
+  // One delivery worker per destination; the pipeline wakes a destination's worker after it queued
+  // something for it (the workers also poll, for retries that come due).
+  auto workers = std::make_shared<std::map<std::string, std::unique_ptr<routing::DeliveryWorker>>>();
+  if (config->router) {
+    for (const auto& [name, destination] : config->router->destinations()) {
+      auto worker = std::make_unique<routing::DeliveryWorker>(shared_store, destination, routing::MakeSender(destination));
+      worker->Start();
+      (*workers)[name] = std::move(worker);
+    }
+    config->inbound.router = config->router;
+    config->inbound.queued = [workers](const std::vector<std::string>& destinations) {
+      for (const auto& d : destinations) {
+        if (auto it = workers->find(d); it != workers->end()) it->second->Wake();
+      }
+    };
+  }
   auto pipeline = std::make_shared<pipeline::InboundPipeline>(shared_store, config->inbound,
                                                               Clock::System());
   boost::asio::io_context io;
@@ -167,6 +187,47 @@ int Serve(const std::vector<std::string>& argv) {
 
   http::FacadeOptions facade_options;
   auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
+  facade->set_replayed([workers](const std::string& destination) {
+    if (auto it = workers->find(destination); it != workers->end()) it->second->Wake();
+  });
+  facade->set_extra_metrics([workers, pipeline, shared_store]() {
+    std::ostringstream out;
+    const auto& c = pipeline->counters();
+    out << "# HELP ketamine_mllp_messages_total HL7 v2 messages received over MLLP by outcome.\n"
+           "# TYPE ketamine_mllp_messages_total counter\n"
+        << "ketamine_mllp_messages_total{outcome=\"accepted\"} " << c.accepted << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"application_error\"} " << c.application_errors << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"duplicate\"} " << c.duplicates << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"rejected\"} " << c.rejected << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"store_failure\"} " << c.store_failures << "\n";
+    out << "# HELP ketamine_outbox_items Outbox items by destination and state.\n"
+           "# TYPE ketamine_outbox_items gauge\n"
+           "# HELP ketamine_outbox_oldest_pending_age_seconds Age of the oldest undelivered item.\n"
+           "# TYPE ketamine_outbox_oldest_pending_age_seconds gauge\n"
+           "# HELP ketamine_delivery_attempts_total Delivery attempts by destination and result.\n"
+           "# TYPE ketamine_delivery_attempts_total counter\n"
+           "# HELP ketamine_delivery_latency_seconds_mean Mean time of one delivery attempt.\n"
+           "# TYPE ketamine_delivery_latency_seconds_mean gauge\n";
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    for (const auto& [name, worker] : *workers) {
+      const std::string d = "destination=\"" + name + "\"";
+      if (auto stats = shared_store->Stats(name); stats.ok()) {
+        out << "ketamine_outbox_items{" << d << ",state=\"pending\"} " << stats->pending << "\n"
+            << "ketamine_outbox_items{" << d << ",state=\"delivered\"} " << stats->delivered << "\n"
+            << "ketamine_outbox_items{" << d << ",state=\"dead\"} " << stats->dead << "\n"
+            << "ketamine_outbox_oldest_pending_age_seconds{" << d << "} "
+            << (stats->oldest_pending_ms == 0 ? 0.0 : static_cast<double>(now_ms - stats->oldest_pending_ms) / 1000.0) << "\n";
+      }
+      const auto& k = worker->counters();
+      out << "ketamine_delivery_attempts_total{" << d << ",result=\"delivered\"} " << k.delivered << "\n"
+          << "ketamine_delivery_attempts_total{" << d << ",result=\"retry\"} " << k.retries << "\n"
+          << "ketamine_delivery_attempts_total{" << d << ",result=\"dead\"} " << k.dead << "\n"
+          << "ketamine_delivery_latency_seconds_mean{" << d << "} "
+          << (k.attempts == 0 ? 0.0 : static_cast<double>(k.latency_ms_total) / 1000.0 / static_cast<double>(k.attempts)) << "\n";
+    }
+    return out.str();
+  });
   if (config->seed_examples) SeedExamples(*facade, *profiles);
   http::ServerOptions http_options;
   http_options.host = config->http_host;
@@ -202,6 +263,7 @@ int Serve(const std::vector<std::string>& argv) {
   for (auto& t : threads) t.join();
   server->reset();
   http_server->reset();
+  for (auto& [name, worker] : *workers) worker->Stop();  // the item in hand finishes; the rest waits in the outbox
   facade.reset();
   shared_store.reset();  // drains the store's queue and closes the database
   log::Info("serve.stopped");

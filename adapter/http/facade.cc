@@ -243,6 +243,8 @@ void Facade::Handle(const Request& request, Responder respond) {
     counted(Ready());
   } else if (parts.size() == 1 && parts[0] == "metrics") {
     counted(Metrics());
+  } else if (!parts.empty() && parts[0] == "admin") {
+    counted(Admin(request, parts));
   } else if (!parts.empty() && parts[0] == "fhir") {
     if (const std::string* format = request.Query("_format");
         format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {
@@ -941,6 +943,60 @@ Response Facade::BundleNow(const Request& request) {
   return {200, "application/fhir+json", {}, fhir::ToJson(response)};
 }
 
+// /admin/dead-letters[?destination=NAME]            GET: the dead letters, oldest first
+// /admin/dead-letters/{id}/replay                   POST: back to pending, due now
+// /admin/outbox/{destination}                       GET: queue figures of a destination
+Response Facade::Admin(const Request& request, const std::vector<std::string>& parts) {
+  auto json_response = [](int status, const rapidjson::Document& d) {
+    return Response{status, "application/json", {}, fhir::ToJson(d)};
+  };
+  if (parts.size() == 2 && parts[1] == "dead-letters" && request.method == "GET") {
+    const std::string* destination = request.Query("destination");
+    auto items = store_->ListOutbox(destination == nullptr ? "" : *destination, store::OutboxState::kDead, 1000);
+    if (!items.ok()) return StoreFailure(items.status());
+    rapidjson::Document d(rapidjson::kArrayType);
+    auto& a = d.GetAllocator();
+    for (const auto& item : *items) {
+      Value v(rapidjson::kObjectType);
+      v.AddMember("id", item.id, a);
+      v.AddMember("message_id", item.message_id, a);
+      v.AddMember("destination", Value(item.write.destination.c_str(), a), a);
+      v.AddMember("attempts", item.attempts, a);
+      v.AddMember("last_error", Value(item.last_error.c_str(), a), a);
+      v.AddMember("created_ms", item.created_ms, a);
+      d.PushBack(v, a);
+    }
+    return json_response(200, d);
+  }
+  if (parts.size() == 4 && parts[1] == "dead-letters" && parts[3] == "replay" && request.method == "POST") {
+    int64_t id = std::strtoll(parts[2].c_str(), nullptr, 10);
+    auto items = store_->ListOutbox("", store::OutboxState::kDead, 100000);
+    if (!items.ok()) return StoreFailure(items.status());
+    std::string destination;
+    for (const auto& item : *items) {
+      if (item.id == id) destination = item.write.destination;
+    }
+    Status s = store_->Replay(id);
+    if (!s.ok()) {
+      return Outcome(s.code() == StatusCode::kNotFound ? 404 : 503, "not-found", s.message());
+    }
+    if (replayed_ && !destination.empty()) replayed_(destination);
+    return {202, "application/json", {}, "{\"replayed\":" + std::to_string(id) + "}"};
+  }
+  if (parts.size() == 3 && parts[1] == "outbox" && request.method == "GET") {
+    auto stats = store_->Stats(parts[2]);
+    if (!stats.ok()) return StoreFailure(stats.status());
+    rapidjson::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("pending", stats->pending, a);
+    d.AddMember("delivered", stats->delivered, a);
+    d.AddMember("dead", stats->dead, a);
+    d.AddMember("oldest_pending_ms", stats->oldest_pending_ms, a);
+    return json_response(200, d);
+  }
+  return Outcome(404, "not-found", "no such admin endpoint: " + request.method + " " + request.path);
+}
+
 Response Facade::Ready() {
   auto count = store_->Count();
   if (!count.ok()) return {503, "text/plain", {}, "store unavailable: " + count.status().message() + "\n"};
@@ -967,6 +1023,7 @@ Response Facade::Metrics() const {
       << "# HELP ketamine_store_appends_total Messages and requests stored.\n"
          "# TYPE ketamine_store_appends_total counter\n"
       << "ketamine_store_appends_total " << store_->appends() << "\n";
+  if (extra_metrics_) out << extra_metrics_();
   return {200, "text/plain; version=0.0.4", {}, out.str()};
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,10 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // Blocking form, for tests and tools.
   Response HandleAndWait(const Request& request);
   void set_base_url(std::string url) { options_.base_url = std::move(url); }
+  // More Prometheus text for /metrics (delivery queues, MLLP counters), and a hook told when an
+  // operator replays a dead letter (to wake its destination's worker).
+  void set_extra_metrics(std::function<std::string()> f) { extra_metrics_ = std::move(f); }
+  void set_replayed(std::function<void(const std::string& destination)> f) { replayed_ = std::move(f); }
 
  private:
   void Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond);
@@ -51,6 +56,7 @@ class Facade : public std::enable_shared_from_this<Facade> {
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();
+  Response Admin(const Request& request, const std::vector<std::string>& parts);
   void Count(const std::string& method, int status);
 
   std::shared_ptr<store::MessageStore> store_;
@@ -61,6 +67,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // (method, status) -> count
   std::map<std::string, uint64_t> written_;                   // resource type -> resources written
   std::atomic<uint64_t> validation_failures_{0};
+  std::function<std::string()> extra_metrics_;
+  std::function<void(const std::string&)> replayed_;
 };
 
 }  // namespace ketamine::http

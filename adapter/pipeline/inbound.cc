@@ -120,7 +120,8 @@ InboundPipeline::Decision InboundPipeline::Check(const hl7v2::Message& msg) cons
   return d;
 }
 
-std::vector<AckError> InboundPipeline::Process(const hl7v2::Message& msg) const {
+std::vector<AckError> InboundPipeline::Process(const hl7v2::Message& msg,
+                                               std::unique_ptr<rapidjson::Document>* bundle) const {
   std::vector<AckError> out;
   if (!options_.converter) return out;
   auto conversion = options_.converter->ToFhir(msg, options_.convert);
@@ -157,6 +158,39 @@ std::vector<AckError> InboundPipeline::Process(const hl7v2::Message& msg) const 
     }
     out.push_back(std::move(e));
   }
+  if (bundle != nullptr) *bundle = std::move(conversion->bundle);
+  return out;
+}
+
+std::vector<store::OutboxWrite> InboundPipeline::Route(const hl7v2::Message& msg, const rapidjson::Document* bundle,
+                                                       const std::string& raw) const {
+  std::vector<store::OutboxWrite> out;
+  if (!options_.router) return out;
+  routing::RouteInput input;
+  input.message_type = std::string(msg.MessageCode()) + "^" + std::string(msg.TriggerEvent());
+  input.sending_facility = std::string(msg.SendingFacility());
+  if (bundle != nullptr) routing::DescribeBundle(*bundle, input);
+  // Deliveries of one patient go out in order: the partition is the first PID-3.
+  const std::string partition(hl7v2::Component(hl7v2::Repetition(msg.Get("PID-3"), 1, msg.delimiters()), 1, msg.delimiters()));
+  const std::string key = std::string(msg.SendingApplication()) + "|" + std::string(msg.SendingFacility()) + "|" +
+                          std::string(msg.ControlId());
+  std::string fhir_payload;
+  for (const routing::DestinationConfig* d : options_.router->Match(input)) {
+    store::OutboxWrite w;
+    w.destination = d->name;
+    w.partition = partition;
+    w.idempotency_key = key + "|" + d->name;
+    if (d->type == routing::DestinationType::kFhir) {
+      if (bundle == nullptr) continue;  // nothing converted: no FHIR to deliver
+      if (fhir_payload.empty()) fhir_payload = routing::FhirDeliveryPayload(*bundle);
+      w.content_type = "application/fhir+json";
+      w.payload = fhir_payload;
+    } else {
+      w.content_type = "x-application/hl7-v2+er7";
+      w.payload = raw;
+    }
+    out.push_back(std::move(w));
+  }
   return out;
 }
 
@@ -185,12 +219,14 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
   const AckError store_error{{}, ErrorCode::kInternalError, ErrorSeverity::kError,
                              "the message could not be stored; send it again later"};
   if (decision.take) {
-    std::vector<AckError> findings = Process(msg);
+    std::unique_ptr<rapidjson::Document> bundle;
+    std::vector<AckError> findings = Process(msg, &bundle);
     bool errors = std::any_of(findings.begin(), findings.end(),
                               [](const AckError& e) { return e.severity == ErrorSeverity::kError; });
     if (errors) ++counters_.application_errors;
     // A message with errors is still stored (nothing is lost) and answered AE: fix and resend.
     record.status = errors ? store::MessageStatus::kError : store::MessageStatus::kAccepted;
+    if (!errors) record.outbox = Route(msg, bundle.get(), payload);
     const AckCode app_code = errors ? AckCode::kAE : AckCode::kAA;
     if (enhanced) {
       if (hl7v2::WantsAcceptAck(msg, AckCode::kCA)) {
@@ -224,8 +260,10 @@ void InboundPipeline::StoreAndReply(store::InboundRecord record, std::vector<std
                                     std::vector<std::string> replies_if_store_fails, bool accepted,
                                     mllp::Reply reply) {
   std::string type = record.message_type;
+  std::vector<std::string> destinations;
+  for (const auto& o : record.outbox) destinations.push_back(o.destination);
   store_->Append(std::move(record),
-                 [this, accepted, type, replies = std::move(replies),
+                 [this, accepted, type, destinations = std::move(destinations), replies = std::move(replies),
                   fallback = std::move(replies_if_store_fails),
                   reply = std::move(reply)](Result<store::AppendOutcome> outcome) mutable {
                    if (!outcome.ok()) {
@@ -244,6 +282,7 @@ void InboundPipeline::StoreAndReply(store::InboundRecord record, std::vector<std
                    }
                    ++(accepted ? counters_.accepted : counters_.rejected);
                    reply(std::move(replies));
+                   if (!destinations.empty() && options_.queued) options_.queued(destinations);
                  });
 }
 

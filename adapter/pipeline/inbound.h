@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 #include "hl7v2/ack.h"
 #include "hl7v2/parser.h"
 #include "mapping/converter.h"
+#include "routing/router.h"
 #include "mllp/server.h"
 #include "profiles/validator.h"
 #include "store/message_store.h"
@@ -36,6 +38,11 @@ struct InboundOptions {
   std::shared_ptr<const mapping::Converter> converter;
   std::shared_ptr<const profiles::Validator> validator;
   mapping::ConvertOptions convert;
+  // When set, a message without errors is routed: one outbox item per matching destination, stored
+  // in the same transaction as the message (FHIR destinations get the Bundle, MLLP and folder
+  // destinations the message as it came). `queued` is told the destinations, after the commit.
+  std::shared_ptr<const routing::Router> router;
+  std::function<void(const std::vector<std::string>& destinations)> queued;
 };
 
 struct InboundCounters {
@@ -64,7 +71,10 @@ class InboundPipeline : public mllp::Handler {
   };
   Decision Check(const hl7v2::Message& msg) const;
   // Converts and validates; the issues as ERR entries (empty when there is no converter).
-  std::vector<hl7v2::AckError> Process(const hl7v2::Message& msg) const;
+  // Converts and validates; the Bundle (when there is one) is left in `bundle` for routing.
+  std::vector<hl7v2::AckError> Process(const hl7v2::Message& msg, std::unique_ptr<rapidjson::Document>* bundle) const;
+  std::vector<store::OutboxWrite> Route(const hl7v2::Message& msg, const rapidjson::Document* bundle,
+                                        const std::string& raw) const;
   hl7v2::AckContext NextAckContext();
   void StoreAndReply(store::InboundRecord record, std::vector<std::string> replies,
                      std::vector<std::string> replies_if_store_fails, bool accepted,

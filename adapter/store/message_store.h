@@ -71,6 +71,39 @@ struct SearchPage {
   std::vector<StoredResource> resources;
 };
 
+// A delivery queued with the message that caused it (same transaction): the outbox. Workers per
+// destination take them in order, per partition (the patient) in order of arrival.
+struct OutboxWrite {
+  std::string destination;     // a destination name of the routing config
+  std::string partition;       // deliveries of one partition go out one after another, in order
+  std::string content_type;    // "application/fhir+json", "x-application/hl7-v2+er7"
+  std::string payload;
+  std::string idempotency_key; // sent with every attempt; the destination can drop a repeat
+};
+
+enum class OutboxState { kPending, kSending, kDelivered, kDead };
+std::string_view OutboxStateName(OutboxState state);
+
+struct OutboxItem {
+  int64_t id = 0;
+  int64_t message_id = 0;
+  OutboxWrite write;
+  OutboxState state = OutboxState::kPending;
+  int attempts = 0;
+  // A claimed item that was being sent when the gateway stopped: the destination may have it
+  // (sent, outcome unknown), so it goes again only with its idempotency key.
+  bool outcome_unknown = false;
+  std::string last_error;
+  int64_t created_ms = 0;
+};
+
+struct OutboxStats {
+  int64_t pending = 0;        // not yet delivered (pending or sending)
+  int64_t dead = 0;
+  int64_t delivered = 0;
+  int64_t oldest_pending_ms = 0;  // creation time of the oldest undelivered item, 0 when none
+};
+
 struct InboundRecord {
   std::string received_at;  // RFC 3339
   std::string listener;     // which listener took it ("mllp")
@@ -84,6 +117,7 @@ struct InboundRecord {
   std::vector<std::string> replies;  // ACKs sent back, in order (CA then AA in enhanced mode)
   // Written with the message, all or nothing: one conflict rolls back the message and every write.
   std::vector<ResourceWrite> resources;
+  std::vector<OutboxWrite> outbox;
 };
 
 struct AppendOutcome {
@@ -119,6 +153,18 @@ class MessageStore {
   virtual Result<StoredResource> ReadResource(std::string_view type, std::string_view id) = 0;
   virtual Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                              size_t count, size_t offset) = 0;
+
+  // The outbox. Claim: up to `limit` items of `destination` due at `now_ms`, at most one per
+  // partition and only a partition's oldest undelivered one, marked sending (attempts + 1) in one
+  // commit before they are handed out.
+  virtual Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) = 0;
+  virtual Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) = 0;
+  virtual Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) = 0;
+  virtual Status MarkDead(int64_t id, std::string_view error) = 0;
+  virtual Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) = 0;
+  // A dead item goes back to pending, due now, attempts from 0. kNotFound unless it is dead.
+  virtual Status Replay(int64_t id) = 0;
+  virtual Result<OutboxStats> Stats(std::string_view destination) = 0;
 };
 
 }  // namespace ketamine::store

@@ -60,7 +60,24 @@ CREATE TABLE IF NOT EXISTS resource_index (
 );
 CREATE INDEX IF NOT EXISTS resource_index_lookup ON resource_index (type, param, value);
 CREATE INDEX IF NOT EXISTS resource_index_owner ON resource_index (type, id);
-PRAGMA user_version = 2;
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
+  destination TEXT NOT NULL,
+  partition TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  delivered_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (destination, partition, state, id);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
+PRAGMA user_version = 3;
 )sql";
 
 std::string NowRfc3339() {
@@ -208,11 +225,17 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
     sqlite3_close(writer);
     return reader.status();
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(writer, *reader, options));
+  auto outbox = OpenConnection(file, options);
+  if (!outbox.ok()) {
+    sqlite3_close(writer);
+    sqlite3_close(*reader);
+    return outbox.status();
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(writer, *reader, *outbox, options));
 }
 
-SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, SqliteOptions options)
-    : writer_(writer), reader_(reader), options_(options) {
+SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options)
+    : writer_(writer), reader_(reader), outbox_(outbox), options_(options) {
   writer_thread_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -224,6 +247,7 @@ SqliteStore::~SqliteStore() {
   wake_.notify_all();
   writer_thread_.join();
   for (sqlite3_stmt* stmt : prepared_) sqlite3_finalize(stmt);
+  sqlite3_close(outbox_);
   sqlite3_close(reader_);
   sqlite3_close(writer_);
 }
@@ -351,6 +375,25 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       if (!*written) {
         outcome.rolled_back = true;  // only with a savepoint: a single write was checked above
         if (Status s = Exec(writer_, "ROLLBACK TO record;"); !s.ok()) return fail_all(s);
+      }
+    }
+    if (!outcome.duplicate && !outcome.rolled_back && !r.outbox.empty()) {
+      Statement queue(Prepared(8, "INSERT INTO outbox (message_id, destination, partition, content_type, payload, "
+                                  "idempotency_key, state, next_attempt_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                                  "'pending', ?7, ?7)"));
+      if (!queue.ok()) return fail_all(SqlError(writer_, "prepare"));
+      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
+      for (const OutboxWrite& o : r.outbox) {
+        sqlite3_reset(queue.get());
+        sqlite3_bind_int64(queue.get(), 1, outcome.id);
+        queue.Text(2, o.destination);
+        queue.Text(3, o.partition);
+        queue.Text(4, o.content_type);
+        queue.Blob(5, o.payload);
+        queue.Text(6, o.idempotency_key);
+        sqlite3_bind_int64(queue.get(), 7, now_ms);
+        if (sqlite3_step(queue.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "outbox"));
       }
     }
     if (savepoint) {
@@ -590,6 +633,168 @@ Result<int64_t> SqliteStore::Count() {
   Statement count(reader_, "SELECT COUNT(*) FROM inbound_messages");
   if (!count.ok() || sqlite3_step(count.get()) != SQLITE_ROW) return SqlError(reader_, "count");
   return static_cast<int64_t>(sqlite3_column_int64(count.get(), 0));
+}
+
+std::string_view OutboxStateName(OutboxState state) {
+  switch (state) {
+    case OutboxState::kPending: return "pending";
+    case OutboxState::kSending: return "sending";
+    case OutboxState::kDelivered: return "delivered";
+    case OutboxState::kDead: return "dead";
+  }
+  return "pending";
+}
+
+namespace {
+
+OutboxState OutboxStateFromName(std::string_view name) {
+  if (name == "sending") return OutboxState::kSending;
+  if (name == "delivered") return OutboxState::kDelivered;
+  if (name == "dead") return OutboxState::kDead;
+  return OutboxState::kPending;
+}
+
+constexpr const char* kOutboxColumns =
+    "id, message_id, destination, partition, content_type, payload, idempotency_key, state, attempts, "
+    "last_error, created_ms";
+
+OutboxItem ReadItem(Statement& row) {
+  OutboxItem item;
+  item.id = sqlite3_column_int64(row.get(), 0);
+  item.message_id = sqlite3_column_int64(row.get(), 1);
+  item.write.destination = row.Column(2);
+  item.write.partition = row.Column(3);
+  item.write.content_type = row.Column(4);
+  item.write.payload = row.Column(5);
+  item.write.idempotency_key = row.Column(6);
+  item.state = OutboxStateFromName(row.Column(7));
+  item.attempts = static_cast<int>(sqlite3_column_int64(row.get(), 8));
+  item.last_error = row.Column(9);
+  item.created_ms = sqlite3_column_int64(row.get(), 10);
+  return item;
+}
+
+}  // namespace
+
+Result<std::vector<OutboxItem>> SqliteStore::ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) {
+  std::lock_guard lock(outbox_mutex_);
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
+  std::string sql = std::string("SELECT ") + kOutboxColumns +
+                    " FROM outbox o WHERE o.destination = ?1 AND o.state IN ('pending', 'sending') AND "
+                    "o.next_attempt_ms <= ?2 AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.destination = "
+                    "o.destination AND p.partition = o.partition AND p.state IN ('pending', 'sending')) "
+                    "ORDER BY o.id LIMIT ?3";
+  std::vector<OutboxItem> items;
+  {
+    Statement select(outbox_, sql.c_str());
+    if (!select.ok()) {
+      Exec(outbox_, "ROLLBACK;").ok();
+      return SqlError(outbox_, "prepare");
+    }
+    select.Text(1, destination);
+    sqlite3_bind_int64(select.get(), 2, now_ms);
+    sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit));
+    int rc;
+    while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+      OutboxItem item = ReadItem(select);
+      item.outcome_unknown = item.state == OutboxState::kSending;
+      item.state = OutboxState::kSending;
+      ++item.attempts;
+      items.push_back(std::move(item));
+    }
+    if (rc != SQLITE_DONE) {
+      Exec(outbox_, "ROLLBACK;").ok();
+      return SqlError(outbox_, "claim");
+    }
+    Statement mark(outbox_, "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1");
+    for (const OutboxItem& item : items) {
+      sqlite3_reset(mark.get());
+      sqlite3_bind_int64(mark.get(), 1, item.id);
+      if (sqlite3_step(mark.get()) != SQLITE_DONE) {
+        Exec(outbox_, "ROLLBACK;").ok();
+        return SqlError(outbox_, "claim");
+      }
+    }
+  }
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "COMMIT;"));
+  return items;
+}
+
+Status SqliteStore::MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
+  if (ids.empty()) return Status::Ok();
+  std::lock_guard lock(outbox_mutex_);
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
+  {
+    Statement mark(outbox_, "UPDATE outbox SET state = 'delivered', delivered_ms = ?2, last_error = '' WHERE id = ?1");
+    for (int64_t id : ids) {
+      sqlite3_reset(mark.get());
+      sqlite3_bind_int64(mark.get(), 1, id);
+      sqlite3_bind_int64(mark.get(), 2, now_ms);
+      if (sqlite3_step(mark.get()) != SQLITE_DONE) {
+        Exec(outbox_, "ROLLBACK;").ok();
+        return SqlError(outbox_, "delivered");
+      }
+    }
+  }
+  return Exec(outbox_, "COMMIT;");
+}
+
+Status SqliteStore::MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) {
+  std::lock_guard lock(outbox_mutex_);
+  Statement mark(outbox_, "UPDATE outbox SET state = 'pending', next_attempt_ms = ?2, last_error = ?3 WHERE id = ?1");
+  sqlite3_bind_int64(mark.get(), 1, id);
+  sqlite3_bind_int64(mark.get(), 2, next_attempt_ms);
+  mark.Text(3, error);
+  return sqlite3_step(mark.get()) == SQLITE_DONE ? Status::Ok() : SqlError(outbox_, "retry");
+}
+
+Status SqliteStore::MarkDead(int64_t id, std::string_view error) {
+  std::lock_guard lock(outbox_mutex_);
+  Statement mark(outbox_, "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1");
+  sqlite3_bind_int64(mark.get(), 1, id);
+  mark.Text(2, error);
+  return sqlite3_step(mark.get()) == SQLITE_DONE ? Status::Ok() : SqlError(outbox_, "dead");
+}
+
+Result<std::vector<OutboxItem>> SqliteStore::ListOutbox(std::string_view destination, OutboxState state, size_t limit) {
+  std::lock_guard lock(outbox_mutex_);
+  std::string sql = std::string("SELECT ") + kOutboxColumns +
+                    " FROM outbox WHERE (?1 = '' OR destination = ?1) AND state = ?2 ORDER BY id LIMIT ?3";
+  Statement select(outbox_, sql.c_str());
+  if (!select.ok()) return SqlError(outbox_, "prepare");
+  select.Text(1, destination);
+  select.Text(2, OutboxStateName(state));
+  sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit));
+  std::vector<OutboxItem> items;
+  int rc;
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) items.push_back(ReadItem(select));
+  if (rc != SQLITE_DONE) return SqlError(outbox_, "list");
+  return items;
+}
+
+Status SqliteStore::Replay(int64_t id) {
+  std::lock_guard lock(outbox_mutex_);
+  Statement mark(outbox_, "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = 0 WHERE id = ?1 AND state = 'dead'");
+  sqlite3_bind_int64(mark.get(), 1, id);
+  if (sqlite3_step(mark.get()) != SQLITE_DONE) return SqlError(outbox_, "replay");
+  if (sqlite3_changes(outbox_) == 0) return NotFound("outbox item " + std::to_string(id) + " is not a dead letter");
+  return Status::Ok();
+}
+
+Result<OutboxStats> SqliteStore::Stats(std::string_view destination) {
+  std::lock_guard lock(outbox_mutex_);
+  Statement select(outbox_,
+                   "SELECT sum(state IN ('pending', 'sending')), sum(state = 'dead'), sum(state = 'delivered'), "
+                   "min(CASE WHEN state IN ('pending', 'sending') THEN created_ms END) FROM outbox WHERE destination = ?1");
+  if (!select.ok()) return SqlError(outbox_, "prepare");
+  select.Text(1, destination);
+  if (sqlite3_step(select.get()) != SQLITE_ROW) return SqlError(outbox_, "stats");
+  OutboxStats stats;
+  stats.pending = sqlite3_column_int64(select.get(), 0);
+  stats.dead = sqlite3_column_int64(select.get(), 1);
+  stats.delivered = sqlite3_column_int64(select.get(), 2);
+  stats.oldest_pending_ms = sqlite3_column_int64(select.get(), 3);
+  return stats;
 }
 
 }  // namespace ketamine::store

@@ -42,13 +42,20 @@ class SqliteStore : public MessageStore {
   // Commits done so far; appends / commits is the mean group size.
   uint64_t commits() const override;
   uint64_t appends() const override;
+  Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) override;
+  Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) override;
+  Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) override;
+  Status MarkDead(int64_t id, std::string_view error) override;
+  Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) override;
+  Status Replay(int64_t id) override;
+  Result<OutboxStats> Stats(std::string_view destination) override;
 
  private:
   struct Pending {
     InboundRecord record;
     AppendCallback done;
   };
-  SqliteStore(sqlite3* writer, sqlite3* reader, SqliteOptions options);
+  SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);
   void WriterLoop();
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<Pending>& batch);
   // dry_run: only the checks (conflicts, conditional matches), nothing written.
@@ -60,6 +67,8 @@ class SqliteStore : public MessageStore {
   std::vector<struct sqlite3_stmt*> prepared_;
   sqlite3* writer_;
   sqlite3* reader_;
+  sqlite3* outbox_;  // delivery state (claims, results), beside the writer's group commits
+  std::mutex outbox_mutex_;
   SqliteOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -1,0 +1,199 @@
+#include "routing/delivery.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+
+#include "common/log.h"
+#include "http/client.h"
+#include "mllp/client.h"
+
+namespace ketamine::routing {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class FhirSender : public Sender {
+ public:
+  explicit FhirSender(DestinationConfig d) : d_(std::move(d)) {}
+  SendResult Send(const store::OutboxItem& item) override {
+    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/fhir+json"},
+                                                                {"Accept", "application/fhir+json"},
+                                                                {"X-Idempotency-Key", item.write.idempotency_key}};
+    if (!d_.bearer_token.empty()) headers.emplace_back("Authorization", "Bearer " + d_.bearer_token);
+    auto r = http::Post(d_.url, item.write.payload, headers, d_.timeout_ms);
+    if (!r.ok()) return {SendResult::Kind::kRetry, r.status().message()};
+    std::string detail = "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300);
+    if (r->status >= 200 && r->status < 300) return {SendResult::Kind::kDelivered, detail};
+    // Busy, down, throttled or a conflict of concurrent writes: try again later. Anything else
+    // the server will refuse the same way every time.
+    if (r->status == 408 || r->status == 409 || r->status == 429 || r->status >= 500 || r->status == 401) {
+      return {SendResult::Kind::kRetry, detail};
+    }
+    return {SendResult::Kind::kPermanent, detail};
+  }
+
+ private:
+  DestinationConfig d_;
+};
+
+class MllpSender : public Sender {
+ public:
+  explicit MllpSender(DestinationConfig d) : d_(std::move(d)) {}
+  SendResult Send(const store::OutboxItem& item) override {
+    if (!client_) {
+      mllp::ClientOptions options;
+      options.ack_timeout_ms = d_.timeout_ms;
+      auto c = mllp::Client::Connect(d_.host, d_.port, options);
+      if (!c.ok()) return {SendResult::Kind::kRetry, c.status().message()};
+      client_ = std::move(*c);
+    }
+    auto ack = client_->Send(item.write.payload);
+    if (!ack.ok()) {
+      client_.reset();  // reconnect next time
+      return {SendResult::Kind::kRetry, ack.status().message()};
+    }
+    const std::string detail = "MSA-1 " + ack->code;
+    if (ack->code == "AA" || ack->code == "CA") return {SendResult::Kind::kDelivered, detail};
+    return {SendResult::Kind::kPermanent, detail};  // AE/AR: the peer refuses this message
+  }
+
+ private:
+  DestinationConfig d_;
+  std::unique_ptr<mllp::Client> client_;
+};
+
+class FolderSender : public Sender {
+ public:
+  explicit FolderSender(DestinationConfig d) : d_(std::move(d)) {}
+  SendResult Send(const store::OutboxItem& item) override {
+    std::error_code ec;
+    std::filesystem::create_directories(d_.folder, ec);
+    const bool json = item.write.content_type.find("json") != std::string::npos;
+    const std::string name = "outbox-" + std::to_string(item.id) + (json ? ".json" : ".hl7");
+    const std::filesystem::path tmp = std::filesystem::path(d_.folder) / ("." + name + ".tmp");
+    const std::filesystem::path final_path = std::filesystem::path(d_.folder) / name;
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return {SendResult::Kind::kRetry, "cannot write " + tmp.string()};
+    const std::string& data = item.write.payload;
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    const bool ok = done == data.size() && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return {SendResult::Kind::kRetry, "cannot write " + tmp.string()};
+    std::filesystem::rename(tmp, final_path, ec);  // the file appears whole or not at all
+    if (ec) return {SendResult::Kind::kRetry, ec.message()};
+    return {SendResult::Kind::kDelivered, final_path.filename().string()};
+  }
+
+ private:
+  DestinationConfig d_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination) {
+  switch (destination.type) {
+    case DestinationType::kFhir: return std::make_unique<FhirSender>(destination);
+    case DestinationType::kMllp: return std::make_unique<MllpSender>(destination);
+    case DestinationType::kFolder: return std::make_unique<FolderSender>(destination);
+  }
+  return nullptr;
+}
+
+DeliveryWorker::DeliveryWorker(std::shared_ptr<store::MessageStore> store, DestinationConfig destination,
+                               std::unique_ptr<Sender> sender)
+    : store_(std::move(store)), destination_(std::move(destination)), sender_(std::move(sender)) {}
+
+DeliveryWorker::~DeliveryWorker() { Stop(); }
+
+void DeliveryWorker::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void DeliveryWorker::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DeliveryWorker::Wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+int64_t DeliveryWorker::BackoffMs(int attempts) {
+  // Exponential from the first delay, capped, with "full jitter" so that a destination coming
+  // back is not hit by every waiting item at the same moment.
+  double base = destination_.initial_backoff_ms;
+  for (int i = 1; i < attempts && base < destination_.max_backoff_ms; ++i) base *= 2;
+  base = std::min<double>(base, destination_.max_backoff_ms);
+  thread_local std::mt19937_64 random(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return static_cast<int64_t>(base * jitter(random));
+}
+
+void DeliveryWorker::Loop() {
+  constexpr auto kPoll = std::chrono::milliseconds(200);
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      if (stopping_) return;
+    }
+    auto items = store_->ClaimOutbox(destination_.name, NowMs(), 64);
+    if (!items.ok()) {
+      log::Warn("delivery.claim-failed", {{"destination", destination_.name}, {"error", items.status().message()}});
+    }
+    if (!items.ok() || items->empty()) {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, kPoll, [this] { return stopping_ || woken_; });
+      woken_ = false;
+      continue;
+    }
+    std::vector<int64_t> delivered;
+    for (const store::OutboxItem& item : *items) {
+      auto start = std::chrono::steady_clock::now();
+      SendResult result = sender_->Send(item);
+      ++counters_.attempts;
+      counters_.latency_ms_total += static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+      if (result.kind == SendResult::Kind::kDelivered) {
+        delivered.push_back(item.id);
+        ++counters_.delivered;
+        continue;
+      }
+      if (result.kind == SendResult::Kind::kPermanent || item.attempts >= destination_.max_attempts) {
+        ++counters_.dead;
+        log::Warn("delivery.dead-letter", {{"destination", destination_.name}, {"outbox_id", std::to_string(item.id)},
+                                           {"attempts", std::to_string(item.attempts)}});
+        if (Status s = store_->MarkDead(item.id, result.detail); !s.ok()) {
+          log::Error("delivery.mark-failed", {{"error", s.message()}});
+        }
+        continue;
+      }
+      ++counters_.retries;
+      if (Status s = store_->MarkRetry(item.id, NowMs() + BackoffMs(item.attempts), result.detail); !s.ok()) {
+        log::Error("delivery.mark-failed", {{"error", s.message()}});
+      }
+    }
+    if (Status s = store_->MarkDelivered(delivered, NowMs()); !s.ok()) {
+      // Delivered but not recorded: they stay "sending" and go again with their idempotency key.
+      log::Error("delivery.mark-failed", {{"error", s.message()}});
+    }
+  }
+}
+
+}  // namespace ketamine::routing

@@ -1,0 +1,72 @@
+// Store-and-forward delivery: one worker thread per destination takes due items from the outbox
+// (in the store, never a RAM queue that could drop), sends them, and records the outcome: delivered,
+// a retry with exponential backoff and jitter, or after max_attempts a dead letter an operator
+// lists and replays (/admin, CLI). Retries never touch the receive path. An item that was being
+// sent when the gateway stopped is "sent, outcome unknown": it goes again with its idempotency
+// key (and, for FHIR, as PUTs on the ids the first attempt used), never as a fresh create.
+//   DeliveryWorker worker(store, destination, MakeSender(destination));
+//   worker.Start(); ... worker.Stop();
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "routing/router.h"
+#include "store/message_store.h"
+
+namespace ketamine::routing {
+
+struct SendResult {
+  enum class Kind { kDelivered, kRetry, kPermanent };
+  Kind kind = Kind::kDelivered;
+  std::string detail;  // the peer's answer or the error, for the outbox's last_error
+};
+
+class Sender {
+ public:
+  virtual ~Sender() = default;
+  virtual SendResult Send(const store::OutboxItem& item) = 0;
+};
+
+// FHIR server (POST of the transaction Bundle to the base), MLLP peer (waits for its ACK: AA/CA
+// delivered, AE/AR a permanent failure), or folder (one file per item, written then renamed).
+std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination);
+
+struct DeliveryCounters {
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> dead{0};
+  std::atomic<uint64_t> attempts{0};
+  std::atomic<uint64_t> latency_ms_total{0};  // per attempt, for the mean
+};
+
+class DeliveryWorker {
+ public:
+  DeliveryWorker(std::shared_ptr<store::MessageStore> store, DestinationConfig destination, std::unique_ptr<Sender> sender);
+  ~DeliveryWorker();
+  void Start();
+  void Stop();   // finishes the item in hand, then returns
+  void Wake();   // something was queued: look now instead of at the next poll
+  const DestinationConfig& destination() const { return destination_; }
+  const DeliveryCounters& counters() const { return counters_; }
+
+ private:
+  void Loop();
+  int64_t BackoffMs(int attempts);
+
+  std::shared_ptr<store::MessageStore> store_;
+  DestinationConfig destination_;
+  std::unique_ptr<Sender> sender_;
+  DeliveryCounters counters_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  std::thread thread_;
+};
+
+}  // namespace ketamine::routing

@@ -1,0 +1,215 @@
+#include "routing/router.h"
+
+#include <algorithm>
+
+#include "fhir/json.h"
+#include "mapping/converter.h"
+
+namespace ketamine::routing {
+namespace {
+
+using rapidjson::Value;
+
+Status Bad(const std::string& where, const std::string& what) { return InvalidInput(where + ": " + what, Location(where)); }
+
+std::string Join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+Status Keys(const Value& v, const std::string& where, std::initializer_list<const char*> allowed) {
+  if (!v.IsObject()) return Bad(where, "must be an object");
+  for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* k) { return std::string_view(k) == it->name.GetString(); })) {
+      return Bad(Join(where, it->name.GetString()), "unknown key");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadSet(const Value& v, const std::string& where, const char* key, std::set<std::string>& out) {
+  auto it = v.FindMember(key);
+  if (it == v.MemberEnd()) return Status::Ok();
+  if (!it->value.IsArray()) return Bad(Join(where, key), "must be an array of strings");
+  for (const Value& s : it->value.GetArray()) {
+    if (!s.IsString()) return Bad(Join(where, key), "must be an array of strings");
+    out.insert(s.GetString());
+  }
+  return Status::Ok();
+}
+
+Status ReadInt(const Value& v, const std::string& where, const char* key, int& out, int min, int max) {
+  auto it = v.FindMember(key);
+  if (it == v.MemberEnd()) return Status::Ok();
+  if (!it->value.IsInt() || it->value.GetInt() < min || it->value.GetInt() > max) {
+    return Bad(Join(where, key), "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  out = it->value.GetInt();
+  return Status::Ok();
+}
+
+Status ReadString(const Value& v, const std::string& where, const char* key, std::string& out) {
+  auto it = v.FindMember(key);
+  if (it == v.MemberEnd()) return Status::Ok();
+  if (!it->value.IsString()) return Bad(Join(where, key), "must be a string");
+  out = it->value.GetString();
+  return Status::Ok();
+}
+
+std::string Str(const Value& v, const char* key) {
+  if (!v.IsObject()) return {};
+  auto it = v.FindMember(key);
+  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, const std::string& path) {
+  auto router = std::make_shared<Router>();
+  KETAMINE_RETURN_IF_ERROR(Keys(config, path.empty() ? "(routing)" : path, {"destinations", "routes"}));
+  if (auto d = config.FindMember("destinations"); d != config.MemberEnd()) {
+    const std::string where = Join(path, "destinations");
+    if (!d->value.IsObject()) return Bad(where, "must be an object of named destinations");
+    for (auto it = d->value.MemberBegin(); it != d->value.MemberEnd(); ++it) {
+      const std::string at = Join(where, it->name.GetString());
+      KETAMINE_RETURN_IF_ERROR(Keys(it->value, at, {"type", "url", "host", "port", "folder", "timeout_ms", "max_attempts",
+                                                    "initial_backoff_ms", "max_backoff_ms", "bearer_token"}));
+      DestinationConfig dest;
+      dest.name = it->name.GetString();
+      std::string type = Str(it->value, "type");
+      if (type == "fhir") {
+        dest.type = DestinationType::kFhir;
+      } else if (type == "mllp") {
+        dest.type = DestinationType::kMllp;
+      } else if (type == "folder") {
+        dest.type = DestinationType::kFolder;
+      } else {
+        return Bad(Join(at, "type"), "is fhir, mllp or folder");
+      }
+      KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "url", dest.url));
+      KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "host", dest.host));
+      KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "folder", dest.folder));
+      KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "bearer_token", dest.bearer_token));
+      int port = 0;
+      KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "port", port, 1, 65535));
+      dest.port = static_cast<uint16_t>(port);
+      KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "timeout_ms", dest.timeout_ms, 100, 600000));
+      KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "max_attempts", dest.max_attempts, 1, 1000));
+      KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "initial_backoff_ms", dest.initial_backoff_ms, 1, 3600000));
+      KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "max_backoff_ms", dest.max_backoff_ms, 1, 86400000));
+      if (dest.type == DestinationType::kFhir &&
+          dest.url.rfind("http://", 0) != 0 && dest.url.rfind("https://", 0) != 0) {
+        return Bad(Join(at, "url"), "a FHIR destination needs an http(s) base URL");
+      }
+      if (dest.type == DestinationType::kMllp && (dest.host.empty() || dest.port == 0)) {
+        return Bad(at, "an MLLP destination needs host and port");
+      }
+      if (dest.type == DestinationType::kFolder && dest.folder.empty()) return Bad(Join(at, "folder"), "is required");
+      router->destinations_[dest.name] = std::move(dest);
+    }
+  }
+  if (auto r = config.FindMember("routes"); r != config.MemberEnd()) {
+    const std::string where = Join(path, "routes");
+    if (!r->value.IsArray()) return Bad(where, "must be an array");
+    int i = 0;
+    for (const Value& v : r->value.GetArray()) {
+      const std::string at = where + "[" + std::to_string(i++) + "]";
+      KETAMINE_RETURN_IF_ERROR(Keys(v, at, {"name", "match", "destinations"}));
+      Route route;
+      route.name = Str(v, "name");
+      if (auto m = v.FindMember("match"); m != v.MemberEnd()) {
+        const std::string mat = at + ".match";
+        KETAMINE_RETURN_IF_ERROR(Keys(m->value, mat, {"message_type", "resource_type", "sending_facility", "profile"}));
+        KETAMINE_RETURN_IF_ERROR(ReadSet(m->value, mat, "message_type", route.message_types));
+        KETAMINE_RETURN_IF_ERROR(ReadSet(m->value, mat, "resource_type", route.resource_types));
+        KETAMINE_RETURN_IF_ERROR(ReadSet(m->value, mat, "sending_facility", route.sending_facilities));
+        KETAMINE_RETURN_IF_ERROR(ReadSet(m->value, mat, "profile", route.profiles));
+      }
+      auto d = v.FindMember("destinations");
+      if (d == v.MemberEnd() || !d->value.IsArray() || d->value.Empty()) {
+        return Bad(at + ".destinations", "is a non-empty array of destination names");
+      }
+      int j = 0;
+      for (const Value& name : d->value.GetArray()) {
+        const std::string dat = at + ".destinations[" + std::to_string(j++) + "]";
+        if (!name.IsString()) return Bad(dat, "must be a destination name");
+        if (!router->destinations_.count(name.GetString())) {
+          return Bad(dat, std::string("no destination named '") + name.GetString() + "'");
+        }
+        route.destinations.emplace_back(name.GetString());
+      }
+      router->routes_.push_back(std::move(route));
+    }
+  }
+  return std::shared_ptr<const Router>(std::move(router));
+}
+
+std::vector<const DestinationConfig*> Router::Match(const RouteInput& input) const {
+  auto any_of = [](const std::set<std::string>& wanted, const std::set<std::string>& have) {
+    if (wanted.empty()) return true;
+    return std::any_of(have.begin(), have.end(), [&](const std::string& h) { return wanted.count(h) > 0; });
+  };
+  std::vector<const DestinationConfig*> out;
+  for (const Route& route : routes_) {
+    if (!route.message_types.empty() && !route.message_types.count(input.message_type)) continue;
+    if (!route.sending_facilities.empty() && !route.sending_facilities.count(input.sending_facility)) continue;
+    if (!any_of(route.resource_types, input.resource_types) || !any_of(route.profiles, input.profiles)) continue;
+    for (const auto& name : route.destinations) {
+      const DestinationConfig* d = &destinations_.at(name);
+      if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+    }
+  }
+  return out;
+}
+
+void DescribeBundle(const Value& bundle, RouteInput& input) {
+  auto entries = bundle.IsObject() ? bundle.FindMember("entry") : Value::ConstMemberIterator();
+  if (!bundle.IsObject() || entries == bundle.MemberEnd() || !entries->value.IsArray()) return;
+  for (const Value& e : entries->value.GetArray()) {
+    auto r = e.IsObject() ? e.FindMember("resource") : Value::ConstMemberIterator();
+    if (!e.IsObject() || r == e.MemberEnd()) continue;
+    if (std::string type = Str(r->value, "resourceType"); !type.empty()) input.resource_types.insert(type);
+    auto meta = r->value.FindMember("meta");
+    if (meta == r->value.MemberEnd() || !meta->value.IsObject()) continue;
+    auto profiles = meta->value.FindMember("profile");
+    if (profiles == meta->value.MemberEnd() || !profiles->value.IsArray()) continue;
+    for (const Value& p : profiles->value.GetArray()) {
+      if (p.IsString()) input.profiles.insert(p.GetString());
+    }
+  }
+}
+
+std::string FhirDeliveryPayload(const Value& bundle) {
+  rapidjson::Document copy;
+  copy.CopyFrom(bundle, copy.GetAllocator());
+  auto entries = copy.FindMember("entry");
+  if (entries != copy.MemberEnd() && entries->value.IsArray()) {
+    for (Value& e : entries->value.GetArray()) {
+      if (!e.IsObject()) continue;
+      std::string full_url = Str(e, "fullUrl");
+      auto req = e.FindMember("request");
+      auto res = e.FindMember("resource");
+      if (req == e.MemberEnd() || res == e.MemberEnd()) continue;
+      const std::string method = Str(req->value, "method");
+      const std::string request_url = Str(req->value, "url");
+      std::string id;
+      if (method == "PUT" && request_url.find("?identifier=") != std::string::npos) {
+        // A conditional update: servers resolve these by search, which races (and some do not
+        // search identifiers at all). The id is made from the business identifier instead, so
+        // every message about this patient or order writes the same resource.
+        id = mapping::DeterministicUuid({"delivery", request_url}).substr(9);
+      } else if (method == "POST" && full_url.rfind("urn:uuid:", 0) == 0) {
+        id = full_url.substr(9);
+      } else {
+        continue;
+      }
+      std::string url = Str(res->value, "resourceType") + "/" + id;
+      req->value.RemoveMember("method");
+      req->value.RemoveMember("url");
+      req->value.AddMember("method", "PUT", copy.GetAllocator());
+      req->value.AddMember("url", Value(url.c_str(), copy.GetAllocator()), copy.GetAllocator());
+      res->value.RemoveMember("id");
+      res->value.AddMember("id", Value(id.c_str(), copy.GetAllocator()), copy.GetAllocator());
+    }
+  }
+  return fhir::ToJson(copy);
+}
+
+}  // namespace ketamine::routing

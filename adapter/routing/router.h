@@ -1,0 +1,78 @@
+// Routing: which destinations a message or resource goes to, from the "routes" and "destinations"
+// of the gateway's JSON config. A route matches on message type, resource types in the result,
+// sending facility and claimed profiles (an empty list matches anything) and names destinations:
+// a FHIR server, an HL7 v2 system over MLLP, or a folder. A config error is refused at start-up
+// with a message naming the key ("routes[1].destinations[0]: no destination named 'registy'").
+//   auto router = routing::Router::FromJson(config["routing"]);
+//   for (const auto* d : (*router)->Match({"RDE^O11", "RIVERSIDE_PAIN", {"MedicationRequest"}, {}})) ...
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ketamine::routing {
+
+enum class DestinationType { kFhir, kMllp, kFolder };
+
+struct DestinationConfig {
+  std::string name;
+  DestinationType type = DestinationType::kFhir;
+  std::string url;          // fhir: the server's base ("http://host/fhir/R4")
+  std::string host;         // mllp
+  uint16_t port = 0;        // mllp
+  std::string folder;       // folder
+  int timeout_ms = 10000;   // one attempt
+  int max_attempts = 10;    // then the item is a dead letter
+  int initial_backoff_ms = 500;
+  int max_backoff_ms = 300000;
+  std::string bearer_token; // fhir: a static token, when the server wants one
+};
+
+struct Route {
+  std::string name;
+  std::set<std::string> message_types;       // "RDE^O11"
+  std::set<std::string> resource_types;      // any of them in the result
+  std::set<std::string> sending_facilities;  // MSH-4
+  std::set<std::string> profiles;            // any claimed in meta.profile
+  std::vector<std::string> destinations;
+};
+
+struct RouteInput {
+  std::string message_type;
+  std::string sending_facility;
+  std::set<std::string> resource_types;
+  std::set<std::string> profiles;
+};
+
+class Router {
+ public:
+  // `config` is an object {"destinations": {...}, "routes": [...]}; `path` prefixes error keys.
+  static Result<std::shared_ptr<const Router>> FromJson(const rapidjson::Value& config, const std::string& path = "");
+  // Each destination once, in route order.
+  std::vector<const DestinationConfig*> Match(const RouteInput& input) const;
+  const std::map<std::string, DestinationConfig>& destinations() const { return destinations_; }
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  std::map<std::string, DestinationConfig> destinations_;
+  std::vector<Route> routes_;
+};
+
+// The FHIR payload of a transaction Bundle for delivery, with every write a PUT on an id the
+// gateway chose: creates with a urn:uuid fullUrl (the converter's, derived from the message) use
+// that uuid; conditional updates on a business identifier use a name-based uuid of it. A resend
+// after an unknown outcome, or the next message about the same patient, updates what is there
+// instead of creating it twice, whatever the server does with conditional requests.
+std::string FhirDeliveryPayload(const rapidjson::Value& bundle);
+
+// What the route input of a Bundle is: its resource types and claimed profiles.
+void DescribeBundle(const rapidjson::Value& bundle, RouteInput& input);
+
+}  // namespace ketamine::routing

@@ -1,0 +1,132 @@
+// Store-and-forward delivery to a real FHIR server (Medplum's FhirRouter, tests/integration/
+// fhir_server.mjs): an RDE^O11 sent over MLLP by a real MLLP client (@medplum/hl7) arrives as a
+// MedicationRequest that Medplum's validateResource accepts; with the server down for a while the
+// messages are retried and each is delivered exactly once; a message the server refuses becomes a
+// dead letter that /admin lists and replays; a folder destination gets whole files.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { medplumErrors, peer } from './peers.mjs';
+import { freshDataDir, startGateway } from './gateway.mjs';
+import { startFhirServer } from './fhir_server.mjs';
+
+const ownDir = process.env.KGW_TEST_DATA_DIR;
+const profilesDir = process.env.KGW_PROFILES_DIR;
+const { Hl7Client } = peer('@medplum/hl7');
+const { Hl7Message } = peer('@medplum/core');
+
+let fhir;
+let gw;
+let folder;
+before(async () => {
+  fhir = await startFhirServer();
+  const dataDir = freshDataDir('kgw-delivery-');
+  folder = path.join(dataDir, 'out');
+  writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({
+    profiles_dir: profilesDir,
+    routing: {
+      destinations: {
+        registry: { type: 'fhir', url: fhir.base, timeout_ms: 2000, max_attempts: 50, initial_backoff_ms: 50, max_backoff_ms: 400 },
+        archive: { type: 'folder', folder },
+      },
+      routes: [
+        { name: 'orders-and-administrations', match: { message_type: ['RDE^O11', 'RAS^O17'] }, destinations: ['registry', 'archive'] },
+      ],
+    },
+  }));
+  gw = await startGateway({ dataDir, args: ['--config', path.join(dataDir, 'config.json')] });
+});
+after(async () => {
+  await gw.stop();
+  gw.cleanup();
+  await fhir.close();
+});
+
+async function send(messages) {
+  const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
+  try {
+    const acks = [];
+    for (const m of messages) acks.push(await client.sendAndWait(Hl7Message.parse(m)));
+    return acks.map((a) => a.getSegment('MSA').getField(1).toString());
+  } finally {
+    client.close();
+  }
+}
+
+async function until(check, ms = 15000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+// Original acknowledgment mode (no MSH-15/16): one AA per message, what Hl7Client waits for.
+const rde = readFileSync(path.join(ownDir, 'RDE_O11-ketamine-1.hl7'), 'utf8').replace('|AL|NE|', '|||');
+const withControlId = (message, id, order) =>
+  message.replace('KET-RDE-0001', id).replaceAll('ORD-7001', order);
+
+test('an RDE^O11 over MLLP reaches the FHIR server as a valid MedicationRequest, and the folder as a file', async () => {
+  assert.deepEqual(await send([rde]), ['AA']);
+  assert.ok(await until(async () => (await fhir.search('MedicationRequest')).entry?.length === 1), 'delivered');
+  const found = await fhir.search('MedicationRequest');
+  const mr = found.entry[0].resource;
+  assert.equal(mr.medicationCodeableConcept.coding[0].code, '238082');
+  assert.deepEqual(medplumErrors(mr), []);
+  const patient = await fhir.search('Patient');
+  assert.equal(patient.entry.length, 1);
+  assert.deepEqual(medplumErrors(patient.entry[0].resource), []);
+  assert.ok(await until(async () => readdirSync(folder).filter((f) => f.endsWith('.hl7')).length === 1));
+  assert.equal(readFileSync(path.join(folder, readdirSync(folder).find((f) => f.endsWith('.hl7'))), 'utf8'), rde);
+});
+
+test('the server down for a while: retried, each message delivered exactly once', async () => {
+  fhir.setDown(true);
+  const messages = [1, 2, 3, 4, 5].map((i) => withControlId(rde, `KET-DOWN-${i}`, `ORD-DOWN-${i}`));
+  assert.deepEqual(await send(messages), ['AA', 'AA', 'AA', 'AA', 'AA'], 'ACKed although the destination is down');
+  await new Promise((r) => setTimeout(r, 800));
+  assert.ok(fhir.state.requests.filter((r) => r.method === 'POST').length > 1, 'attempts while down');
+  fhir.setDown(false);
+  assert.ok(await until(async () => (await fhir.search('MedicationRequest')).entry?.length === 6), 'all delivered once up');
+  await new Promise((r) => setTimeout(r, 500));
+  const orders = (await fhir.search('MedicationRequest')).entry.map((e) => e.resource.identifier.find((i) => i.type?.coding?.[0]?.code === 'PLAC').value).sort();
+  assert.deepEqual(orders, ['ORD-7001', 'ORD-DOWN-1', 'ORD-DOWN-2', 'ORD-DOWN-3', 'ORD-DOWN-4', 'ORD-DOWN-5']);
+  assert.equal((await fhir.search('Patient')).entry.length, 1, 'one patient, however often she was sent');
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /^ketamine_delivery_attempts_total\{destination="registry",result="retry"\} [1-9]\d*$/m);
+  assert.match(metrics, /^ketamine_outbox_items\{destination="registry",state="pending"\} 0$/m);
+});
+
+test('the same message sent twice is delivered once', async () => {
+  const posts = () => fhir.state.requests.filter((r) => r.method === 'POST').length;
+  const before = posts();
+  const again = withControlId(rde, 'KET-TWICE', 'ORD-TWICE');
+  assert.deepEqual(await send([again, again]), ['AA', 'AA']);
+  assert.ok(await until(async () => (await fhir.search('MedicationRequest')).entry?.length === 7));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(posts() - before, 1, 'the duplicate was answered from the store, not queued again');
+});
+
+test('a message the server refuses becomes a dead letter that an operator replays', async () => {
+  const admin = `http://127.0.0.1:${gw.httpPort}/admin`;
+  const count = async () => (await fhir.search('MedicationRequest')).entry?.length ?? 0;
+  const before = await count();
+  fhir.setReject(true);
+  assert.deepEqual(await send([withControlId(rde, 'KET-DEAD-1', 'ORD-DEAD-1')]), ['AA']);
+  let dead = [];
+  assert.ok(await until(async () => {
+    dead = await (await fetch(`${admin}/dead-letters?destination=registry`)).json();
+    return dead.length === 1;
+  }), 'a 400 is permanent: a dead letter at once, no retries');
+  assert.match(dead[0].last_error, /^HTTP 400/);
+  assert.equal(dead[0].attempts, 1);
+  fhir.setReject(false);
+  const replay = await fetch(`${admin}/dead-letters/${dead[0].id}/replay`, { method: 'POST' });
+  assert.equal(replay.status, 202);
+  assert.ok(await until(async () => (await count()) === before + 1), 'delivered after the replay');
+  assert.deepEqual(await (await fetch(`${admin}/dead-letters`)).json(), []);
+  const again = await fetch(`${admin}/dead-letters/${dead[0].id}/replay`, { method: 'POST' });
+  assert.equal(again.status, 404, 'only a dead letter can be replayed');
+});
