@@ -10,6 +10,7 @@
 #include "cli/config.h"
 #include "cli/resources.h"
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <map>
 #include <sstream>
@@ -97,6 +98,97 @@ void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_di
     }
   }
   log::Info("serve.seeded", {{"examples", std::to_string(seeded)}});
+}
+
+// The outbox items for a resource a REST client wrote: FHIR destinations get it as a one-entry
+// transaction (PUT on its id); MLLP and folder destinations get the HL7 v2 message it converts to,
+// made from the resource and what it references in the store (the patient, the prescriber, the
+// medication).
+std::vector<store::OutboxWrite> RouteResource(const routing::Router& router, const mapping::Converter& converter,
+                                              store::MessageStore& store, const std::string& type, const std::string& json) {
+  std::vector<store::OutboxWrite> out;
+  auto doc = fhir::ParseJson(json);
+  if (!doc.ok() || !(*doc)->IsObject()) return out;
+  const rapidjson::Value& resource = **doc;
+  routing::RouteInput input;
+  input.resource_types.insert(type);
+  if (resource.HasMember("meta") && resource["meta"].IsObject() && resource["meta"].HasMember("profile") &&
+      resource["meta"]["profile"].IsArray()) {
+    for (const auto& p : resource["meta"]["profile"].GetArray()) {
+      if (p.IsString()) input.profiles.insert(p.GetString());
+    }
+  }
+  auto destinations = router.Match(input);
+  if (destinations.empty()) return out;
+  const std::string id = resource.HasMember("id") && resource["id"].IsString() ? resource["id"].GetString() : "";
+  std::string partition = type + "/" + id;
+  for (const char* key : {"subject", "patient"}) {
+    if (resource.HasMember(key) && resource[key].IsObject() && resource[key].HasMember("reference") &&
+        resource[key]["reference"].IsString()) {
+      partition = resource[key]["reference"].GetString();
+    }
+  }
+  const std::string key = mapping::DeterministicUuid({"rest", type, id, json}).substr(9);
+  std::string fhir_payload, v2_payload;
+  bool v2_tried = false;
+  for (const routing::DestinationConfig* d : destinations) {
+    store::OutboxWrite w;
+    w.destination = d->name;
+    w.partition = partition;
+    w.idempotency_key = key + "|" + d->name;
+    if (d->type == routing::DestinationType::kFhir) {
+      if (fhir_payload.empty()) {
+        fhir_payload = R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":")" + type + "/" + id +
+                       R"(","resource":)" + json + R"(,"request":{"method":"PUT","url":")" + type + "/" + id + R"("}}]})";
+      }
+      w.content_type = "application/fhir+json";
+      w.payload = fhir_payload;
+    } else {
+      if (!v2_tried) {
+        v2_tried = true;
+        // The resource and, one level deep, the resources it references that the store holds.
+        std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":")" + type + "/" + id +
+                             R"(","resource":)" + json + "}";
+        std::vector<std::string> refs;
+        std::function<void(const rapidjson::Value&)> walk = [&](const rapidjson::Value& v) {
+          if (v.IsObject()) {
+            for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+              if (std::string_view(it->name.GetString()) == "reference" && it->value.IsString()) {
+                refs.emplace_back(it->value.GetString());
+              } else {
+                walk(it->value);
+              }
+            }
+          } else if (v.IsArray()) {
+            for (const auto& e : v.GetArray()) walk(e);
+          }
+        };
+        walk(resource);
+        for (const std::string& ref : refs) {
+          size_t slash = ref.find('/');
+          if (slash == std::string::npos) continue;
+          auto stored = store.ReadResource(ref.substr(0, slash), ref.substr(slash + 1));
+          if (!stored.ok()) continue;
+          bundle += R"(,{"fullUrl":")" + ref + R"(","resource":)" + stored->json + "}";
+        }
+        bundle += "]}";
+        auto parsed = fhir::ParseJson(bundle);
+        if (parsed.ok()) {
+          auto message = converter.ToV2(**parsed);
+          if (message.ok() && !message->issues.HasErrors()) {
+            v2_payload = message->message;
+          } else {
+            log::Warn("routing.v2-failed", {{"type", type}, {"destination", d->name}});
+          }
+        }
+      }
+      if (v2_payload.empty()) continue;
+      w.content_type = "x-application/hl7-v2+er7";
+      w.payload = v2_payload;
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
 }
 
 int Fail(int code, const std::string& message) {
@@ -228,6 +320,18 @@ int Serve(const std::vector<std::string>& argv) {
     }
     return out.str();
   });
+  if (config->router) {
+    auto wake = [workers](const std::vector<std::string>& destinations) {
+      for (const auto& d : destinations) {
+        if (auto it = workers->find(d); it != workers->end()) it->second->Wake();
+      }
+    };
+    facade->set_routing(
+        [router = config->router, converter = *converter, store = shared_store](const std::string& type, const std::string& json) {
+          return RouteResource(*router, *converter, *store, type, json);
+        },
+        wake);
+  }
   if (config->seed_examples) SeedExamples(*facade, *profiles);
   http::ServerOptions http_options;
   http_options.host = config->http_host;

@@ -600,11 +600,18 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
   record.version = "R4";
   record.raw = request.body;
   record.resources.push_back(std::move(write));
+  if (route_) record.outbox = route_(type, json);
+  std::vector<std::string> destinations;
+  for (const auto& o : record.outbox) destinations.push_back(o.destination);
   // The 201 leaves only after the commit: answered from the store's thread.
   auto answer = [self = shared_from_this(), type, json = std::move(json), minimal = PreferMinimal(request),
-                 respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
+                 destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
     const store::ResourceResult& result = outcome->resources.at(0);
+    if (!outcome->rolled_back && result.outcome != store::ResourceOutcome::kExisting && !destinations.empty() &&
+        self->queued_) {
+      self->queued_(destinations);
+    }
     if (outcome->rolled_back) return respond(Outcome(409, "conflict", type + "/" + result.id + " already exists"));
     std::vector<std::pair<std::string, std::string>> headers = {
         {"ETag", "W/\"" + std::to_string(result.version) + "\""},
@@ -652,10 +659,14 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
   record.version = "R4";
   record.raw = request.body;
   record.resources.push_back(std::move(write));
+  if (route_) record.outbox = route_(type, json);
+  std::vector<std::string> destinations;
+  for (const auto& o : record.outbox) destinations.push_back(o.destination);
   auto answer = [self = shared_from_this(), type, id, json = std::move(json), minimal = PreferMinimal(request),
-                 respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
+                 destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
     const store::ResourceResult& result = outcome->resources.at(0);
+    if (!outcome->rolled_back && !destinations.empty() && self->queued_) self->queued_(destinations);
     if (outcome->rolled_back) {
       return respond(Outcome(412, "conflict", type + "/" + id + " is at version " + std::to_string(result.version) +
                                                   ", not the one If-Match names"));

@@ -42,6 +42,13 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // operator replays a dead letter (to wake its destination's worker).
   void set_extra_metrics(std::function<std::string()> f) { extra_metrics_ = std::move(f); }
   void set_replayed(std::function<void(const std::string& destination)> f) { replayed_ = std::move(f); }
+  // Routing of what REST clients write: the outbox items for a stored resource (its JSON with its
+  // id), queued in the same transaction; `queued` is told the destinations after the commit.
+  using RouteResource = std::function<std::vector<store::OutboxWrite>(const std::string& type, const std::string& json)>;
+  void set_routing(RouteResource route, std::function<void(const std::vector<std::string>&)> queued) {
+    route_ = std::move(route);
+    queued_ = std::move(queued);
+  }
 
  private:
   void Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond);
@@ -69,6 +76,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::atomic<uint64_t> validation_failures_{0};
   std::function<std::string()> extra_metrics_;
   std::function<void(const std::string&)> replayed_;
+  RouteResource route_;
+  std::function<void(const std::vector<std::string>&)> queued_;
 };
 
 }  // namespace ketamine::http

@@ -13,14 +13,34 @@ import { startFhirServer } from './fhir_server.mjs';
 
 const ownDir = process.env.KGW_TEST_DATA_DIR;
 const profilesDir = process.env.KGW_PROFILES_DIR;
-const { Hl7Client } = peer('@medplum/hl7');
+const { Hl7Client, Hl7Server } = peer('@medplum/hl7');
 const { Hl7Message } = peer('@medplum/core');
 
 let fhir;
 let gw;
 let folder;
+let pharmacy;
+const pharmacyMessages = [];
+async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
 before(async () => {
   fhir = await startFhirServer();
+  // A downstream pharmacy system: a real MLLP peer that keeps what it gets and answers AA.
+  const pharmacyPort = await freePort();
+  pharmacy = new Hl7Server((connection) => {
+    connection.addEventListener('message', ({ message }) => {
+      pharmacyMessages.push(message);
+      connection.send(message.buildAck());
+    });
+  });
+  await pharmacy.start(pharmacyPort);
   const dataDir = freshDataDir('kgw-delivery-');
   folder = path.join(dataDir, 'out');
   writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({
@@ -29,9 +49,11 @@ before(async () => {
       destinations: {
         registry: { type: 'fhir', url: fhir.base, timeout_ms: 2000, max_attempts: 50, initial_backoff_ms: 50, max_backoff_ms: 400 },
         archive: { type: 'folder', folder },
+        pharmacy: { type: 'mllp', host: '127.0.0.1', port: pharmacyPort, timeout_ms: 2000, initial_backoff_ms: 50 },
       },
       routes: [
         { name: 'orders-and-administrations', match: { message_type: ['RDE^O11', 'RAS^O17'] }, destinations: ['registry', 'archive'] },
+        { name: 'rest-orders-to-pharmacy', match: { message_type: [''], resource_type: ['MedicationRequest'] }, destinations: ['pharmacy'] },
       ],
     },
   }));
@@ -41,6 +63,7 @@ after(async () => {
   await gw.stop();
   gw.cleanup();
   await fhir.close();
+  await pharmacy.stop({ forceDrainTimeoutMs: 100 });
 });
 
 async function send(messages) {
@@ -129,4 +152,25 @@ test('a message the server refuses becomes a dead letter that an operator replay
   assert.deepEqual(await (await fetch(`${admin}/dead-letters`)).json(), []);
   const again = await fetch(`${admin}/dead-letters/${dead[0].id}/replay`, { method: 'POST' });
   assert.equal(again.status, 404, 'only a dead letter can be replayed');
+});
+
+test('a MedicationRequest POSTed to the gateway reaches the pharmacy over MLLP as an RDE^O11', async () => {
+  const base = gw.fhirBase;
+  const example = (name) => JSON.parse(readFileSync(path.join(profilesDir, 'examples', 'valid', name), 'utf8'));
+  const put = (resource) => fetch(`${base}/${resource.resourceType}/${resource.id}`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(resource) });
+  for (const name of ['Patient-infusion-patient.json', 'Practitioner-ketamine-prescriber.json', 'Observation-body-weight.json']) {
+    assert.ok((await put(example(name))).status < 300, name);
+  }
+  const order = example('MedicationRequest-ketamine-infusion.json');
+  delete order.id;
+  const created = await fetch(`${base}/MedicationRequest`, {
+    method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(order) });
+  assert.equal(created.status, 201, await created.text());
+  assert.ok(await until(async () => pharmacyMessages.length === 1), 'the pharmacy got the order');
+  const rdeOut = pharmacyMessages[0];
+  assert.equal(rdeOut.getSegment('MSH').getField(9).toString(), 'RDE^O11^RDE_O11');
+  assert.equal(rdeOut.getSegment('RXE').getField(2).getComponent(1), '238082');
+  assert.equal(rdeOut.getSegment('PID').getField(5).getComponent(1), 'Testpatient', 'the patient came from the store');
+  assert.equal(rdeOut.getSegment('RXE').getField(13).getComponent(13), 'DEA');
 });
