@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <random>
 
 #include "common/log.h"
+#include "fhir/json.h"
 #include "http/client.h"
 #include "mllp/client.h"
 
@@ -18,15 +20,31 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// application/x-www-form-urlencoded value.
+std::string FormEncode(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 class FhirSender : public Sender {
  public:
   explicit FhirSender(DestinationConfig d) : d_(std::move(d)) {}
   SendResult Send(const store::OutboxItem& item) override {
-    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/fhir+json"},
-                                                                {"Accept", "application/fhir+json"},
-                                                                {"X-Idempotency-Key", item.write.idempotency_key}};
-    if (!d_.bearer_token.empty()) headers.emplace_back("Authorization", "Bearer " + d_.bearer_token);
-    auto r = http::Post(d_.url, item.write.payload, headers, d_.timeout_ms);
+    auto r = Attempt(item);
+    if (r.ok() && r->status == 401 && !d_.token_url.empty()) {
+      token_.clear();  // expired or revoked early: a new token, and once more at once
+      r = Attempt(item);
+    }
     if (!r.ok()) return {SendResult::Kind::kRetry, r.status().message()};
     std::string detail = "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300);
     if (r->status >= 200 && r->status < 300) return {SendResult::Kind::kDelivered, detail};
@@ -39,7 +57,44 @@ class FhirSender : public Sender {
   }
 
  private:
+  Result<http::ClientResponse> Attempt(const store::OutboxItem& item) {
+    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/fhir+json"},
+                                                                {"Accept", "application/fhir+json"},
+                                                                {"X-Idempotency-Key", item.write.idempotency_key}};
+    if (!d_.token_url.empty()) {
+      KETAMINE_ASSIGN_OR_RETURN(std::string token, Token());
+      headers.emplace_back("Authorization", "Bearer " + token);
+    } else if (!d_.bearer_token.empty()) {
+      headers.emplace_back("Authorization", "Bearer " + d_.bearer_token);
+    }
+    return http::Post(d_.url, item.write.payload, headers, d_.timeout_ms);
+  }
+
+  // OAuth2 client credentials: the cached token, or a new one from the token endpoint.
+  Result<std::string> Token() {
+    const auto now = std::chrono::steady_clock::now();
+    if (!token_.empty() && now < token_expires_) return token_;
+    std::string form = "grant_type=client_credentials&client_id=" + FormEncode(d_.client_id);
+    if (!d_.client_secret.empty()) form += "&client_secret=" + FormEncode(d_.client_secret);
+    if (!d_.scope.empty()) form += "&scope=" + FormEncode(d_.scope);
+    auto r = http::Post(d_.token_url, form, {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}},
+                        d_.timeout_ms);
+    if (!r.ok()) return Unavailable("token endpoint: " + r.status().message());
+    if (r->status != 200) return Unavailable("token endpoint answered HTTP " + std::to_string(r->status));
+    auto doc = fhir::ParseJson(r->body);
+    if (!doc.ok() || !(*doc)->IsObject() || !(*doc)->HasMember("access_token") || !(**doc)["access_token"].IsString()) {
+      return Unavailable("token endpoint: no access_token in its answer");
+    }
+    token_ = (**doc)["access_token"].GetString();
+    int expires_in = 300;
+    if ((*doc)->HasMember("expires_in") && (**doc)["expires_in"].IsInt()) expires_in = (**doc)["expires_in"].GetInt();
+    token_expires_ = now + std::chrono::seconds(std::max(1, expires_in - 30));  // renewed before it runs out
+    return token_;
+  }
+
   DestinationConfig d_;
+  std::string token_;
+  std::chrono::steady_clock::time_point token_expires_{};
 };
 
 class MllpSender : public Sender {

@@ -70,7 +70,7 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
     for (auto it = d->value.MemberBegin(); it != d->value.MemberEnd(); ++it) {
       const std::string at = Join(where, it->name.GetString());
       KETAMINE_RETURN_IF_ERROR(Keys(it->value, at, {"type", "url", "host", "port", "folder", "timeout_ms", "max_attempts",
-                                                    "initial_backoff_ms", "max_backoff_ms", "bearer_token"}));
+                                                    "initial_backoff_ms", "max_backoff_ms", "bearer_token", "oauth2"}));
       DestinationConfig dest;
       dest.name = it->name.GetString();
       std::string type = Str(it->value, "type");
@@ -87,6 +87,15 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "host", dest.host));
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "folder", dest.folder));
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "bearer_token", dest.bearer_token));
+      if (auto o = it->value.FindMember("oauth2"); o != it->value.MemberEnd()) {
+        const std::string oat = Join(at, "oauth2");
+        KETAMINE_RETURN_IF_ERROR(Keys(o->value, oat, {"token_url", "client_id", "client_secret", "scope"}));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, oat, "token_url", dest.token_url));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, oat, "client_id", dest.client_id));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, oat, "client_secret", dest.client_secret));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, oat, "scope", dest.scope));
+        if (dest.token_url.empty() || dest.client_id.empty()) return Bad(oat, "needs token_url and client_id");
+      }
       int port = 0;
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "port", port, 1, 65535));
       dest.port = static_cast<uint16_t>(port);

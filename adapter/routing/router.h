@@ -33,6 +33,12 @@ struct DestinationConfig {
   int initial_backoff_ms = 500;
   int max_backoff_ms = 300000;
   std::string bearer_token; // fhir: a static token, when the server wants one
+  // fhir: OAuth2 client credentials (RFC 6749 4.4): a token from token_url, kept until it expires;
+  // a 401 fetches a new one and tries again at once.
+  std::string token_url;
+  std::string client_id;
+  std::string client_secret;
+  std::string scope;
 };
 
 struct Route {

@@ -17,6 +17,7 @@ const { Hl7Client, Hl7Server } = peer('@medplum/hl7');
 const { Hl7Message } = peer('@medplum/core');
 
 let fhir;
+let secure;
 let gw;
 let folder;
 let pharmacy;
@@ -32,6 +33,7 @@ async function freePort() {
 }
 before(async () => {
   fhir = await startFhirServer();
+  secure = await startFhirServer({ auth: true });
   // A downstream pharmacy system: a real MLLP peer that keeps what it gets and answers AA.
   const pharmacyPort = await freePort();
   pharmacy = new Hl7Server((connection) => {
@@ -50,9 +52,12 @@ before(async () => {
         registry: { type: 'fhir', url: fhir.base, timeout_ms: 2000, max_attempts: 50, initial_backoff_ms: 50, max_backoff_ms: 400 },
         archive: { type: 'folder', folder },
         pharmacy: { type: 'mllp', host: '127.0.0.1', port: pharmacyPort, timeout_ms: 2000, initial_backoff_ms: 50 },
+        outcomes: { type: 'fhir', url: secure.base, initial_backoff_ms: 50, max_backoff_ms: 200,
+          oauth2: { token_url: secure.tokenUrl, client_id: 'kgw', client_secret: 's3cret', scope: 'system/*.write' } },
       },
       routes: [
         { name: 'orders-and-administrations', match: { message_type: ['RDE^O11', 'RAS^O17'] }, destinations: ['registry', 'archive'] },
+        { name: 'pain-scores-to-the-outcome-registry', match: { message_type: ['ORU^R01'] }, destinations: ['outcomes'] },
         { name: 'rest-orders-to-pharmacy', match: { message_type: [''], resource_type: ['MedicationRequest'] }, destinations: ['pharmacy'] },
       ],
     },
@@ -63,6 +68,7 @@ after(async () => {
   await gw.stop();
   gw.cleanup();
   await fhir.close();
+  await secure.close();
   await pharmacy.stop({ forceDrainTimeoutMs: 100 });
 });
 
@@ -173,4 +179,20 @@ test('a MedicationRequest POSTed to the gateway reaches the pharmacy over MLLP a
   assert.equal(rdeOut.getSegment('RXE').getField(2).getComponent(1), '238082');
   assert.equal(rdeOut.getSegment('PID').getField(5).getComponent(1), 'Testpatient', 'the patient came from the store');
   assert.equal(rdeOut.getSegment('RXE').getField(13).getComponent(13), 'DEA');
+});
+
+test('OAuth2 client credentials: a token from the token endpoint; a 401 is retried after a new token', async () => {
+  const oru = readFileSync(path.join(ownDir, 'ORU_R01-ketamine-1.hl7'), 'utf8').replace('|AL|NE|', '|||');
+  const count = async () => (await secure.search('Observation')).entry?.length ?? 0;
+  assert.deepEqual(await send([oru]), ['AA']);
+  assert.ok(await until(async () => (await count()) === 6), 'six observations delivered with a token');
+  assert.equal(secure.state.tokensIssued, 1);
+  secure.revokeTokens();
+  assert.deepEqual(await send([oru.replace('KET-ORU-0001', 'KET-ORU-0002')]), ['AA']);
+  assert.ok(await until(async () => secure.state.tokensIssued === 2), 'a new token after the 401');
+  assert.ok(secure.state.unauthorized >= 1);
+  await new Promise((r) => setTimeout(r, 300));
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /^ketamine_outbox_items\{destination="outcomes",state="pending"\} 0$/m);
+  assert.match(metrics, /^ketamine_outbox_items\{destination="outcomes",state="dead"\} 0$/m);
 });
