@@ -1,0 +1,93 @@
+// The gateway killed with SIGKILL while four MLLP clients send orders and its worker delivers them
+// to a real FHIR server (Medplum's FhirRouter): after a restart on the same data folder, and the
+// clients' resends of what was not acknowledged, every acknowledged order is at the server exactly
+// once (the outbox survived, and resends after an unknown outcome update instead of creating).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { peer } from './peers.mjs';
+import { freshDataDir, startGateway } from './gateway.mjs';
+import { startFhirServer } from './fhir_server.mjs';
+
+const ownDir = process.env.KGW_TEST_DATA_DIR;
+const profilesDir = process.env.KGW_PROFILES_DIR;
+const { Hl7Client } = peer('@medplum/hl7');
+const { Hl7Message } = peer('@medplum/core');
+const rde = readFileSync(path.join(ownDir, 'RDE_O11-ketamine-1.hl7'), 'utf8').replace('|AL|NE|', '|||');
+const order = (n) => rde.replace('KET-RDE-0001', `KET-CRASH-${n}`).replaceAll('ORD-7001', `ORD-CRASH-${n}`);
+
+async function until(check, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+test('SIGKILL under load: every acknowledged order is delivered exactly once after the restart', async () => {
+  const fhir = await startFhirServer();
+  const dataDir = freshDataDir('kgw-delivery-crash-');
+  const config = path.join(dataDir, 'config.json');
+  writeFileSync(config, JSON.stringify({
+    profiles_dir: profilesDir,
+    routing: {
+      destinations: { registry: { type: 'fhir', url: fhir.base, initial_backoff_ms: 50, max_backoff_ms: 500, max_attempts: 1000 } },
+      routes: [{ match: { message_type: ['RDE^O11'] }, destinations: ['registry'] }],
+    },
+  }));
+  let gw = await startGateway({ dataDir, args: ['--config', config] });
+  const acked = new Set();
+  const sent = new Set();
+  let next = 0;
+  let stop = false;
+  const clients = [0, 1, 2, 3].map(async () => {
+    const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
+    try {
+      while (!stop) {
+        const n = next++;
+        sent.add(n);
+        const ack = await client.sendAndWait(Hl7Message.parse(order(n)));
+        if (ack.getSegment('MSA').getField(1).toString() === 'AA') acked.add(n);
+      }
+    } catch {
+      // the gateway died under us
+    } finally {
+      client.close();
+    }
+  });
+  assert.ok(await until(async () => acked.size >= 150, 30000), 'traffic flowing');
+  await gw.stop('SIGKILL');
+  stop = true;
+  // A client waiting for an ACK from the killed gateway may never hear back: give up on it.
+  await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 2000))]);
+  const ackedBeforeKill = acked.size;
+
+  gw = await startGateway({ dataDir, args: ['--config', config] });
+  const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
+  for (const n of [...sent]) {
+    if (acked.has(n)) continue;
+    const ack = await client.sendAndWait(Hl7Message.parse(order(n)));
+    assert.equal(ack.getSegment('MSA').getField(1).toString(), 'AA');
+    acked.add(n);
+  }
+  client.close();
+
+  const placed = async () => {
+    const found = await fhir.search('MedicationRequest', '_count=5000');
+    return (found.entry ?? []).map((e) => e.resource.identifier.find((i) => i.type?.coding?.[0]?.code === 'PLAC').value);
+  };
+  assert.ok(await until(async () => (await placed()).length >= acked.size, 60000), 'everything delivered');
+  await new Promise((r) => setTimeout(r, 500));
+  const orders = await placed();
+  const counts = new Map();
+  for (const o of orders) counts.set(o, (counts.get(o) ?? 0) + 1);
+  for (const n of acked) assert.equal(counts.get(`ORD-CRASH-${n}`), 1, `ORD-CRASH-${n}`);
+  assert.equal(orders.length, acked.size, 'nothing that was not sent, nothing twice');
+  assert.equal((await fhir.search('Patient')).entry.length, 1);
+  console.log(`delivery crash test: ${sent.size} sent, ${ackedBeforeKill} acknowledged before the kill, ${orders.length} orders at the server`);
+  await gw.stop();
+  gw.cleanup();
+  await fhir.close();
+});
