@@ -221,6 +221,14 @@ void Write(const rapidjson::Value& v, JsonWriter& writer, rapidjson::StringBuffe
 
 }  // namespace
 
+std::string StringMember(const rapidjson::Value& object, const char* key) {
+  if (!object.IsObject()) return {};
+  auto it = object.FindMember(key);
+  return it != object.MemberEnd() && it->value.IsString()
+             ? std::string(it->value.GetString(), it->value.GetStringLength())
+             : std::string();
+}
+
 std::string ToJson(const rapidjson::Value& value) {
   // One buffer and writer per thread, kept warm: no regrowth or level-stack allocation per call.
   thread_local rapidjson::StringBuffer buffer(nullptr, 16 * 1024);

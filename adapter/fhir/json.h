@@ -53,4 +53,8 @@ rapidjson::Value DeepCopy(const rapidjson::Value& value, rapidjson::Document::Al
 // Compact JSON text of a value.
 std::string ToJson(const rapidjson::Value& value);
 
+// The string member `key` of an object; "" when `object` is no object or the member is absent or
+// not a string.
+std::string StringMember(const rapidjson::Value& object, const char* key);
+
 }  // namespace ketamine::fhir

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <set>
 #include <future>
+#include <optional>
 #include <sstream>
 
 #include "fhir/json.h"
@@ -22,12 +23,7 @@ using rapidjson::Value;
 const std::set<std::string, std::less<>> kTypes = {"MedicationRequest", "MedicationAdministration", "Observation",
                                                    "Patient", "Practitioner", "Medication"};
 
-std::string Str(const Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
+std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
 Response Outcome(int status, const char* severity_code, const std::string& text, const std::string& expression = {}) {
   Issues issues;
@@ -329,6 +325,14 @@ Response Facade::Metadata() const {
   cs.AddMember("format", formats, a);
   Value rest(rapidjson::kObjectType);
   rest.AddMember("mode", "server", a);
+  auto operation = [&a](const char* name, const char* definition) {
+    Value operations(rapidjson::kArrayType);
+    Value op(rapidjson::kObjectType);
+    op.AddMember("name", Value(name, a), a);
+    op.AddMember("definition", Value(definition, a), a);
+    operations.PushBack(op, a);
+    return operations;
+  };
   Value resources(rapidjson::kArrayType);
   const std::map<std::string, std::vector<std::pair<const char*, const char*>>> params = {
       {"MedicationRequest", {{"identifier", "token"}, {"patient", "reference"}, {"subject", "reference"}, {"code", "token"}, {"status", "token"}, {"authoredon", "date"}, {"date", "date"}}},
@@ -365,12 +369,7 @@ Response Facade::Metadata() const {
       search.PushBack(p, a);
     }
     r.AddMember("searchParam", search, a);
-    Value operations(rapidjson::kArrayType);
-    Value validate(rapidjson::kObjectType);
-    validate.AddMember("name", "validate", a);
-    validate.AddMember("definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate", a);
-    operations.PushBack(validate, a);
-    r.AddMember("operation", operations, a);
+    r.AddMember("operation", operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"), a);
     resources.PushBack(r, a);
   }
   rest.AddMember("resource", resources, a);
@@ -381,12 +380,7 @@ Response Facade::Metadata() const {
     interactions.PushBack(i, a);
   }
   rest.AddMember("interaction", interactions, a);
-  Value operations(rapidjson::kArrayType);
-  Value convert(rapidjson::kObjectType);
-  convert.AddMember("name", "convert-data", a);
-  convert.AddMember("definition", "http://fhir.ketamine-gateway.org/OperationDefinition/convert-data", a);
-  operations.PushBack(convert, a);
-  rest.AddMember("operation", operations, a);
+  rest.AddMember("operation", operation("convert-data", "http://fhir.ketamine-gateway.org/OperationDefinition/convert-data"), a);
   Value rests(rapidjson::kArrayType);
   rests.PushBack(rest, a);
   cs.AddMember("rest", rests, a);
@@ -575,6 +569,25 @@ std::string StripMetaVersion(rapidjson::Document& d, const std::string& id) {
 
 }  // namespace
 
+// The request as the store keeps it, with its resource write and (when routes match) its outbox
+// items; `destinations` gets the names of those, to wake their workers after the commit.
+store::InboundRecord Facade::Record(const std::string& what, const std::string& body, std::optional<store::ResourceWrite> write,
+                                    const std::string& json, std::vector<std::string>& destinations) const {
+  store::InboundRecord record;
+  record.received_at = NowRfc3339();
+  record.listener = "http";
+  record.message_type = what;
+  record.version = "R4";
+  record.raw = body;
+  if (write) {
+    const std::string type = write->type;
+    record.resources.push_back(std::move(*write));
+    if (route_) record.outbox = route_(type, json);
+  }
+  for (const auto& o : record.outbox) destinations.push_back(o.destination);
+  return record;
+}
+
 void Facade::Create(const std::string& type, const Request& request, Responder respond) {
   Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_);
   if (!parsed.ok) return respond(parsed.error);
@@ -593,16 +606,8 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
   write.index = IndexOf(type, *parsed.doc);
   write.json = StripMetaVersion(*parsed.doc, write.id);
   std::string json = write.json;
-  store::InboundRecord record;
-  record.received_at = NowRfc3339();
-  record.listener = "http";
-  record.message_type = "POST " + type;
-  record.version = "R4";
-  record.raw = request.body;
-  record.resources.push_back(std::move(write));
-  if (route_) record.outbox = route_(type, json);
   std::vector<std::string> destinations;
-  for (const auto& o : record.outbox) destinations.push_back(o.destination);
+  store::InboundRecord record = Record("POST " + type, request.body, std::move(write), json, destinations);
   // The 201 leaves only after the commit: answered from the store's thread.
   auto answer = [self = shared_from_this(), type, json = std::move(json), minimal = PreferMinimal(request),
                  destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
@@ -652,16 +657,8 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
   write.index = IndexOf(type, *parsed.doc);
   write.json = StripMetaVersion(*parsed.doc, id);
   std::string json = write.json;
-  store::InboundRecord record;
-  record.received_at = NowRfc3339();
-  record.listener = "http";
-  record.message_type = "PUT " + type;
-  record.version = "R4";
-  record.raw = request.body;
-  record.resources.push_back(std::move(write));
-  if (route_) record.outbox = route_(type, json);
   std::vector<std::string> destinations;
-  for (const auto& o : record.outbox) destinations.push_back(o.destination);
+  store::InboundRecord record = Record("PUT " + type, request.body, std::move(write), json, destinations);
   auto answer = [self = shared_from_this(), type, id, json = std::move(json), minimal = PreferMinimal(request),
                  destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
@@ -863,12 +860,9 @@ Response Facade::BundleNow(const Request& request) {
     p.write.json = StripMetaVersion(copy, p.id);
   }
   auto submit = [&](std::vector<Planned*> group) -> Result<store::AppendOutcome> {
-    store::InboundRecord record;
-    record.received_at = NowRfc3339();
-    record.listener = "http";
-    record.message_type = "POST Bundle " + kind;
-    record.version = "R4";
-    record.raw = group.size() == plan.size() ? request.body : std::string();
+    std::vector<std::string> unused;
+    store::InboundRecord record = Record("POST Bundle " + kind, group.size() == plan.size() ? request.body : std::string(),
+                                         std::nullopt, "", unused);
     for (Planned* p : group) record.resources.push_back(p->write);
     return store_->AppendAndWait(std::move(record));
   };

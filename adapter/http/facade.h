@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "http/server.h"
@@ -63,6 +64,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();
+  store::InboundRecord Record(const std::string& what, const std::string& body, std::optional<store::ResourceWrite> write,
+                              const std::string& json, std::vector<std::string>& destinations) const;
   Response Admin(const Request& request, const std::vector<std::string>& parts);
   void Count(const std::string& method, int status);
 

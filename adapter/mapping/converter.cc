@@ -11,18 +11,14 @@
 #include "fhir/json.h"
 #include "hl7v2/escape.h"
 #include "mapping/datatypes.h"
+#include "mapping/mapping_file.h"
 
 namespace ketamine::mapping {
 namespace {
 
 using rapidjson::Value;
 
-std::string Str(const Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
+std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
 std::vector<std::string> SplitBar(const std::string& text) {
   std::vector<std::string> out;
@@ -97,26 +93,14 @@ class PlanLoader {
   PlanLoader(Converter& converter) : converter_(converter) {}
 
   Status LoadDir(const std::filesystem::path& dir) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir / "v2-to-fhir", ec)) return Status::Ok();
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir / "v2-to-fhir")) {
-      if (e.path().extension() == ".json") files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) KETAMINE_RETURN_IF_ERROR(LoadFile(file));
+    for (const auto& file : JsonFilesIn(dir / "v2-to-fhir")) KETAMINE_RETURN_IF_ERROR(LoadFile(file));
     return Status::Ok();
   }
 
  private:
   // "file.json line 12: resources[1].fields[3].from: bad HL7 path 'RXE3'".
   Status Bad(const std::string& where, const std::string& what, const std::string& near = {}) {
-    std::string line;
-    if (!near.empty()) {
-      size_t at = text_.find("\"" + near + "\"");
-      if (at != std::string::npos) line = " line " + std::to_string(1 + std::count(text_.begin(), text_.begin() + static_cast<long>(at), '\n'));
-    }
-    return InvalidInput(file_ + line + ": " + where + ": " + what);
+    return file_.Bad(where, what, near);
   }
 
   Status Paths(const Value& v, const char* key, const std::string& where, std::vector<hl7v2::Path>& out) {
@@ -252,11 +236,9 @@ class PlanLoader {
   }
 
   Status LoadFile(const std::filesystem::path& path) {
-    file_ = path.filename().string();
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    text_ = text.str();
+    file_ = ReadMappingFile(path);
+    const std::string& text_ = file_.text;
+    const std::string& file_name = file_.name;
     auto doc = fhir::ParseJson(text_);
     if (!doc.ok()) {
       std::string message = doc.status().message();
@@ -264,9 +246,9 @@ class PlanLoader {
       if (at != std::string::npos) {
         size_t offset = std::strtoul(message.c_str() + at + 7, nullptr, 10);
         size_t line = 1 + static_cast<size_t>(std::count(text_.begin(), text_.begin() + static_cast<long>(std::min(offset, text_.size())), '\n'));
-        return InvalidInput(file_ + " line " + std::to_string(line) + ": " + message);
+        return InvalidInput(file_name + " line " + std::to_string(line) + ": " + message);
       }
-      return InvalidInput(file_ + ": " + message);
+      return InvalidInput(file_name + ": " + message);
     }
     const Value& d = **doc;
     std::string extends = Str(d, "extends");
@@ -280,7 +262,7 @@ class PlanLoader {
       converter_.plans_.push_back(std::make_unique<MessagePlan>());
       plan = converter_.plans_.back().get();
       plan->id = Str(d, "id");
-      plan->source_file = file_;
+      plan->source_file = file_.name;
       if (plan->id.empty()) return Bad("id", "is required");
       auto messages = d.FindMember("messages");
       if (messages == d.MemberEnd() || !messages->value.IsArray() || messages->value.Empty()) {
@@ -333,8 +315,7 @@ class PlanLoader {
   }
 
   Converter& converter_;
-  std::string file_;
-  std::string text_;
+  MappingFile file_;
 };
 
 Result<std::shared_ptr<const Converter>> Converter::Load(const std::vector<std::filesystem::path>& dirs) {

@@ -9,18 +9,14 @@
 
 #include "fhir/json.h"
 #include "hl7v2/charset.h"
+#include "mapping/mapping_file.h"
 
 namespace ketamine::mapping {
 namespace {
 
 using rapidjson::Value;
 
-std::string Str(const Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
+std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
 const std::map<std::string, CsvType, std::less<>>& CsvTypes() {
   static const std::map<std::string, CsvType, std::less<>> kTypes = {
@@ -32,17 +28,10 @@ const std::map<std::string, CsvType, std::less<>>& CsvTypes() {
 
 class CsvPlanReader {
  public:
-  CsvPlanReader(std::string file, std::string text) : file_(std::move(file)), text_(std::move(text)) {}
+  explicit CsvPlanReader(MappingFile file) : file_(std::move(file)) {}
 
   Status Bad(const std::string& where, const std::string& what, const std::string& near = {}) const {
-    std::string line;
-    if (!near.empty()) {
-      size_t at = text_.find("\"" + near + "\"");
-      if (at != std::string::npos) {
-        line = " line " + std::to_string(1 + std::count(text_.begin(), text_.begin() + static_cast<long>(at), '\n'));
-      }
-    }
-    return InvalidInput(file_ + line + ": " + where + ": " + what);
+    return file_.Bad(where, what, near);
   }
 
   Status ReadField(const Value& f, const std::string& where, CsvField& field, const Vocabulary& vocabulary) const {
@@ -96,7 +85,7 @@ class CsvPlanReader {
       if (!kKeys.count(it->name.GetString())) return Bad(it->name.GetString(), "unknown key", it->name.GetString());
     }
     CsvPlan plan;
-    plan.source_file = file_;
+    plan.source_file = file_.name;
     plan.id = Str(d, "id");
     if (plan.id.empty()) return Bad("id", "is required");
     std::string delimiter = Str(d, "delimiter");
@@ -158,8 +147,7 @@ class CsvPlanReader {
   }
 
  private:
-  std::string file_;
-  std::string text_;
+  MappingFile file_;
 };
 
 bool AllDigits(std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; }
@@ -279,20 +267,11 @@ bool CsvReader::Next(std::vector<std::string>& fields, std::string& error) {
 
 Status CsvLoader::Load(Converter& converter, const std::vector<std::filesystem::path>& dirs) {
   for (const auto& dir : dirs) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir / "csv", ec)) continue;
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir / "csv")) {
-      if (e.path().extension() == ".json") files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
-      std::ifstream in(file, std::ios::binary);
-      std::ostringstream text;
-      text << in.rdbuf();
-      auto doc = fhir::ParseJson(text.str());
-      if (!doc.ok()) return InvalidInput(file.filename().string() + ": " + doc.status().message());
-      CsvPlanReader reader(file.filename().string(), text.str());
+    for (const auto& file : JsonFilesIn(dir / "csv")) {
+      MappingFile text = ReadMappingFile(file);
+      auto doc = fhir::ParseJson(text.text);
+      if (!doc.ok()) return InvalidInput(text.name + ": " + doc.status().message());
+      CsvPlanReader reader(std::move(text));
       KETAMINE_ASSIGN_OR_RETURN(CsvPlan plan, reader.Read(**doc, *converter.vocabulary_));
       auto same = std::find_if(converter.csv_plans_.begin(), converter.csv_plans_.end(),
                                [&](const auto& p) { return p->id == plan.id; });

@@ -17,6 +17,7 @@
 #include "fhir/json.h"
 #include "hl7v2/builder.h"
 #include "mapping/converter.h"
+#include "mapping/mapping_file.h"
 #include "mapping/v2_datatypes.h"
 
 namespace ketamine::mapping {
@@ -24,12 +25,7 @@ namespace {
 
 using rapidjson::Value;
 
-std::string Str(const Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
+std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
 std::vector<std::string> Strings(const Value& v, const char* key) {
   std::vector<std::string> out;
@@ -50,17 +46,10 @@ bool Contains(const std::vector<std::string>& list, std::string_view item) {
 
 class SpecReader {
  public:
-  SpecReader(std::string file, std::string text) : file_(std::move(file)), text_(std::move(text)) {}
+  explicit SpecReader(MappingFile file) : file_(std::move(file)) {}
 
   Status Bad(const std::string& where, const std::string& what, const std::string& near = {}) const {
-    std::string line;
-    if (!near.empty()) {
-      size_t at = text_.find("\"" + near + "\"");
-      if (at != std::string::npos) {
-        line = " line " + std::to_string(1 + std::count(text_.begin(), text_.begin() + static_cast<long>(at), '\n'));
-      }
-    }
-    return InvalidInput(file_ + line + ": " + where + ": " + what);
+    return file_.Bad(where, what, near);
   }
 
   Result<hl7v2::Path> ReadPath(const std::string& text, const std::string& where) const {
@@ -80,7 +69,7 @@ class SpecReader {
       }
     }
     OutboundSpec spec;
-    spec.source_file = file_;
+    spec.source_file = file_.name;
     spec.id = Str(d, "id");
     spec.resource_type = Str(d, "resourceType");
     spec.plan_id = Str(d, "plan");
@@ -141,28 +130,18 @@ class SpecReader {
   }
 
  private:
-  std::string file_;
-  std::string text_;
+  MappingFile file_;
 };
 
 }  // namespace
 
 Status OutboundLoader::Load(Converter& converter, const std::vector<std::filesystem::path>& dirs) {
   for (const auto& dir : dirs) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir / "fhir-to-v2", ec)) continue;
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir / "fhir-to-v2")) {
-      if (e.path().extension() == ".json") files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
-      std::ifstream in(file, std::ios::binary);
-      std::ostringstream text;
-      text << in.rdbuf();
-      SpecReader reader(file.filename().string(), text.str());
-      auto doc = fhir::ParseJson(text.str());
-      if (!doc.ok()) return InvalidInput(file.filename().string() + ": " + doc.status().message());
+    for (const auto& file : JsonFilesIn(dir / "fhir-to-v2")) {
+      MappingFile text = ReadMappingFile(file);
+      auto doc = fhir::ParseJson(text.text);
+      if (!doc.ok()) return InvalidInput(text.name + ": " + doc.status().message());
+      SpecReader reader(std::move(text));
       KETAMINE_ASSIGN_OR_RETURN(OutboundSpec spec, reader.Read(**doc));
       const MessagePlan* plan = converter.PlanById(spec.plan_id);
       if (plan == nullptr) return reader.Bad("plan", "no v2-to-fhir mapping with id '" + spec.plan_id + "'", spec.plan_id);

@@ -1,5 +1,7 @@
 #include "mapping/v2_datatypes.h"
 
+#include "fhir/json.h"
+
 #include <charconv>
 #include <cmath>
 
@@ -8,12 +10,7 @@ namespace {
 
 using rapidjson::Value;
 
-std::string Str(const Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
+std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
 const Value* Member(const Value& v, const char* key) {
   if (!v.IsObject()) return nullptr;

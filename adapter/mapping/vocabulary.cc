@@ -7,12 +7,7 @@
 namespace ketamine::mapping {
 namespace {
 
-std::string Str(const rapidjson::Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                     : std::string();
-}
+std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
 }  // namespace
 

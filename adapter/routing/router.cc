@@ -53,11 +53,7 @@ Status ReadString(const Value& v, const std::string& where, const char* key, std
   return Status::Ok();
 }
 
-std::string Str(const Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  return it != v.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string();
-}
+std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
 }  // namespace
 

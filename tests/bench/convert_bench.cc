@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bench_files.h"
 #include "fhir/json.h"
 #include "mapping/converter.h"
 #include "profiles/validator.h"
@@ -13,13 +14,7 @@ namespace {
 
 using namespace ketamine;
 
-std::string Load(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().empty()) std::abort();
-  return text.str();
-}
+std::string Load(const std::string& file) { return ketamine::bench::LoadOrAbort(file); }
 
 const mapping::Converter& Converter() {
   static auto c = mapping::Converter::Load({std::string(KETAMINE_SOURCE_DIR) + "/mappings"});

@@ -12,18 +12,13 @@
 #include <sstream>
 #include <string>
 
+#include "bench_files.h"
 #include "fhir/json.h"
 #include "mapping/converter.h"
 
 namespace {
 
-std::string Load(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().empty()) std::abort();
-  return text.str();
-}
+std::string Load(const std::string& file) { return ketamine::bench::LoadOrAbort(file); }
 
 long RssKib() {
   std::ifstream statm("/proc/self/statm");
