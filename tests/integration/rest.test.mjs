@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { importPeer, medplumErrors } from './peers.mjs';
@@ -211,4 +212,33 @@ test('healthz, readyz and Prometheus metrics', async () => {
   assert.match(m.text, /^ketamine_http_requests_total\{method="POST",status="201"\} \d+$/m);
   assert.match(m.text, /^ketamine_validation_failures_total [1-9]\d*$/m);
   assert.match(m.text, /^ketamine_store_commits_total \d+$/m);
+});
+
+test('HTTPS: the REST facade over TLS with certificates made for the test', async () => {
+  const certs = freshDataDir('kgw-rest-tls-');
+  const made = spawnSync('bash', [path.join(path.dirname(new URL(import.meta.url).pathname), 'make_test_certs.sh'), certs]);
+  assert.equal(made.status, 0, String(made.stderr));
+  writeFileSync(path.join(certs, 'config.json'), JSON.stringify({
+    profiles_dir: profilesDir,
+    http: { tls: { certificate: path.join(certs, 'server.pem'), private_key: path.join(certs, 'server.key') } },
+  }));
+  const tls = await startGateway({ dataDir: certs, args: ['--config', path.join(certs, 'config.json')] });
+  try {
+    const get = (ca) => new Promise((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: tls.httpPort, path: '/fhir/metadata', ca, servername: 'localhost' }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const ok = await get(readFileSync(path.join(certs, 'ca.pem')));
+    assert.equal(ok.status, 200);
+    assert.equal(JSON.parse(ok.body).resourceType, 'CapabilityStatement');
+    await assert.rejects(get(readFileSync(path.join(certs, 'other-ca.pem'))), 'a certificate from another CA is refused');
+  } finally {
+    await tls.stop();
+    tls.cleanup();
+  }
 });
