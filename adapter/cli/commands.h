@@ -16,5 +16,6 @@ int Serve(const std::vector<std::string>& args);
 int MllpSend(const std::vector<std::string>& args);
 int Validate(const std::vector<std::string>& args);
 int Convert(const std::vector<std::string>& args);
+int Outbox(const std::vector<std::string>& args);
 
 }  // namespace ketamine::cli

@@ -11,10 +11,11 @@ namespace {
 constexpr const char* kUsage = R"(usage: ketamine-gateway COMMAND [OPTIONS]
 
 Commands:
-  serve       run the gateway (MLLP listener; sandbox defaults when no --config is given)
+  serve       run the gateway (MLLP, FHIR REST, delivery; sandbox defaults without --config)
   mllp-send   send HL7 v2 files over MLLP and print the ACKs
   validate    validate FHIR R4 JSON resources and Bundles
-  convert     convert HL7 v2 messages to FHIR R4 Bundles with the gateway's mappings
+  convert     HL7 v2 -> FHIR, FHIR -> HL7 v2 and CSV -> FHIR with the gateway's mappings
+  outbox      list and replay deliveries that gave up (dead letters), queue figures
 
 Run 'ketamine-gateway COMMAND --help' for the options of a command.
 
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     if (command == "mllp-send") return ketamine::cli::MllpSend(args);
     if (command == "validate") return ketamine::cli::Validate(args);
     if (command == "convert") return ketamine::cli::Convert(args);
+    if (command == "outbox") return ketamine::cli::Outbox(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ketamine-gateway %s: internal error: %s\n", command.c_str(), e.what());
     return ketamine::cli::kExitUnavailable;

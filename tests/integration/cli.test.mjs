@@ -68,7 +68,7 @@ test('serve refuses a config with an unknown key, naming it', () => {
 });
 
 test('--help works for every command', () => {
-  for (const args of [['--help'], ['serve', '--help'], ['mllp-send', '--help'], ['validate', '--help']]) {
+  for (const args of [['--help'], ['serve', '--help'], ['mllp-send', '--help'], ['validate', '--help'], ['convert', '--help'], ['outbox', '--help']]) {
     const r = run(args);
     assert.equal(r.status, 0);
     assert.match(r.stdout, /usage: ketamine-gateway/);

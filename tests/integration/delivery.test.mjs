@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { medplumErrors, peer } from './peers.mjs';
-import { freshDataDir, startGateway } from './gateway.mjs';
+import { spawnSync } from 'node:child_process';
+import { freshDataDir, gatewayBin, startGateway } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
 const ownDir = process.env.KGW_TEST_DATA_DIR;
@@ -158,6 +159,23 @@ test('a message the server refuses becomes a dead letter that an operator replay
   assert.deepEqual(await (await fetch(`${admin}/dead-letters`)).json(), []);
   const again = await fetch(`${admin}/dead-letters/${dead[0].id}/replay`, { method: 'POST' });
   assert.equal(again.status, 404, 'only a dead letter can be replayed');
+
+  // The same from the command line, on the running gateway's store.
+  fhir.setReject(true);
+  assert.deepEqual(await send([withControlId(rde, 'KET-DEAD-2', 'ORD-DEAD-2')]), ['AA']);
+  const cli = (...args) => spawnSync(gatewayBin, ['outbox', ...args, '--data-dir', gw.dataDir], { encoding: 'utf8' });
+  let listed = '';
+  assert.ok(await until(async () => (listed = cli('dead-letters', '--destination', 'registry').stdout).trim() !== ''));
+  const [id, destination] = listed.trim().split('\t');
+  assert.equal(destination, 'registry');
+  assert.match(listed, /HTTP 400/);
+  fhir.setReject(false);
+  const replayed = cli('replay', id);
+  assert.equal(replayed.status, 0, replayed.stderr);
+  assert.equal(replayed.stdout.trim(), `replayed ${id}`);
+  assert.ok(await until(async () => (await count()) === before + 2), 'delivered after the replay from the CLI');
+  assert.equal(cli('replay', id).status, 1, 'no longer a dead letter');
+  assert.match(cli('stats', 'registry').stdout, /^dead 0$/m);
 });
 
 test('a MedicationRequest POSTed to the gateway reaches the pharmacy over MLLP as an RDE^O11', async () => {

@@ -1,0 +1,93 @@
+// ketamine-gateway outbox: the operator's view of deliveries on the command line, on the same
+// store as `serve` (safe while it runs: SQLite in WAL mode takes one writer at a time).
+#include <cstdio>
+#include <ctime>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "store/sqlite_store.h"
+
+namespace ketamine::cli {
+namespace {
+
+constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-letters [--destination NAME] [--data-dir DIR]
+       ketamine-gateway outbox replay ID... [--data-dir DIR]
+       ketamine-gateway outbox stats DESTINATION [--data-dir DIR]
+
+  dead-letters   lists the deliveries that gave up (id, destination, attempts, created, last error)
+  replay ID      puts dead letters back in the queue, due now; a running gateway sends them
+  stats NAME     pending, delivered and dead items of a destination, and the oldest pending one
+  --data-dir DIR the store's folder (default: data, like serve)
+
+Exit codes: 0 done, 1 an ID is not a dead letter, 2 bad arguments, 3 the store cannot be opened.
+)";
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "ketamine-gateway outbox: %s\n", message.c_str());
+  return code;
+}
+
+std::string Time(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+}  // namespace
+
+int Outbox(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"--data-dir", "--destination"}, {"--help"}});
+  if (!args.ok()) return Fail(kExitUsage, args.status().message());
+  if (args->Has("--help")) {
+    std::fputs(kOutboxHelp, stdout);
+    return kExitOk;
+  }
+  if (args->positional.empty()) return Fail(kExitUsage, "dead-letters, replay or stats (see --help)");
+  const std::string action = args->positional[0];
+  const std::string data_dir = args->Option("--data-dir") != nullptr ? *args->Option("--data-dir") : "data";
+  if (action != "dead-letters" && action != "replay" && action != "stats") {
+    return Fail(kExitUsage, "unknown action '" + action + "' (dead-letters, replay, stats)");
+  }
+  if ((action == "replay" && args->positional.size() < 2) || (action == "stats" && args->positional.size() != 2)) {
+    return Fail(kExitUsage, action == "replay" ? "replay takes the ids of dead letters" : "stats takes a destination");
+  }
+  auto store = store::SqliteStore::Open(data_dir);
+  if (!store.ok()) return Fail(kExitUnavailable, store.status().message());
+  if (action == "dead-letters") {
+    const std::string destination = args->Option("--destination") != nullptr ? *args->Option("--destination") : "";
+    auto items = (*store)->ListOutbox(destination, store::OutboxState::kDead, 100000);
+    if (!items.ok()) return Fail(kExitUnavailable, items.status().message());
+    for (const auto& item : *items) {
+      std::printf("%lld\t%s\t%d attempts\t%s\t%s\n", static_cast<long long>(item.id), item.write.destination.c_str(),
+                  item.attempts, Time(item.created_ms).c_str(), item.last_error.c_str());
+    }
+    return kExitOk;
+  }
+  if (action == "stats") {
+    auto stats = (*store)->Stats(args->positional[1]);
+    if (!stats.ok()) return Fail(kExitUnavailable, stats.status().message());
+    std::printf("pending %lld\ndelivered %lld\ndead %lld\noldest_pending %s\n", static_cast<long long>(stats->pending),
+                static_cast<long long>(stats->delivered), static_cast<long long>(stats->dead),
+                stats->oldest_pending_ms == 0 ? "-" : Time(stats->oldest_pending_ms).c_str());
+    return kExitOk;
+  }
+  int code = kExitOk;
+  for (size_t i = 1; i < args->positional.size(); ++i) {
+    char* end = nullptr;
+    long long id = std::strtoll(args->positional[i].c_str(), &end, 10);
+    if (end == args->positional[i].c_str() || *end != '\0') return Fail(kExitUsage, "'" + args->positional[i] + "' is not an id");
+    Status s = (*store)->Replay(id);
+    if (!s.ok()) {
+      std::fprintf(stderr, "ketamine-gateway outbox: %s\n", s.message().c_str());
+      code = s.code() == StatusCode::kNotFound ? kExitRejected : kExitUnavailable;
+      continue;
+    }
+    std::printf("replayed %lld\n", id);
+  }
+  return code;
+}
+
+}  // namespace ketamine::cli
