@@ -1,10 +1,10 @@
 // ketamine-gateway outbox: the operator's view of deliveries on the command line, on the same
 // store as `serve` (safe while it runs: SQLite in WAL mode takes one writer at a time).
 #include <cstdio>
-#include <ctime>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "common/clock.h"
 #include "store/sqlite_store.h"
 
 namespace ketamine::cli {
@@ -25,15 +25,6 @@ Exit codes: 0 done, 1 an ID is not a dead letter, 2 bad arguments, 3 the store c
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "ketamine-gateway outbox: %s\n", message.c_str());
   return code;
-}
-
-std::string Time(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
 }
 
 }  // namespace
@@ -62,7 +53,7 @@ int Outbox(const std::vector<std::string>& argv) {
     if (!items.ok()) return Fail(kExitUnavailable, items.status().message());
     for (const auto& item : *items) {
       std::printf("%lld\t%s\t%d attempts\t%s\t%s\n", static_cast<long long>(item.id), item.write.destination.c_str(),
-                  item.attempts, Time(item.created_ms).c_str(), item.last_error.c_str());
+                  item.attempts, FormatIsoTimestamp(FromUnixMs(item.created_ms)).c_str(), item.last_error.c_str());
     }
     return kExitOk;
   }
@@ -71,7 +62,7 @@ int Outbox(const std::vector<std::string>& argv) {
     if (!stats.ok()) return Fail(kExitUnavailable, stats.status().message());
     std::printf("pending %lld\ndelivered %lld\ndead %lld\noldest_pending %s\n", static_cast<long long>(stats->pending),
                 static_cast<long long>(stats->delivered), static_cast<long long>(stats->dead),
-                stats->oldest_pending_ms == 0 ? "-" : Time(stats->oldest_pending_ms).c_str());
+                stats->oldest_pending_ms == 0 ? "-" : FormatIsoTimestamp(FromUnixMs(stats->oldest_pending_ms)).c_str());
     return kExitOk;
   }
   int code = kExitOk;
@@ -79,10 +70,10 @@ int Outbox(const std::vector<std::string>& argv) {
     char* end = nullptr;
     long long id = std::strtoll(args->positional[i].c_str(), &end, 10);
     if (end == args->positional[i].c_str() || *end != '\0') return Fail(kExitUsage, "'" + args->positional[i] + "' is not an id");
-    Status s = (*store)->Replay(id);
-    if (!s.ok()) {
-      std::fprintf(stderr, "ketamine-gateway outbox: %s\n", s.message().c_str());
-      code = s.code() == StatusCode::kNotFound ? kExitRejected : kExitUnavailable;
+    auto replayed = (*store)->Replay(id);
+    if (!replayed.ok()) {
+      std::fprintf(stderr, "ketamine-gateway outbox: %s\n", replayed.status().message().c_str());
+      code = replayed.status().code() == StatusCode::kNotFound ? kExitRejected : kExitUnavailable;
       continue;
     }
     std::printf("replayed %lld\n", id);

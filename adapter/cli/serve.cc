@@ -3,22 +3,18 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/resources.h"
-#include <algorithm>
-#include <functional>
-#include <chrono>
-#include <map>
-#include <sstream>
-
 #include "common/file.h"
 #include "fhir/json.h"
 #include "http/facade.h"
 #include "routing/delivery.h"
+#include "routing/outbox.h"
 #include "http/server.h"
 #include "mapping/converter.h"
 #include "profiles/validator.h"
@@ -51,14 +47,8 @@ Exit codes: 0 stopped cleanly, 2 bad arguments or configuration, 3 store or port
 
 // The sandbox's data: every valid example of fhir-profiles/, written once (a restart keeps them).
 void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_dir) {
-  std::error_code ec;
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(profiles_dir / "examples" / "valid", ec)) {
-    if (e.path().extension() == ".json") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
   int seeded = 0;
-  for (const auto& file : files) {
+  for (const auto& file : FilesIn(profiles_dir / "examples" / "valid", ".json")) {
     auto text = ReadFile(file.string());
     if (!text.ok()) continue;
     auto doc = fhir::ParseJson(*text);
@@ -98,97 +88,6 @@ void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_di
     }
   }
   log::Info("serve.seeded", {{"examples", std::to_string(seeded)}});
-}
-
-// The outbox items for a resource a REST client wrote: FHIR destinations get it as a one-entry
-// transaction (PUT on its id); MLLP and folder destinations get the HL7 v2 message it converts to,
-// made from the resource and what it references in the store (the patient, the prescriber, the
-// medication).
-std::vector<store::OutboxWrite> RouteResource(const routing::Router& router, const mapping::Converter& converter,
-                                              store::MessageStore& store, const std::string& type, const std::string& json) {
-  std::vector<store::OutboxWrite> out;
-  auto doc = fhir::ParseJson(json);
-  if (!doc.ok() || !(*doc)->IsObject()) return out;
-  const rapidjson::Value& resource = **doc;
-  routing::RouteInput input;
-  input.resource_types.insert(type);
-  if (resource.HasMember("meta") && resource["meta"].IsObject() && resource["meta"].HasMember("profile") &&
-      resource["meta"]["profile"].IsArray()) {
-    for (const auto& p : resource["meta"]["profile"].GetArray()) {
-      if (p.IsString()) input.profiles.insert(p.GetString());
-    }
-  }
-  auto destinations = router.Match(input);
-  if (destinations.empty()) return out;
-  const std::string id = resource.HasMember("id") && resource["id"].IsString() ? resource["id"].GetString() : "";
-  std::string partition = type + "/" + id;
-  for (const char* key : {"subject", "patient"}) {
-    if (resource.HasMember(key) && resource[key].IsObject() && resource[key].HasMember("reference") &&
-        resource[key]["reference"].IsString()) {
-      partition = resource[key]["reference"].GetString();
-    }
-  }
-  const std::string key = mapping::DeterministicUuid({"rest", type, id, json}).substr(9);
-  std::string fhir_payload, v2_payload;
-  bool v2_tried = false;
-  for (const routing::DestinationConfig* d : destinations) {
-    store::OutboxWrite w;
-    w.destination = d->name;
-    w.partition = partition;
-    w.idempotency_key = key + "|" + d->name;
-    if (d->type == routing::DestinationType::kFhir) {
-      if (fhir_payload.empty()) {
-        fhir_payload = R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":")" + type + "/" + id +
-                       R"(","resource":)" + json + R"(,"request":{"method":"PUT","url":")" + type + "/" + id + R"("}}]})";
-      }
-      w.content_type = "application/fhir+json";
-      w.payload = fhir_payload;
-    } else {
-      if (!v2_tried) {
-        v2_tried = true;
-        // The resource and, one level deep, the resources it references that the store holds.
-        std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":")" + type + "/" + id +
-                             R"(","resource":)" + json + "}";
-        std::vector<std::string> refs;
-        std::function<void(const rapidjson::Value&)> walk = [&](const rapidjson::Value& v) {
-          if (v.IsObject()) {
-            for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-              if (std::string_view(it->name.GetString()) == "reference" && it->value.IsString()) {
-                refs.emplace_back(it->value.GetString());
-              } else {
-                walk(it->value);
-              }
-            }
-          } else if (v.IsArray()) {
-            for (const auto& e : v.GetArray()) walk(e);
-          }
-        };
-        walk(resource);
-        for (const std::string& ref : refs) {
-          size_t slash = ref.find('/');
-          if (slash == std::string::npos) continue;
-          auto stored = store.ReadResource(ref.substr(0, slash), ref.substr(slash + 1));
-          if (!stored.ok()) continue;
-          bundle += R"(,{"fullUrl":")" + ref + R"(","resource":)" + stored->json + "}";
-        }
-        bundle += "]}";
-        auto parsed = fhir::ParseJson(bundle);
-        if (parsed.ok()) {
-          auto message = converter.ToV2(**parsed);
-          if (message.ok() && !message->issues.HasErrors()) {
-            v2_payload = message->message;
-          } else {
-            log::Warn("routing.v2-failed", {{"type", type}, {"destination", d->name}});
-          }
-        }
-      }
-      if (v2_payload.empty()) continue;
-      w.content_type = "x-application/hl7-v2+er7";
-      w.payload = v2_payload;
-    }
-    out.push_back(std::move(w));
-  }
-  return out;
 }
 
 int Fail(int code, const std::string& message) {
@@ -247,24 +146,41 @@ int Serve(const std::vector<std::string>& argv) {
   if (!store.ok()) return Fail(kExitUnavailable, store.status().message());
   std::shared_ptr<store::SqliteStore> shared_store = std::move(*store);
 
-  // One delivery worker per destination; the pipeline wakes a destination's worker after it queued
-  // something for it (the workers also poll, for retries that come due).
-  auto workers = std::make_shared<std::map<std::string, std::unique_ptr<routing::DeliveryWorker>>>();
+  // One delivery worker per destination; whoever queues something wakes its worker (the workers
+  // also poll, for retries that come due).
+  std::shared_ptr<routing::DeliveryWorkers> deliveries;
   if (config->router) {
-    for (const auto& [name, destination] : config->router->destinations()) {
-      auto worker = std::make_unique<routing::DeliveryWorker>(shared_store, destination, routing::MakeSender(destination));
-      worker->Start();
-      (*workers)[name] = std::move(worker);
-    }
+    deliveries = std::make_shared<routing::DeliveryWorkers>(shared_store, *config->router);
     config->inbound.router = config->router;
-    config->inbound.queued = [workers](const std::vector<std::string>& destinations) {
-      for (const auto& d : destinations) {
-        if (auto it = workers->find(d); it != workers->end()) it->second->Wake();
-      }
-    };
+    config->inbound.queued = [deliveries](const std::vector<std::string>& destinations) { deliveries->Wake(destinations); };
   }
   auto pipeline = std::make_shared<pipeline::InboundPipeline>(shared_store, config->inbound,
                                                               Clock::System());
+  http::FacadeOptions facade_options;
+  auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
+  facade->set_extra_metrics([deliveries, pipeline]() {
+    std::ostringstream out;
+    const auto& c = pipeline->counters();
+    out << "# HELP ketamine_mllp_messages_total HL7 v2 messages received over MLLP by outcome.\n"
+           "# TYPE ketamine_mllp_messages_total counter\n"
+        << "ketamine_mllp_messages_total{outcome=\"accepted\"} " << c.accepted << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"application_error\"} " << c.application_errors << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"duplicate\"} " << c.duplicates << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"rejected\"} " << c.rejected << "\n"
+        << "ketamine_mllp_messages_total{outcome=\"store_failure\"} " << c.store_failures << "\n";
+    if (deliveries) out << deliveries->PrometheusText();
+    return out.str();
+  });
+  if (deliveries) {
+    facade->set_replayed([deliveries](const std::string& destination) { deliveries->Wake(destination); });
+    facade->set_routing(
+        [router = config->router, converter = *converter, store = shared_store](const std::string& type, const std::string& json) {
+          return routing::OutboxForResource(*router, *converter, *store, type, json);
+        },
+        [deliveries](const std::vector<std::string>& destinations) { deliveries->Wake(destinations); });
+  }
+  // The sandbox's examples are in the store before any listener says it is ready.
+  if (config->seed_examples) SeedExamples(*facade, *profiles);
   boost::asio::io_context io;
   auto server = mllp::Server::Start(io, config->mllp, pipeline);
   if (!server.ok()) {
@@ -277,62 +193,6 @@ int Serve(const std::vector<std::string>& argv) {
                               {"data_dir", config->data_dir.string()}});
   std::cout << "listening mllp " << endpoint << std::endl;
 
-  http::FacadeOptions facade_options;
-  auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
-  facade->set_replayed([workers](const std::string& destination) {
-    if (auto it = workers->find(destination); it != workers->end()) it->second->Wake();
-  });
-  facade->set_extra_metrics([workers, pipeline, shared_store]() {
-    std::ostringstream out;
-    const auto& c = pipeline->counters();
-    out << "# HELP ketamine_mllp_messages_total HL7 v2 messages received over MLLP by outcome.\n"
-           "# TYPE ketamine_mllp_messages_total counter\n"
-        << "ketamine_mllp_messages_total{outcome=\"accepted\"} " << c.accepted << "\n"
-        << "ketamine_mllp_messages_total{outcome=\"application_error\"} " << c.application_errors << "\n"
-        << "ketamine_mllp_messages_total{outcome=\"duplicate\"} " << c.duplicates << "\n"
-        << "ketamine_mllp_messages_total{outcome=\"rejected\"} " << c.rejected << "\n"
-        << "ketamine_mllp_messages_total{outcome=\"store_failure\"} " << c.store_failures << "\n";
-    out << "# HELP ketamine_outbox_items Outbox items by destination and state.\n"
-           "# TYPE ketamine_outbox_items gauge\n"
-           "# HELP ketamine_outbox_oldest_pending_age_seconds Age of the oldest undelivered item.\n"
-           "# TYPE ketamine_outbox_oldest_pending_age_seconds gauge\n"
-           "# HELP ketamine_delivery_attempts_total Delivery attempts by destination and result.\n"
-           "# TYPE ketamine_delivery_attempts_total counter\n"
-           "# HELP ketamine_delivery_latency_seconds_mean Mean time of one delivery attempt.\n"
-           "# TYPE ketamine_delivery_latency_seconds_mean gauge\n";
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
-    for (const auto& [name, worker] : *workers) {
-      const std::string d = "destination=\"" + name + "\"";
-      if (auto stats = shared_store->Stats(name); stats.ok()) {
-        out << "ketamine_outbox_items{" << d << ",state=\"pending\"} " << stats->pending << "\n"
-            << "ketamine_outbox_items{" << d << ",state=\"delivered\"} " << stats->delivered << "\n"
-            << "ketamine_outbox_items{" << d << ",state=\"dead\"} " << stats->dead << "\n"
-            << "ketamine_outbox_oldest_pending_age_seconds{" << d << "} "
-            << (stats->oldest_pending_ms == 0 ? 0.0 : static_cast<double>(now_ms - stats->oldest_pending_ms) / 1000.0) << "\n";
-      }
-      const auto& k = worker->counters();
-      out << "ketamine_delivery_attempts_total{" << d << ",result=\"delivered\"} " << k.delivered << "\n"
-          << "ketamine_delivery_attempts_total{" << d << ",result=\"retry\"} " << k.retries << "\n"
-          << "ketamine_delivery_attempts_total{" << d << ",result=\"dead\"} " << k.dead << "\n"
-          << "ketamine_delivery_latency_seconds_mean{" << d << "} "
-          << (k.attempts == 0 ? 0.0 : static_cast<double>(k.latency_ms_total) / 1000.0 / static_cast<double>(k.attempts)) << "\n";
-    }
-    return out.str();
-  });
-  if (config->router) {
-    auto wake = [workers](const std::vector<std::string>& destinations) {
-      for (const auto& d : destinations) {
-        if (auto it = workers->find(d); it != workers->end()) it->second->Wake();
-      }
-    };
-    facade->set_routing(
-        [router = config->router, converter = *converter, store = shared_store](const std::string& type, const std::string& json) {
-          return RouteResource(*router, *converter, *store, type, json);
-        },
-        wake);
-  }
-  if (config->seed_examples) SeedExamples(*facade, *profiles);
   http::ServerOptions http_options;
   http_options.host = config->http_host;
   http_options.port = config->http_port;
@@ -367,7 +227,7 @@ int Serve(const std::vector<std::string>& argv) {
   for (auto& t : threads) t.join();
   server->reset();
   http_server->reset();
-  for (auto& [name, worker] : *workers) worker->Stop();  // the item in hand finishes; the rest waits in the outbox
+  if (deliveries) deliveries->Stop();  // the item in hand finishes; the rest waits in the outbox
   facade.reset();
   shared_store.reset();  // drains the store's queue and closes the database
   log::Info("serve.stopped");

@@ -49,4 +49,12 @@ std::string FormatIsoTimestamp(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+int64_t UnixMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::chrono::system_clock::time_point FromUnixMs(int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
 }  // namespace ketamine

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace ketamine {
@@ -26,5 +27,8 @@ class FixedClockForTest : public Clock {
 std::string FormatHl7Timestamp(std::chrono::system_clock::time_point t);
 // RFC 3339 in UTC: "2026-11-23T10:13:44.123Z".
 std::string FormatIsoTimestamp(std::chrono::system_clock::time_point t);
+// Milliseconds since the Unix epoch, and back (outbox due times, ids that sort by time).
+int64_t UnixMs(std::chrono::system_clock::time_point t);
+std::chrono::system_clock::time_point FromUnixMs(int64_t ms);
 
 }  // namespace ketamine

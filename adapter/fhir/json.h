@@ -53,6 +53,23 @@ rapidjson::Value DeepCopy(const rapidjson::Value& value, rapidjson::Document::Al
 // Compact JSON text of a value.
 std::string ToJson(const rapidjson::Value& value);
 
+// Calls f(reference) for the string of every Reference.reference inside `value`, in document order;
+// `value` may be const (to read the references) or not (to rewrite them).
+template <typename V, typename F>
+void ForEachReference(V& value, F&& f) {
+  if (value.IsObject()) {
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
+      if (it->value.IsString() && std::string_view(it->name.GetString(), it->name.GetStringLength()) == "reference") {
+        f(it->value);
+      } else {
+        ForEachReference(it->value, f);
+      }
+    }
+  } else if (value.IsArray()) {
+    for (auto& element : value.GetArray()) ForEachReference(element, f);
+  }
+}
+
 // The string member `key` of an object; "" when `object` is no object or the member is absent or
 // not a string.
 std::string StringMember(const rapidjson::Value& object, const char* key);

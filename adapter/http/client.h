@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,10 @@ struct ClientResponse {
   int status = 0;
   std::string body;
 };
+
+// RFC 3986 percent-encoding of everything but the unreserved characters: query values in links
+// we hand out, application/x-www-form-urlencoded token requests.
+std::string PercentEncode(std::string_view text);
 
 // kUnavailable for connection failures and timeouts (worth a retry).
 Result<ClientResponse> Post(const std::string& url, const std::string& body,

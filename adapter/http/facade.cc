@@ -7,10 +7,11 @@
 #include <ctime>
 #include <set>
 #include <future>
-#include <optional>
 #include <sstream>
 
+#include "common/clock.h"
 #include "fhir/json.h"
+#include "http/client.h"
 #include "fhir/operation_outcome.h"
 #include "hl7v2/parser.h"
 #include "mapping/convert_data.h"
@@ -41,28 +42,9 @@ Response FromIssues(int status, const Issues& issues) {
 std::string NewId() {
   unsigned char b[16];
   RAND_bytes(b, sizeof(b));
-  const uint64_t ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const auto ms = static_cast<uint64_t>(UnixMs(Clock::System().Now()));
   for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x70);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 0x0f];
-  }
-  return out;
-}
-
-std::string NowRfc3339() {
-  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
+  return mapping::FormatUuid(b, 7);
 }
 
 // FHIR dateTime with an offset -> UTC "YYYY-MM-DDThh:mm:ssZ", so stored dates compare as text.
@@ -156,22 +138,37 @@ std::vector<store::IndexEntry> IndexOf(const std::string& type, const Value& r) 
   return out;
 }
 
+// A stored resource's version and time into its meta (the store keeps them beside the JSON).
+void AddMeta(Value& resource, const store::StoredResource& r, rapidjson::Document::AllocatorType& alloc) {
+  auto meta = resource.FindMember("meta");
+  if (meta == resource.MemberEnd() || !meta->value.IsObject()) {
+    resource.RemoveMember("meta");
+    resource.AddMember("meta", Value(rapidjson::kObjectType), alloc);
+    meta = resource.FindMember("meta");
+  }
+  meta->value.RemoveMember("versionId");
+  meta->value.RemoveMember("lastUpdated");
+  meta->value.AddMember("versionId", Value(std::to_string(r.version).c_str(), alloc), alloc);
+  meta->value.AddMember("lastUpdated", Value(r.last_updated.c_str(), alloc), alloc);
+}
+
 // The stored JSON with its version and time in meta.
 std::string WithMeta(const store::StoredResource& r) {
   auto doc = fhir::ParseJson(r.json);
   if (!doc.ok()) return r.json;
-  rapidjson::Document& d = **doc;
-  auto& alloc = d.GetAllocator();
-  if (!d.HasMember("meta") || !d["meta"].IsObject()) {
-    d.RemoveMember("meta");
-    d.AddMember("meta", Value(rapidjson::kObjectType), alloc);
-  }
-  Value& meta = d["meta"];
-  meta.RemoveMember("versionId");
-  meta.RemoveMember("lastUpdated");
-  meta.AddMember("versionId", Value(std::to_string(r.version).c_str(), alloc), alloc);
-  meta.AddMember("lastUpdated", Value(r.last_updated.c_str(), alloc), alloc);
-  return fhir::ToJson(d);
+  AddMeta(**doc, r, (*doc)->GetAllocator());
+  return fhir::ToJson(**doc);
+}
+
+// A token search value: "system|code", "|code" (no system) or "code" (any system).
+store::SearchCondition TokenCondition(std::string param, const std::string& value) {
+  store::SearchCondition c;
+  c.param = std::move(param);
+  size_t bar = value.find('|');
+  c.has_system = bar != std::string::npos;
+  c.system = c.has_system ? value.substr(0, bar) : std::string();
+  c.value = c.has_system ? value.substr(bar + 1) : value;
+  return c;
 }
 
 bool JsonContentType(const Request& request) {
@@ -287,15 +284,15 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
   if (parts.size() == 2 && parts[1] == "$validate") {
     return respond(method == "POST" ? Validate(type, request) : Outcome(405, "not-supported", "$validate takes POST"));
   }
-  if (parts.size() == 2 && parts[1] == "_search" && method == "POST") return respond(Search(type, request));
   if (parts.size() == 2) {
-    if (method == "GET") return respond(Read(type, parts[1], request));
+    if (method == "GET") return respond(Read(type, parts[1]));
     if (method == "PUT") return Update(type, parts[1], request, std::move(respond));
     return respond(Outcome(405, "not-supported", method + " is not supported on a " + type + " (resources are never deleted)"));
   }
   if (parts.size() == 4 && parts[2] == "_history" && method == "GET") {
-    Response current = Read(type, parts[1], request);
-    if (current.status == 200 && "W/\"" + parts[3] + "\"" != current.headers.front().second) {
+    Response current = Read(type, parts[1]);
+    auto etag = std::find_if(current.headers.begin(), current.headers.end(), [](const auto& h) { return h.first == "ETag"; });
+    if (current.status == 200 && (etag == current.headers.end() || etag->second != "W/\"" + parts[3] + "\"")) {
       return respond(Outcome(404, "not-found", "only the current version is served"));
     }
     return respond(current);
@@ -308,7 +305,7 @@ Response Facade::Metadata() const {
   auto& a = cs.GetAllocator();
   cs.AddMember("resourceType", "CapabilityStatement", a);
   cs.AddMember("status", "active", a);
-  cs.AddMember("date", Value(NowRfc3339().substr(0, 10).c_str(), a), a);
+  cs.AddMember("date", Value(FormatIsoTimestamp(Clock::System().Now()).substr(0, 10).c_str(), a), a);
   cs.AddMember("kind", "instance", a);
   Value software(rapidjson::kObjectType);
   software.AddMember("name", "Ketamine FHIR Gateway", a);
@@ -387,8 +384,7 @@ Response Facade::Metadata() const {
   return {200, "application/fhir+json", {}, fhir::ToJson(cs)};
 }
 
-Response Facade::Read(const std::string& type, const std::string& id, const Request& request) {
-  (void)request;
+Response Facade::Read(const std::string& type, const std::string& id) {
   auto stored = store_->ReadResource(type, id);
   if (!stored.ok()) {
     if (stored.status().code() == StatusCode::kNotFound) return Outcome(404, "not-found", type + "/" + id + " does not exist");
@@ -420,15 +416,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
       c.param = "_id";
       c.value = value;
     } else if (name == "identifier" || name == "code" || name == "status" || name == "category" || name == "gender") {
-      c.param = name;
-      size_t bar = value.find('|');
-      if (bar != std::string::npos) {
-        c.has_system = true;
-        c.system = value.substr(0, bar);
-        c.value = value.substr(bar + 1);
-      } else {
-        c.value = value;
-      }
+      c = TokenCondition(name, value);
     } else if (name == "patient" || name == "subject") {
       c.param = "subject";
       c.value = value.find('/') == std::string::npos ? "Patient/" + value : value;
@@ -473,7 +461,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   std::string query;
   for (const auto& [name, value] : request.query) {
     if (name == "_offset") continue;
-    query += (query.empty() ? "" : "&") + name + "=" + value;
+    query += (query.empty() ? "" : "&") + PercentEncode(name) + "=" + PercentEncode(value);
   }
   auto link = [&](const char* relation, size_t at) {
     Value l(rapidjson::kObjectType);
@@ -490,11 +478,13 @@ Response Facade::Search(const std::string& type, const Request& request) {
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
   for (const auto& r : page->resources) {
-    auto doc = fhir::ParseJson(WithMeta(r));
+    auto doc = fhir::ParseJson(r.json);
     if (!doc.ok()) continue;
+    Value resource = fhir::DeepCopy(**doc, a);
+    AddMeta(resource, r, a);
     Value entry(rapidjson::kObjectType);
     entry.AddMember("fullUrl", Value((options_.base_url + "/" + type + "/" + r.id).c_str(), a), a);
-    entry.AddMember("resource", fhir::DeepCopy(**doc, a), a);
+    entry.AddMember("resource", resource, a);
     Value search(rapidjson::kObjectType);
     search.AddMember("mode", "match", a);
     entry.AddMember("search", search, a);
@@ -569,20 +559,21 @@ std::string StripMetaVersion(rapidjson::Document& d, const std::string& id) {
 
 }  // namespace
 
-// The request as the store keeps it, with its resource write and (when routes match) its outbox
-// items; `destinations` gets the names of those, to wake their workers after the commit.
-store::InboundRecord Facade::Record(const std::string& what, const std::string& body, std::optional<store::ResourceWrite> write,
-                                    const std::string& json, std::vector<std::string>& destinations) const {
+// The request as the store keeps it, with its resource writes and (when routes match) the outbox
+// items of each; `destinations` gets the names of those, to wake their workers after the commit.
+store::InboundRecord Facade::Record(const std::string& what, const std::string& body,
+                                    std::vector<store::ResourceWrite> writes, std::vector<std::string>& destinations) const {
   store::InboundRecord record;
-  record.received_at = NowRfc3339();
+  record.received_at = FormatIsoTimestamp(Clock::System().Now());
   record.listener = "http";
   record.message_type = what;
   record.version = "R4";
   record.raw = body;
-  if (write) {
-    const std::string type = write->type;
-    record.resources.push_back(std::move(*write));
-    if (route_) record.outbox = route_(type, json);
+  record.resources = std::move(writes);
+  if (route_) {
+    for (const store::ResourceWrite& w : record.resources) {
+      for (store::OutboxWrite& o : route_(w.type, w.json)) record.outbox.push_back(std::move(o));
+    }
   }
   for (const auto& o : record.outbox) destinations.push_back(o.destination);
   return record;
@@ -607,7 +598,9 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
   write.json = StripMetaVersion(*parsed.doc, write.id);
   std::string json = write.json;
   std::vector<std::string> destinations;
-  store::InboundRecord record = Record("POST " + type, request.body, std::move(write), json, destinations);
+  std::vector<store::ResourceWrite> writes;
+  writes.push_back(std::move(write));
+  store::InboundRecord record = Record("POST " + type, request.body, std::move(writes), destinations);
   // The 201 leaves only after the commit: answered from the store's thread.
   auto answer = [self = shared_from_this(), type, json = std::move(json), minimal = PreferMinimal(request),
                  destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
@@ -622,7 +615,7 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
         {"ETag", "W/\"" + std::to_string(result.version) + "\""},
         {"Location", self->options_.base_url + "/" + type + "/" + result.id + "/_history/" + std::to_string(result.version)}};
     if (result.outcome == store::ResourceOutcome::kExisting) {
-      Response existing = self->Read(type, result.id, Request{});
+      Response existing = self->Read(type, result.id);
       existing.headers.push_back(headers[1]);
       return respond(existing);
     }
@@ -658,7 +651,9 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
   write.json = StripMetaVersion(*parsed.doc, id);
   std::string json = write.json;
   std::vector<std::string> destinations;
-  store::InboundRecord record = Record("PUT " + type, request.body, std::move(write), json, destinations);
+  std::vector<store::ResourceWrite> writes;
+  writes.push_back(std::move(write));
+  store::InboundRecord record = Record("PUT " + type, request.body, std::move(writes), destinations);
   auto answer = [self = shared_from_this(), type, id, json = std::move(json), minimal = PreferMinimal(request),
                  destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
@@ -790,12 +785,7 @@ Response Facade::BundleNow(const Request& request) {
           // Conditional update on the business identifier: the stored one with it, else a new one
           // whose id is the entry's UUID (the same message gives the same id every time).
           std::string token = url.substr(q + 12);
-          store::SearchCondition c;
-          c.param = "identifier";
-          size_t bar = token.find('|');
-          c.has_system = bar != std::string::npos;
-          c.system = c.has_system ? token.substr(0, bar) : "";
-          c.value = c.has_system ? token.substr(bar + 1) : token;
+          store::SearchCondition c = TokenCondition("identifier", token);
           auto found = store_->SearchResources(p.type, {c}, 2, 0);
           if (!found.ok()) return StoreFailure(found.status());
           if (found->total > 1) {
@@ -832,19 +822,11 @@ Response Facade::BundleNow(const Request& request) {
     plan.push_back(std::move(p));
   }
   // Point references between entries at the ids just planned.
-  std::function<void(Value&)> rewrite = [&](Value& v) {
-    if (v.IsObject()) {
-      for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-        if (std::string_view(it->name.GetString()) == "reference" && it->value.IsString()) {
-          auto target = references.find(it->value.GetString());
-          if (target != references.end()) it->value.SetString(target->second.c_str(), bundle.GetAllocator());
-        } else {
-          rewrite(it->value);
-        }
-      }
-    } else if (v.IsArray()) {
-      for (auto& e : v.GetArray()) rewrite(e);
-    }
+  auto rewrite = [&](Value& resource) {
+    fhir::ForEachReference(resource, [&](Value& reference) {
+      auto target = references.find(reference.GetString());
+      if (target != references.end()) reference.SetString(target->second.c_str(), bundle.GetAllocator());
+    });
   };
   index = 0;
   for (Value& entry : entries->value.GetArray()) {
@@ -859,12 +841,16 @@ Response Facade::BundleNow(const Request& request) {
     p.write.index = IndexOf(p.type, copy);
     p.write.json = StripMetaVersion(copy, p.id);
   }
+  // Routed like single writes; the workers are woken once the record is committed.
   auto submit = [&](std::vector<Planned*> group) -> Result<store::AppendOutcome> {
-    std::vector<std::string> unused;
+    std::vector<store::ResourceWrite> writes;
+    for (Planned* p : group) writes.push_back(p->write);
+    std::vector<std::string> destinations;
     store::InboundRecord record = Record("POST Bundle " + kind, group.size() == plan.size() ? request.body : std::string(),
-                                         std::nullopt, "", unused);
-    for (Planned* p : group) record.resources.push_back(p->write);
-    return store_->AppendAndWait(std::move(record));
+                                         std::move(writes), destinations);
+    auto outcome = store_->AppendAndWait(std::move(record));
+    if (outcome.ok() && !outcome->rolled_back && !destinations.empty() && queued_) queued_(destinations);
+    return outcome;
   };
   rapidjson::Document response(rapidjson::kObjectType);
   auto& a = response.GetAllocator();
@@ -975,17 +961,12 @@ Response Facade::Admin(const Request& request, const std::vector<std::string>& p
   }
   if (parts.size() == 4 && parts[1] == "dead-letters" && parts[3] == "replay" && request.method == "POST") {
     int64_t id = std::strtoll(parts[2].c_str(), nullptr, 10);
-    auto items = store_->ListOutbox("", store::OutboxState::kDead, 100000);
-    if (!items.ok()) return StoreFailure(items.status());
-    std::string destination;
-    for (const auto& item : *items) {
-      if (item.id == id) destination = item.write.destination;
+    auto destination = store_->Replay(id);
+    if (!destination.ok()) {
+      const Status& s = destination.status();
+      return s.code() == StatusCode::kNotFound ? Outcome(404, "not-found", s.message()) : StoreFailure(s);
     }
-    Status s = store_->Replay(id);
-    if (!s.ok()) {
-      return Outcome(s.code() == StatusCode::kNotFound ? 404 : 503, "not-found", s.message());
-    }
-    if (replayed_ && !destination.empty()) replayed_(destination);
+    if (replayed_) replayed_(*destination);
     return {202, "application/json", {}, "{\"replayed\":" + std::to_string(id) + "}"};
   }
   if (parts.size() == 3 && parts[1] == "outbox" && request.method == "GET") {

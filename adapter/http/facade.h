@@ -12,7 +12,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "http/server.h"
@@ -54,7 +53,7 @@ class Facade : public std::enable_shared_from_this<Facade> {
  private:
   void Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond);
   Response Metadata() const;
-  Response Read(const std::string& type, const std::string& id, const Request& request);
+  Response Read(const std::string& type, const std::string& id);
   Response Search(const std::string& type, const Request& request);
   void Create(const std::string& type, const Request& request, Responder respond);
   void Update(const std::string& type, const std::string& id, const Request& request, Responder respond);
@@ -64,8 +63,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();
-  store::InboundRecord Record(const std::string& what, const std::string& body, std::optional<store::ResourceWrite> write,
-                              const std::string& json, std::vector<std::string>& destinations) const;
+  store::InboundRecord Record(const std::string& what, const std::string& body, std::vector<store::ResourceWrite> writes,
+                              std::vector<std::string>& destinations) const;
   Response Admin(const Request& request, const std::vector<std::string>& parts);
   void Count(const std::string& method, int status);
 

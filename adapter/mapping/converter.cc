@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "common/file.h"
 #include "fhir/json.h"
 #include "hl7v2/escape.h"
 #include "mapping/datatypes.h"
@@ -43,8 +42,6 @@ const std::map<std::string, FieldType, std::less<>>& FieldTypes() {
   return kTypes;
 }
 
-}  // namespace
-
 std::array<unsigned char, 32> Sha256Of(std::initializer_list<std::string_view> parts) {
   // One fetched SHA-256 and one context per thread: OpenSSL 3's implicit fetch in EVP_sha256() and
   // a fresh EVP_MD_CTX per call cost more than the hash of these few bytes.
@@ -68,14 +65,19 @@ std::array<unsigned char, 32> Sha256Of(std::initializer_list<std::string_view> p
   return digest;
 }
 
-std::string UuidText(const unsigned char* bytes16) {
+// A name-based id of 16 bytes of a digest: "urn:uuid:..." in the version 5 layout.
+std::string UuidText(const unsigned char* bytes16) { return "urn:uuid:" + FormatUuid(bytes16, 5); }
+
+}  // namespace
+
+std::string FormatUuid(const unsigned char* bytes16, int version) {
   unsigned char b[16];
   std::copy(bytes16, bytes16 + 16, b);
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x50);  // version 5 layout
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | (version << 4));
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
   static const char* kHex = "0123456789abcdef";
-  std::string out = "urn:uuid:";
-  out.reserve(45);
+  std::string out;
+  out.reserve(36);
   for (int i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
     out += kHex[b[i] >> 4];
@@ -93,7 +95,7 @@ class PlanLoader {
   PlanLoader(Converter& converter) : converter_(converter) {}
 
   Status LoadDir(const std::filesystem::path& dir) {
-    for (const auto& file : JsonFilesIn(dir / "v2-to-fhir")) KETAMINE_RETURN_IF_ERROR(LoadFile(file));
+    for (const auto& file : FilesIn(dir / "v2-to-fhir", ".json")) KETAMINE_RETURN_IF_ERROR(LoadFile(file));
     return Status::Ok();
   }
 
@@ -236,21 +238,9 @@ class PlanLoader {
   }
 
   Status LoadFile(const std::filesystem::path& path) {
-    file_ = ReadMappingFile(path);
-    const std::string& text_ = file_.text;
-    const std::string& file_name = file_.name;
-    auto doc = fhir::ParseJson(text_);
-    if (!doc.ok()) {
-      std::string message = doc.status().message();
-      size_t at = message.find("offset ");
-      if (at != std::string::npos) {
-        size_t offset = std::strtoul(message.c_str() + at + 7, nullptr, 10);
-        size_t line = 1 + static_cast<size_t>(std::count(text_.begin(), text_.begin() + static_cast<long>(std::min(offset, text_.size())), '\n'));
-        return InvalidInput(file_name + " line " + std::to_string(line) + ": " + message);
-      }
-      return InvalidInput(file_name + ": " + message);
-    }
-    const Value& d = **doc;
+    KETAMINE_ASSIGN_OR_RETURN(ParsedMappingFile parsed, ReadMappingFile(path));
+    file_ = std::move(parsed.file);
+    const Value& d = *parsed.json;
     std::string extends = Str(d, "extends");
     MessagePlan* plan = nullptr;
     if (!extends.empty()) {
@@ -455,7 +445,7 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
   // mixed with its rule's salt (a hash of the rule name, made at load) and its segment position,
   // which differ within a message by construction.
   const std::array<unsigned char, 32> base = Sha256Of({application, facility, control_id});
-  bundle.AddMember("id", Value(UuidText(base.data()).substr(9).c_str(), alloc), alloc);
+  bundle.AddMember("id", Value(FormatUuid(base.data(), 5).c_str(), alloc), alloc);
   bundle.AddMember("type", "transaction", alloc);
   bool ok_time = false;
   std::string timestamp = DateTimeText(msg.Get("MSH-7.1"), options.default_timezone, &ok_time);

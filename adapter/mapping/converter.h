@@ -189,6 +189,9 @@ class CsvLoader {
   static Status Load(Converter& converter, const std::vector<std::filesystem::path>& dirs);
 };
 
+// 16 bytes as UUID text ("8-4-4-4-12" hex) with the given version bits and the RFC 4122 variant.
+std::string FormatUuid(const unsigned char* bytes16, int version);
+
 // "urn:uuid:..." from a SHA-256 of the parts (name-based, RFC 4122 layout, version 5 bits).
 std::string DeterministicUuid(std::initializer_list<std::string_view> parts);
 

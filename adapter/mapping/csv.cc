@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
+#include "common/file.h"
 #include "fhir/json.h"
 #include "hl7v2/charset.h"
+#include "mapping/datatypes.h"
 #include "mapping/mapping_file.h"
 
 namespace ketamine::mapping {
@@ -267,19 +267,11 @@ bool CsvReader::Next(std::vector<std::string>& fields, std::string& error) {
 
 Status CsvLoader::Load(Converter& converter, const std::vector<std::filesystem::path>& dirs) {
   for (const auto& dir : dirs) {
-    for (const auto& file : JsonFilesIn(dir / "csv")) {
-      MappingFile text = ReadMappingFile(file);
-      auto doc = fhir::ParseJson(text.text);
-      if (!doc.ok()) return InvalidInput(text.name + ": " + doc.status().message());
-      CsvPlanReader reader(std::move(text));
-      KETAMINE_ASSIGN_OR_RETURN(CsvPlan plan, reader.Read(**doc, *converter.vocabulary_));
-      auto same = std::find_if(converter.csv_plans_.begin(), converter.csv_plans_.end(),
-                               [&](const auto& p) { return p->id == plan.id; });
-      if (same != converter.csv_plans_.end()) {
-        **same = std::move(plan);
-      } else {
-        converter.csv_plans_.push_back(std::make_shared<CsvPlan>(std::move(plan)));
-      }
+    for (const auto& file : FilesIn(dir / "csv", ".json")) {
+      KETAMINE_ASSIGN_OR_RETURN(ParsedMappingFile parsed, ReadMappingFile(file));
+      CsvPlanReader reader(std::move(parsed.file));
+      KETAMINE_ASSIGN_OR_RETURN(CsvPlan plan, reader.Read(*parsed.json, *converter.vocabulary_));
+      ReplaceOrAdd(converter.csv_plans_, std::move(plan));
     }
   }
   return Status::Ok();
@@ -411,10 +403,7 @@ Status Converter::CsvToFhir(std::string_view input, const CsvPlan& plan, const C
             case CsvType::kDecimal:
             case CsvType::kQuantity: {
               double n = 0;
-              std::string_view digits = text;
-              if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
-              auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n, std::chars_format::fixed);
-              if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+              if (!ParseDecimal(text, &n)) {
                 result.issues.Error("csv-datatype", Location(where), "'" + text.substr(0, 40) + "' is not a number");
               } else if (f.type == CsvType::kDecimal) {
                 v = Value(n);

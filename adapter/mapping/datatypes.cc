@@ -371,15 +371,18 @@ Json ToDate(std::string_view raw, const ConvertContext& ctx, const LazyLocation&
   return Json(text.c_str(), *ctx.allocator);
 }
 
+bool ParseDecimal(std::string_view text, double* value) {
+  // std::from_chars: no locale lock, no hex, no "nan".
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value, std::chars_format::fixed);
+  return !text.empty() && ec == std::errc() && ptr == text.data() + text.size();
+}
+
 Json ToDecimal(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location) {
   std::string text = Text(Comp(raw, 1, ctx), ctx);
   if (text.empty()) return Json();
-  // std::from_chars: no locale lock, no hex, no "nan"; a leading '+' is allowed in v2 NM.
-  std::string_view digits = text;
-  if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
   double value = 0;
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, std::chars_format::fixed);
-  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+  if (!ParseDecimal(text, &value)) {
     ctx.issues->Error("map-datatype", Location(location.str()), "'" + text.substr(0, 40) + "' is not a number");
     return Json();
   }

@@ -57,6 +57,10 @@ Json ToQuantity(std::string_view amount, std::string_view unit_cwe, const Conver
 // NM -> decimal.
 Json ToDecimal(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location);
 
+// A decimal as HL7 v2 NM and CSV exports write it: digits with an optional sign and point, a
+// leading '+' allowed; no exponent, hex, "nan" or locale. False when `text` is anything else.
+bool ParseDecimal(std::string_view text, double* value);
+
 // The dateTime text (empty on failure), for callers that need the string.
 std::string DateTimeText(std::string_view dtm, const std::string& default_timezone, bool* ok);
 

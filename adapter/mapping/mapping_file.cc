@@ -1,8 +1,9 @@
 #include "mapping/mapping_file.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cstdlib>
+
+#include "common/file.h"
 
 namespace ketamine::mapping {
 
@@ -17,22 +18,22 @@ Status MappingFile::Bad(const std::string& where, const std::string& what, const
   return InvalidInput(name + line + ": " + where + ": " + what);
 }
 
-std::vector<std::filesystem::path> JsonFilesIn(const std::filesystem::path& folder) {
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(folder, ec)) return files;
-  for (const auto& e : std::filesystem::directory_iterator(folder, ec)) {
-    if (e.path().extension() == ".json") files.push_back(e.path());
+Result<ParsedMappingFile> ReadMappingFile(const std::filesystem::path& path) {
+  ParsedMappingFile out;
+  out.file.name = path.filename().string();
+  KETAMINE_ASSIGN_OR_RETURN(out.file.text, ReadFile(path));
+  const std::string& text = out.file.text;
+  auto doc = fhir::ParseJson(text);
+  if (!doc.ok()) {
+    const std::string& message = doc.status().message();
+    size_t at = message.find("offset ");
+    if (at == std::string::npos) return InvalidInput(out.file.name + ": " + message);
+    size_t offset = std::min<size_t>(std::strtoul(message.c_str() + at + 7, nullptr, 10), text.size());
+    auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n');
+    return InvalidInput(out.file.name + " line " + std::to_string(line) + ": " + message);
   }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-MappingFile ReadMappingFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return {path.filename().string(), text.str()};
+  out.json = std::move(*doc);
+  return out;
 }
 
 }  // namespace ketamine::mapping

@@ -8,12 +8,12 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <tuple>
 
+#include "common/clock.h"
+#include "common/file.h"
 #include "fhir/json.h"
 #include "hl7v2/builder.h"
 #include "mapping/converter.h"
@@ -137,12 +137,10 @@ class SpecReader {
 
 Status OutboundLoader::Load(Converter& converter, const std::vector<std::filesystem::path>& dirs) {
   for (const auto& dir : dirs) {
-    for (const auto& file : JsonFilesIn(dir / "fhir-to-v2")) {
-      MappingFile text = ReadMappingFile(file);
-      auto doc = fhir::ParseJson(text.text);
-      if (!doc.ok()) return InvalidInput(text.name + ": " + doc.status().message());
-      SpecReader reader(std::move(text));
-      KETAMINE_ASSIGN_OR_RETURN(OutboundSpec spec, reader.Read(**doc));
+    for (const auto& file : FilesIn(dir / "fhir-to-v2", ".json")) {
+      KETAMINE_ASSIGN_OR_RETURN(ParsedMappingFile parsed, ReadMappingFile(file));
+      SpecReader reader(std::move(parsed.file));
+      KETAMINE_ASSIGN_OR_RETURN(OutboundSpec spec, reader.Read(*parsed.json));
       const MessagePlan* plan = converter.PlanById(spec.plan_id);
       if (plan == nullptr) return reader.Bad("plan", "no v2-to-fhir mapping with id '" + spec.plan_id + "'", spec.plan_id);
       auto primary = std::find_if(plan->resources.begin(), plan->resources.end(),
@@ -151,13 +149,7 @@ Status OutboundLoader::Load(Converter& converter, const std::vector<std::filesys
         return reader.Bad("primary", "plan '" + spec.plan_id + "' has no " + spec.resource_type + " resource named '" +
                                          spec.primary + "'", spec.primary);
       }
-      auto same = std::find_if(converter.outbound_.begin(), converter.outbound_.end(),
-                               [&](const auto& s) { return s->id == spec.id; });
-      if (same != converter.outbound_.end()) {
-        **same = std::move(spec);  // a site's file replaces the shipped one
-      } else {
-        converter.outbound_.push_back(std::make_unique<OutboundSpec>(std::move(spec)));
-      }
+      ReplaceOrAdd(converter.outbound_, std::move(spec));
     }
   }
   return Status::Ok();
@@ -208,7 +200,12 @@ class ResourceIndex {
   }
 
   const std::vector<const Value*>& all() const { return all_; }
-  const std::string& LocationOf(const Value* resource) const { return locations_.at(resource); }
+  // Its FHIRPath in the input ("Bundle.entry[2].resource"); `otherwise` for a resource the
+  // conversion made itself (from a Reference.identifier).
+  std::string LocationOf(const Value* resource, const std::string& otherwise = {}) const {
+    auto it = locations_.find(resource);
+    return it == locations_.end() ? otherwise : it->second;
+  }
 
   // A literal reference ("urn:uuid:..", "Patient/1", "http://host/fhir/Patient/1", "#contained").
   const Value* Resolve(std::string_view reference, const Value* from) const {
@@ -333,17 +330,7 @@ std::string ReferenceAt(const Value& resource, const FieldRule& f, const UrlMap&
 
 // Every literal reference inside a resource, in document order.
 void References(const Value& node, std::vector<std::string>& out) {
-  if (node.IsObject()) {
-    for (auto it = node.MemberBegin(); it != node.MemberEnd(); ++it) {
-      if (std::string_view(it->name.GetString()) == "reference" && it->value.IsString()) {
-        out.emplace_back(it->value.GetString());
-      } else {
-        References(it->value, out);
-      }
-    }
-  } else if (node.IsArray()) {
-    for (const Value& v : node.GetArray()) References(v, out);
-  }
+  fhir::ForEachReference(node, [&](const Value& reference) { out.emplace_back(reference.GetString()); });
 }
 
 // --- the message being written ------------------------------------------------------------------
@@ -498,15 +485,6 @@ class MessageDraft {
   std::map<std::pair<SegmentKey, Slot>, const void*> writers_;
 };
 
-std::string NowDtm() {
-  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y%m%d%H%M%S+0000", &utc);
-  return text;
-}
-
 std::string ControlIdFor(const Value& input) {
   std::string hash = DeterministicUuid({"fhir-to-v2", fhir::ToJson(input)}).substr(9);
   hash.erase(std::remove(hash.begin(), hash.end(), '-'), hash.end());
@@ -583,26 +561,26 @@ Result<V2Conversion> Converter::ToV2(const Value& input, const V2Options& option
   };
   std::set<const Value*> claimed(primaries.begin(), primaries.end());
   std::vector<std::unique_ptr<rapidjson::Document>> synthetic;  // resources made from Reference.identifier
+  std::map<std::string, const ResourceRule*> rule_named;
+  std::map<const ResourceRule*, UrlMap> urls_of;
+  for (const auto& rule : plan.resources) {
+    rule_named[rule.name] = &rule;
+    urls_of[&rule] = ExtensionUrls(rule);
+  }
 
   for (size_t k = 0; k < primaries.size(); ++k) {
     const int primary_index = static_cast<int>(k);
     std::map<std::string, const Value*> bound{{spec->primary, primaries[k]}};
-    auto rule_named = [&](const std::string& name) -> const ResourceRule* {
-      for (const auto& r : plan.resources) {
-        if (r.name == name) return &r;
-      }
-      return nullptr;
-    };
     // Follow the rules' own references: order.subject -> patient, ...
     for (bool changed = true; changed;) {
       changed = false;
       for (const auto& rule : plan.resources) {
         auto from = bound.find(rule.name);
         if (from == bound.end()) continue;
-        UrlMap urls = ExtensionUrls(rule);
+        const UrlMap& urls = urls_of[&rule];
         for (const FieldRule& f : rule.fields) {
           if (f.type != FieldType::kReference || bound.count(f.reference)) continue;
-          const ResourceRule* target = rule_named(f.reference);
+          const ResourceRule* target = rule_named.count(f.reference) ? rule_named[f.reference] : nullptr;
           std::string reference = ReferenceAt(*from->second, f, urls);
           if (target == nullptr || reference.empty()) continue;
           const Value* resolved = index.Resolve(reference, from->second);
@@ -671,10 +649,8 @@ Result<V2Conversion> Converter::ToV2(const Value& input, const V2Options& option
         auto it = bound.find(rule.name);
         if (it == bound.end()) continue;
         const Value& resource = *it->second;
-        const std::string base = index.all().end() != std::find(index.all().begin(), index.all().end(), &resource)
-                                     ? index.LocationOf(&resource)
-                                     : rule.resource_type;
-        UrlMap urls = ExtensionUrls(rule);
+        const std::string base = index.LocationOf(&resource, rule.resource_type);
+        const UrlMap& urls = urls_of[&rule];
         for (const FieldRule& f : rule.fields) {
           const std::string where = base + "." + f.to;
           if (f.type == FieldType::kReference) continue;
@@ -716,12 +692,16 @@ Result<V2Conversion> Converter::ToV2(const Value& input, const V2Options& option
             std::erase_if(found, [&](const Value* v) { return !HasTypeCode(*v, f.identifier_type); });
           }
           if (!f.repeat && found.size() > 1) found.resize(1);
-          // medication[x]: a MedicationRequest may name its drug by reference instead.
-          if (found.empty() && f.to == "medicationCodeableConcept") {
-            auto ref = resource.FindMember("medicationReference");
+          // A choice element written as XCodeableConcept may come as XReference instead
+          // (medication[x]): the referenced resource's code is the same concept.
+          constexpr std::string_view kCodeable = "CodeableConcept";
+          if (found.empty() && f.steps.size() == 1 && f.steps[0].name.size() > kCodeable.size() &&
+              f.steps[0].name.compare(f.steps[0].name.size() - kCodeable.size(), kCodeable.size(), kCodeable) == 0) {
+            const std::string choice = f.steps[0].name.substr(0, f.steps[0].name.size() - kCodeable.size());
+            auto ref = resource.FindMember((choice + "Reference").c_str());
             if (ref != resource.MemberEnd()) {
-              const Value* medication = index.Resolve(Str(ref->value, "reference"), &resource);
-              if (medication != nullptr && medication->HasMember("code")) found.push_back(&(*medication)["code"]);
+              const Value* chosen = index.Resolve(Str(ref->value, "reference"), &resource);
+              if (chosen != nullptr && chosen->HasMember("code")) found.push_back(&(*chosen)["code"]);
             }
           }
           SegmentKey key = draft.Key(*target, primary_index);
@@ -863,7 +843,7 @@ Result<V2Conversion> Converter::ToV2(const Value& input, const V2Options& option
   KETAMINE_RETURN_IF_ERROR(set("MSH-6", options.receiving_facility));
   std::string timestamp = options.timestamp;
   if (timestamp.empty()) timestamp = DtmText(Str(input, "timestamp"));
-  if (timestamp.empty()) timestamp = NowDtm();
+  if (timestamp.empty()) timestamp = FormatHl7Timestamp(Clock::System().Now());
   KETAMINE_RETURN_IF_ERROR(set("MSH-7", timestamp));
   int component = 1;
   for (size_t start = 0; start <= message.size(); ++component) {

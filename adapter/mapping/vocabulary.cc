@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/file.h"
 #include "fhir/json.h"
 
 namespace ketamine::mapping {
@@ -30,13 +31,7 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
       }
       for (auto& [uri, name] : names) vocab->system_names_[uri] = name;
     }
-    if (!std::filesystem::is_directory(dir / "conceptmaps", ec)) continue;
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir / "conceptmaps")) {
-      if (e.path().extension() == ".json") files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
+    for (const auto& file : FilesIn(dir / "conceptmaps", ".json")) {
       KETAMINE_ASSIGN_OR_RETURN(auto doc, fhir::ParseJsonFile(file));
       std::string id = Str(*doc, "id");
       if (Str(*doc, "resourceType") != "ConceptMap" || id.empty()) {
@@ -80,10 +75,7 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Load(const std::vector<std
 }
 
 const Target* Vocabulary::Translate(std::string_view map_id, std::string_view code) const {
-  auto map = maps_.find(map_id);
-  if (map == maps_.end()) return nullptr;
-  auto it = map->second.find(code);
-  return it == map->second.end() ? nullptr : &it->second;
+  return Lookup(FindMap(map_id), code);
 }
 
 const std::string* Vocabulary::Untranslate(std::string_view map_id, std::string_view code) const {

@@ -1,5 +1,7 @@
 #include "pipeline/inbound.h"
 
+#include "routing/outbox.h"
+
 #include <algorithm>
 #include <charconv>
 
@@ -162,38 +164,6 @@ std::vector<AckError> InboundPipeline::Process(const hl7v2::Message& msg,
   return out;
 }
 
-std::vector<store::OutboxWrite> InboundPipeline::Route(const hl7v2::Message& msg, const rapidjson::Document* bundle,
-                                                       const std::string& raw) const {
-  std::vector<store::OutboxWrite> out;
-  if (!options_.router) return out;
-  routing::RouteInput input;
-  input.message_type = std::string(msg.MessageCode()) + "^" + std::string(msg.TriggerEvent());
-  input.sending_facility = std::string(msg.SendingFacility());
-  if (bundle != nullptr) routing::DescribeBundle(*bundle, input);
-  // Deliveries of one patient go out in order: the partition is the first PID-3.
-  const std::string partition(hl7v2::Component(hl7v2::Repetition(msg.Get("PID-3"), 1, msg.delimiters()), 1, msg.delimiters()));
-  const std::string key = std::string(msg.SendingApplication()) + "|" + std::string(msg.SendingFacility()) + "|" +
-                          std::string(msg.ControlId());
-  std::string fhir_payload;
-  for (const routing::DestinationConfig* d : options_.router->Match(input)) {
-    store::OutboxWrite w;
-    w.destination = d->name;
-    w.partition = partition;
-    w.idempotency_key = key + "|" + d->name;
-    if (d->type == routing::DestinationType::kFhir) {
-      if (bundle == nullptr) continue;  // nothing converted: no FHIR to deliver
-      if (fhir_payload.empty()) fhir_payload = routing::FhirDeliveryPayload(*bundle);
-      w.content_type = "application/fhir+json";
-      w.payload = fhir_payload;
-    } else {
-      w.content_type = "x-application/hl7-v2+er7";
-      w.payload = raw;
-    }
-    out.push_back(std::move(w));
-  }
-  return out;
-}
-
 void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*peer*/,
                                 mllp::Reply reply) {
   auto parsed = hl7v2::Parse(payload, options_.parse);
@@ -226,7 +196,7 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
     if (errors) ++counters_.application_errors;
     // A message with errors is still stored (nothing is lost) and answered AE: fix and resend.
     record.status = errors ? store::MessageStatus::kError : store::MessageStatus::kAccepted;
-    if (!errors) record.outbox = Route(msg, bundle.get(), payload);
+    if (!errors && options_.router) record.outbox = routing::OutboxForMessage(*options_.router, msg, bundle.get(), payload);
     const AckCode app_code = errors ? AckCode::kAE : AckCode::kAA;
     if (enhanced) {
       if (hl7v2::WantsAcceptAck(msg, AckCode::kCA)) {

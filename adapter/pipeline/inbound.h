@@ -73,8 +73,6 @@ class InboundPipeline : public mllp::Handler {
   // Converts and validates; the issues as ERR entries (empty when there is no converter).
   // Converts and validates; the Bundle (when there is one) is left in `bundle` for routing.
   std::vector<hl7v2::AckError> Process(const hl7v2::Message& msg, std::unique_ptr<rapidjson::Document>* bundle) const;
-  std::vector<store::OutboxWrite> Route(const hl7v2::Message& msg, const rapidjson::Document* bundle,
-                                        const std::string& raw) const;
   hl7v2::AckContext NextAckContext();
   void StoreAndReply(store::InboundRecord record, std::vector<std::string> replies,
                      std::vector<std::string> replies_if_store_fails, bool accepted,

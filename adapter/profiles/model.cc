@@ -1,8 +1,6 @@
 #include "profiles/model.h"
 
 #include <charconv>
-#include <fstream>
-#include <sstream>
 
 #include "common/file.h"
 #include "fhir/json.h"

@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "common/file.h"
 #include "fhir/json.h"
 #include "profiles/identifiers.h"
 
@@ -148,13 +147,11 @@ class ProfileLoader {
   explicit ProfileLoader(ProfileSet& set) : set_(set) {}
 
   Status Load(const std::filesystem::path& dir) {
-    std::vector<std::filesystem::path> files;
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(dir / "definitions", ec)) {
-      if (entry.path().extension() == ".json") files.push_back(entry.path());
+    if (!std::filesystem::is_directory(dir / "definitions", ec)) {
+      return InvalidInput("cannot list " + (dir / "definitions").string() + ": not a folder");
     }
-    if (ec) return InvalidInput("cannot list " + (dir / "definitions").string() + ": " + ec.message());
-    std::sort(files.begin(), files.end());
+    const std::vector<std::filesystem::path> files = FilesIn(dir / "definitions", ".json");
     std::vector<std::pair<std::filesystem::path, std::unique_ptr<fhir::JsonDocument>>> docs;
     for (const auto& file : files) {
       KETAMINE_ASSIGN_OR_RETURN(auto doc, fhir::ParseJsonFile(file));

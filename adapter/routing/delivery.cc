@@ -7,7 +7,9 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <sstream>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "fhir/json.h"
 #include "http/client.h"
@@ -15,26 +17,6 @@
 
 namespace ketamine::routing {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// application/x-www-form-urlencoded value.
-std::string FormEncode(std::string_view text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 class FhirSender : public Sender {
  public:
@@ -74,9 +56,9 @@ class FhirSender : public Sender {
   Result<std::string> Token() {
     const auto now = std::chrono::steady_clock::now();
     if (!token_.empty() && now < token_expires_) return token_;
-    std::string form = "grant_type=client_credentials&client_id=" + FormEncode(d_.client_id);
-    if (!d_.client_secret.empty()) form += "&client_secret=" + FormEncode(d_.client_secret);
-    if (!d_.scope.empty()) form += "&scope=" + FormEncode(d_.scope);
+    std::string form = "grant_type=client_credentials&client_id=" + http::PercentEncode(d_.client_id);
+    if (!d_.client_secret.empty()) form += "&client_secret=" + http::PercentEncode(d_.client_secret);
+    if (!d_.scope.empty()) form += "&scope=" + http::PercentEncode(d_.scope);
     auto r = http::Post(d_.token_url, form, {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}},
                         d_.timeout_ms);
     if (!r.ok()) return Unavailable("token endpoint: " + r.status().message());
@@ -208,7 +190,7 @@ void DeliveryWorker::Loop() {
       std::unique_lock lock(mutex_);
       if (stopping_) return;
     }
-    auto items = store_->ClaimOutbox(destination_.name, NowMs(), 64);
+    auto items = store_->ClaimOutbox(destination_.name, UnixMs(Clock::System().Now()), 64);
     if (!items.ok()) {
       log::Warn("delivery.claim-failed", {{"destination", destination_.name}, {"error", items.status().message()}});
     }
@@ -240,15 +222,71 @@ void DeliveryWorker::Loop() {
         continue;
       }
       ++counters_.retries;
-      if (Status s = store_->MarkRetry(item.id, NowMs() + BackoffMs(item.attempts), result.detail); !s.ok()) {
+      if (Status s = store_->MarkRetry(item.id, UnixMs(Clock::System().Now()) + BackoffMs(item.attempts), result.detail); !s.ok()) {
         log::Error("delivery.mark-failed", {{"error", s.message()}});
       }
     }
-    if (Status s = store_->MarkDelivered(delivered, NowMs()); !s.ok()) {
+    if (Status s = store_->MarkDelivered(delivered, UnixMs(Clock::System().Now())); !s.ok()) {
       // Delivered but not recorded: they stay "sending" and go again with their idempotency key.
       log::Error("delivery.mark-failed", {{"error", s.message()}});
     }
   }
+}
+
+DeliveryWorkers::DeliveryWorkers(std::shared_ptr<store::MessageStore> store, const Router& router)
+    : store_(std::move(store)) {
+  for (const auto& [name, destination] : router.destinations()) {
+    auto worker = std::make_unique<DeliveryWorker>(store_, destination, MakeSender(destination));
+    worker->Start();
+    workers_[name] = std::move(worker);
+  }
+}
+
+DeliveryWorkers::~DeliveryWorkers() { Stop(); }
+
+void DeliveryWorkers::Wake(const std::vector<std::string>& destinations) {
+  for (const auto& d : destinations) Wake(d);
+}
+
+void DeliveryWorkers::Wake(const std::string& destination) {
+  if (auto it = workers_.find(destination); it != workers_.end()) it->second->Wake();
+}
+
+void DeliveryWorkers::Stop() {
+  for (auto& [name, worker] : workers_) worker->Stop();
+}
+
+std::string DeliveryWorkers::PrometheusText() const {
+  std::ostringstream out;
+  out << "# HELP ketamine_outbox_items Outbox items by destination and state.\n"
+         "# TYPE ketamine_outbox_items gauge\n"
+         "# HELP ketamine_outbox_oldest_pending_age_seconds Age of the oldest undelivered item.\n"
+         "# TYPE ketamine_outbox_oldest_pending_age_seconds gauge\n"
+         "# HELP ketamine_delivery_attempts_total Delivery attempts by destination and result.\n"
+         "# TYPE ketamine_delivery_attempts_total counter\n"
+         "# HELP ketamine_delivery_latency_seconds_mean Mean time of one delivery attempt.\n"
+         "# TYPE ketamine_delivery_latency_seconds_mean gauge\n";
+  const int64_t now_ms = UnixMs(Clock::System().Now());
+  for (const auto& [name, worker] : workers_) {
+    const std::string d = "destination=\"" + name + "\"";
+    if (auto stats = store_->Stats(name); stats.ok()) {
+      out << "ketamine_outbox_items{" << d << ",state=\"pending\"} " << stats->pending << "\n"
+          << "ketamine_outbox_items{" << d << ",state=\"delivered\"} " << stats->delivered << "\n"
+          << "ketamine_outbox_items{" << d << ",state=\"dead\"} " << stats->dead << "\n"
+          << "ketamine_outbox_oldest_pending_age_seconds{" << d << "} "
+          << (stats->oldest_pending_ms == 0 ? 0.0 : static_cast<double>(now_ms - stats->oldest_pending_ms) / 1000.0)
+          << "\n";
+    }
+    const DeliveryCounters& k = worker->counters();
+    out << "ketamine_delivery_attempts_total{" << d << ",result=\"delivered\"} " << k.delivered << "\n"
+        << "ketamine_delivery_attempts_total{" << d << ",result=\"retry\"} " << k.retries << "\n"
+        << "ketamine_delivery_attempts_total{" << d << ",result=\"dead\"} " << k.dead << "\n"
+        << "ketamine_delivery_latency_seconds_mean{" << d << "} "
+        << (k.attempts == 0 ? 0.0
+                            : static_cast<double>(k.latency_ms_total) / 1000.0 / static_cast<double>(k.attempts))
+        << "\n";
+  }
+  return out.str();
 }
 
 }  // namespace ketamine::routing

@@ -10,10 +10,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "routing/router.h"
 #include "store/message_store.h"
@@ -67,6 +69,24 @@ class DeliveryWorker {
   bool stopping_ = false;
   bool woken_ = false;
   std::thread thread_;
+};
+
+// Every destination's worker, started from the routing config: the pipeline and the REST facade
+// wake them after they queued something, an operator's replay wakes the one concerned, /metrics
+// reads their queues and figures.
+class DeliveryWorkers {
+ public:
+  DeliveryWorkers(std::shared_ptr<store::MessageStore> store, const Router& router);
+  ~DeliveryWorkers();
+  void Wake(const std::vector<std::string>& destinations);
+  void Wake(const std::string& destination);
+  // Prometheus text: outbox items by state, oldest pending age, attempts by result, mean latency.
+  std::string PrometheusText() const;
+  void Stop();  // each finishes the item in hand; the rest waits in the outbox
+
+ private:
+  std::shared_ptr<store::MessageStore> store_;
+  std::map<std::string, std::unique_ptr<DeliveryWorker>> workers_;
 };
 
 }  // namespace ketamine::routing

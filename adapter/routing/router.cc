@@ -164,20 +164,24 @@ std::vector<const DestinationConfig*> Router::Match(const RouteInput& input) con
   return out;
 }
 
+void DescribeResource(const Value& resource, RouteInput& input) {
+  if (!resource.IsObject()) return;
+  if (std::string type = Str(resource, "resourceType"); !type.empty()) input.resource_types.insert(type);
+  auto meta = resource.FindMember("meta");
+  if (meta == resource.MemberEnd() || !meta->value.IsObject()) return;
+  auto profiles = meta->value.FindMember("profile");
+  if (profiles == meta->value.MemberEnd() || !profiles->value.IsArray()) return;
+  for (const Value& p : profiles->value.GetArray()) {
+    if (p.IsString()) input.profiles.insert(p.GetString());
+  }
+}
+
 void DescribeBundle(const Value& bundle, RouteInput& input) {
   auto entries = bundle.IsObject() ? bundle.FindMember("entry") : Value::ConstMemberIterator();
   if (!bundle.IsObject() || entries == bundle.MemberEnd() || !entries->value.IsArray()) return;
   for (const Value& e : entries->value.GetArray()) {
     auto r = e.IsObject() ? e.FindMember("resource") : Value::ConstMemberIterator();
-    if (!e.IsObject() || r == e.MemberEnd()) continue;
-    if (std::string type = Str(r->value, "resourceType"); !type.empty()) input.resource_types.insert(type);
-    auto meta = r->value.FindMember("meta");
-    if (meta == r->value.MemberEnd() || !meta->value.IsObject()) continue;
-    auto profiles = meta->value.FindMember("profile");
-    if (profiles == meta->value.MemberEnd() || !profiles->value.IsArray()) continue;
-    for (const Value& p : profiles->value.GetArray()) {
-      if (p.IsString()) input.profiles.insert(p.GetString());
-    }
+    if (e.IsObject() && r != e.MemberEnd()) DescribeResource(r->value, input);
   }
 }
 

@@ -78,7 +78,8 @@ class Router {
 // instead of creating it twice, whatever the server does with conditional requests.
 std::string FhirDeliveryPayload(const rapidjson::Value& bundle);
 
-// What the route input of a Bundle is: its resource types and claimed profiles.
+// What the route input of a resource or a Bundle is: the resource types and claimed profiles.
+void DescribeResource(const rapidjson::Value& resource, RouteInput& input);
 void DescribeBundle(const rapidjson::Value& bundle, RouteInput& input);
 
 }  // namespace ketamine::routing

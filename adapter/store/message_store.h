@@ -162,8 +162,9 @@ class MessageStore {
   virtual Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) = 0;
   virtual Status MarkDead(int64_t id, std::string_view error) = 0;
   virtual Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) = 0;
-  // A dead item goes back to pending, due now, attempts from 0. kNotFound unless it is dead.
-  virtual Status Replay(int64_t id) = 0;
+  // A dead item goes back to pending, due now, attempts from 0; its destination, to wake that
+  // worker. kNotFound unless it is dead.
+  virtual Result<std::string> Replay(int64_t id) = 0;
   virtual Result<OutboxStats> Stats(std::string_view destination) = 0;
 };
 

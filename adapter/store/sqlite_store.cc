@@ -1,7 +1,10 @@
 #include "store/sqlite_store.h"
 
+#include "common/clock.h"
+
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -79,18 +82,6 @@ CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (destination, partition, state
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
 PRAGMA user_version = 3;
 )sql";
-
-std::string NowRfc3339() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
-  std::snprintf(text + n, sizeof(text) - n, ".%03dZ", static_cast<int>(ms));
-  return text;
-}
 
 class Statement {
  public:
@@ -377,13 +368,18 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
         if (Status s = Exec(writer_, "ROLLBACK TO record;"); !s.ok()) return fail_all(s);
       }
     }
-    if (!outcome.duplicate && !outcome.rolled_back && !r.outbox.empty()) {
+    // Deliveries go out for what was stored: a message, or a write that created or changed a
+    // resource (not a conditional create that found the resource already there).
+    const bool wrote = r.resources.empty() ||
+                       std::any_of(outcome.resources.begin(), outcome.resources.end(), [](const ResourceResult& x) {
+                         return x.outcome == ResourceOutcome::kCreated || x.outcome == ResourceOutcome::kUpdated;
+                       });
+    if (!outcome.duplicate && !outcome.rolled_back && wrote && !r.outbox.empty()) {
       Statement queue(Prepared(8, "INSERT INTO outbox (message_id, destination, partition, content_type, payload, "
                                   "idempotency_key, state, next_attempt_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                                   "'pending', ?7, ?7)"));
       if (!queue.ok()) return fail_all(SqlError(writer_, "prepare"));
-      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch()).count();
+      const int64_t now_ms = UnixMs(Clock::System().Now());
       for (const OutboxWrite& o : r.outbox) {
         sqlite3_reset(queue.get());
         sqlite3_bind_int64(queue.get(), 1, outcome.id);
@@ -424,7 +420,7 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
   if (!by_identifier.ok() || !current.ok() || !upsert.ok() || !history.ok() || !unindex.ok() || !index.ok()) {
     return SqlError(writer_, "prepare");
   }
-  const std::string now = NowRfc3339();
+  const std::string now = FormatIsoTimestamp(Clock::System().Now());
   bool ok = true;
   auto find_identifier = [&](const std::string& type, const std::string& token, ResourceResult& found) -> Result<bool> {
     size_t bar = token.find('|');
@@ -772,13 +768,18 @@ Result<std::vector<OutboxItem>> SqliteStore::ListOutbox(std::string_view destina
   return items;
 }
 
-Status SqliteStore::Replay(int64_t id) {
+Result<std::string> SqliteStore::Replay(int64_t id) {
   std::lock_guard lock(outbox_mutex_);
-  Statement mark(outbox_, "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = 0 WHERE id = ?1 AND state = 'dead'");
+  Statement mark(outbox_,
+                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = 0 WHERE id = ?1 AND "
+                 "state = 'dead' RETURNING destination");
   sqlite3_bind_int64(mark.get(), 1, id);
+  int rc = sqlite3_step(mark.get());
+  if (rc == SQLITE_DONE) return NotFound("outbox item " + std::to_string(id) + " is not a dead letter");
+  if (rc != SQLITE_ROW) return SqlError(outbox_, "replay");
+  std::string destination = mark.Column(0);
   if (sqlite3_step(mark.get()) != SQLITE_DONE) return SqlError(outbox_, "replay");
-  if (sqlite3_changes(outbox_) == 0) return NotFound("outbox item " + std::to_string(id) + " is not a dead letter");
-  return Status::Ok();
+  return destination;
 }
 
 Result<OutboxStats> SqliteStore::Stats(std::string_view destination) {

@@ -47,7 +47,7 @@ class SqliteStore : public MessageStore {
   Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) override;
   Status MarkDead(int64_t id, std::string_view error) override;
   Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) override;
-  Status Replay(int64_t id) override;
+  Result<std::string> Replay(int64_t id) override;
   Result<OutboxStats> Stats(std::string_view destination) override;
 
  private:

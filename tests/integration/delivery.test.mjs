@@ -197,6 +197,22 @@ test('a MedicationRequest POSTed to the gateway reaches the pharmacy over MLLP a
   assert.equal(rdeOut.getSegment('RXE').getField(2).getComponent(1), '238082');
   assert.equal(rdeOut.getSegment('PID').getField(5).getComponent(1), 'Testpatient', 'the patient came from the store');
   assert.equal(rdeOut.getSegment('RXE').getField(13).getComponent(13), 'DEA');
+
+  // A conditional create that finds the order already there queues nothing.
+  const token = `${order.identifier[0].system}|${order.identifier[0].value}`;
+  const again = await fetch(`${base}/MedicationRequest`, { method: 'POST',
+    headers: { 'Content-Type': 'application/fhir+json', 'If-None-Exist': `identifier=${token}` }, body: JSON.stringify(order) });
+  assert.equal(again.status, 200);
+  // A transaction's resources are routed like single writes.
+  const second = { ...order, identifier: [{ ...order.identifier[0], value: 'ORD-TX-1' }] };
+  const tx = await fetch(base, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify({
+    resourceType: 'Bundle', type: 'transaction',
+    entry: [{ resource: second, request: { method: 'POST', url: 'MedicationRequest' } }] }) });
+  assert.equal(tx.status, 200, await tx.text());
+  assert.ok(await until(async () => pharmacyMessages.length === 2), 'the order of the transaction reached the pharmacy');
+  assert.equal(pharmacyMessages[1].getSegment('MSH').getField(9).toString(), 'RDE^O11^RDE_O11');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(pharmacyMessages.length, 2, 'nothing for the conditional create that found the first order');
 });
 
 test('OAuth2 client credentials: a token from the token endpoint; a 401 is retried after a new token', async () => {
