@@ -17,5 +17,6 @@ int MllpSend(const std::vector<std::string>& args);
 int Validate(const std::vector<std::string>& args);
 int Convert(const std::vector<std::string>& args);
 int Outbox(const std::vector<std::string>& args);
+int Ledger(const std::vector<std::string>& args);
 
 }  // namespace ketamine::cli

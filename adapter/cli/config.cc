@@ -126,7 +126,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   GatewayConfig config;
   KETAMINE_RETURN_IF_ERROR(
       r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir", "seed_examples", "routing",
-                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate"}));
+                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate", "ledger"}));
   std::string data_dir;
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
   if (!data_dir.empty()) config.data_dir = data_dir;
@@ -149,6 +149,11 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     auto router = routing::Router::FromJson(*routing, "routing");
     if (!router.ok()) return InvalidInput(std::string(source) + ": " + router.status().message());
     config.router = *router;
+  }
+  if (const Value* ledger = r.Find(doc, "ledger")) {
+    auto options = ledger::LedgerOptions::FromJson(*ledger, "ledger");
+    if (!options.ok()) return InvalidInput(std::string(source) + ": " + options.status().message());
+    config.ledger = *options;
   }
   config.seed_examples = false;  // a configured gateway starts empty unless asked
   if (const Value* seed = r.Find(doc, "seed_examples")) {

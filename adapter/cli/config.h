@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "mllp/server.h"
 #include "pipeline/inbound.h"
+#include "ledger/ledger.h"
 #include "routing/router.h"
 
 namespace ketamine::cli {
@@ -35,6 +36,8 @@ struct GatewayConfig {
   bool seed_examples = true;
   // Routes and destinations ("routing": {"destinations": {...}, "routes": [...]}); none: nothing leaves.
   std::shared_ptr<const routing::Router> router;
+  // The Schedule III ledger (ledger.db in data_dir): the clinic's registration and its policies.
+  ledger::LedgerOptions ledger;
 };
 
 [[nodiscard]] Result<GatewayConfig> LoadConfig(const std::filesystem::path& file);

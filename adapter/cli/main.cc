@@ -16,6 +16,7 @@ Commands:
   validate    validate FHIR R4 JSON resources and Bundles
   convert     HL7 v2 -> FHIR, FHIR -> HL7 v2 and CSV -> FHIR with the gateway's mappings
   outbox      list and replay deliveries that gave up (dead letters), queue figures
+  ledger      the Schedule III ledger: receipts, administrations, waste, counts, reports, verify
 
 Run 'ketamine-gateway COMMAND --help' for the options of a command.
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (command == "validate") return ketamine::cli::Validate(args);
     if (command == "convert") return ketamine::cli::Convert(args);
     if (command == "outbox") return ketamine::cli::Outbox(args);
+    if (command == "ledger") return ketamine::cli::Ledger(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ketamine-gateway %s: internal error: %s\n", command.c_str(), e.what());
     return ketamine::cli::kExitUnavailable;

@@ -13,11 +13,14 @@
 #include "common/file.h"
 #include "fhir/json.h"
 #include "http/facade.h"
+#include "ledger/posting.h"
+#include "ledger/rest.h"
 #include "routing/delivery.h"
 #include "routing/outbox.h"
 #include "http/server.h"
 #include "mapping/converter.h"
 #include "profiles/validator.h"
+#include "common/check.h"
 #include "common/log.h"
 #include "mllp/server.h"
 #include "pipeline/inbound.h"
@@ -90,6 +93,19 @@ void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_di
   log::Info("serve.seeded", {{"examples", std::to_string(seeded)}});
 }
 
+// The sandbox's routing: ketamine orders and administrations, from MLLP and REST alike, post to
+// the Schedule III ledger.
+std::shared_ptr<const routing::Router> SandboxRouter() {
+  rapidjson::Document doc;
+  doc.Parse(R"({"destinations": {"ledger": {"type": "ledger"}},
+                "routes": [{"name": "schedule-iii-ledger",
+                            "match": {"resource_type": ["MedicationAdministration", "MedicationRequest"]},
+                            "destinations": ["ledger"]}]})");
+  auto router = routing::Router::FromJson(doc, "sandbox routing");
+  KETAMINE_CHECK(router.ok());
+  return *router;
+}
+
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "ketamine-gateway serve: %s\n", message.c_str());
   return code;
@@ -108,6 +124,7 @@ int Serve(const std::vector<std::string>& argv) {
   // A peer (or whoever reads our standard output) going away must never end the gateway.
   std::signal(SIGPIPE, SIG_IGN);
 
+  const bool sandbox = args->Option("--config") == nullptr;
   Result<GatewayConfig> config = GatewayConfig{};
   if (const std::string* file = args->Option("--config")) config = LoadConfig(*file);
   if (!config.ok()) return Fail(kExitUsage, config.status().message());
@@ -148,9 +165,22 @@ int Serve(const std::vector<std::string>& argv) {
 
   // One delivery worker per destination; whoever queues something wakes its worker (the workers
   // also poll, for retries that come due).
+  // The Schedule III ledger, in its own file beside the store; the sandbox routes ketamine orders
+  // and administrations to it (a configured gateway names a "ledger" destination in its routes).
+  auto opened_ledger = ledger::Ledger::Open(config->data_dir, config->ledger);
+  if (!opened_ledger.ok()) return Fail(kExitUnavailable, opened_ledger.status().message());
+  std::shared_ptr<ledger::Ledger> schedule_ledger = std::move(*opened_ledger);
+  if (!config->router && sandbox) config->router = SandboxRouter();
   std::shared_ptr<routing::DeliveryWorkers> deliveries;
   if (config->router) {
-    deliveries = std::make_shared<routing::DeliveryWorkers>(shared_store, *config->router);
+    routing::LocalSenders local;
+    const profiles::ValueSetDef* ketamine_codes = (*validator)->profiles().FindValueSet(ledger::kKetamineValueSet);
+    local[routing::DestinationType::kLedger] = [&](const routing::DestinationConfig&) -> std::unique_ptr<routing::Sender> {
+      return std::make_unique<ledger::LedgerSender>(schedule_ledger, shared_store, ketamine_codes);
+    };
+    auto started = routing::DeliveryWorkers::Start(shared_store, *config->router, local);
+    if (!started.ok()) return Fail(kExitUsage, started.status().message());
+    deliveries = std::move(*started);
     config->inbound.router = config->router;
     config->inbound.queued = [deliveries](const std::vector<std::string>& destinations) { deliveries->Wake(destinations); };
   }
@@ -179,6 +209,9 @@ int Serve(const std::vector<std::string>& argv) {
         },
         [deliveries](const std::vector<std::string>& destinations) { deliveries->Wake(destinations); });
   }
+  facade->set_mount("ledger", [schedule_ledger](const http::Request& request, const std::vector<std::string>& parts) {
+    return ledger::HandleRest(*schedule_ledger, request, parts);
+  });
   // The sandbox's examples are in the store before any listener says it is ready.
   if (config->seed_examples) SeedExamples(*facade, *profiles);
   boost::asio::io_context io;
@@ -228,7 +261,9 @@ int Serve(const std::vector<std::string>& argv) {
   server->reset();
   http_server->reset();
   if (deliveries) deliveries->Stop();  // the item in hand finishes; the rest waits in the outbox
+  deliveries.reset();
   facade.reset();
+  schedule_ledger.reset();
   shared_store.reset();  // drains the store's queue and closes the database
   log::Info("serve.stopped");
   return kExitOk;

@@ -57,4 +57,65 @@ std::chrono::system_clock::time_point FromUnixMs(int64_t ms) {
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
 }
 
+std::optional<std::string> DateTimeToUtc(std::string_view text) {
+  auto digits = [&](size_t at, size_t count, int& out) {
+    if (at + count > text.size()) return false;
+    out = 0;
+    for (size_t i = at; i < at + count; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0;
+  if (!digits(0, 4, year)) return std::nullopt;
+  if (text.size() == 4) return std::string(text);
+  if (text[4] != '-' || !digits(5, 2, month) || month < 1 || month > 12) return std::nullopt;
+  if (text.size() == 7) return std::string(text);
+  if (text[7] != '-' || !digits(8, 2, day) || day < 1 || day > 31) return std::nullopt;
+  if (text.size() == 10) return std::string(text);
+  if (text[10] != 'T' || !digits(11, 2, hour) || text.size() < 16 || text[13] != ':' || !digits(14, 2, minute) ||
+      hour > 23 || minute > 59) {
+    return std::nullopt;
+  }
+  size_t at = 16;
+  if (at < text.size() && text[at] == ':') {
+    if (!digits(at + 1, 2, second) || second > 60) return std::nullopt;
+    at += 3;
+    if (at < text.size() && text[at] == '.') {
+      ++at;
+      size_t start = at;
+      while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+      if (at == start) return std::nullopt;
+    }
+  }
+  if (at >= text.size()) return std::nullopt;  // a time needs its offset
+  int offset_s = 0;
+  if (text[at] == 'Z') {
+    if (at + 1 != text.size()) return std::nullopt;
+  } else if (text[at] == '+' || text[at] == '-') {
+    int oh = 0, om = 0;
+    if (text.size() != at + 6 || !digits(at + 1, 2, oh) || text[at + 3] != ':' || !digits(at + 4, 2, om) || oh > 14 ||
+        om > 59) {
+      return std::nullopt;
+    }
+    offset_s = (oh * 3600 + om * 60) * (text[at] == '+' ? 1 : -1);
+  } else {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  std::time_t t = timegm(&tm) - offset_s;
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char out[32];
+  std::strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return std::string(out);
+}
+
 }  // namespace ketamine

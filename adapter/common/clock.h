@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace ketamine {
 
@@ -30,5 +32,9 @@ std::string FormatIsoTimestamp(std::chrono::system_clock::time_point t);
 // Milliseconds since the Unix epoch, and back (outbox due times, ids that sort by time).
 int64_t UnixMs(std::chrono::system_clock::time_point t);
 std::chrono::system_clock::time_point FromUnixMs(int64_t ms);
+// An RFC 3339 / FHIR dateTime with a time and an offset ("2026-11-23T09:05:00-05:00") in UTC
+// ("2026-11-23T14:05:00Z", seconds kept, fractions dropped) so stored times compare as text; a
+// date alone ("2026-11-23", "2026-11", "2026") is returned as it is. nullopt when malformed.
+std::optional<std::string> DateTimeToUtc(std::string_view text);
 
 }  // namespace ketamine

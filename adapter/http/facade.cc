@@ -47,28 +47,12 @@ std::string NewId() {
   return mapping::FormatUuid(b, 7);
 }
 
-// FHIR dateTime with an offset -> UTC "YYYY-MM-DDThh:mm:ssZ", so stored dates compare as text.
-// Dates without a time stay as they are ("2026-11-23", "2026-11").
+// FHIR dateTime -> UTC, so stored dates compare as text; a time without an offset is taken as
+// UTC, a malformed one is indexed by its date part.
 std::string NormalizeDate(const std::string& text) {
-  if (text.size() < 16 || text[10] != 'T') return text.substr(0, std::min<size_t>(text.size(), 10));
-  std::tm tm{};
-  tm.tm_year = std::atoi(text.substr(0, 4).c_str()) - 1900;
-  tm.tm_mon = std::atoi(text.substr(5, 2).c_str()) - 1;
-  tm.tm_mday = std::atoi(text.substr(8, 2).c_str());
-  tm.tm_hour = std::atoi(text.substr(11, 2).c_str());
-  tm.tm_min = std::atoi(text.substr(14, 2).c_str());
-  tm.tm_sec = text.size() >= 19 && text[16] == ':' ? std::atoi(text.substr(17, 2).c_str()) : 0;
-  std::time_t t = timegm(&tm);
-  size_t zone = text.find_first_of("Z+-", 16);
-  if (zone != std::string::npos && text[zone] != 'Z' && text.size() >= zone + 6) {
-    int offset = std::atoi(text.substr(zone + 1, 2).c_str()) * 3600 + std::atoi(text.substr(zone + 4, 2).c_str()) * 60;
-    t += text[zone] == '+' ? -offset : offset;
-  }
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char out[32];
-  std::strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return out;
+  if (auto utc = DateTimeToUtc(text)) return *utc;
+  if (auto utc = DateTimeToUtc(text + "Z")) return *utc;
+  return text.substr(0, std::min<size_t>(text.size(), 10));
 }
 
 void Tokens(const Value& cc, const char* param, std::vector<store::IndexEntry>& out) {
@@ -238,6 +222,8 @@ void Facade::Handle(const Request& request, Responder respond) {
     counted(Metrics());
   } else if (!parts.empty() && parts[0] == "admin") {
     counted(Admin(request, parts));
+  } else if (auto mount = parts.empty() ? mounts_.end() : mounts_.find(parts[0]); mount != mounts_.end()) {
+    counted(mount->second(request, parts));
   } else if (!parts.empty() && parts[0] == "fhir") {
     if (const std::string* format = request.Query("_format");
         format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {

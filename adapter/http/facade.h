@@ -42,6 +42,9 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // operator replays a dead letter (to wake its destination's worker).
   void set_extra_metrics(std::function<std::string()> f) { extra_metrics_ = std::move(f); }
   void set_replayed(std::function<void(const std::string& destination)> f) { replayed_ = std::move(f); }
+  // Serves /{prefix}/... with `handler` (given the path's segments, prefix first): the ledger's API.
+  using Mount = std::function<Response(const Request&, const std::vector<std::string>& parts)>;
+  void set_mount(std::string prefix, Mount handler) { mounts_[std::move(prefix)] = std::move(handler); }
   // Routing of what REST clients write: the outbox items for a stored resource (its JSON with its
   // id), queued in the same transaction; `queued` is told the destinations after the commit.
   using RouteResource = std::function<std::vector<store::OutboxWrite>(const std::string& type, const std::string& json)>;
@@ -78,6 +81,7 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::atomic<uint64_t> validation_failures_{0};
   std::function<std::string()> extra_metrics_;
   std::function<void(const std::string&)> replayed_;
+  std::map<std::string, Mount> mounts_;
   RouteResource route_;
   std::function<void(const std::vector<std::string>&)> queued_;
 };

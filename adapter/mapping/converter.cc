@@ -1,12 +1,11 @@
 #include "mapping/converter.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <set>
 
 #include "common/file.h"
+#include "common/sha256.h"
 #include "fhir/json.h"
 #include "hl7v2/escape.h"
 #include "mapping/datatypes.h"
@@ -42,29 +41,6 @@ const std::map<std::string, FieldType, std::less<>>& FieldTypes() {
   return kTypes;
 }
 
-std::array<unsigned char, 32> Sha256Of(std::initializer_list<std::string_view> parts) {
-  // One fetched SHA-256 and one context per thread: OpenSSL 3's implicit fetch in EVP_sha256() and
-  // a fresh EVP_MD_CTX per call cost more than the hash of these few bytes.
-  struct Hasher {
-    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Hasher() {
-      EVP_MD_CTX_free(ctx);
-      EVP_MD_free(md);
-    }
-  };
-  thread_local Hasher hasher;
-  std::array<unsigned char, 32> digest{};
-  unsigned int length = 0;
-  EVP_DigestInit_ex2(hasher.ctx, hasher.md, nullptr);
-  for (std::string_view part : parts) {
-    EVP_DigestUpdate(hasher.ctx, part.data(), part.size());
-    EVP_DigestUpdate(hasher.ctx, "\x1f", 1);  // unit separator: ("ab","c") != ("a","bc")
-  }
-  EVP_DigestFinal_ex(hasher.ctx, digest.data(), &length);
-  return digest;
-}
-
 // A name-based id of 16 bytes of a digest: "urn:uuid:..." in the version 5 layout.
 std::string UuidText(const unsigned char* bytes16) { return "urn:uuid:" + FormatUuid(bytes16, 5); }
 
@@ -87,7 +63,7 @@ std::string FormatUuid(const unsigned char* bytes16, int version) {
 }
 
 std::string DeterministicUuid(std::initializer_list<std::string_view> parts) {
-  return UuidText(Sha256Of(parts).data());
+  return UuidText(Sha256OfParts(parts).data());
 }
 
 class PlanLoader {
@@ -201,7 +177,7 @@ class PlanLoader {
     if (!r.IsObject()) return Bad(where, "must be an object");
     rule.name = Str(r, "name");
     if (rule.name.empty()) return Bad(where + ".name", "is required");
-    const auto salt = Sha256Of({"resource-rule", rule.name});
+    const auto salt = Sha256OfParts({"resource-rule", rule.name});
     std::copy(salt.begin(), salt.begin() + 16, rule.salt.begin());
     if (!overlay || r.HasMember("resourceType")) rule.resource_type = Str(r, "resourceType");
     if (!overlay && rule.resource_type.empty()) return Bad(where + ".resourceType", "is required");
@@ -444,7 +420,7 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
   // One SHA-256 per message: the Bundle id is its first half; each resource's id is the second half
   // mixed with its rule's salt (a hash of the rule name, made at load) and its segment position,
   // which differ within a message by construction.
-  const std::array<unsigned char, 32> base = Sha256Of({application, facility, control_id});
+  const std::array<unsigned char, 32> base = Sha256OfParts({application, facility, control_id});
   bundle.AddMember("id", Value(FormatUuid(base.data(), 5).c_str(), alloc), alloc);
   bundle.AddMember("type", "transaction", alloc);
   bool ok_time = false;

@@ -143,6 +143,7 @@ std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination) {
     case DestinationType::kFhir: return std::make_unique<FhirSender>(destination);
     case DestinationType::kMllp: return std::make_unique<MllpSender>(destination);
     case DestinationType::kFolder: return std::make_unique<FolderSender>(destination);
+    case DestinationType::kLedger: return nullptr;
   }
   return nullptr;
 }
@@ -233,13 +234,21 @@ void DeliveryWorker::Loop() {
   }
 }
 
-DeliveryWorkers::DeliveryWorkers(std::shared_ptr<store::MessageStore> store, const Router& router)
-    : store_(std::move(store)) {
+Result<std::unique_ptr<DeliveryWorkers>> DeliveryWorkers::Start(std::shared_ptr<store::MessageStore> store,
+                                                                 const Router& router, const LocalSenders& local) {
+  std::unique_ptr<DeliveryWorkers> workers(new DeliveryWorkers(std::move(store)));
   for (const auto& [name, destination] : router.destinations()) {
-    auto worker = std::make_unique<DeliveryWorker>(store_, destination, MakeSender(destination));
-    worker->Start();
-    workers_[name] = std::move(worker);
+    std::unique_ptr<Sender> sender;
+    if (auto it = local.find(destination.type); it != local.end()) {
+      sender = it->second(destination);
+    } else {
+      sender = MakeSender(destination);
+    }
+    if (sender == nullptr) return InvalidInput("destination '" + name + "': no sender for its type in this process");
+    workers->workers_[name] = std::make_unique<DeliveryWorker>(workers->store_, destination, std::move(sender));
   }
+  for (auto& [name, worker] : workers->workers_) worker->Start();
+  return workers;
 }
 
 DeliveryWorkers::~DeliveryWorkers() { Stop(); }

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,7 +37,12 @@ class Sender {
 
 // FHIR server (POST of the transaction Bundle to the base), MLLP peer (waits for its ACK: AA/CA
 // delivered, AE/AR a permanent failure), or folder (one file per item, written then renamed).
+// nullptr for a kind served inside the gateway (the ledger): see LocalSenders.
 std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination);
+
+// Senders for destinations inside the gateway, made by whoever owns them (the ledger is opened by
+// serve; routing does not know it).
+using LocalSenders = std::map<DestinationType, std::function<std::unique_ptr<Sender>(const DestinationConfig&)>>;
 
 struct DeliveryCounters {
   std::atomic<uint64_t> delivered{0};
@@ -76,7 +82,9 @@ class DeliveryWorker {
 // reads their queues and figures.
 class DeliveryWorkers {
  public:
-  DeliveryWorkers(std::shared_ptr<store::MessageStore> store, const Router& router);
+  // A destination without a sender (a ledger destination when no ledger was given) is refused.
+  static Result<std::unique_ptr<DeliveryWorkers>> Start(std::shared_ptr<store::MessageStore> store, const Router& router,
+                                                        const LocalSenders& local = {});
   ~DeliveryWorkers();
   void Wake(const std::vector<std::string>& destinations);
   void Wake(const std::string& destination);
@@ -85,6 +93,7 @@ class DeliveryWorkers {
   void Stop();  // each finishes the item in hand; the rest waits in the outbox
 
  private:
+  explicit DeliveryWorkers(std::shared_ptr<store::MessageStore> store) : store_(std::move(store)) {}
   std::shared_ptr<store::MessageStore> store_;
   std::map<std::string, std::unique_ptr<DeliveryWorker>> workers_;
 };

@@ -76,8 +76,10 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
         dest.type = DestinationType::kMllp;
       } else if (type == "folder") {
         dest.type = DestinationType::kFolder;
+      } else if (type == "ledger") {
+        dest.type = DestinationType::kLedger;
       } else {
-        return Bad(Join(at, "type"), "is fhir, mllp or folder");
+        return Bad(Join(at, "type"), "is fhir, mllp, folder or ledger");
       }
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "url", dest.url));
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "host", dest.host));

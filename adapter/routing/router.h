@@ -19,7 +19,9 @@
 
 namespace ketamine::routing {
 
-enum class DestinationType { kFhir, kMllp, kFolder };
+// kLedger: the Schedule III ledger of this gateway (administrations, waste and orders posted from
+// the FHIR of the message), delivered through the outbox like any other destination.
+enum class DestinationType { kFhir, kMllp, kFolder, kLedger };
 
 struct DestinationConfig {
   std::string name;

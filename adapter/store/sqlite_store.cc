@@ -1,5 +1,7 @@
 #include "store/sqlite_store.h"
 
+#include "store/sqlite.h"
+
 #include "common/clock.h"
 
 #include <sqlite3.h>
@@ -83,56 +85,6 @@ CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
 PRAGMA user_version = 3;
 )sql";
 
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
-  }
-  // A statement the store keeps prepared (the writer's): reset, not finalized, when done.
-  explicit Statement(sqlite3_stmt* kept) : stmt_(kept), kept_(true) {}
-  ~Statement() {
-    if (kept_) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    } else {
-      sqlite3_finalize(stmt_);
-    }
-  }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  bool ok() const { return stmt_ != nullptr; }
-  sqlite3_stmt* get() const { return stmt_; }
-  void Text(int index, std::string_view text) {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-  }
-  void Blob(int index, std::string_view bytes) {
-    sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
-  }
-  std::string Column(int index) {
-    const void* data = sqlite3_column_blob(stmt_, index);
-    int size = sqlite3_column_bytes(stmt_, index);
-    return data == nullptr ? std::string() : std::string(static_cast<const char*>(data), static_cast<size_t>(size));
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-  bool kept_ = false;
-};
-
-Status SqlError(sqlite3* db, std::string_view what) {
-  return Unavailable(std::string(what) + ": " + sqlite3_errmsg(db));
-}
-
-Status Exec(sqlite3* db, const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string text = error != nullptr ? error : "unknown error";
-    sqlite3_free(error);
-    return Unavailable(text);
-  }
-  return Status::Ok();
-}
-
 std::string JoinReplies(const std::vector<std::string>& replies) {
   std::string out;
   for (size_t i = 0; i < replies.size(); ++i) {
@@ -161,27 +113,6 @@ MessageStatus StatusFromName(std::string_view name) {
   return MessageStatus::kAccepted;
 }
 
-Result<sqlite3*> OpenConnection(const std::filesystem::path& file, const SqliteOptions& options) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    Status status = Unavailable("cannot open " + file.string() + ": " +
-                                (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
-    sqlite3_close(db);
-    return status;
-  }
-  sqlite3_busy_timeout(db, options.busy_timeout_ms);
-  std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=";
-  pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
-  if (Status s = Exec(db, pragmas.c_str()); !s.ok()) {
-    sqlite3_close(db);
-    return s;
-  }
-  return db;
-}
-
 }  // namespace
 
 std::string_view MessageStatusName(MessageStatus status) {
@@ -206,17 +137,17 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Unavailable("cannot create data folder " + data_dir.string() + ": " + ec.message());
   std::filesystem::path file = data_dir / kFileName;
-  KETAMINE_ASSIGN_OR_RETURN(sqlite3 * writer, OpenConnection(file, options));
+  KETAMINE_ASSIGN_OR_RETURN(sqlite3 * writer, OpenSqlite(file, options));
   if (Status s = Exec(writer, kSchema); !s.ok()) {
     sqlite3_close(writer);
     return s;
   }
-  auto reader = OpenConnection(file, options);
+  auto reader = OpenSqlite(file, options);
   if (!reader.ok()) {
     sqlite3_close(writer);
     return reader.status();
   }
-  auto outbox = OpenConnection(file, options);
+  auto outbox = OpenSqlite(file, options);
   if (!outbox.ok()) {
     sqlite3_close(writer);
     sqlite3_close(*reader);

@@ -11,17 +11,13 @@
 #include <vector>
 
 #include "store/message_store.h"
+#include "store/sqlite.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace ketamine::store {
 
-struct SqliteOptions {
-  size_t max_batch = 512;         // appends per transaction at most
-  int busy_timeout_ms = 2000;     // how long a write waits for another writer's lock
-  bool synchronous_full = true;   // fsync at every commit: durable across power loss
-};
 
 class SqliteStore : public MessageStore {
  public:

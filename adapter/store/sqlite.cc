@@ -1,0 +1,74 @@
+#include "store/sqlite.h"
+
+#include <sqlite3.h>
+
+namespace ketamine::store {
+
+Statement::Statement(sqlite3* db, const char* sql) {
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+}
+
+Statement::~Statement() {
+  if (kept_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+}
+
+void Statement::Text(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
+void Statement::Blob(int index, std::string_view bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+}
+
+void Statement::Int(int index, int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+
+std::string Statement::Column(int index) { return std::string(ColumnView(index)); }
+
+int64_t Statement::ColumnInt(int index) { return sqlite3_column_int64(stmt_, index); }
+
+std::string_view Statement::ColumnView(int index) {
+  const void* data = sqlite3_column_blob(stmt_, index);
+  int size = sqlite3_column_bytes(stmt_, index);
+  return data == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(data), static_cast<size_t>(size));
+}
+
+Status SqlError(sqlite3* db, std::string_view what) {
+  return Unavailable(std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+Status Exec(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string text = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    return Unavailable(text);
+  }
+  return Status::Ok();
+}
+
+Result<sqlite3*> OpenSqlite(const std::filesystem::path& file, const SqliteOptions& options) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    Status status =
+        Unavailable("cannot open " + file.string() + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
+    sqlite3_close(db);
+    return status;
+  }
+  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=";
+  pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
+  if (Status s = Exec(db, pragmas.c_str()); !s.ok()) {
+    sqlite3_close(db);
+    return s;
+  }
+  return db;
+}
+
+}  // namespace ketamine::store
