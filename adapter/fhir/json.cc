@@ -94,7 +94,12 @@ Status ParseJsonInto(std::string_view text, std::string& scratch, rapidjson::Doc
   if (scan.too_deep) {
     return TooLarge("JSON nesting deeper than " + std::to_string(limits.max_depth) + " levels");
   }
-  scratch.assign(text);  // NUL-terminated by std::string; strings are parsed in place
+  // Strings are parsed in place. RapidJSON's UTF-8 validation reads the whole multibyte sequence a
+  // lead byte announces before it checks what it read, so a lead byte at the very end (a truncated
+  // character) made it read past the terminating NUL: three more NULs keep those reads inside.
+  scratch.reserve(text.size() + 4);
+  scratch.assign(text);
+  scratch.append(3, '\0');
   if (scan.ascii) {
     doc.ParseInsitu<rapidjson::kParseDefaultFlags>(scratch.data());
   } else {

@@ -28,6 +28,16 @@ TEST(JsonTest, Utf8IsValidatedWhenNotAscii) {
   EXPECT_FALSE(ParseJson("").ok());
 }
 
+TEST(JsonTest, ATruncatedCharacterAtTheEndIsRefusedWithoutReadingPastIt) {
+  // A lead byte announcing three bytes, with nothing after it (found by fuzzing; under ASan the
+  // parser read past the buffer before the fix).
+  for (std::string text : {std::string("{\"a\": \"x\xe0"), std::string("{\"container_if\xe0"), std::string("\"\xf0"),
+                           std::string("{\"a\":\"\xf0\x9f")}) {
+    auto doc = ParseJson(text);
+    EXPECT_FALSE(doc.ok()) << text;
+  }
+}
+
 TEST(JsonTest, SizeLimit) {
   JsonLimits limits;
   limits.max_bytes = 10;
