@@ -2,7 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
+#include <thread>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -38,6 +40,8 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
 CREATE UNIQUE INDEX IF NOT EXISTS ledger_entries_source ON ledger_entries (source) WHERE source <> '';
 CREATE INDEX IF NOT EXISTS ledger_entries_lot ON ledger_entries (location, lot, seq);
 CREATE INDEX IF NOT EXISTS ledger_entries_time ON ledger_entries (event_time);
+-- A lot's NDC wherever it was received (a transfer's other location, a posting without one).
+CREATE INDEX IF NOT EXISTS ledger_entries_lot_ndc ON ledger_entries (lot, seq) WHERE ndc <> '';
 -- Append-only: corrections are new adjusting entries, never edits (21 CFR 1304.21: a complete
 -- and accurate record). Someone with the file can drop these triggers; the hash chain shows it.
 CREATE TRIGGER IF NOT EXISTS ledger_entries_no_update BEFORE UPDATE ON ledger_entries
@@ -60,26 +64,26 @@ struct HashInput {
   std::string_view source, body;
 };
 
-Sha256::Digest EntryHash(Sha256& hasher, const HashInput& in) {
+// The fields are gathered in one buffer (reused) and hashed in one call: a dozen EVP updates per
+// entry cost more than the hash itself at `verify`'s pace.
+Sha256::Digest EntryHash(Sha256& hasher, std::string& buffer, const HashInput& in) {
+  buffer.clear();
+  buffer.append(in.prev_hash);
+  for (std::string_view part : {in.recorded_at, in.kind, in.location, in.ndc, in.lot, in.event_time}) {
+    buffer.append(part);
+    buffer.push_back('\x1f');
+  }
   char numbers[48];
-  auto put = [&](std::string_view part) {
-    hasher.Update(part);
-    hasher.Update("\x1f", 1);
-  };
-  hasher.Update(in.prev_hash);
-  put(in.recorded_at);
-  put(in.kind);
-  put(in.location);
-  put(in.ndc);
-  put(in.lot);
-  put(in.event_time);
   char* end = std::to_chars(numbers, numbers + 20, in.quantity_ug).ptr;
   *end++ = '\x1f';
   end = std::to_chars(end, numbers + sizeof(numbers), in.balance_ug).ptr;
   *end++ = '\x1f';
-  hasher.Update(numbers, static_cast<size_t>(end - numbers));
-  put(in.source);
-  put(in.body);
+  buffer.append(numbers, static_cast<size_t>(end - numbers));
+  for (std::string_view part : {in.source, in.body}) {
+    buffer.append(part);
+    buffer.push_back('\x1f');
+  }
+  hasher.Update(buffer);
   return hasher.Final();
 }
 
@@ -198,8 +202,8 @@ Result<LedgerOptions> LedgerOptions::FromJson(const rapidjson::Value& value, con
   return o;
 }
 
-Ledger::Ledger(sqlite3* db, LedgerOptions options, const Clock& clock)
-    : db_(db), options_(std::move(options)), clock_(clock) {}
+Ledger::Ledger(sqlite3* db, std::filesystem::path path, LedgerOptions options, const Clock& clock)
+    : db_(db), path_(std::move(path)), options_(std::move(options)), clock_(clock) {}
 
 Ledger::~Ledger() { sqlite3_close(db_); }
 
@@ -209,16 +213,20 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& data_d
   std::filesystem::create_directories(data_dir, ec);
   store::SqliteOptions sqlite;
   sqlite.busy_timeout_ms = options.busy_timeout_ms;
+  sqlite.serialized = false;  // every use of the connection holds mutex_
   KETAMINE_ASSIGN_OR_RETURN(sqlite3 * db, store::OpenSqlite(data_dir / kFileName, sqlite));
+  // Reads through a memory map: `verify` walks the whole file, and a read() per page cost it more
+  // than the hashing (the map is address space, not memory).
+  Status schema = store::Exec(db, "PRAGMA mmap_size = 17179869184");
   // Another process may be creating the schema at the same moment: one at a time.
-  Status schema = store::Exec(db, "BEGIN IMMEDIATE");
+  if (schema.ok()) schema = store::Exec(db, "BEGIN IMMEDIATE");
   if (schema.ok()) schema = store::Exec(db, kSchema);
   if (schema.ok()) schema = store::Exec(db, "COMMIT");
   if (!schema.ok()) {
     sqlite3_close(db);
     return Unavailable("ledger " + (data_dir / kFileName).string() + ": " + schema.message());
   }
-  return std::unique_ptr<Ledger>(new Ledger(db, std::move(options), clock));
+  return std::unique_ptr<Ledger>(new Ledger(db, data_dir / kFileName, std::move(options), clock));
 }
 
 Result<AppendResult> Ledger::Append(const std::vector<Draft>& drafts) {
@@ -240,7 +248,8 @@ Result<AppendResult> Ledger::Append(const std::vector<Draft>& drafts) {
     std::string prev = kGenesis;
     int64_t seq = 0;
     Statement head(db_, "SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1");
-    Statement by_source(db_, "SELECT 1 FROM ledger_entries WHERE source = ?");
+    // "source <> ''" lets SQLite use the partial unique index on source.
+    Statement by_source(db_, "SELECT 1 FROM ledger_entries WHERE source = ?1 AND source <> ''");
     Statement lot_state(db_,
                         "SELECT (SELECT balance_ug FROM ledger_entries WHERE location = ?1 AND lot = ?2 ORDER BY seq DESC LIMIT 1), "
                         "(SELECT ndc FROM ledger_entries WHERE lot = ?2 AND ndc <> '' ORDER BY seq LIMIT 1)");
@@ -253,6 +262,7 @@ Result<AppendResult> Ledger::Append(const std::vector<Draft>& drafts) {
     }
     const std::string recorded_at = FormatIsoTimestamp(clock_.Now());
     Sha256 hasher;
+    std::string hash_buffer;
     for (size_t i = 0; failed.ok() && i < drafts.size(); ++i) {
       const Draft& d = drafts[i];
       if (!d.source.empty()) {
@@ -326,7 +336,7 @@ Result<AppendResult> Ledger::Append(const std::vector<Draft>& drafts) {
       e.source = d.source;
       e.body = Body(d, flags, lot != nullptr ? lot->balance_ug : 0);
       const std::string_view kind_name = KindName(d.kind);
-      const Sha256::Digest hash = EntryHash(hasher, {prev, e.recorded_at, kind_name, e.location, e.ndc, e.lot, e.event_time,
+      const Sha256::Digest hash = EntryHash(hasher, hash_buffer, {prev, e.recorded_at, kind_name, e.location, e.ndc, e.lot, e.event_time,
                                                      e.quantity_ug, e.balance_ug, e.source, e.body});
       insert.Int(1, e.seq);
       insert.Text(2, e.recorded_at);
@@ -415,6 +425,95 @@ Result<Head> Ledger::GetHead() {
   return head;
 }
 
+namespace {
+
+// What one worker of Verify found in its range of the chain. The first entry's link and each lot's
+// opening balance are checked when the ranges are joined, in order.
+struct RangeCheck {
+  int64_t entries = 0;
+  int64_t first_seq = 0, last_seq = 0;
+  std::string first_prev, last_hash;  // raw
+  int64_t bad_seq = 0;                // 0: no problem inside the range
+  std::string problem;
+  bool anchor_found = false;
+  struct Lot {
+    int64_t first_seq = 0;
+    int64_t opening_ug = 0;  // the balance before the range's first entry of the lot
+    int64_t closing_ug = 0;
+  };
+  std::unordered_map<std::string, Lot> lots;
+};
+
+// Checks entries lo..hi on its own connection: each entry's hash over its content, each link to
+// the entry before it in the range, each balance against the one before it.
+void CheckRange(sqlite3* db, int64_t lo, int64_t hi, int64_t anchor_seq, const std::string& anchor_hash, RangeCheck& r) {
+  Statement s(db, (std::string("SELECT ") + kColumns + " FROM ledger_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq").c_str());
+  if (!s.ok()) {
+    r.bad_seq = lo;
+    r.problem = std::string("cannot read the ledger: ") + sqlite3_errmsg(db);
+    return;
+  }
+  s.Int(1, lo);
+  s.Int(2, hi);
+  Sha256 hasher;
+  std::string key, hash_buffer, prev;
+  int64_t last_seq = 0;
+  auto fail = [&](int64_t seq, std::string problem) {
+    r.bad_seq = seq;
+    r.problem = std::move(problem);
+  };
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    const int64_t seq = s.ColumnInt(0);
+    const std::string_view stored_prev = s.ColumnView(11);
+    const std::string_view stored_hash = s.ColumnView(12);
+    const std::string_view location = s.ColumnView(3), lot = s.ColumnView(5), kind = s.ColumnView(2);
+    const int64_t quantity = s.ColumnInt(7), balance = s.ColumnInt(8);
+    const Sha256::Digest h = EntryHash(hasher, hash_buffer, {stored_prev, s.ColumnView(1), kind, location, s.ColumnView(4), lot,
+                                                             s.ColumnView(6), quantity, balance, s.ColumnView(9), s.ColumnView(10)});
+    auto who = [seq] { return "entry " + std::to_string(seq); };
+    if (DigestView(h) != stored_hash) return fail(seq, who() + " was changed: its content does not match its hash");
+    if (r.entries == 0) {
+      r.first_seq = seq;
+      r.first_prev.assign(stored_prev);
+    } else if (stored_prev != prev) {
+      if (seq > last_seq + 1) {
+        return fail(last_seq + 1, "entry " + std::to_string(last_seq + 1) + " was removed: entry " + std::to_string(seq) +
+                                      " follows entry " + std::to_string(last_seq) + " in the table but not in the chain");
+      }
+      return fail(seq, who() + " does not follow entry " + std::to_string(last_seq) +
+                           ": entries were reordered, or the one before it was replaced");
+    } else if (seq != last_seq + 1) {
+      return fail(last_seq + 1, "entries " + std::to_string(last_seq + 1) + " to " + std::to_string(seq - 1) + " are missing");
+    }
+    if (!lot.empty()) {
+      key.assign(location);
+      key += '\x1f';
+      key += lot;
+      auto [it, fresh] = r.lots.try_emplace(key);
+      if (fresh) {
+        it->second.first_seq = seq;
+        it->second.opening_ug = balance - quantity;
+      } else if (it->second.closing_ug + quantity != balance) {
+        return fail(seq, who() + ": its balance does not follow from the entries before it (the chain was rewritten)");
+      }
+      it->second.closing_ug = balance;
+    }
+    if (seq == anchor_seq) {
+      if (Hex(stored_hash) != anchor_hash) {
+        return fail(seq, who() + " is not the anchored entry: its hash differs from the anchor (the ledger was rewritten)");
+      }
+      r.anchor_found = true;
+    }
+    prev.assign(stored_hash);
+    last_seq = seq;
+    r.last_seq = seq;
+    r.last_hash = prev;
+    ++r.entries;
+  }
+}
+
+}  // namespace
+
 Result<VerifyResult> Ledger::Verify(std::string_view anchor) {
   int64_t anchor_seq = 0;
   std::string anchor_hash;
@@ -427,82 +526,117 @@ Result<VerifyResult> Ledger::Verify(std::string_view anchor) {
     anchor_hash = std::string(anchor.substr(colon + 1));
   }
   std::lock_guard lock(mutex_);
-  // One read transaction: a consistent snapshot while writers go on.
-  KETAMINE_RETURN_IF_ERROR(store::Exec(db_, "BEGIN"));
-  Statement s(db_, (std::string("SELECT ") + kColumns + " FROM ledger_entries ORDER BY seq").c_str());
-  if (!s.ok()) {
-    Rollback(db_);
-    return store::SqlError(db_, "ledger verify");
+  int64_t lo = 0, hi = 0;
+  {
+    Statement bounds(db_, "SELECT min(seq), max(seq) FROM ledger_entries");
+    if (!bounds.ok() || sqlite3_step(bounds.get()) != SQLITE_ROW) return store::SqlError(db_, "ledger verify");
+    lo = bounds.ColumnInt(0);
+    hi = bounds.ColumnInt(1);
   }
+  // Large ledgers are checked in ranges by one thread each (its own connection, in a read
+  // transaction); rows up to `hi` never change, so the ranges see one ledger.
+  const int64_t count = hi - lo + 1;
+  int workers = 1;
+  if (hi > 0 && count >= 200000) workers = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  std::vector<RangeCheck> ranges(static_cast<size_t>(workers));
+  std::vector<sqlite3*> connections;
+  Status opened = Status::Ok();
+  for (int i = 1; i < workers && opened.ok(); ++i) {
+    store::SqliteOptions sqlite;
+    sqlite.serialized = false;
+    auto db = store::OpenSqlite(path_, sqlite);
+    if (!db.ok()) {
+      opened = db.status();
+      break;
+    }
+    connections.push_back(*db);
+    static_cast<void>(store::Exec(*db, "PRAGMA mmap_size = 17179869184"));
+  }
+  if (!opened.ok()) {
+    for (sqlite3* db : connections) sqlite3_close(db);
+    return opened;
+  }
+  connections.insert(connections.begin(), db_);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < workers; ++i) {
+    const int64_t from = lo + count * i / workers, to = lo + count * (i + 1) / workers - 1;
+    sqlite3* db = connections[static_cast<size_t>(i)];
+    auto work = [db, from, to, anchor_seq, &anchor_hash, &range = ranges[static_cast<size_t>(i)]] {
+      if (!store::Exec(db, "BEGIN").ok()) {
+        range.bad_seq = from;
+        range.problem = std::string("cannot read the ledger: ") + sqlite3_errmsg(db);
+        return;
+      }
+      if (to >= from) CheckRange(db, from, to, anchor_seq, anchor_hash, range);
+      Rollback(db);
+    };
+    if (i == 0) continue;
+    threads.emplace_back(work);
+  }
+  {
+    const int64_t to = lo + count / workers - 1;
+    if (!store::Exec(db_, "BEGIN").ok()) return store::SqlError(db_, "ledger verify");
+    if (hi > 0 && to >= lo) CheckRange(db_, lo, to, anchor_seq, anchor_hash, ranges[0]);
+    Rollback(db_);
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 1; i < connections.size(); ++i) sqlite3_close(connections[i]);
+
+  // Join the ranges in order: links, numbering and balances across their borders. The first
+  // problem by sequence number is the answer.
   VerifyResult r;
+  int64_t bad_seq = 0;
+  std::string problem;
+  auto consider = [&](int64_t seq, std::string text) {
+    if (bad_seq == 0 || seq < bad_seq) {
+      bad_seq = seq;
+      problem = std::move(text);
+    }
+  };
   std::string prev = kGenesis;
   int64_t last_seq = 0;
-  bool anchor_found = anchor.empty();
   std::unordered_map<std::string, int64_t> balances;
-  std::string key;
-  Sha256 hasher;
-  auto fail = [&](int64_t seq, std::string problem) {
+  bool anchor_found = anchor.empty();
+  for (const RangeCheck& range : ranges) {
+    if (range.entries > 0) {
+      if (range.first_prev != prev) {
+        if (range.first_seq > last_seq + 1) {
+          consider(last_seq + 1, "entry " + std::to_string(last_seq + 1) + " was removed: entry " +
+                                     std::to_string(range.first_seq) + " follows entry " + std::to_string(last_seq) +
+                                     " in the table but not in the chain");
+        } else {
+          consider(range.first_seq, "entry " + std::to_string(range.first_seq) + " does not follow entry " +
+                                        std::to_string(last_seq) + ": entries were reordered, or the one before it was replaced");
+        }
+      } else if (range.first_seq != last_seq + 1) {
+        consider(last_seq + 1, "entries " + std::to_string(last_seq + 1) + " to " + std::to_string(range.first_seq - 1) +
+                                   " are missing");
+      }
+      for (const auto& [key, lot] : range.lots) {
+        int64_t& book = balances[key];
+        if (lot.opening_ug != book) {
+          consider(lot.first_seq, "entry " + std::to_string(lot.first_seq) +
+                                      ": its balance does not follow from the entries before it (the chain was rewritten)");
+        }
+        book = lot.closing_ug;
+      }
+      prev = range.last_hash;
+      last_seq = range.last_seq;
+    }
+    if (range.bad_seq != 0) consider(range.bad_seq, range.problem);
+    anchor_found = anchor_found || range.anchor_found;
+  }
+  if (bad_seq == 0 && !anchor_found) {
+    consider(anchor_seq, "entry " + std::to_string(anchor_seq) + " of the anchor is missing (the ledger was truncated)");
+  }
+  if (bad_seq != 0) {
     r.ok = false;
-    r.first_bad_seq = seq;
-    r.problem = std::move(problem);
-  };
-  int rc;
-  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    const int64_t seq = s.ColumnInt(0);
-    const std::string_view stored_prev = s.ColumnView(11);
-    const std::string_view stored_hash = s.ColumnView(12);
-    const std::string_view location = s.ColumnView(3), lot = s.ColumnView(5), kind = s.ColumnView(2);
-    const int64_t quantity = s.ColumnInt(7), balance = s.ColumnInt(8);
-    const Sha256::Digest h = EntryHash(hasher, {stored_prev, s.ColumnView(1), kind, location, s.ColumnView(4), lot,
-                                                s.ColumnView(6), quantity, balance, s.ColumnView(9), s.ColumnView(10)});
-    const std::string who = "entry " + std::to_string(seq);
-    if (DigestView(h) != stored_hash) {
-      fail(seq, who + " was changed: its content does not match its hash");
-      break;
-    }
-    if (stored_prev != prev) {
-      if (seq > last_seq + 1) {
-        fail(last_seq + 1, "entry " + std::to_string(last_seq + 1) + " was removed: entry " + std::to_string(seq) +
-                               " follows entry " + std::to_string(last_seq) + " in the table but not in the chain");
-      } else {
-        fail(seq, who + " does not follow entry " + std::to_string(last_seq) +
-                      ": entries were reordered, or the one before it was replaced");
-      }
-      break;
-    }
-    if (seq != last_seq + 1) {
-      fail(last_seq + 1, "entries " + std::to_string(last_seq + 1) + " to " + std::to_string(seq - 1) + " are missing");
-      break;
-    }
-    if (!lot.empty()) {
-      key.assign(location);
-      key += '\x1f';
-      key += lot;
-      int64_t& book = balances[key];
-      if (book + quantity != balance) {
-        fail(seq, who + ": its balance does not follow from the entries before it (the chain was rewritten)");
-        break;
-      }
-      book = balance;
-    }
-    if (!anchor_found && seq == anchor_seq) {
-      if (Hex(stored_hash) != anchor_hash) {
-        fail(seq, who + " is not the anchored entry: its hash differs from the anchor (the ledger was rewritten)");
-        break;
-      }
-      anchor_found = true;
-    }
-    prev.assign(stored_hash);
-    last_seq = seq;
-    ++r.entries;
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    Rollback(db_);
-    return store::SqlError(db_, "ledger verify");
-  }
-  Rollback(db_);
-  if (r.ok && !anchor_found) {
-    fail(anchor_seq, "entry " + std::to_string(anchor_seq) + " of the anchor is missing (the ledger was truncated)");
+    r.first_bad_seq = bad_seq;
+    r.problem = problem;
+    r.entries = std::max<int64_t>(0, bad_seq - lo);
+  } else {
+    r.entries = 0;
+    for (const RangeCheck& range : ranges) r.entries += range.entries;
   }
   r.head.seq = last_seq;
   r.head.hash = Hex(prev);

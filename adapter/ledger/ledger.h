@@ -97,7 +97,7 @@ class Ledger {
   // The current balance of every lot at every location (lots of orders aside).
   Result<std::vector<Balance>> Balances();
   Result<Head> GetHead();
-  // Walks the whole chain. `anchor` ("SEQ:HEX", a head printed earlier and kept elsewhere) must be
+  // Walks the whole chain (a large one in ranges, one thread each, joined in order). `anchor` ("SEQ:HEX", a head printed earlier and kept elsewhere) must be
   // found on it: without an anchor, a ledger rewritten from its first entry on cannot be told from
   // the real one.
   Result<VerifyResult> Verify(std::string_view anchor = {});
@@ -105,8 +105,9 @@ class Ledger {
   const LedgerOptions& options() const { return options_; }
 
  private:
-  Ledger(sqlite3* db, LedgerOptions options, const Clock& clock);
+  Ledger(sqlite3* db, std::filesystem::path path, LedgerOptions options, const Clock& clock);
   sqlite3* db_;
+  std::filesystem::path path_;
   LedgerOptions options_;
   const Clock& clock_;
   std::mutex mutex_;

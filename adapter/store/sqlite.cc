@@ -53,7 +53,9 @@ Status Exec(sqlite3* db, const char* sql) {
 
 Result<sqlite3*> OpenSqlite(const std::filesystem::path& file, const SqliteOptions& options) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  int rc = sqlite3_open_v2(file.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                               (options.serialized ? SQLITE_OPEN_FULLMUTEX : SQLITE_OPEN_NOMUTEX),
                            nullptr);
   if (rc != SQLITE_OK) {
     Status status =

@@ -20,6 +20,9 @@ struct SqliteOptions {
   size_t max_batch = 512;         // appends per transaction at most (message store)
   int busy_timeout_ms = 2000;     // how long a write waits for another writer's lock
   bool synchronous_full = true;   // fsync at every commit: durable across power loss
+  // SQLite's own lock around every call on the connection; off when the owner serializes its use
+  // (the lock costs two atomic operations per column read).
+  bool serialized = true;
 };
 
 class Statement {

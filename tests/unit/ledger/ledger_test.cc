@@ -176,6 +176,31 @@ TEST_F(TamperTest, TruncationIsFoundWithAnAnchor) {
   EXPECT_EQ(ledger_->Verify("nonsense").status().code(), StatusCode::kInvalidInput);
 }
 
+TEST_F(LedgerTest, ALargeLedgerIsCheckedInRangesAndTheirBordersToo) {
+  // 210,000 entries: verify splits them between threads; a change in the second range and a
+  // removal right at the border between two ranges are named as in a serial walk.
+  Post({Make(Kind::kReceipt, "L1", 1000000000)});
+  for (int done = 1; done < 210000; done += 5000) {
+    std::vector<Draft> drafts(5000, Make(Kind::kAdministration, "L1", 1));
+    ASSERT_TRUE(ledger_->Append(drafts).ok());
+  }
+  auto clean = ledger_->Verify();
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->ok) << clean->problem;
+  EXPECT_EQ(clean->entries, 210001);
+  EXPECT_EQ(clean->head.seq, 210001);
+  const int64_t border = 1 + 210001 / 2;  // the first entry of the second range with two threads
+  Tamper(dir_, std::string(kDropTriggers) + "UPDATE ledger_entries SET quantity_ug = -2 WHERE seq = 180000;");
+  auto changed = ledger_->Verify();
+  EXPECT_FALSE(changed->ok);
+  EXPECT_EQ(changed->first_bad_seq, 180000);
+  Tamper(dir_, "DELETE FROM ledger_entries WHERE seq = " + std::to_string(border) + ";");
+  auto removed = ledger_->Verify();
+  EXPECT_FALSE(removed->ok);
+  EXPECT_EQ(removed->first_bad_seq, border);
+  EXPECT_NE(removed->problem.find("was removed"), std::string::npos) << removed->problem;
+}
+
 TEST_F(LedgerTest, RandomSequencesKeepTheBalanceEquation) {
   // balance = receipts - administrations - waste +/- adjustments - losses - destructions +/-
   // transfers, per lot and location, after any sequence; refusals change nothing.
