@@ -57,7 +57,11 @@ std::chrono::system_clock::time_point FromUnixMs(int64_t ms) {
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
 }
 
-std::optional<std::string> DateTimeToUtc(std::string_view text) {
+namespace {
+
+// A date ("2026", "2026-11", "2026-11-23": `date_only`) or a dateTime with a time and an offset
+// (its Unix seconds); false when malformed.
+bool ParseDateTime(std::string_view text, bool& date_only, int64_t& unix_seconds) {
   auto digits = [&](size_t at, size_t count, int& out) {
     if (at + count > text.size()) return false;
     out = 0;
@@ -67,41 +71,43 @@ std::optional<std::string> DateTimeToUtc(std::string_view text) {
     }
     return true;
   };
+  date_only = true;
   int year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0;
-  if (!digits(0, 4, year)) return std::nullopt;
-  if (text.size() == 4) return std::string(text);
-  if (text[4] != '-' || !digits(5, 2, month) || month < 1 || month > 12) return std::nullopt;
-  if (text.size() == 7) return std::string(text);
-  if (text[7] != '-' || !digits(8, 2, day) || day < 1 || day > 31) return std::nullopt;
-  if (text.size() == 10) return std::string(text);
+  if (!digits(0, 4, year)) return false;
+  if (text.size() == 4) return true;
+  if (text[4] != '-' || !digits(5, 2, month) || month < 1 || month > 12) return false;
+  if (text.size() == 7) return true;
+  if (text[7] != '-' || !digits(8, 2, day) || day < 1 || day > 31) return false;
+  if (text.size() == 10) return true;
+  date_only = false;
   if (text[10] != 'T' || !digits(11, 2, hour) || text.size() < 16 || text[13] != ':' || !digits(14, 2, minute) ||
       hour > 23 || minute > 59) {
-    return std::nullopt;
+    return false;
   }
   size_t at = 16;
   if (at < text.size() && text[at] == ':') {
-    if (!digits(at + 1, 2, second) || second > 60) return std::nullopt;
+    if (!digits(at + 1, 2, second) || second > 60) return false;
     at += 3;
     if (at < text.size() && text[at] == '.') {
       ++at;
       size_t start = at;
       while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
-      if (at == start) return std::nullopt;
+      if (at == start) return false;
     }
   }
-  if (at >= text.size()) return std::nullopt;  // a time needs its offset
+  if (at >= text.size()) return false;  // a time needs its offset
   int offset_s = 0;
   if (text[at] == 'Z') {
-    if (at + 1 != text.size()) return std::nullopt;
+    if (at + 1 != text.size()) return false;
   } else if (text[at] == '+' || text[at] == '-') {
     int oh = 0, om = 0;
     if (text.size() != at + 6 || !digits(at + 1, 2, oh) || text[at + 3] != ':' || !digits(at + 4, 2, om) || oh > 14 ||
         om > 59) {
-      return std::nullopt;
+      return false;
     }
     offset_s = (oh * 3600 + om * 60) * (text[at] == '+' ? 1 : -1);
   } else {
-    return std::nullopt;
+    return false;
   }
   std::tm tm{};
   tm.tm_year = year - 1900;
@@ -110,7 +116,25 @@ std::optional<std::string> DateTimeToUtc(std::string_view text) {
   tm.tm_hour = hour;
   tm.tm_min = minute;
   tm.tm_sec = second;
-  std::time_t t = timegm(&tm) - offset_s;
+  unix_seconds = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  return true;
+}
+
+}  // namespace
+
+std::optional<int64_t> DateTimeToUnixSeconds(std::string_view text) {
+  bool date_only = false;
+  int64_t seconds = 0;
+  if (!ParseDateTime(text, date_only, seconds) || date_only) return std::nullopt;
+  return seconds;
+}
+
+std::optional<std::string> DateTimeToUtc(std::string_view text) {
+  bool date_only = false;
+  int64_t seconds = 0;
+  if (!ParseDateTime(text, date_only, seconds)) return std::nullopt;
+  if (date_only) return std::string(text);
+  const auto t = static_cast<std::time_t>(seconds);
   std::tm utc{};
   gmtime_r(&t, &utc);
   char out[32];

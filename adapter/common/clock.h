@@ -36,5 +36,7 @@ std::chrono::system_clock::time_point FromUnixMs(int64_t ms);
 // ("2026-11-23T14:05:00Z", seconds kept, fractions dropped) so stored times compare as text; a
 // date alone ("2026-11-23", "2026-11", "2026") is returned as it is. nullopt when malformed.
 std::optional<std::string> DateTimeToUtc(std::string_view text);
+// The same dateTime (a time and an offset required) as Unix seconds; nullopt for a date alone.
+std::optional<int64_t> DateTimeToUnixSeconds(std::string_view text);
 
 }  // namespace ketamine

@@ -142,6 +142,13 @@ void Put(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, const s
   w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
+// A count that was given (negative: not given).
+void PutCount(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, int64_t value) {
+  if (value < 0) return;
+  w.Key(key);
+  w.Int64(value);
+}
+
 bool OneOf(const std::string& value, std::initializer_list<const char*> allowed) {
   for (const char* a : allowed) {
     if (value == a) return true;
@@ -215,10 +222,7 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       Put(w, "form", form);
       Put(w, "expiry", expiry);
       Put(w, "invoice", invoice);
-      if (invoice_containers >= 0) {
-        w.Key("invoice_containers");
-        w.Int64(invoice_containers);
-      }
+      PutCount(w, "invoice_containers", invoice_containers);
       break;
     }
     case Kind::kAdministration: {
@@ -309,10 +313,7 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       KETAMINE_RETURN_IF_ERROR(f.Text("reason", reason, true));
       KETAMINE_RETURN_IF_ERROR(f.Count("corrects", corrects, false));
       Put(w, "reason", reason);
-      if (corrects > 0) {
-        w.Key("corrects");  // the entry this one corrects
-        w.Int64(corrects);
-      }
+      PutCount(w, "corrects", corrects > 0 ? corrects : -1);  // the entry this one corrects
       break;
     }
     case Kind::kLoss: {
@@ -361,10 +362,7 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       }
       Put(w, "disposition", disposition);
       Put(w, "method", method);
-      if (full >= 0) {
-        w.Key("full_containers");
-        w.Int64(full);
-      }
+      PutCount(w, "full_containers", full);
       w.Key("witnesses");
       w.StartArray();
       for (const std::string& name : witnesses) w.String(name.c_str());

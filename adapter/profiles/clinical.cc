@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/file.h"
 #include "fhir/json.h"
 
@@ -278,44 +279,6 @@ const Value* ResourceContext::Resolve(const Value& from, std::string_view refere
   return nullptr;
 }
 
-std::optional<int64_t> EpochSeconds(std::string_view s) {
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return std::nullopt;
-  auto num = [&](size_t pos, size_t n) {
-    int v = 0;
-    for (size_t i = 0; i < n; ++i) {
-      char c = s[pos + i];
-      if (c < '0' || c > '9') return -1;
-      v = v * 10 + (c - '0');
-    }
-    return v;
-  };
-  std::tm t{};
-  int year = num(0, 4), month = num(5, 2), day = num(8, 2), hour = num(11, 2), minute = num(14, 2), second = num(17, 2);
-  if (year < 0 || month < 1 || day < 1 || hour < 0 || minute < 0 || second < 0) return std::nullopt;
-  t.tm_year = year - 1900;
-  t.tm_mon = month - 1;
-  t.tm_mday = day;
-  t.tm_hour = hour;
-  t.tm_min = minute;
-  t.tm_sec = second;
-  size_t pos = 19;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
-  }
-  int64_t offset = 0;
-  if (pos < s.size() && s[pos] == 'Z') {
-    offset = 0;
-  } else if (pos + 6 == s.size() && (s[pos] == '+' || s[pos] == '-')) {
-    int oh = num(pos + 1, 2), om = num(pos + 4, 2);
-    if (oh < 0 || om < 0) return std::nullopt;
-    offset = (s[pos] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-  } else {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(timegm(&t)) - offset;
-}
-
 Result<std::shared_ptr<const ClinicalRules>> ClinicalRules::FromJson(std::string_view text) {
   auto doc = fhir::ParseJson(text);
   if (!doc.ok()) return InvalidInput("limits.json: " + doc.status().message());
@@ -411,8 +374,8 @@ void ClinicalRules::CheckMedicationAdministration(const Value& ma, const std::st
   Checker check(limits_, issues);
   std::optional<double> minutes;
   if (const Value* period = Member(ma, "effectivePeriod")) {
-    auto start = EpochSeconds(Str(*period, "start"));
-    auto end = EpochSeconds(Str(*period, "end"));
+    auto start = DateTimeToUnixSeconds(Str(*period, "start"));
+    auto end = DateTimeToUnixSeconds(Str(*period, "end"));
     if (start && end) {
       if (*end < *start) {
         issues.Error("invariant-per-1", Location(location + ".effectivePeriod"), "the infusion ends before it starts");

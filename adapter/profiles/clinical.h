@@ -64,7 +64,5 @@ class ClinicalRules {
   Limits limits_;
 };
 
-// Seconds since the epoch of a FHIR dateTime/instant with a time and zone; nullopt otherwise.
-std::optional<int64_t> EpochSeconds(std::string_view date_time);
 
 }  // namespace ketamine::profiles

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { medplumErrors, peer } from './peers.mjs';
 import { spawnSync } from 'node:child_process';
-import { freshDataDir, gatewayBin, startGateway } from './gateway.mjs';
+import { freshDataDir, gatewayBin, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
 const ownDir = process.env.KGW_TEST_DATA_DIR;
@@ -82,15 +82,6 @@ async function send(messages) {
   } finally {
     client.close();
   }
-}
-
-async function until(check, ms = 15000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
 }
 
 // Original acknowledgment mode (no MSH-15/16): one AA per message, what Hl7Client waits for.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { peer } from './peers.mjs';
-import { freshDataDir, startGateway } from './gateway.mjs';
+import { freshDataDir, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
 const ownDir = process.env.KGW_TEST_DATA_DIR;
@@ -16,15 +16,6 @@ const { Hl7Client } = peer('@medplum/hl7');
 const { Hl7Message } = peer('@medplum/core');
 const rde = readFileSync(path.join(ownDir, 'RDE_O11-ketamine-1.hl7'), 'utf8').replace('|AL|NE|', '|||');
 const order = (n) => rde.replace('KET-RDE-0001', `KET-CRASH-${n}`).replaceAll('ORD-7001', `ORD-CRASH-${n}`);
-
-async function until(check, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
 
 test('SIGKILL under load: every acknowledged order is delivered exactly once after the restart', async () => {
   const fhir = await startFhirServer();

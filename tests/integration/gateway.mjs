@@ -54,3 +54,13 @@ export async function startGateway({ dataDir = freshDataDir(), args = [], timeou
     },
   };
 }
+
+// Polls `check` (sync or async) every 50 ms until it is true or `ms` have passed; true if it held.
+export async function until(check, ms = 15000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { medplumErrors, peer } from './peers.mjs';
-import { freshDataDir, gatewayBin, startGateway } from './gateway.mjs';
+import { freshDataDir, gatewayBin, startGateway, until } from './gateway.mjs';
 
 const { Hl7Client } = peer('@medplum/hl7');
 const { Hl7Message } = peer('@medplum/core');
@@ -28,15 +28,6 @@ async function json(url, init) {
   const response = await fetch(`${base}${url}`, init);
   const text = await response.text();
   return { status: response.status, type: response.headers.get('content-type'), body: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text };
-}
-
-async function until(check, ms = 15000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
 }
 
 async function entries() {

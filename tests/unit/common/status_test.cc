@@ -37,6 +37,23 @@ TEST(IssuesTest, ErrorsAndWarnings) {
   EXPECT_EQ(issues.items().back().ToString(), "error RXE-3: give amount is required");
 }
 
+TEST(ClockTest, DateTimesInUtc) {
+  EXPECT_EQ(*DateTimeToUnixSeconds("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(*DateTimeToUnixSeconds("1970-01-01T01:00:00+01:00"), 0);
+  EXPECT_EQ(*DateTimeToUnixSeconds("2026-11-23T13:05:00-05:00") - *DateTimeToUnixSeconds("2026-11-23T09:05:00-05:00"),
+            4 * 3600);
+  EXPECT_FALSE(DateTimeToUnixSeconds("2026-11-23T09:05:00").has_value());  // a time needs its offset
+  EXPECT_FALSE(DateTimeToUnixSeconds("2026-11-23").has_value());
+  EXPECT_EQ(*DateTimeToUtc("2026-11-23T09:05:00.250-05:00"), "2026-11-23T14:05:00Z");
+  EXPECT_EQ(*DateTimeToUtc("2026-11-23T23:30:00-05:00"), "2026-11-24T04:30:00Z");
+  EXPECT_EQ(*DateTimeToUtc("2026-11-23T09:05Z"), "2026-11-23T09:05:00Z");
+  EXPECT_EQ(*DateTimeToUtc("2026-11"), "2026-11");
+  for (const char* bad : {"", "2026-13", "2026-11-23T25:00:00Z", "2026-11-23 09:05:00Z", "2026-11-23T09:05:00+5:00",
+                          "2026-11-23T09:05:00Zx", "2026-11-23T09:05:00."}) {
+    EXPECT_FALSE(DateTimeToUtc(bad).has_value()) << bad;
+  }
+}
+
 TEST(ClockTest, Hl7AndIsoTimestamps) {
   auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795428824123));
   EXPECT_EQ(FormatHl7Timestamp(t), "20261123101344.123+0000");

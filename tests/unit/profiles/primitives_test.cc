@@ -56,13 +56,5 @@ TEST(IdentifiersTest, NpisFromTheDomainFixtures) {
   for (const char* bad : {"1234567890", "123456789", "12345678931", "12345678a3"}) EXPECT_FALSE(IsValidNpi(bad)) << bad;
 }
 
-TEST(ClinicalTest, EpochSecondsHonoursZones) {
-  EXPECT_EQ(*EpochSeconds("1970-01-01T00:00:00Z"), 0);
-  EXPECT_EQ(*EpochSeconds("1970-01-01T01:00:00+01:00"), 0);
-  EXPECT_EQ(*EpochSeconds("2026-11-23T13:05:00-05:00") - *EpochSeconds("2026-11-23T09:05:00-05:00"), 4 * 3600);
-  EXPECT_FALSE(EpochSeconds("2026-11-23T09:05:00").has_value());
-  EXPECT_FALSE(EpochSeconds("2026-11-23").has_value());
-}
-
 }  // namespace
 }  // namespace ketamine::profiles
