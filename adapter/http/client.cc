@@ -24,10 +24,22 @@ std::string PercentEncode(std::string_view text) {
 }
 
 Result<ClientResponse> Post(const std::string& url, const std::string& body,
-                            const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+                            const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms,
+                            const ClientTls& tls) {
   try {
     web::http::client::http_client_config config;
     config.set_timeout(std::chrono::milliseconds(timeout_ms));
+    if (!tls.ca_file.empty() || !tls.certificate_file.empty()) {
+      // Called by cpprestsdk on the context of each new TLS connection; what it throws fails the
+      // request (caught below).
+      config.set_ssl_context_callback([tls](boost::asio::ssl::context& context) {
+        if (!tls.ca_file.empty()) context.load_verify_file(tls.ca_file);
+        if (!tls.certificate_file.empty()) {
+          context.use_certificate_chain_file(tls.certificate_file);
+          context.use_private_key_file(tls.private_key_file, boost::asio::ssl::context::pem);
+        }
+      });
+    }
     web::http::client::http_client client(url, config);
     web::http::http_request request(web::http::methods::POST);
     std::string content_type = "application/fhir+json";

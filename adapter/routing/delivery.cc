@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "fhir/json.h"
 #include "http/client.h"
+#include "http/jwt.h"
 #include "mllp/client.h"
 
 namespace ketamine::routing {
@@ -49,18 +50,29 @@ class FhirSender : public Sender {
     } else if (!d_.bearer_token.empty()) {
       headers.emplace_back("Authorization", "Bearer " + d_.bearer_token);
     }
-    return http::Post(d_.url, item.write.payload, headers, d_.timeout_ms);
+    return http::Post(d_.url, item.write.payload, headers, d_.timeout_ms, Tls());
   }
+
+  http::ClientTls Tls() const { return {d_.tls_ca, d_.tls_certificate, d_.tls_private_key}; }
 
   // OAuth2 client credentials: the cached token, or a new one from the token endpoint.
   Result<std::string> Token() {
     const auto now = std::chrono::steady_clock::now();
     if (!token_.empty() && now < token_expires_) return token_;
-    std::string form = "grant_type=client_credentials&client_id=" + http::PercentEncode(d_.client_id);
-    if (!d_.client_secret.empty()) form += "&client_secret=" + http::PercentEncode(d_.client_secret);
+    std::string form = "grant_type=client_credentials";
+    if (d_.jwt_signer) {
+      // SMART Backend Services: a fresh signed assertion for every token request (its jti is new).
+      KETAMINE_ASSIGN_OR_RETURN(std::string assertion,
+                                d_.jwt_signer->ClientAssertion(d_.client_id, d_.token_url, d_.jwt_kid, Clock::System().Now()));
+      form += "&client_assertion_type=" + http::PercentEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+              "&client_assertion=" + assertion;
+    } else {
+      form += "&client_id=" + http::PercentEncode(d_.client_id);
+      if (!d_.client_secret.empty()) form += "&client_secret=" + http::PercentEncode(d_.client_secret);
+    }
     if (!d_.scope.empty()) form += "&scope=" + http::PercentEncode(d_.scope);
     auto r = http::Post(d_.token_url, form, {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}},
-                        d_.timeout_ms);
+                        d_.timeout_ms, Tls());
     if (!r.ok()) return Unavailable("token endpoint: " + r.status().message());
     if (r->status != 200) return Unavailable("token endpoint answered HTTP " + std::to_string(r->status));
     auto doc = fhir::ParseJson(r->body);

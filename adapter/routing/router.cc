@@ -1,8 +1,10 @@
 #include "routing/router.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "fhir/json.h"
+#include "http/jwt.h"
 #include "mapping/converter.h"
 
 namespace ketamine::routing {
@@ -66,7 +68,7 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
     for (auto it = d->value.MemberBegin(); it != d->value.MemberEnd(); ++it) {
       const std::string at = Join(where, it->name.GetString());
       KETAMINE_RETURN_IF_ERROR(Keys(it->value, at, {"type", "url", "host", "port", "folder", "timeout_ms", "max_attempts",
-                                                    "initial_backoff_ms", "max_backoff_ms", "bearer_token", "oauth2"}));
+                                                    "initial_backoff_ms", "max_backoff_ms", "bearer_token", "oauth2", "smart", "tls"}));
       DestinationConfig dest;
       dest.name = it->name.GetString();
       std::string type = Str(it->value, "type");
@@ -93,6 +95,43 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
         KETAMINE_RETURN_IF_ERROR(ReadString(o->value, oat, "client_secret", dest.client_secret));
         KETAMINE_RETURN_IF_ERROR(ReadString(o->value, oat, "scope", dest.scope));
         if (dest.token_url.empty() || dest.client_id.empty()) return Bad(oat, "needs token_url and client_id");
+      }
+      if (auto o = it->value.FindMember("smart"); o != it->value.MemberEnd()) {
+        // SMART Backend Services: the token request carries a JWT signed with our key.
+        const std::string sat = Join(at, "smart");
+        KETAMINE_RETURN_IF_ERROR(Keys(o->value, sat, {"token_url", "client_id", "private_key", "algorithm", "kid", "scope"}));
+        if (!dest.token_url.empty()) return Bad(at, "takes oauth2 or smart, not both");
+        std::string key_file, algorithm = "RS384";
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, sat, "token_url", dest.token_url));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, sat, "client_id", dest.client_id));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, sat, "private_key", key_file));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, sat, "algorithm", algorithm));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, sat, "kid", dest.jwt_kid));
+        KETAMINE_RETURN_IF_ERROR(ReadString(o->value, sat, "scope", dest.scope));
+        if (dest.token_url.empty() || dest.client_id.empty() || key_file.empty()) {
+          return Bad(sat, "needs token_url, client_id and private_key");
+        }
+        auto signer = http::JwtSigner::Load(key_file, algorithm);
+        if (!signer.ok()) {
+          return Bad(Join(sat, algorithm != "RS384" && algorithm != "ES384" ? "algorithm" : "private_key"),
+                     signer.status().message());
+        }
+        dest.jwt_signer = *signer;
+      }
+      if (auto t = it->value.FindMember("tls"); t != it->value.MemberEnd()) {
+        const std::string tat = Join(at, "tls");
+        KETAMINE_RETURN_IF_ERROR(Keys(t->value, tat, {"ca", "certificate", "private_key"}));
+        KETAMINE_RETURN_IF_ERROR(ReadString(t->value, tat, "ca", dest.tls_ca));
+        KETAMINE_RETURN_IF_ERROR(ReadString(t->value, tat, "certificate", dest.tls_certificate));
+        KETAMINE_RETURN_IF_ERROR(ReadString(t->value, tat, "private_key", dest.tls_private_key));
+        if (dest.tls_certificate.empty() != dest.tls_private_key.empty()) {
+          return Bad(tat, "a client certificate needs its private_key (and the key its certificate)");
+        }
+        for (const auto& [key, file] : {std::pair<const char*, const std::string&>{"ca", dest.tls_ca},
+                                        {"certificate", dest.tls_certificate}, {"private_key", dest.tls_private_key}}) {
+          std::error_code ec;
+          if (!file.empty() && !std::filesystem::is_regular_file(file, ec)) return Bad(Join(tat, key), "cannot read " + file);
+        }
       }
       int port = 0;
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "port", port, 1, 65535));

@@ -17,6 +17,10 @@
 
 #include "common/status.h"
 
+namespace ketamine::http {
+class JwtSigner;
+}  // namespace ketamine::http
+
 namespace ketamine::routing {
 
 // kLedger: the Schedule III ledger of this gateway (administrations, waste and orders posted from
@@ -41,6 +45,14 @@ struct DestinationConfig {
   std::string client_id;
   std::string client_secret;
   std::string scope;
+  // fhir: SMART Backend Services instead of a secret: a JWT client assertion signed with this key
+  // (loaded and checked at start-up); `kid` names the key in the server's JWK Set.
+  std::shared_ptr<const http::JwtSigner> jwt_signer;
+  std::string jwt_kid;
+  // fhir over https: a CA to trust, and a client certificate and key for mutual TLS.
+  std::string tls_ca;
+  std::string tls_certificate;
+  std::string tls_private_key;
 };
 
 struct Route {

@@ -2,25 +2,60 @@
 // packages @medplum/fhir-router and @medplum/core 4.5.2, pinned in tests/peers), served with
 // node:http under /fhir/R4. setDown(true) answers 503 to everything (a server "down for a while"),
 // setReject(true) 400 (a server that refuses the content).
+import crypto from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import { peer } from './peers.mjs';
 
 // With { auth: true } it also serves an OAuth2 token endpoint (client credentials) at /token and
 // answers 401 to FHIR requests without a current token; revokeTokens() makes every token stale.
-export async function startFhirServer({ auth = false, clientId = 'kgw', clientSecret = 's3cret' } = {}) {
+// With { smartKeys: { kid: publicKey } } the token endpoint takes SMART Backend Services client
+// assertions instead of a secret: the JWT's signature (RS384 or ES384) is checked with the key its
+// kid names, and iss, sub, aud, exp and a never-seen jti as SMART asks.
+// With { tls: { key, cert, ca } } it serves HTTPS and wants a client certificate signed by `ca`
+// (mutual TLS); state.clients lists the subjects of the certificates it accepted.
+export async function startFhirServer({ auth = false, clientId = 'kgw', clientSecret = 's3cret', smartKeys = null, tls = null } = {}) {
   const { FhirRouter, MemoryRepository } = peer('@medplum/fhir-router');
   const { getStatus } = peer('@medplum/core');
   const router = new FhirRouter();
   const repo = new MemoryRepository();
-  const state = { down: false, reject: false, requests: [], tokens: new Set(), tokensIssued: 0, unauthorized: 0 };
-  const server = http.createServer((req, res) => {
+  const state = { down: false, reject: false, requests: [], tokens: new Set(), tokensIssued: 0, unauthorized: 0,
+    assertions: [], refusedAssertions: [], clients: [] };
+  const seenJti = new Set();
+  let tokenUrl;
+  // A SMART client assertion: null when good, else why not.
+  const checkAssertion = (form) => {
+    if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return 'assertion type';
+    const parts = (form.get('client_assertion') ?? '').split('.');
+    if (parts.length !== 3) return 'not a JWT';
+    const header = JSON.parse(Buffer.from(parts[0], 'base64url'));
+    const claims = JSON.parse(Buffer.from(parts[1], 'base64url'));
+    const key = smartKeys[header.kid];
+    if (!key) return `unknown kid ${header.kid}`;
+    if (header.alg !== 'RS384' && header.alg !== 'ES384') return `alg ${header.alg}`;
+    const good = crypto.verify('sha384', Buffer.from(`${parts[0]}.${parts[1]}`),
+      header.alg === 'ES384' ? { key, dsaEncoding: 'ieee-p1363' } : key, Buffer.from(parts[2], 'base64url'));
+    if (!good) return 'bad signature';
+    const now = Date.now() / 1000;
+    if (claims.iss !== clientId || claims.sub !== clientId) return 'iss/sub';
+    if (claims.aud !== tokenUrl) return `aud ${claims.aud}`;
+    if (!(claims.exp > now && claims.exp <= now + 310)) return 'exp';
+    if (!claims.jti || seenJti.has(claims.jti)) return 'jti replayed';
+    seenJti.add(claims.jti);
+    state.assertions.push({ header, claims });
+    return null;
+  };
+  const handler = (req, res) => {
+    if (tls) state.clients.push(req.socket.getPeerCertificate()?.subject?.CN);
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', async () => {
       if (auth && req.url === '/token') {
         const form = new URLSearchParams(body);
-        if (req.method !== 'POST' || form.get('grant_type') !== 'client_credentials' ||
-            form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) {
+        const refused = smartKeys ? checkAssertion(form) : null;
+        if (refused) state.refusedAssertions.push(refused);
+        if (req.method !== 'POST' || form.get('grant_type') !== 'client_credentials' || refused ||
+            (!smartKeys && (form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret))) {
           res.writeHead(401, { 'Content-Type': 'application/json' });
           res.end(JSON.stringify({ error: 'invalid_client' }));
           return;
@@ -63,9 +98,14 @@ export async function startFhirServer({ auth = false, clientId = 'kgw', clientSe
         res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: String(e) }] }));
       }
     });
-  });
+  };
+  const server = tls
+    ? https.createServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler)
+    : http.createServer(handler);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${server.address().port}/fhir/R4`;
+  const scheme = tls ? 'https' : 'http';
+  const base = `${scheme}://127.0.0.1:${server.address().port}/fhir/R4`;
+  tokenUrl = `${scheme}://127.0.0.1:${server.address().port}/token`;
   return {
     base,
     repo,
@@ -73,7 +113,7 @@ export async function startFhirServer({ auth = false, clientId = 'kgw', clientSe
     setDown(down) { state.down = down; },
     setReject(reject) { state.reject = reject; },
     revokeTokens() { state.tokens.clear(); },
-    tokenUrl: `http://127.0.0.1:${server.address().port}/token`,
+    tokenUrl,
     async search(type, query = '') {
       // The test itself holds a token of its own when the server wants one.
       const token = `test-${Math.random()}`;
