@@ -48,6 +48,32 @@ gateway gracefully: it stops accepting, answers the messages in flight, then exi
 Exit codes: 0 stopped cleanly, 2 bad arguments or configuration, 3 store or port unavailable.
 )";
 
+// The "sandbox" destination: a message's FHIR written into this gateway's own store through the
+// facade (a transaction; the gateway's own write, so it is not routed again).
+class SandboxSender : public routing::Sender {
+ public:
+  // Weak: the facade's routing holds the workers that hold this sender.
+  explicit SandboxSender(std::weak_ptr<http::Facade> facade) : facade_(std::move(facade)) {}
+  routing::SendResult Send(const store::OutboxItem& item) override {
+    auto facade = facade_.lock();
+    if (facade == nullptr) return {routing::SendResult::Kind::kRetry, "stopping"};
+    http::Request request;
+    request.method = "POST";
+    request.path = "/fhir";
+    request.headers["content-type"] = "application/fhir+json";
+    request.body = item.write.payload;
+    request.routed = false;
+    http::Response r = facade->HandleAndWait(request);
+    const std::string detail = "HTTP " + std::to_string(r.status);
+    if (r.status >= 200 && r.status < 300) return {routing::SendResult::Kind::kDelivered, detail};
+    if (r.status == 409 || r.status >= 500) return {routing::SendResult::Kind::kRetry, detail + " " + r.body.substr(0, 300)};
+    return {routing::SendResult::Kind::kPermanent, detail + " " + r.body.substr(0, 300)};
+  }
+
+ private:
+  std::weak_ptr<http::Facade> facade_;
+};
+
 // The sandbox's data: every valid example of fhir-profiles/, written once (a restart keeps them).
 void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_dir) {
   int seeded = 0;
@@ -60,6 +86,7 @@ void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_di
     http::Request request;
     request.headers["content-type"] = "application/fhir+json";
     request.body = *text;
+    request.routed = false;  // examples, not traffic: nothing goes to the ledger or elsewhere
     if (type == "Bundle") {
       // Seeded already when its first entry's resource is there.
       const rapidjson::Value& d = **doc;
@@ -93,14 +120,19 @@ void SeedExamples(http::Facade& facade, const std::filesystem::path& profiles_di
   log::Info("serve.seeded", {{"examples", std::to_string(seeded)}});
 }
 
-// The sandbox's routing: ketamine orders and administrations, from MLLP and REST alike, post to
-// the Schedule III ledger.
+// The sandbox's routing: what every HL7 v2 message converts to is written into the sandbox's own
+// FHIR store (readable at /fhir at once); ketamine orders and administrations, from MLLP and REST
+// alike, post to the Schedule III ledger.
 std::shared_ptr<const routing::Router> SandboxRouter() {
   rapidjson::Document doc;
-  doc.Parse(R"({"destinations": {"ledger": {"type": "ledger"}},
+  doc.Parse(R"({"destinations": {"ledger": {"type": "ledger"}, "sandbox": {"type": "sandbox"}},
                 "routes": [{"name": "schedule-iii-ledger",
                             "match": {"resource_type": ["MedicationAdministration", "MedicationRequest"]},
-                            "destinations": ["ledger"]}]})");
+                            "destinations": ["ledger"]},
+                           {"name": "into-the-sandbox",
+                            "match": {"message_type": ["RDE^O11", "OMP^O09", "ORM^O01", "RAS^O17", "ORU^R01",
+                                                       "ADT^A01", "ADT^A04", "ADT^A08"]},
+                            "destinations": ["sandbox"]}]})");
   auto router = routing::Router::FromJson(doc, "sandbox routing");
   KETAMINE_CHECK(router.ok());
   return *router;
@@ -171,9 +203,14 @@ int Serve(const std::vector<std::string>& argv) {
   if (!opened_ledger.ok()) return Fail(kExitUnavailable, opened_ledger.status().message());
   std::shared_ptr<ledger::Ledger> schedule_ledger = std::move(*opened_ledger);
   if (!config->router && sandbox) config->router = SandboxRouter();
+  http::FacadeOptions facade_options;
+  auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
   std::shared_ptr<routing::DeliveryWorkers> deliveries;
   if (config->router) {
     routing::LocalSenders local;
+    local[routing::DestinationType::kSandbox] = [&](const routing::DestinationConfig&) -> std::unique_ptr<routing::Sender> {
+      return std::make_unique<SandboxSender>(std::weak_ptr<http::Facade>(facade));
+    };
     const profiles::ValueSetDef* ketamine_codes = (*validator)->profiles().FindValueSet(ledger::kKetamineValueSet);
     local[routing::DestinationType::kLedger] = [&](const routing::DestinationConfig&) -> std::unique_ptr<routing::Sender> {
       return std::make_unique<ledger::LedgerSender>(schedule_ledger, shared_store, ketamine_codes);
@@ -186,8 +223,6 @@ int Serve(const std::vector<std::string>& argv) {
   }
   auto pipeline = std::make_shared<pipeline::InboundPipeline>(shared_store, config->inbound,
                                                               Clock::System());
-  http::FacadeOptions facade_options;
-  auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
   facade->set_extra_metrics([deliveries, pipeline]() {
     std::ostringstream out;
     const auto& c = pipeline->counters();

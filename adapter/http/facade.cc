@@ -547,7 +547,7 @@ std::string StripMetaVersion(rapidjson::Document& d, const std::string& id) {
 
 // The request as the store keeps it, with its resource writes and (when routes match) the outbox
 // items of each; `destinations` gets the names of those, to wake their workers after the commit.
-store::InboundRecord Facade::Record(const std::string& what, const std::string& body,
+store::InboundRecord Facade::Record(const std::string& what, const Request& request, const std::string& body,
                                     std::vector<store::ResourceWrite> writes, std::vector<std::string>& destinations) const {
   store::InboundRecord record;
   record.received_at = FormatIsoTimestamp(Clock::System().Now());
@@ -556,7 +556,7 @@ store::InboundRecord Facade::Record(const std::string& what, const std::string& 
   record.version = "R4";
   record.raw = body;
   record.resources = std::move(writes);
-  if (route_) {
+  if (route_ && request.routed) {
     for (const store::ResourceWrite& w : record.resources) {
       for (store::OutboxWrite& o : route_(w.type, w.json)) record.outbox.push_back(std::move(o));
     }
@@ -586,7 +586,7 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
   std::vector<std::string> destinations;
   std::vector<store::ResourceWrite> writes;
   writes.push_back(std::move(write));
-  store::InboundRecord record = Record("POST " + type, request.body, std::move(writes), destinations);
+  store::InboundRecord record = Record("POST " + type, request, request.body, std::move(writes), destinations);
   // The 201 leaves only after the commit: answered from the store's thread.
   auto answer = [self = shared_from_this(), type, json = std::move(json), minimal = PreferMinimal(request),
                  destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
@@ -639,7 +639,7 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
   std::vector<std::string> destinations;
   std::vector<store::ResourceWrite> writes;
   writes.push_back(std::move(write));
-  store::InboundRecord record = Record("PUT " + type, request.body, std::move(writes), destinations);
+  store::InboundRecord record = Record("PUT " + type, request, request.body, std::move(writes), destinations);
   auto answer = [self = shared_from_this(), type, id, json = std::move(json), minimal = PreferMinimal(request),
                  destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
@@ -832,7 +832,7 @@ Response Facade::BundleNow(const Request& request) {
     std::vector<store::ResourceWrite> writes;
     for (Planned* p : group) writes.push_back(p->write);
     std::vector<std::string> destinations;
-    store::InboundRecord record = Record("POST Bundle " + kind, group.size() == plan.size() ? request.body : std::string(),
+    store::InboundRecord record = Record("POST Bundle " + kind, request, group.size() == plan.size() ? request.body : std::string(),
                                          std::move(writes), destinations);
     auto outcome = store_->AppendAndWait(std::move(record));
     if (outcome.ok() && !outcome->rolled_back && !destinations.empty() && queued_) queued_(destinations);

@@ -66,7 +66,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();
-  store::InboundRecord Record(const std::string& what, const std::string& body, std::vector<store::ResourceWrite> writes,
+  store::InboundRecord Record(const std::string& what, const Request& request, const std::string& body,
+                              std::vector<store::ResourceWrite> writes,
                               std::vector<std::string>& destinations) const;
   Response Admin(const Request& request, const std::vector<std::string>& parts);
   void Count(const std::string& method, int status);

@@ -29,6 +29,9 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::map<std::string, std::string> headers;              // names in lower case
   std::string body;
+  // false for the gateway's own writes through the facade (the sandbox's copy of a routed message,
+  // the seeded examples): stored, never routed again. Requests from the network are always routed.
+  bool routed = true;
   const std::string* Header(const std::string& lower_case_name) const;
   const std::string* Query(const std::string& name) const;  // the first value
 };

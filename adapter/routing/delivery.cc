@@ -155,7 +155,8 @@ std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination) {
     case DestinationType::kFhir: return std::make_unique<FhirSender>(destination);
     case DestinationType::kMllp: return std::make_unique<MllpSender>(destination);
     case DestinationType::kFolder: return std::make_unique<FolderSender>(destination);
-    case DestinationType::kLedger: return nullptr;
+    case DestinationType::kLedger:
+    case DestinationType::kSandbox: return nullptr;
   }
   return nullptr;
 }

@@ -37,7 +37,7 @@ class Sender {
 
 // FHIR server (POST of the transaction Bundle to the base), MLLP peer (waits for its ACK: AA/CA
 // delivered, AE/AR a permanent failure), or folder (one file per item, written then renamed).
-// nullptr for a kind served inside the gateway (the ledger): see LocalSenders.
+// nullptr for a kind served inside the gateway (the ledger, the sandbox): see LocalSenders.
 std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination);
 
 // Senders for destinations inside the gateway, made by whoever owns them (the ledger is opened by

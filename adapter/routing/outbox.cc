@@ -21,7 +21,7 @@ std::vector<store::OutboxWrite> OutboxForMessage(const Router& router, const hl7
     w.destination = d->name;
     w.partition = partition;
     w.idempotency_key = key + "|" + d->name;
-    if (d->type == DestinationType::kFhir || d->type == DestinationType::kLedger) {  // both take FHIR
+    if (d->type != DestinationType::kMllp && d->type != DestinationType::kFolder) {  // FHIR, ledger, sandbox
       if (bundle == nullptr) continue;  // nothing converted: no FHIR to deliver
       if (fhir_payload.empty()) fhir_payload = FhirDeliveryPayload(*bundle);
       w.content_type = "application/fhir+json";
@@ -111,7 +111,7 @@ std::vector<store::OutboxWrite> OutboxForResource(const Router& router, const ma
     w.destination = d->name;
     w.partition = partition;
     w.idempotency_key = key + "|" + d->name;
-    if (d->type == DestinationType::kFhir || d->type == DestinationType::kLedger) {  // both take FHIR
+    if (d->type != DestinationType::kMllp && d->type != DestinationType::kFolder) {  // FHIR, ledger, sandbox
       if (fhir_payload.empty()) {
         rapidjson::Document transaction = NewBundle("transaction");
         const std::string url = type + "/" + id;

@@ -80,8 +80,10 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
         dest.type = DestinationType::kFolder;
       } else if (type == "ledger") {
         dest.type = DestinationType::kLedger;
+      } else if (type == "sandbox") {
+        dest.type = DestinationType::kSandbox;
       } else {
-        return Bad(Join(at, "type"), "is fhir, mllp, folder or ledger");
+        return Bad(Join(at, "type"), "is fhir, mllp, folder, ledger or sandbox");
       }
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "url", dest.url));
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "host", dest.host));

@@ -24,8 +24,9 @@ class JwtSigner;
 namespace ketamine::routing {
 
 // kLedger: the Schedule III ledger of this gateway (administrations, waste and orders posted from
-// the FHIR of the message), delivered through the outbox like any other destination.
-enum class DestinationType { kFhir, kMllp, kFolder, kLedger };
+// the FHIR of the message); kSandbox: this gateway's own FHIR store (what a message converted to,
+// readable at /fhir). Both are delivered through the outbox like any other destination.
+enum class DestinationType { kFhir, kMllp, kFolder, kLedger, kSandbox };
 
 struct DestinationConfig {
   std::string name;
