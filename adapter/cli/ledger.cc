@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/progress.h"
 #include "common/clock.h"
 #include "common/file.h"
 #include "fhir/json.h"
@@ -52,6 +53,8 @@ Reading:
               [--business open|close] [--period day|week|month]
               NAME: administration-log, inventory, discrepancies, waste-by-clinician
   export [--format csv|ndjson] [--from T] [--to T]     every entry with its hashes
+  Reports and export show their progress on standard error when it is a terminal and the ledger
+  holds over 200,000 entries (--progress: always).
   verify [--anchor SEQ:HASH]  checks the hash chain; names the first entry changed, removed or reordered
   head                        the last entry's SEQ:HASH, to keep elsewhere as an anchor
 
@@ -151,6 +154,10 @@ int Ledger(const std::vector<std::string>& argv) {
       std::fputs(kLedgerHelp, stdout);
       return kExitOk;
     }
+    if (a == "--progress") {  // the one flag without a value
+      options[a] = "on";
+      continue;
+    }
     if (a.rfind("--", 0) == 0 && a.size() > 2) {
       std::string name = a, value;
       if (size_t eq = a.find('='); eq != std::string::npos) {
@@ -189,7 +196,9 @@ int Ledger(const std::vector<std::string>& argv) {
   // Reading actions take only their own options; postings check theirs in the posting parser.
   std::string format, anchor;
   ledger::ReportOptions report;
+  bool show_progress = false;
   if (!posting) {
+    show_progress = take("--progress") == "on";
     format = take("--format");
     anchor = take("--anchor");
     report.from = take("--from");
@@ -273,7 +282,14 @@ int Ledger(const std::vector<std::string>& argv) {
   if (format != "csv" && format != "json" && format != "fhir" && format != "ndjson") {
     return Fail(kExitUsage, "--format is csv, json, fhir or ndjson");
   }
+  // A progress line on a terminal for large ledgers (or with --progress), by entries read.
+  auto head = ledger.GetHead();
+  Progress progress("ledger " + name, head.ok() ? static_cast<size_t>(head->seq) : 0, show_progress, 200000);
+  report.progress = [&progress](int64_t seq) {
+    progress.Update(static_cast<size_t>(seq), static_cast<size_t>(seq), "entries");
+  };
   auto table = ledger::MakeReport(ledger, name, report);
+  progress.Finish();
   if (!table.ok()) return Fail(kExitUsage, table.status().message());
   std::string out;
   if (format == "csv") {

@@ -6,14 +6,10 @@
 
 namespace ketamine::cli {
 
-namespace {
-constexpr size_t kLargeInputBytes = 1 << 20;
-}
-
-Progress::Progress(std::string what, size_t total_bytes, bool forced)
+Progress::Progress(std::string what, size_t total_bytes, bool forced, size_t large)
     : what_(std::move(what)),
       total_bytes_(total_bytes),
-      enabled_(forced || (isatty(STDERR_FILENO) == 1 && total_bytes > kLargeInputBytes)) {}
+      enabled_(forced || (isatty(STDERR_FILENO) == 1 && total_bytes > large)) {}
 
 void Progress::Update(size_t bytes_done, size_t items_done, const char* items) {
   if (!enabled_) return;

@@ -12,8 +12,9 @@ namespace ketamine::cli {
 
 class Progress {
  public:
-  // Enabled when `forced`, or when standard error is a terminal and the input is over 1 MiB.
-  Progress(std::string what, size_t total_bytes, bool forced);
+  // Enabled when `forced`, or when standard error is a terminal and the input is over 1 MiB
+  // (`large`: the size worth a progress line, in the unit of `total_bytes`, e.g. ledger entries).
+  Progress(std::string what, size_t total_bytes, bool forced, size_t large = size_t{1} << 20);
   void Update(size_t bytes_done, size_t items_done, const char* items);
   void Finish();
   // Clears the line before other output on standard error (issues).

@@ -120,6 +120,7 @@ class Builder {
       t.columns = {"seq", "recorded_at", "kind", "location", "ndc", "lot", "event_time", "quantity_mg", "balance_mg",
                    "source", "body", "prev_hash", "hash"};
       KETAMINE_RETURN_IF_ERROR(ledger_.ForEach({}, [&](const Entry& e) {
+        if (o_.progress) o_.progress(e.seq);
         if (InRange(e.event_time, from, to)) {
           t.rows.push_back({std::to_string(e.seq), e.recorded_at, std::string(KindName(e.kind)), e.location, e.ndc, e.lot,
                             e.event_time, FormatMg(e.quantity_ug), FormatMg(e.balance_ug), e.source, e.body, e.prev_hash,
@@ -140,6 +141,7 @@ class Builder {
       EntryFilter wastes;
       wastes.kind = Kind::kWaste;
       KETAMINE_RETURN_IF_ERROR(ledger_.ForEach(wastes, [&](const Entry& e) {
+        if (o_.progress) o_.progress(e.seq);
         if (!InRange(e.event_time, from, to)) return true;
         rapidjson::Document body;
         body.Parse(e.body.c_str());
@@ -195,6 +197,7 @@ class Builder {
                                                "by", "witness", "reason", "method", "flags"}
                     : std::vector<std::string>{};
     KETAMINE_RETURN_IF_ERROR(ledger_.ForEach({}, [&](const Entry& e) {
+      if (o_.progress) o_.progress(e.seq);
       rapidjson::Document body;
       body.Parse(e.body.c_str());
       const Value& d = Details(body);

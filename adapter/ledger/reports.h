@@ -11,6 +11,7 @@
 //   std::string csv = ledger::ToCsv(*table);
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct ReportOptions {
   std::string inventory_kind;  // inventory: "initial", "biennial" or "" (an ad hoc report)
   std::string business;        // inventory: "open" or "close" of business
   std::string period = "month";  // waste-by-clinician: "day", "week" or "month"
+  // Called with the sequence number of each entry read (a progress line on a terminal).
+  std::function<void(int64_t seq)> progress;
 };
 
 struct Table {

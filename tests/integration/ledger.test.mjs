@@ -180,6 +180,9 @@ test('the FHIR forms of the reports pass Medplum\'s validator', async () => {
   assert.ok(JSON.parse(waste.stdout).rows.some((r) => r.clinician === 'Sam Lee'));
   const discrepancies = cli('report', 'discrepancies');
   assert.match(discrepancies.stdout, /count-mismatch,high,main,LOT-KX2291,"counted 730 mg, book 735.5 mg, difference -5.5 mg"/);
+  const shown = cli('export', '--format', 'csv', '--progress');
+  assert.equal(shown.status, 0);
+  assert.match(shown.stderr, /ledger entries: 100% \d+ entries\n$/);
   const exported = cli('export', '--format', 'ndjson');
   assert.equal(exported.status, 0);
   const lines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l));
