@@ -234,7 +234,9 @@ Result<Message> Parse(std::string_view bytes, const ParseOptions& options) {
   Parser parser(msg, options);
   // First the header alone, to learn the character set from MSH-18.
   KETAMINE_RETURN_IF_ERROR(parser.Run(text, /*header_only=*/true));
-  std::string charset(Repetition(msg.Field(0, 18), 1, msg.delimiters()));
+  // Unescaped: a sender whose delimiters include '-' (or a space) writes "UNICODE UTF\T\8", as our
+  // own ACKs to it do (found by fuzzing: the ACK to such a message did not parse).
+  std::string charset = Unescape(Repetition(msg.Field(0, 18), 1, msg.delimiters()), msg.delimiters());
   if (charset.empty()) charset = options.default_charset;
   KETAMINE_ASSIGN_OR_RETURN(std::string iconv_name, IconvNameFor(charset));
   if (iconv_name.empty()) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "hl7v2/ack.h"
 #include "hl7v2/parser.h"
 
 namespace ketamine::hl7v2 {
@@ -14,6 +15,23 @@ TEST(CharsetTest, Latin1IsConvertedToUtf8) {
   EXPECT_EQ(msg->decoded_from(), "8859/1");
   EXPECT_EQ(msg->GetText("PID-5.1"), "M\xC3\xBCller");
   EXPECT_EQ(msg->GetText("PID-5.2"), "J\xC3\xB6rg");
+}
+
+TEST(CharsetTest, AnEscapedCharsetNameIsReadUnescaped) {
+  // '-' is this sender's subcomponent separator, so "UNICODE UTF-8" can only be written escaped; our
+  // ACK to a Latin-1 message from it says so, and must parse (found by fuzzing).
+  std::string latin1 = "MSH|^~\\-|A|B|C|D|1||ADT^A04|1|P|2.5||||||8859/1\rPID|1||X||M\xFCller\r";
+  auto msg = Parse(latin1);
+  ASSERT_TRUE(msg.ok()) << msg.status().ToString();
+  AckContext ctx;
+  ctx.control_id = "ACK-1";
+  std::string ack = BuildAck(*msg, AckCode::kAE, {}, ctx);
+  EXPECT_NE(ack.find("UNICODE UTF\\T\\8"), std::string::npos) << ack;
+  auto parsed = Parse(std::string_view(ack));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  auto escaped = Parse("MSH|^~\\-|A|B|C|D|1||ADT^A04|1|P|2.5||||||UNICODE UTF\\T\\8\rPID|1||X||M\xC3\xBCller\r");
+  ASSERT_TRUE(escaped.ok()) << escaped.status().ToString();
+  EXPECT_EQ(escaped->GetText("PID-5.1"), "M\xC3\xBCller");
 }
 
 TEST(CharsetTest, ListenerDefaultAppliesWhenMsh18IsEmpty) {
