@@ -36,12 +36,12 @@ Result<Args> ParseArgs(const std::vector<std::string>& argv, const ArgSpec& spec
     if (spec.flags.count(name)) {
       if (has_value) return InvalidInput("option " + name + " takes no value");
       args.flags.insert(name);
-    } else if (spec.options.count(name)) {
+    } else if (spec.options.count(name) || spec.any_option) {
       if (!has_value) {
         if (i + 1 >= argv.size()) return InvalidInput("option " + name + " needs a value");
         value = argv[++i];
       }
-      args.options[name] = value;
+      if (!args.options.emplace(name, value).second) return InvalidInput("option " + name + " given twice");
     } else {
       return InvalidInput("unknown option " + name);
     }

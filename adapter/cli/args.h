@@ -14,6 +14,7 @@ namespace ketamine::cli {
 struct ArgSpec {
   std::set<std::string> options;  // take a value: "--config"
   std::set<std::string> flags;    // no value: "--help"
+  bool any_option = false;        // every other "--name" takes a value (the caller checks the names)
 };
 
 struct Args {

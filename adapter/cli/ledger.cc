@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/progress.h"
@@ -145,34 +146,15 @@ int Ledger(const std::vector<std::string>& argv) {
     return kExitOk;
   }
   const std::string action = argv[0];
-  // Options as pairs: the posting actions take many fields, checked by the posting parser.
-  std::map<std::string, std::string> options;
-  std::vector<std::string> positional;
-  for (size_t i = 1; i < argv.size(); ++i) {
-    const std::string& a = argv[i];
-    if (a == "--help") {
-      std::fputs(kLedgerHelp, stdout);
-      return kExitOk;
-    }
-    if (a == "--progress") {  // the one flag without a value
-      options[a] = "on";
-      continue;
-    }
-    if (a.rfind("--", 0) == 0 && a.size() > 2) {
-      std::string name = a, value;
-      if (size_t eq = a.find('='); eq != std::string::npos) {
-        name = a.substr(0, eq);
-        value = a.substr(eq + 1);
-      } else {
-        if (i + 1 >= argv.size()) return Fail(kExitUsage, a + " needs a value");
-        value = argv[++i];
-      }
-      if (options.count(name)) return Fail(kExitUsage, name + " given twice");
-      options[name] = value;
-    } else {
-      positional.push_back(a);
-    }
+  // The posting actions take many fields: any option is read here, the posting parser checks them.
+  auto args = ParseArgs(std::vector<std::string>(argv.begin() + 1, argv.end()), {{}, {"--help", "--progress"}, true});
+  if (!args.ok()) return Fail(kExitUsage, args.status().message());
+  if (args->Has("--help")) {
+    std::fputs(kLedgerHelp, stdout);
+    return kExitOk;
   }
+  std::map<std::string, std::string> options = args->options;
+  const std::vector<std::string>& positional = args->positional;
   auto take = [&](const char* name) -> std::string {
     auto it = options.find(name);
     if (it == options.end()) return {};
@@ -198,7 +180,7 @@ int Ledger(const std::vector<std::string>& argv) {
   ledger::ReportOptions report;
   bool show_progress = false;
   if (!posting) {
-    show_progress = take("--progress") == "on";
+    show_progress = args->Has("--progress");
     format = take("--format");
     anchor = take("--anchor");
     report.from = take("--from");

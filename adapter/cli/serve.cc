@@ -64,10 +64,7 @@ class SandboxSender : public routing::Sender {
     request.body = item.write.payload;
     request.routed = false;
     http::Response r = facade->HandleAndWait(request);
-    const std::string detail = "HTTP " + std::to_string(r.status);
-    if (r.status >= 200 && r.status < 300) return {routing::SendResult::Kind::kDelivered, detail};
-    if (r.status == 409 || r.status >= 500) return {routing::SendResult::Kind::kRetry, detail + " " + r.body.substr(0, 300)};
-    return {routing::SendResult::Kind::kPermanent, detail + " " + r.body.substr(0, 300)};
+    return routing::FromHttpStatus(r.status, "HTTP " + std::to_string(r.status) + " " + r.body.substr(0, 300));
   }
 
  private:

@@ -246,4 +246,10 @@ std::string ToJson(const rapidjson::Value& value) {
   return out;
 }
 
+void PutIfNotEmpty(JsonWriter& w, const char* key, std::string_view value) {
+  if (value.empty()) return;
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
 }  // namespace ketamine::fhir

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <filesystem>
 #include <memory>
@@ -69,6 +71,10 @@ void ForEachReference(V& value, F&& f) {
     for (auto& element : value.GetArray()) ForEachReference(element, f);
   }
 }
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// Writes "key": value into an object being written, unless value is empty (optional members).
+void PutIfNotEmpty(JsonWriter& w, const char* key, std::string_view value);
 
 // The string member `key` of an object; "" when `object` is no object or the member is absent or
 // not a string.

@@ -26,12 +26,6 @@ const std::set<std::string, std::less<>> kTypes = {"MedicationRequest", "Medicat
 
 std::string Str(const rapidjson::Value& v, const char* key) { return fhir::StringMember(v, key); }
 
-Response Outcome(int status, const char* severity_code, const std::string& text, const std::string& expression = {}) {
-  Issues issues;
-  issues.Add({Severity::kError, severity_code, Location(expression), text});
-  return {status, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
-}
-
 Response FromIssues(int status, const Issues& issues) {
   return {status, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
 }
@@ -194,6 +188,12 @@ Response StoreFailure(const Status& status) {
 }
 
 }  // namespace
+
+Response Outcome(int status, const char* code, const std::string& text, const std::string& expression) {
+  Issues issues;
+  issues.Add({Severity::kError, code, Location(expression), text});
+  return {status, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
+}
 
 Facade::Facade(std::shared_ptr<store::MessageStore> store, std::shared_ptr<const profiles::Validator> validator,
                std::shared_ptr<const mapping::Converter> converter, FacadeOptions options)

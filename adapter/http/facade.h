@@ -21,6 +21,10 @@
 
 namespace ketamine::http {
 
+// An error answer: an OperationOutcome with one issue of IssueType `code`, its FHIRPath location
+// (`expression`, may be empty) and text; served by the facade and by what is mounted on it.
+Response Outcome(int status, const char* code, const std::string& text, const std::string& expression = {});
+
 struct FacadeOptions {
   std::string base_url = "http://127.0.0.1:8080/fhir";  // for fullUrls and next links
   size_t default_count = 50;

@@ -122,6 +122,21 @@ std::string Body(const Draft& d, const std::vector<std::string>& flags, int64_t 
 // Ends a transaction that failed; what failed is the error the caller reports.
 void Rollback(sqlite3* db) { static_cast<void>(store::Exec(db, "ROLLBACK")); }
 
+// A connection to the ledger file. Without SQLite's own mutex (each user holds the ledger's, or is
+// the only one to use it), reading through a memory map: `verify` walks the whole file, and a
+// read() per page cost it more than the hashing (the map is address space, not memory).
+Result<sqlite3*> OpenConnection(const std::filesystem::path& file, int busy_timeout_ms) {
+  store::SqliteOptions sqlite;
+  sqlite.busy_timeout_ms = busy_timeout_ms;
+  sqlite.serialized = false;
+  KETAMINE_ASSIGN_OR_RETURN(sqlite3 * db, store::OpenSqlite(file, sqlite));
+  if (Status s = store::Exec(db, "PRAGMA mmap_size = 17179869184"); !s.ok()) {
+    sqlite3_close(db);
+    return s;
+  }
+  return db;
+}
+
 Entry ReadEntry(Statement& s) {
   Entry e;
   e.seq = s.ColumnInt(0);
@@ -211,15 +226,9 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::filesystem::path& data_d
                                              const Clock& clock) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
-  store::SqliteOptions sqlite;
-  sqlite.busy_timeout_ms = options.busy_timeout_ms;
-  sqlite.serialized = false;  // every use of the connection holds mutex_
-  KETAMINE_ASSIGN_OR_RETURN(sqlite3 * db, store::OpenSqlite(data_dir / kFileName, sqlite));
-  // Reads through a memory map: `verify` walks the whole file, and a read() per page cost it more
-  // than the hashing (the map is address space, not memory).
-  Status schema = store::Exec(db, "PRAGMA mmap_size = 17179869184");
+  KETAMINE_ASSIGN_OR_RETURN(sqlite3 * db, OpenConnection(data_dir / kFileName, options.busy_timeout_ms));
   // Another process may be creating the schema at the same moment: one at a time.
-  if (schema.ok()) schema = store::Exec(db, "BEGIN IMMEDIATE");
+  Status schema = store::Exec(db, "BEGIN IMMEDIATE");
   if (schema.ok()) schema = store::Exec(db, kSchema);
   if (schema.ok()) schema = store::Exec(db, "COMMIT");
   if (!schema.ok()) {
@@ -435,6 +444,7 @@ struct RangeCheck {
   std::string first_prev, last_hash;  // raw
   int64_t bad_seq = 0;                // 0: no problem inside the range
   std::string problem;
+  std::string read_error;             // the range could not be read (not a verdict on the chain)
   bool anchor_found = false;
   struct Lot {
     int64_t first_seq = 0;
@@ -449,8 +459,7 @@ struct RangeCheck {
 void CheckRange(sqlite3* db, int64_t lo, int64_t hi, int64_t anchor_seq, const std::string& anchor_hash, RangeCheck& r) {
   Statement s(db, (std::string("SELECT ") + kColumns + " FROM ledger_entries WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq").c_str());
   if (!s.ok()) {
-    r.bad_seq = lo;
-    r.problem = std::string("cannot read the ledger: ") + sqlite3_errmsg(db);
+    r.read_error = sqlite3_errmsg(db);
     return;
   }
   s.Int(1, lo);
@@ -462,7 +471,8 @@ void CheckRange(sqlite3* db, int64_t lo, int64_t hi, int64_t anchor_seq, const s
     r.bad_seq = seq;
     r.problem = std::move(problem);
   };
-  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     const int64_t seq = s.ColumnInt(0);
     const std::string_view stored_prev = s.ColumnView(11);
     const std::string_view stored_hash = s.ColumnView(12);
@@ -510,6 +520,7 @@ void CheckRange(sqlite3* db, int64_t lo, int64_t hi, int64_t anchor_seq, const s
     r.last_hash = prev;
     ++r.entries;
   }
+  if (rc != SQLITE_DONE) r.read_error = sqlite3_errmsg(db);
 }
 
 }  // namespace
@@ -537,50 +548,37 @@ Result<VerifyResult> Ledger::Verify(std::string_view anchor) {
   // transaction); rows up to `hi` never change, so the ranges see one ledger.
   const int64_t count = hi - lo + 1;
   int workers = 1;
-  if (hi > 0 && count >= 200000) workers = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  if (count >= 200000) workers = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   std::vector<RangeCheck> ranges(static_cast<size_t>(workers));
-  std::vector<sqlite3*> connections;
-  Status opened = Status::Ok();
-  for (int i = 1; i < workers && opened.ok(); ++i) {
-    store::SqliteOptions sqlite;
-    sqlite.serialized = false;
-    auto db = store::OpenSqlite(path_, sqlite);
+  // This connection checks the first range; each other range gets one of its own.
+  std::vector<sqlite3*> connections = {db_};
+  for (int i = 1; i < workers; ++i) {
+    auto db = OpenConnection(path_, options_.busy_timeout_ms);
     if (!db.ok()) {
-      opened = db.status();
-      break;
+      for (size_t j = 1; j < connections.size(); ++j) sqlite3_close(connections[j]);
+      return db.status();
     }
     connections.push_back(*db);
-    static_cast<void>(store::Exec(*db, "PRAGMA mmap_size = 17179869184"));
   }
-  if (!opened.ok()) {
-    for (sqlite3* db : connections) sqlite3_close(db);
-    return opened;
-  }
-  connections.insert(connections.begin(), db_);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < workers; ++i) {
+  auto work = [&](int i) {
     const int64_t from = lo + count * i / workers, to = lo + count * (i + 1) / workers - 1;
     sqlite3* db = connections[static_cast<size_t>(i)];
-    auto work = [db, from, to, anchor_seq, &anchor_hash, &range = ranges[static_cast<size_t>(i)]] {
-      if (!store::Exec(db, "BEGIN").ok()) {
-        range.bad_seq = from;
-        range.problem = std::string("cannot read the ledger: ") + sqlite3_errmsg(db);
-        return;
-      }
-      if (to >= from) CheckRange(db, from, to, anchor_seq, anchor_hash, range);
-      Rollback(db);
-    };
-    if (i == 0) continue;
-    threads.emplace_back(work);
-  }
-  {
-    const int64_t to = lo + count / workers - 1;
-    if (!store::Exec(db_, "BEGIN").ok()) return store::SqlError(db_, "ledger verify");
-    if (hi > 0 && to >= lo) CheckRange(db_, lo, to, anchor_seq, anchor_hash, ranges[0]);
-    Rollback(db_);
-  }
+    RangeCheck& range = ranges[static_cast<size_t>(i)];
+    if (!store::Exec(db, "BEGIN").ok()) {
+      range.read_error = sqlite3_errmsg(db);
+      return;
+    }
+    if (to >= from) CheckRange(db, from, to, anchor_seq, anchor_hash, range);
+    Rollback(db);
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i < workers; ++i) threads.emplace_back(work, i);
+  work(0);
   for (auto& t : threads) t.join();
   for (size_t i = 1; i < connections.size(); ++i) sqlite3_close(connections[i]);
+  for (const RangeCheck& range : ranges) {
+    if (!range.read_error.empty()) return Unavailable("ledger verify: " + range.read_error);
+  }
 
   // Join the ranges in order: links, numbering and balances across their borders. The first
   // problem by sequence number is the answer.

@@ -224,12 +224,6 @@ std::string AddressOf(const Value* patient) {
   return out;
 }
 
-void Put(Writer& w, const char* key, const std::string& value) {
-  if (value.empty()) return;
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
 std::string TimeOf(const Value& r, const char* datetime, const char* period) {
   std::string t = StringMember(r, datetime);
   if (t.empty()) {
@@ -246,9 +240,9 @@ void Patient(Writer& w, const Value* patient, const Value& owner) {
   w.StartObject();
   std::string id = IdentifierOf(patient, "MR");
   if (id.empty()) id = StringMember(*Member(owner, "subject"), "reference");
-  Put(w, "id", id);
-  Put(w, "name", NameOf(patient));
-  Put(w, "address", AddressOf(patient));
+  fhir::PutIfNotEmpty(w, "id", id);
+  fhir::PutIfNotEmpty(w, "name", NameOf(patient));
+  fhir::PutIfNotEmpty(w, "address", AddressOf(patient));
   w.EndObject();
 }
 
@@ -301,10 +295,10 @@ void Administration(const Value& ma, const std::string& name, Resolver& resolver
   Writer w(buffer);
   w.StartObject();
   Patient(w, patient, ma);
-  Put(w, "order", order);
-  Put(w, "medication", med.name);
-  Put(w, "performer_id", IdentifierOf(performer));
-  Put(w, "resource", name);
+  fhir::PutIfNotEmpty(w, "order", order);
+  fhir::PutIfNotEmpty(w, "medication", med.name);
+  fhir::PutIfNotEmpty(w, "performer_id", IdentifierOf(performer));
+  fhir::PutIfNotEmpty(w, "resource", name);
   w.EndObject();
   d.details.assign(buffer.GetString(), buffer.GetSize());
   const std::string performer_name = d.by;
@@ -346,12 +340,12 @@ void Administration(const Value& ma, const std::string& name, Resolver& resolver
     rapidjson::StringBuffer wb;
     Writer ww(wb);
     ww.StartObject();
-    Put(ww, "reason", reason);
-    Put(ww, "witness", witness);
-    Put(ww, "witness_id", witness_id);
-    Put(ww, "order", order);
-    Put(ww, "patient", patient_id);
-    Put(ww, "resource", name);
+    fhir::PutIfNotEmpty(ww, "reason", reason);
+    fhir::PutIfNotEmpty(ww, "witness", witness);
+    fhir::PutIfNotEmpty(ww, "witness_id", witness_id);
+    fhir::PutIfNotEmpty(ww, "order", order);
+    fhir::PutIfNotEmpty(ww, "patient", patient_id);
+    fhir::PutIfNotEmpty(ww, "resource", name);
     ww.EndObject();
     waste.details.assign(wb.GetString(), wb.GetSize());
     out.push_back(std::move(waste));
@@ -392,13 +386,13 @@ void Order(const Value& mr, const std::string& name, Resolver& resolver, const P
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
-  Put(w, "order", order);
+  fhir::PutIfNotEmpty(w, "order", order);
   Patient(w, patient, mr);
-  Put(w, "prescriber_dea", dea);
-  Put(w, "medication", med.name);
+  fhir::PutIfNotEmpty(w, "prescriber_dea", dea);
+  fhir::PutIfNotEmpty(w, "medication", med.name);
   w.Key("ordered_known");
   w.Bool(ordered.has_value());
-  Put(w, "resource", name);
+  fhir::PutIfNotEmpty(w, "resource", name);
   w.EndObject();
   d.details.assign(buffer.GetString(), buffer.GetSize());
   out.push_back(std::move(d));

@@ -188,6 +188,7 @@ class Builder {
     };
     struct CountCheck {
       Entry entry;
+      int64_t counted_ug;
       int64_t book_ug;
     };
     std::vector<CountCheck> counts;
@@ -272,7 +273,7 @@ class Builder {
           break;
         }
         case Kind::kCount:
-          counts.push_back({e, Int(body, "book_ug")});
+          counts.push_back({e, Int(body, "amount_ug"), Int(body, "book_ug")});
           break;
         case Kind::kAdjustment:
           if (int64_t c = Int(d, "corrects"); c > 0) corrected.insert(c);
@@ -330,12 +331,12 @@ class Builder {
     }
     // Discrepancies found after the pass.
     for (const CountCheck& c : counts) {
-      const int64_t diff = Int(*ParseBody(c.entry), "amount_ug") - c.book_ug;
+      const int64_t diff = c.counted_ug - c.book_ug;
       if (diff == 0) continue;
       const bool fixed = corrected.count(c.entry.seq) > 0;
       std::vector<std::string> row = {std::to_string(c.entry.seq), c.entry.event_time, "count-mismatch",
                                       fixed ? "low" : "high", c.entry.location, c.entry.lot,
-                                      "counted " + FormatMg(c.book_ug + diff) + " mg, book " + FormatMg(c.book_ug) +
+                                      "counted " + FormatMg(c.counted_ug) + " mg, book " + FormatMg(c.book_ug) +
                                           " mg, difference " + FormatMg(diff) + " mg" +
                                           (fixed ? " (corrected by an adjustment)" : "")};
       found.push_back(std::move(row));
@@ -384,11 +385,6 @@ class Builder {
  private:
   static bool InRange(const std::string& time, const std::string& from, const std::string& to) {
     return (from.empty() || time >= from) && (to.empty() || time <= to);
-  }
-  std::unique_ptr<rapidjson::Document> ParseBody(const Entry& e) {
-    auto doc = std::make_unique<rapidjson::Document>();
-    doc->Parse(e.body.c_str());
-    return doc;
   }
   Ledger& ledger_;
   const ReportOptions& o_;
@@ -488,11 +484,6 @@ Result<std::string> ToFhirBundle(const Table& t) {
     }
     return "";
   };
-  auto put = [](Writer& w, const char* key, const std::string& value) {
-    if (value.empty()) return;
-    w.Key(key);
-    w.String(value.c_str());
-  };
   auto mg = [](Writer& w, const char* key, const std::string& value) {
     w.Key(key);
     w.StartObject();
@@ -512,8 +503,8 @@ Result<std::string> ToFhirBundle(const Table& t) {
       w.Key("coding");
       w.StartArray();
       w.StartObject();
-      put(w, "system", "http://hl7.org/fhir/sid/ndc");
-      put(w, "code", ndc);
+      fhir::PutIfNotEmpty(w, "system", "http://hl7.org/fhir/sid/ndc");
+      fhir::PutIfNotEmpty(w, "code", ndc);
       w.EndObject();
       w.EndArray();
     }
@@ -524,9 +515,9 @@ Result<std::string> ToFhirBundle(const Table& t) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
-  put(w, "resourceType", "Bundle");
-  put(w, "type", "collection");
-  put(w, "timestamp", t.generated_at);
+  fhir::PutIfNotEmpty(w, "resourceType", "Bundle");
+  fhir::PutIfNotEmpty(w, "type", "collection");
+  fhir::PutIfNotEmpty(w, "timestamp", t.generated_at);
   w.Key("entry");
   w.StartArray();
   int n = 0;
@@ -537,9 +528,9 @@ Result<std::string> ToFhirBundle(const Table& t) {
     w.Key("resource");
     w.StartObject();
     if (t.name == "administration-log") {
-      put(w, "resourceType", "MedicationAdministration");
-      put(w, "id", "ledger-" + col(row, "seq"));
-      put(w, "status", "completed");
+      fhir::PutIfNotEmpty(w, "resourceType", "MedicationAdministration");
+      fhir::PutIfNotEmpty(w, "id", "ledger-" + col(row, "seq"));
+      fhir::PutIfNotEmpty(w, "status", "completed");
       w.Key("medicationCodeableConcept");
       code(w, col(row, "ndc"), col(row, "product"));
       w.Key("subject");
@@ -547,19 +538,19 @@ Result<std::string> ToFhirBundle(const Table& t) {
       if (!col(row, "patient_id").empty()) {
         w.Key("identifier");
         w.StartObject();
-        put(w, "value", col(row, "patient_id"));
+        fhir::PutIfNotEmpty(w, "value", col(row, "patient_id"));
         w.EndObject();
       }
-      put(w, "display", col(row, "patient_name").empty() ? "unknown patient" : col(row, "patient_name"));
+      fhir::PutIfNotEmpty(w, "display", col(row, "patient_name").empty() ? "unknown patient" : col(row, "patient_name"));
       w.EndObject();
-      put(w, "effectiveDateTime", col(row, "time"));
+      fhir::PutIfNotEmpty(w, "effectiveDateTime", col(row, "time"));
       if (!col(row, "by").empty()) {
         w.Key("performer");
         w.StartArray();
         w.StartObject();
         w.Key("actor");
         w.StartObject();
-        put(w, "display", col(row, "by"));
+        fhir::PutIfNotEmpty(w, "display", col(row, "by"));
         w.EndObject();
         w.EndObject();
         w.EndArray();
@@ -569,7 +560,7 @@ Result<std::string> ToFhirBundle(const Table& t) {
         w.StartObject();
         w.Key("identifier");
         w.StartObject();
-        put(w, "value", col(row, "order"));
+        fhir::PutIfNotEmpty(w, "value", col(row, "order"));
         w.EndObject();
         w.EndObject();
       }
@@ -578,43 +569,43 @@ Result<std::string> ToFhirBundle(const Table& t) {
       mg(w, "dose", col(row, "amount_mg"));
       w.EndObject();
     } else if (t.name == "inventory") {
-      put(w, "resourceType", "Medication");
-      put(w, "id", "ledger-lot-" + std::to_string(n));
+      fhir::PutIfNotEmpty(w, "resourceType", "Medication");
+      fhir::PutIfNotEmpty(w, "id", "ledger-lot-" + std::to_string(n));
       w.Key("extension");
       w.StartArray();
       w.StartObject();
-      put(w, "url", "http://fhir.ketamine-gateway.org/StructureDefinition/ledger-on-hand");
+      fhir::PutIfNotEmpty(w, "url", "http://fhir.ketamine-gateway.org/StructureDefinition/ledger-on-hand");
       mg(w, "valueQuantity", col(row, "on_hand_mg"));
       w.EndObject();
       w.StartObject();
-      put(w, "url", "http://fhir.ketamine-gateway.org/StructureDefinition/ledger-location");
-      put(w, "valueString", col(row, "location"));
+      fhir::PutIfNotEmpty(w, "url", "http://fhir.ketamine-gateway.org/StructureDefinition/ledger-location");
+      fhir::PutIfNotEmpty(w, "valueString", col(row, "location"));
       w.EndObject();
       w.EndArray();
       w.Key("code");
       code(w, col(row, "ndc"), col(row, "product"));
       w.Key("batch");
       w.StartObject();
-      put(w, "lotNumber", col(row, "lot"));
-      if (auto expiry = DateTimeToUtc(col(row, "expiry")); expiry && expiry->size() == 10) put(w, "expirationDate", *expiry);
+      fhir::PutIfNotEmpty(w, "lotNumber", col(row, "lot"));
+      if (auto expiry = DateTimeToUtc(col(row, "expiry")); expiry && expiry->size() == 10) fhir::PutIfNotEmpty(w, "expirationDate", *expiry);
       w.EndObject();
     } else {
-      put(w, "resourceType", "DetectedIssue");
-      put(w, "id", "ledger-issue-" + std::to_string(n));
-      put(w, "status", "final");
+      fhir::PutIfNotEmpty(w, "resourceType", "DetectedIssue");
+      fhir::PutIfNotEmpty(w, "id", "ledger-issue-" + std::to_string(n));
+      fhir::PutIfNotEmpty(w, "status", "final");
       w.Key("code");
       w.StartObject();
       w.Key("coding");
       w.StartArray();
       w.StartObject();
-      put(w, "system", "http://fhir.ketamine-gateway.org/CodeSystem/ledger-discrepancy");
-      put(w, "code", col(row, "type"));
+      fhir::PutIfNotEmpty(w, "system", "http://fhir.ketamine-gateway.org/CodeSystem/ledger-discrepancy");
+      fhir::PutIfNotEmpty(w, "code", col(row, "type"));
       w.EndObject();
       w.EndArray();
       w.EndObject();
-      put(w, "severity", col(row, "severity"));
-      put(w, "identifiedDateTime", col(row, "time").empty() ? t.generated_at : col(row, "time"));
-      put(w, "detail", col(row, "detail") + " (location " + col(row, "location") + ", lot " + col(row, "lot") +
+      fhir::PutIfNotEmpty(w, "severity", col(row, "severity"));
+      fhir::PutIfNotEmpty(w, "identifiedDateTime", col(row, "time").empty() ? t.generated_at : col(row, "time"));
+      fhir::PutIfNotEmpty(w, "detail", col(row, "detail") + " (location " + col(row, "location") + ", lot " + col(row, "lot") +
                            (col(row, "seq").empty() ? "" : ", ledger entry " + col(row, "seq")) + ")");
     }
     w.EndObject();

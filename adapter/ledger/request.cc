@@ -136,12 +136,6 @@ Status Party(Fields& f, const char* key, rapidjson::Writer<rapidjson::StringBuff
   return Status::Ok();
 }
 
-void Put(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, const std::string& value) {
-  if (value.empty()) return;
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
 // A count that was given (negative: not given).
 void PutCount(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, int64_t value) {
   if (value < 0) return;
@@ -189,8 +183,9 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
   w.StartObject();
   std::string note;
   KETAMINE_RETURN_IF_ERROR(f.Text("note", note, false));
-  Put(w, "note", note);
+  fhir::PutIfNotEmpty(w, "note", note);
   std::vector<Draft> out;
+  std::string transfer_to;  // a transfer's second entry is booked there
   switch (d.kind) {
     case Kind::kReceipt: {
       // 21 CFR 1304.22(c): finished form, units per commercial container, number of containers,
@@ -218,10 +213,10 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
         w.Key("container_volume_ml");
         w.String(FormatMg(volume_ul).c_str());
       }
-      Put(w, "product", product);
-      Put(w, "form", form);
-      Put(w, "expiry", expiry);
-      Put(w, "invoice", invoice);
+      fhir::PutIfNotEmpty(w, "product", product);
+      fhir::PutIfNotEmpty(w, "form", form);
+      fhir::PutIfNotEmpty(w, "expiry", expiry);
+      fhir::PutIfNotEmpty(w, "invoice", invoice);
       PutCount(w, "invoice_containers", invoice_containers);
       break;
     }
@@ -244,11 +239,11 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       if (patient_name.empty()) return Fields::Missing("patient.name");
       w.Key("patient");
       w.StartObject();
-      Put(w, "id", patient_id);
-      Put(w, "name", patient_name);
-      Put(w, "address", patient_address);
+      fhir::PutIfNotEmpty(w, "id", patient_id);
+      fhir::PutIfNotEmpty(w, "name", patient_name);
+      fhir::PutIfNotEmpty(w, "address", patient_address);
       w.EndObject();
-      Put(w, "order", order);
+      fhir::PutIfNotEmpty(w, "order", order);
       if (order.empty()) d.flags.push_back("no-order");
       break;
     }
@@ -263,11 +258,11 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       if (!witness.empty() && witness == d.by) {
         return InvalidInput("witness: must be someone other than the person wasting ('" + d.by + "')", Location("witness"));
       }
-      Put(w, "reason", reason);
-      Put(w, "witness", witness);
-      Put(w, "method", method);
-      Put(w, "order", order);
-      Put(w, "patient", patient);
+      fhir::PutIfNotEmpty(w, "reason", reason);
+      fhir::PutIfNotEmpty(w, "witness", witness);
+      fhir::PutIfNotEmpty(w, "method", method);
+      fhir::PutIfNotEmpty(w, "order", order);
+      fhir::PutIfNotEmpty(w, "patient", patient);
       break;
     }
     case Kind::kTransferOut: {
@@ -277,10 +272,11 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       if (from == to) return InvalidInput("to: must differ from 'from'", Location("to"));
       KETAMINE_RETURN_IF_ERROR(f.Amount("amount", unit, d.amount_ug, true));
       KETAMINE_RETURN_IF_ERROR(f.Text("witness", witness, false));
-      Put(w, "from", from);
-      Put(w, "to", to);
-      Put(w, "witness", witness);
+      fhir::PutIfNotEmpty(w, "from", from);
+      fhir::PutIfNotEmpty(w, "to", to);
+      fhir::PutIfNotEmpty(w, "witness", witness);
       d.location = from;
+      transfer_to = to;
       break;
     }
     case Kind::kCount: {
@@ -299,10 +295,10 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
         return InvalidInput("business: must be open or close (taken at the opening or close of business)", Location("business"));
       }
       KETAMINE_RETURN_IF_ERROR(f.Text("witness", witness, false));
-      Put(w, "method", method);
-      Put(w, "inventory", inventory);
-      Put(w, "business", business);
-      Put(w, "witness", witness);
+      fhir::PutIfNotEmpty(w, "method", method);
+      fhir::PutIfNotEmpty(w, "inventory", inventory);
+      fhir::PutIfNotEmpty(w, "business", business);
+      fhir::PutIfNotEmpty(w, "witness", witness);
       break;
     }
     case Kind::kAdjustment: {
@@ -312,7 +308,7 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       if (d.change_ug == 0) return InvalidInput("change: must not be 0", Location("change"));
       KETAMINE_RETURN_IF_ERROR(f.Text("reason", reason, true));
       KETAMINE_RETURN_IF_ERROR(f.Count("corrects", corrects, false));
-      Put(w, "reason", reason);
+      fhir::PutIfNotEmpty(w, "reason", reason);
       PutCount(w, "corrects", corrects > 0 ? corrects : -1);  // the entry this one corrects
       break;
     }
@@ -328,10 +324,10 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
       KETAMINE_RETURN_IF_ERROR(f.Time("discovered", discovered, now));
       KETAMINE_RETURN_IF_ERROR(f.Text("description", description, true));
       KETAMINE_RETURN_IF_ERROR(f.Text("police_report", police, false));
-      Put(w, "loss_type", type);
-      Put(w, "discovered", discovered);
-      Put(w, "description", description);
-      Put(w, "police_report", police);
+      fhir::PutIfNotEmpty(w, "loss_type", type);
+      fhir::PutIfNotEmpty(w, "discovered", discovered);
+      fhir::PutIfNotEmpty(w, "description", description);
+      fhir::PutIfNotEmpty(w, "police_report", police);
       break;
     }
     case Kind::kDestruction: {
@@ -360,8 +356,8 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
         return InvalidInput("witnesses: a destruction needs " + std::to_string(options.destruction_witnesses) +
                             " witnesses other than the person destroying (DEA Form 41)", Location("witnesses"));
       }
-      Put(w, "disposition", disposition);
-      Put(w, "method", method);
+      fhir::PutIfNotEmpty(w, "disposition", disposition);
+      fhir::PutIfNotEmpty(w, "method", method);
       PutCount(w, "full_containers", full);
       w.Key("witnesses");
       w.StartArray();
@@ -381,9 +377,7 @@ Result<std::vector<Draft>> DraftsFromRequest(const Value& request, const LedgerO
     // Two entries in one transaction: out of one location, into the other.
     Draft in = d;
     in.kind = Kind::kTransferIn;
-    rapidjson::Document details;
-    details.Parse(d.details.c_str());
-    in.location = fhir::StringMember(details, "to");
+    in.location = transfer_to;
     if (!in.source.empty()) in.source += "#in";
     out.push_back(std::move(d));
     out.push_back(std::move(in));

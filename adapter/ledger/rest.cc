@@ -3,9 +3,8 @@
 #include <rapidjson/document.h>
 
 #include "common/clock.h"
-#include "common/issue.h"
 #include "fhir/json.h"
-#include "fhir/operation_outcome.h"
+#include "http/facade.h"
 #include "ledger/reports.h"
 #include "ledger/request.h"
 
@@ -14,11 +13,7 @@ namespace {
 
 using rapidjson::Value;
 
-http::Response Outcome(int status, const char* code, const std::string& text, const std::string& expression = {}) {
-  Issues issues;
-  issues.Add({Severity::kError, code, Location(expression), text});
-  return {status, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
-}
+using http::Outcome;
 
 http::Response Failure(const Status& s) {
   if (s.code() == StatusCode::kUnavailable) return Outcome(503, "transient", s.message());

@@ -29,14 +29,7 @@ class FhirSender : public Sender {
       r = Attempt(item);
     }
     if (!r.ok()) return {SendResult::Kind::kRetry, r.status().message()};
-    std::string detail = "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300);
-    if (r->status >= 200 && r->status < 300) return {SendResult::Kind::kDelivered, detail};
-    // Busy, down, throttled or a conflict of concurrent writes: try again later. Anything else
-    // the server will refuse the same way every time.
-    if (r->status == 408 || r->status == 409 || r->status == 429 || r->status >= 500 || r->status == 401) {
-      return {SendResult::Kind::kRetry, detail};
-    }
-    return {SendResult::Kind::kPermanent, detail};
+    return FromHttpStatus(r->status, "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300));
   }
 
  private:
@@ -149,6 +142,14 @@ class FolderSender : public Sender {
 };
 
 }  // namespace
+
+SendResult FromHttpStatus(int status, std::string detail) {
+  if (status >= 200 && status < 300) return {SendResult::Kind::kDelivered, std::move(detail)};
+  if (status == 401 || status == 408 || status == 409 || status == 429 || status >= 500) {
+    return {SendResult::Kind::kRetry, std::move(detail)};
+  }
+  return {SendResult::Kind::kPermanent, std::move(detail)};
+}
 
 std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination) {
   switch (destination.type) {

@@ -29,6 +29,11 @@ struct SendResult {
   std::string detail;  // the peer's answer or the error, for the outbox's last_error
 };
 
+// What an HTTP status from a FHIR server means for the item: 2xx delivered; busy, down,
+// throttled, unauthorized or a conflict of concurrent writes (401, 408, 409, 429, 5xx) a retry;
+// anything else a refusal it would repeat every time.
+SendResult FromHttpStatus(int status, std::string detail);
+
 class Sender {
  public:
   virtual ~Sender() = default;
