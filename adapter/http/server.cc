@@ -2,6 +2,8 @@
 #undef BOOST_ASIO_NO_DEPRECATED
 #include "http/server.h"
 
+#include "http/pool.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,7 +11,6 @@
 
 #include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
-#include <pplx/threadpool.h>
 
 #include <mutex>
 
@@ -220,16 +221,9 @@ Response InternalErrorResponse() {
 }
 
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
-  // cpprestsdk runs handlers on its shared pool; a write waits there for the store's group commit,
-  // so the pool must hold as many waiting requests as clients send at once.
-  static std::once_flag pool_once;
-  std::call_once(pool_once, [&] {
-    try {
-      crossplat::threadpool::initialize_with_threads(options.threads);
-    } catch (const std::exception&) {
-      // Already started by an earlier listener or client: it keeps its size.
-    }
-  });
+  // Handlers run on cpprestsdk's shared pool and never block it (a write answers from the store's
+  // commit callback), so a pool the size of the machine serves best; see pool.h.
+  StartPool(options.threads == 0 ? DefaultPoolThreads() : options.threads);
   Status last = Status::Ok();
   for (int attempt = 0; attempt < (options.port == 0 ? 5 : 1); ++attempt) {
     uint16_t port = options.port;

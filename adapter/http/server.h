@@ -52,7 +52,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;                  // 0: a free port (see port())
   size_t max_body_bytes = 8 << 20;       // larger requests get 413
-  size_t threads = 8;                    // HTTP pool threads (writes do not hold one while they wait for the commit)
+  size_t threads = 0;                    // cpprestsdk pool threads, 0: DefaultPoolThreads() (see pool.h)
   std::string certificate;               // PEM files: HTTPS when both are given
   std::string private_key;
 };

@@ -21,29 +21,70 @@ namespace {
 
 class FhirSender : public Sender {
  public:
-  explicit FhirSender(DestinationConfig d) : d_(std::move(d)) {}
-  SendResult Send(const store::OutboxItem& item) override {
-    auto r = Attempt(item);
-    if (r.ok() && r->status == 401 && !d_.token_url.empty()) {
-      token_.clear();  // expired or revoked early: a new token, and once more at once
-      r = Attempt(item);
+  explicit FhirSender(DestinationConfig d) : d_(std::move(d)) {
+    auto client = http::Client::Make(d_.url, {d_.timeout_ms, Tls()});
+    if (client.ok()) {
+      client_ = std::move(*client);
+    } else {
+      client_error_ = client.status().message();
     }
-    if (!r.ok()) return {SendResult::Kind::kRetry, r.status().message()};
-    return FromHttpStatus(r->status, "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300));
+  }
+
+  SendResult Send(const store::OutboxItem& item) override { return SendAll({item}).front(); }
+
+  std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items) override {
+    std::vector<SendResult> results(items.size());
+    std::vector<size_t> todo(items.size());
+    for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+    // A 401 means the token expired or was revoked early: a new token, and those once more at once.
+    for (int round = 0; round < 2 && !todo.empty(); ++round) {
+      auto answers = Attempt(items, todo);
+      std::vector<size_t> again;
+      for (size_t k = 0; k < todo.size(); ++k) {
+        const auto& r = answers[k];
+        if (round == 0 && r.ok() && r->status == 401 && !d_.token_url.empty()) {
+          again.push_back(todo[k]);
+          continue;
+        }
+        SendResult& out = results[todo[k]];
+        if (!r.ok()) {
+          out = {SendResult::Kind::kRetry, r.status().message()};
+          continue;
+        }
+        out = FromHttpStatus(r->status, "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300));
+        out.seconds = r->seconds;
+      }
+      if (!again.empty()) token_.clear();
+      todo = std::move(again);
+    }
+    return results;
   }
 
  private:
-  Result<http::ClientResponse> Attempt(const store::OutboxItem& item) {
-    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/fhir+json"},
-                                                                {"Accept", "application/fhir+json"},
-                                                                {"X-Idempotency-Key", item.write.idempotency_key}};
+  std::vector<Result<http::ClientResponse>> Attempt(const std::vector<store::OutboxItem>& items,
+                                                    const std::vector<size_t>& which) {
+    http::Headers auth;
     if (!d_.token_url.empty()) {
-      KETAMINE_ASSIGN_OR_RETURN(std::string token, Token());
-      headers.emplace_back("Authorization", "Bearer " + token);
+      auto token = Token();
+      if (!token.ok()) return std::vector<Result<http::ClientResponse>>(which.size(), token.status());
+      auth.emplace_back("Authorization", "Bearer " + *token);
     } else if (!d_.bearer_token.empty()) {
-      headers.emplace_back("Authorization", "Bearer " + d_.bearer_token);
+      auth.emplace_back("Authorization", "Bearer " + d_.bearer_token);
     }
-    return http::Post(d_.url, item.write.payload, headers, d_.timeout_ms, Tls());
+    if (client_ == nullptr) {
+      return std::vector<Result<http::ClientResponse>>(which.size(), Unavailable(d_.url + ": " + client_error_));
+    }
+    std::vector<http::OutgoingPost> posts;
+    posts.reserve(which.size());
+    for (size_t i : which) {
+      http::OutgoingPost post{items[i].write.payload,
+                              {{"Content-Type", "application/fhir+json"},
+                               {"Accept", "application/fhir+json"},
+                               {"X-Idempotency-Key", items[i].write.idempotency_key}}};
+      post.headers.insert(post.headers.end(), auth.begin(), auth.end());
+      posts.push_back(std::move(post));
+    }
+    return client_->PostAll(posts, static_cast<size_t>(d_.concurrency));
   }
 
   http::ClientTls Tls() const { return {d_.tls_ca, d_.tls_certificate, d_.tls_private_key}; }
@@ -80,6 +121,8 @@ class FhirSender : public Sender {
   }
 
   DestinationConfig d_;
+  std::unique_ptr<http::Client> client_;  // one pool of kept-alive connections for the destination
+  std::string client_error_;
   std::string token_;
   std::chrono::steady_clock::time_point token_expires_{};
 };
@@ -142,6 +185,26 @@ class FolderSender : public Sender {
 };
 
 }  // namespace
+
+std::vector<SendResult> Sender::SendAll(const std::vector<store::OutboxItem>& items) {
+  std::vector<SendResult> results;
+  results.reserve(items.size());
+  for (const store::OutboxItem& item : items) {
+    const auto start = std::chrono::steady_clock::now();
+    results.push_back(Send(item));
+    if (results.back().seconds < 0) {
+      results.back().seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+  return results;
+}
+
+void DeliveryCounters::Observe(double seconds) {
+  size_t bucket = 0;
+  while (bucket < std::size(kLatencyBuckets) && seconds > kLatencyBuckets[bucket]) ++bucket;
+  ++latency_buckets[bucket];
+  latency_us_total += static_cast<uint64_t>(std::max(0.0, seconds) * 1e6);
+}
 
 SendResult FromHttpStatus(int status, std::string detail) {
   if (status >= 200 && status < 300) return {SendResult::Kind::kDelivered, std::move(detail)};
@@ -216,12 +279,12 @@ void DeliveryWorker::Loop() {
       continue;
     }
     std::vector<int64_t> delivered;
-    for (const store::OutboxItem& item : *items) {
-      auto start = std::chrono::steady_clock::now();
-      SendResult result = sender_->Send(item);
+    const std::vector<SendResult> results = sender_->SendAll(*items);
+    for (size_t i = 0; i < items->size(); ++i) {
+      const store::OutboxItem& item = (*items)[i];
+      const SendResult& result = results[i];
       ++counters_.attempts;
-      counters_.latency_ms_total += static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+      counters_.Observe(std::max(0.0, result.seconds));
       if (result.kind == SendResult::Kind::kDelivered) {
         delivered.push_back(item.id);
         ++counters_.delivered;
@@ -287,8 +350,8 @@ std::string DeliveryWorkers::PrometheusText() const {
          "# TYPE ketamine_outbox_oldest_pending_age_seconds gauge\n"
          "# HELP ketamine_delivery_attempts_total Delivery attempts by destination and result.\n"
          "# TYPE ketamine_delivery_attempts_total counter\n"
-         "# HELP ketamine_delivery_latency_seconds_mean Mean time of one delivery attempt.\n"
-         "# TYPE ketamine_delivery_latency_seconds_mean gauge\n";
+         "# HELP ketamine_delivery_latency_seconds Time of one delivery attempt.\n"
+         "# TYPE ketamine_delivery_latency_seconds histogram\n";
   const int64_t now_ms = UnixMs(Clock::System().Now());
   for (const auto& [name, worker] : workers_) {
     const std::string d = "destination=\"" + name + "\"";
@@ -303,11 +366,20 @@ std::string DeliveryWorkers::PrometheusText() const {
     const DeliveryCounters& k = worker->counters();
     out << "ketamine_delivery_attempts_total{" << d << ",result=\"delivered\"} " << k.delivered << "\n"
         << "ketamine_delivery_attempts_total{" << d << ",result=\"retry\"} " << k.retries << "\n"
-        << "ketamine_delivery_attempts_total{" << d << ",result=\"dead\"} " << k.dead << "\n"
-        << "ketamine_delivery_latency_seconds_mean{" << d << "} "
-        << (k.attempts == 0 ? 0.0
-                            : static_cast<double>(k.latency_ms_total) / 1000.0 / static_cast<double>(k.attempts))
-        << "\n";
+        << "ketamine_delivery_attempts_total{" << d << ",result=\"dead\"} " << k.dead << "\n";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < kLatencyBucketCount; ++b) {
+      cumulative += k.latency_buckets[b];
+      out << "ketamine_delivery_latency_seconds_bucket{" << d << ",le=\"";
+      if (b < std::size(kLatencyBuckets)) {
+        out << kLatencyBuckets[b];
+      } else {
+        out << "+Inf";
+      }
+      out << "\"} " << cumulative << "\n";
+    }
+    out << "ketamine_delivery_latency_seconds_sum{" << d << "} " << static_cast<double>(k.latency_us_total) / 1e6 << "\n"
+        << "ketamine_delivery_latency_seconds_count{" << d << "} " << k.attempts << "\n";
   }
   return out.str();
 }

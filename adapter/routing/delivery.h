@@ -8,9 +8,11 @@
 //   worker.Start(); ... worker.Stop();
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +29,7 @@ struct SendResult {
   enum class Kind { kDelivered, kRetry, kPermanent };
   Kind kind = Kind::kDelivered;
   std::string detail;  // the peer's answer or the error, for the outbox's last_error
+  double seconds = -1; // how long the attempt took; < 0: not known (the worker times Send itself)
 };
 
 // What an HTTP status from a FHIR server means for the item: 2xx delivered; busy, down,
@@ -38,6 +41,9 @@ class Sender {
  public:
   virtual ~Sender() = default;
   virtual SendResult Send(const store::OutboxItem& item) = 0;
+  // The items a claim handed out: at most one per partition, so they may go at once. By default
+  // one after another; a FHIR sender keeps `concurrency` requests on the wire.
+  virtual std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items);
 };
 
 // FHIR server (POST of the transaction Bundle to the base), MLLP peer (waits for its ACK: AA/CA
@@ -49,12 +55,18 @@ std::unique_ptr<Sender> MakeSender(const DestinationConfig& destination);
 // serve; routing does not know it).
 using LocalSenders = std::map<DestinationType, std::function<std::unique_ptr<Sender>(const DestinationConfig&)>>;
 
+// Upper bounds (seconds) of the attempt latency histogram's buckets; one more bucket is +Inf.
+inline constexpr double kLatencyBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+inline constexpr size_t kLatencyBucketCount = std::size(kLatencyBuckets) + 1;
+
 struct DeliveryCounters {
   std::atomic<uint64_t> delivered{0};
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> dead{0};
   std::atomic<uint64_t> attempts{0};
-  std::atomic<uint64_t> latency_ms_total{0};  // per attempt, for the mean
+  std::atomic<uint64_t> latency_us_total{0};                 // per attempt, for the histogram's sum
+  std::array<std::atomic<uint64_t>, kLatencyBucketCount> latency_buckets{};  // not cumulative
+  void Observe(double seconds);
 };
 
 class DeliveryWorker {
@@ -62,7 +74,7 @@ class DeliveryWorker {
   DeliveryWorker(std::shared_ptr<store::MessageStore> store, DestinationConfig destination, std::unique_ptr<Sender> sender);
   ~DeliveryWorker();
   void Start();
-  void Stop();   // finishes the item in hand, then returns
+  void Stop();   // finishes the items in hand, then returns
   void Wake();   // something was queued: look now instead of at the next poll
   const DestinationConfig& destination() const { return destination_; }
   const DeliveryCounters& counters() const { return counters_; }
@@ -93,9 +105,10 @@ class DeliveryWorkers {
   ~DeliveryWorkers();
   void Wake(const std::vector<std::string>& destinations);
   void Wake(const std::string& destination);
-  // Prometheus text: outbox items by state, oldest pending age, attempts by result, mean latency.
+  // Prometheus text: outbox items by state, oldest pending age, attempts by result, a histogram of
+  // attempt latency.
   std::string PrometheusText() const;
-  void Stop();  // each finishes the item in hand; the rest waits in the outbox
+  void Stop();  // each finishes the items in hand; the rest waits in the outbox
 
  private:
   explicit DeliveryWorkers(std::shared_ptr<store::MessageStore> store) : store_(std::move(store)) {}

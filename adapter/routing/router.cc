@@ -68,7 +68,8 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
     for (auto it = d->value.MemberBegin(); it != d->value.MemberEnd(); ++it) {
       const std::string at = Join(where, it->name.GetString());
       KETAMINE_RETURN_IF_ERROR(Keys(it->value, at, {"type", "url", "host", "port", "folder", "timeout_ms", "max_attempts",
-                                                    "initial_backoff_ms", "max_backoff_ms", "bearer_token", "oauth2", "smart", "tls"}));
+                                                    "initial_backoff_ms", "max_backoff_ms", "concurrency", "bearer_token", "oauth2", "smart",
+                                                    "tls"}));
       DestinationConfig dest;
       dest.name = it->name.GetString();
       std::string type = Str(it->value, "type");
@@ -142,6 +143,10 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "max_attempts", dest.max_attempts, 1, 1000));
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "initial_backoff_ms", dest.initial_backoff_ms, 1, 3600000));
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "max_backoff_ms", dest.max_backoff_ms, 1, 86400000));
+      KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "concurrency", dest.concurrency, 1, 64));
+      if (dest.type != DestinationType::kFhir && it->value.HasMember("concurrency")) {
+        return Bad(Join(at, "concurrency"), "applies to fhir destinations only (the others send one at a time)");
+      }
       if (dest.type == DestinationType::kFhir &&
           dest.url.rfind("http://", 0) != 0 && dest.url.rfind("https://", 0) != 0) {
         return Bad(Join(at, "url"), "a FHIR destination needs an http(s) base URL");

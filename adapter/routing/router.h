@@ -39,6 +39,9 @@ struct DestinationConfig {
   int max_attempts = 10;    // then the item is a dead letter
   int initial_backoff_ms = 500;
   int max_backoff_ms = 300000;
+  // fhir: requests on the wire at once (each for a different partition, so per-patient order
+  // holds); the other types send one at a time.
+  int concurrency = 8;
   std::string bearer_token; // fhir: a static token, when the server wants one
   // fhir: OAuth2 client credentials (RFC 6749 4.4): a token from token_url, kept until it expires;
   // a 401 fetches a new one and tries again at once.

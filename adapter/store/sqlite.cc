@@ -2,6 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
 namespace ketamine::store {
 
 Statement::Statement(sqlite3* db, const char* sql) {
@@ -51,6 +55,22 @@ Status Exec(sqlite3* db, const char* sql) {
   return Status::Ok();
 }
 
+namespace {
+
+// Waits for another connection's write lock in short steps. SQLite's own handler sleeps 1, 2, 5,
+// 10 ... 100 ms between tries, so a connection that writes now and then (the outbox worker's claims)
+// starves behind one that commits all the time (the group commits of a busy MLLP listener).
+int BusyWait(void* timeout_ms, int tries) {
+  thread_local std::chrono::steady_clock::time_point first;
+  const auto now = std::chrono::steady_clock::now();
+  if (tries == 0) first = now;
+  if (now - first > std::chrono::milliseconds(reinterpret_cast<intptr_t>(timeout_ms))) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(tries < 20 ? 50 : tries < 100 ? 250 : 1000));
+  return 1;
+}
+
+}  // namespace
+
 Result<sqlite3*> OpenSqlite(const std::filesystem::path& file, const SqliteOptions& options) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(file.c_str(), &db,
@@ -63,7 +83,8 @@ Result<sqlite3*> OpenSqlite(const std::filesystem::path& file, const SqliteOptio
     sqlite3_close(db);
     return status;
   }
-  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  // The timeout travels as the handler's argument itself: nothing to own or free.
+  sqlite3_busy_handler(db, BusyWait, reinterpret_cast<void*>(static_cast<intptr_t>(options.busy_timeout_ms)));
   std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=";
   pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
   if (Status s = Exec(db, pragmas.c_str()); !s.ok()) {

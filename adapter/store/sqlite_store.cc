@@ -71,7 +71,6 @@ CREATE TABLE IF NOT EXISTS outbox (
   destination TEXT NOT NULL,
   partition TEXT NOT NULL,
   content_type TEXT NOT NULL,
-  payload BLOB NOT NULL,
   idempotency_key TEXT NOT NULL,
   state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
   attempts INTEGER NOT NULL DEFAULT 0,
@@ -82,7 +81,21 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (destination, partition, state, id);
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
-PRAGMA user_version = 3;
+-- The payload apart from the row whose state changes at every attempt: an UPDATE rewrites the
+-- whole row, and a scan over states would walk every payload's overflow pages.
+CREATE TABLE IF NOT EXISTS outbox_payload (
+  id INTEGER PRIMARY KEY REFERENCES outbox (id),
+  payload BLOB NOT NULL
+);
+PRAGMA user_version = 4;
+)sql";
+
+// Version 3 kept the payload in the outbox row: moved to outbox_payload, all or nothing.
+const char* const kMigrateOutboxPayload = R"sql(
+BEGIN IMMEDIATE;
+INSERT INTO outbox_payload (id, payload) SELECT id, payload FROM outbox;
+ALTER TABLE outbox DROP COLUMN payload;
+COMMIT;
 )sql";
 
 std::string JoinReplies(const std::vector<std::string>& replies) {
@@ -141,6 +154,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   if (Status s = Exec(writer, kSchema); !s.ok()) {
     sqlite3_close(writer);
     return s;
+  }
+  bool old_layout = false;
+  {
+    Statement column(writer, "SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'payload'");
+    old_layout = column.ok() && sqlite3_step(column.get()) == SQLITE_ROW;
+  }
+  if (old_layout) {
+    if (Status s = Exec(writer, kMigrateOutboxPayload); !s.ok()) {
+      Exec(writer, "ROLLBACK;").ok();
+      sqlite3_close(writer);
+      return Unavailable("cannot move the outbox payloads of " + file.string() + " to their own table: " + s.message());
+    }
   }
   auto reader = OpenSqlite(file, options);
   if (!reader.ok()) {
@@ -306,10 +331,11 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
                          return x.outcome == ResourceOutcome::kCreated || x.outcome == ResourceOutcome::kUpdated;
                        });
     if (!outcome.duplicate && !outcome.rolled_back && wrote && !r.outbox.empty()) {
-      Statement queue(Prepared(8, "INSERT INTO outbox (message_id, destination, partition, content_type, payload, "
-                                  "idempotency_key, state, next_attempt_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+      Statement queue(Prepared(8, "INSERT INTO outbox (message_id, destination, partition, content_type, "
+                                  "idempotency_key, state, next_attempt_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?6, "
                                   "'pending', ?7, ?7)"));
-      if (!queue.ok()) return fail_all(SqlError(writer_, "prepare"));
+      Statement payload(Prepared(9, "INSERT INTO outbox_payload (id, payload) VALUES (?1, ?2)"));
+      if (!queue.ok() || !payload.ok()) return fail_all(SqlError(writer_, "prepare"));
       const int64_t now_ms = UnixMs(Clock::System().Now());
       for (const OutboxWrite& o : r.outbox) {
         sqlite3_reset(queue.get());
@@ -317,10 +343,13 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
         queue.Text(2, o.destination);
         queue.Text(3, o.partition);
         queue.Text(4, o.content_type);
-        queue.Blob(5, o.payload);
         queue.Text(6, o.idempotency_key);
         sqlite3_bind_int64(queue.get(), 7, now_ms);
         if (sqlite3_step(queue.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "outbox"));
+        sqlite3_reset(payload.get());
+        sqlite3_bind_int64(payload.get(), 1, sqlite3_last_insert_rowid(writer_));
+        payload.Blob(2, o.payload);
+        if (sqlite3_step(payload.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "outbox"));
       }
     }
     if (savepoint) {
@@ -581,9 +610,11 @@ OutboxState OutboxStateFromName(std::string_view name) {
   return OutboxState::kPending;
 }
 
+// Selected FROM kOutboxJoin.
 constexpr const char* kOutboxColumns =
-    "id, message_id, destination, partition, content_type, payload, idempotency_key, state, attempts, "
-    "last_error, created_ms";
+    "o.id, o.message_id, o.destination, o.partition, o.content_type, p.payload, o.idempotency_key, o.state, "
+    "o.attempts, o.last_error, o.created_ms";
+constexpr const char* kOutboxJoin = " FROM outbox o JOIN outbox_payload p ON p.id = o.id ";
 
 OutboxItem ReadItem(Statement& row) {
   OutboxItem item;
@@ -606,33 +637,42 @@ OutboxItem ReadItem(Statement& row) {
 Result<std::vector<OutboxItem>> SqliteStore::ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) {
   std::lock_guard lock(outbox_mutex_);
   KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
-  std::string sql = std::string("SELECT ") + kOutboxColumns +
-                    " FROM outbox o WHERE o.destination = ?1 AND o.state IN ('pending', 'sending') AND "
-                    "o.next_attempt_ms <= ?2 AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.destination = "
-                    "o.destination AND p.partition = o.partition AND p.state IN ('pending', 'sending')) "
-                    "ORDER BY o.id LIMIT ?3";
+  // Items left "sending" (the gateway stopped while they were out: outcome unknown) go first;
+  // then pending items that are due and the oldest undelivered of their partition. Both read the
+  // state index in id order and stop at `limit`: the cost does not grow with delivered items.
+  const std::string unknown_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
+                                  "WHERE o.destination = ?1 AND o.state = 'sending' ORDER BY o.id LIMIT ?3";
+  const std::string due_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
+                              "WHERE o.destination = ?1 AND o.state = 'pending' AND o.next_attempt_ms <= ?2 AND "
+                              "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND "
+                              "e.partition = o.partition AND e.state IN ('pending', 'sending') AND e.id < o.id) "
+                              "ORDER BY o.id LIMIT ?3";
   std::vector<OutboxItem> items;
   {
-    Statement select(outbox_, sql.c_str());
-    if (!select.ok()) {
-      Exec(outbox_, "ROLLBACK;").ok();
-      return SqlError(outbox_, "prepare");
+    for (const std::string* sql : {&unknown_sql, &due_sql}) {
+      if (items.size() >= limit) break;
+      Statement select(outbox_, sql->c_str());
+      if (!select.ok()) {
+        Exec(outbox_, "ROLLBACK;").ok();
+        return SqlError(outbox_, "prepare");
+      }
+      select.Text(1, destination);
+      sqlite3_bind_int64(select.get(), 2, now_ms);
+      sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit - items.size()));
+      int rc;
+      while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+        OutboxItem item = ReadItem(select);
+        item.outcome_unknown = item.state == OutboxState::kSending;
+        item.state = OutboxState::kSending;
+        ++item.attempts;
+        items.push_back(std::move(item));
+      }
+      if (rc != SQLITE_DONE) {
+        Exec(outbox_, "ROLLBACK;").ok();
+        return SqlError(outbox_, "claim");
+      }
     }
-    select.Text(1, destination);
-    sqlite3_bind_int64(select.get(), 2, now_ms);
-    sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit));
-    int rc;
-    while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-      OutboxItem item = ReadItem(select);
-      item.outcome_unknown = item.state == OutboxState::kSending;
-      item.state = OutboxState::kSending;
-      ++item.attempts;
-      items.push_back(std::move(item));
-    }
-    if (rc != SQLITE_DONE) {
-      Exec(outbox_, "ROLLBACK;").ok();
-      return SqlError(outbox_, "claim");
-    }
+    std::sort(items.begin(), items.end(), [](const OutboxItem& x, const OutboxItem& y) { return x.id < y.id; });
     Statement mark(outbox_, "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1");
     for (const OutboxItem& item : items) {
       sqlite3_reset(mark.get());
@@ -685,8 +725,8 @@ Status SqliteStore::MarkDead(int64_t id, std::string_view error) {
 
 Result<std::vector<OutboxItem>> SqliteStore::ListOutbox(std::string_view destination, OutboxState state, size_t limit) {
   std::lock_guard lock(outbox_mutex_);
-  std::string sql = std::string("SELECT ") + kOutboxColumns +
-                    " FROM outbox WHERE (?1 = '' OR destination = ?1) AND state = ?2 ORDER BY id LIMIT ?3";
+  std::string sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
+                    "WHERE (?1 = '' OR o.destination = ?1) AND o.state = ?2 ORDER BY o.id LIMIT ?3";
   Statement select(outbox_, sql.c_str());
   if (!select.ok()) return SqlError(outbox_, "prepare");
   select.Text(1, destination);
@@ -715,17 +755,33 @@ Result<std::string> SqliteStore::Replay(int64_t id) {
 
 Result<OutboxStats> SqliteStore::Stats(std::string_view destination) {
   std::lock_guard lock(outbox_mutex_);
-  Statement select(outbox_,
-                   "SELECT sum(state IN ('pending', 'sending')), sum(state = 'dead'), sum(state = 'delivered'), "
-                   "min(CASE WHEN state IN ('pending', 'sending') THEN created_ms END) FROM outbox WHERE destination = ?1");
-  if (!select.ok()) return SqlError(outbox_, "prepare");
-  select.Text(1, destination);
-  if (sqlite3_step(select.get()) != SQLITE_ROW) return SqlError(outbox_, "stats");
+  // Counts from the state index alone; the oldest undelivered item is the lowest id (ids grow
+  // with time), found by the index too.
+  Statement counts(outbox_, "SELECT state, count(*), min(id) FROM outbox WHERE destination = ?1 GROUP BY state");
+  if (!counts.ok()) return SqlError(outbox_, "prepare");
+  counts.Text(1, destination);
   OutboxStats stats;
-  stats.pending = sqlite3_column_int64(select.get(), 0);
-  stats.dead = sqlite3_column_int64(select.get(), 1);
-  stats.delivered = sqlite3_column_int64(select.get(), 2);
-  stats.oldest_pending_ms = sqlite3_column_int64(select.get(), 3);
+  int64_t oldest_id = 0;
+  int rc;
+  while ((rc = sqlite3_step(counts.get())) == SQLITE_ROW) {
+    const OutboxState state = OutboxStateFromName(counts.Column(0));
+    const int64_t n = sqlite3_column_int64(counts.get(), 1);
+    const int64_t first = sqlite3_column_int64(counts.get(), 2);
+    if (state == OutboxState::kPending || state == OutboxState::kSending) {
+      stats.pending += n;
+      if (oldest_id == 0 || first < oldest_id) oldest_id = first;
+    } else if (state == OutboxState::kDead) {
+      stats.dead = n;
+    } else {
+      stats.delivered = n;
+    }
+  }
+  if (rc != SQLITE_DONE) return SqlError(outbox_, "stats");
+  if (oldest_id != 0) {
+    Statement created(outbox_, "SELECT created_ms FROM outbox WHERE id = ?1");
+    sqlite3_bind_int64(created.get(), 1, oldest_id);
+    if (sqlite3_step(created.get()) == SQLITE_ROW) stats.oldest_pending_ms = sqlite3_column_int64(created.get(), 0);
+  }
   return stats;
 }
 

@@ -1,6 +1,8 @@
 // MLLP load generator: N connections, each sending one message at a time and waiting for its
 // ACK (as MLLP senders do), for a fixed time. Prints messages/s and ACK latency percentiles.
-//   mllp_load 127.0.0.1:2575 --connections 16 --seconds 10 --message RDE_O11-bench.hl7
+//   mllp_load 127.0.0.1:2575 --connections 16 --seconds 10 --message RDE_O11-bench.hl7 [--patients 1000]
+// --patients N gives each message one of N patient identifiers (PID-3's first id), as a clinic's
+// traffic is spread over its patients (deliveries are ordered per patient).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,10 +23,11 @@ struct Settings {
   int connections = 16;
   double seconds = 10;
   std::string message;
+  int patients = 0;  // 0: the message's own PID-3
 };
 
 int Usage() {
-  std::fprintf(stderr, "usage: mllp_load HOST:PORT [--connections N] [--seconds S] --message FILE\n");
+  std::fprintf(stderr, "usage: mllp_load HOST:PORT [--connections N] [--seconds S] [--patients N] --message FILE\n");
   return 2;
 }
 
@@ -34,6 +37,16 @@ std::string WithControlId(const std::string& message, const std::string& id) {
   for (int i = 0; i < 9; ++i) pos = message.find('|', pos) + 1;
   size_t end = message.find('|', pos);
   return message.substr(0, pos) + id + message.substr(end);
+}
+
+// Replaces the identifier of PID-3's first repetition (up to its first component separator).
+std::string WithPatient(const std::string& message, int patient) {
+  size_t pid = message.find("\rPID|");
+  if (pid == std::string::npos) return message;
+  size_t pos = pid + 1;
+  for (int i = 0; i < 3; ++i) pos = message.find('|', pos) + 1;
+  size_t end = message.find_first_of("^~|", pos);
+  return message.substr(0, pos) + "LOADPT-" + std::to_string(patient) + message.substr(end);
 }
 
 }  // namespace
@@ -49,6 +62,7 @@ int main(int argc, char** argv) {
     std::string opt = argv[i];
     if (opt == "--connections") s.connections = std::stoi(argv[i + 1]);
     else if (opt == "--seconds") s.seconds = std::stod(argv[i + 1]);
+    else if (opt == "--patients") s.patients = std::stoi(argv[i + 1]);
     else if (opt == "--message") {
       std::ifstream in(argv[i + 1], std::ios::binary);
       std::ostringstream text;
@@ -79,6 +93,7 @@ int main(int argc, char** argv) {
                            "-" + std::to_string(c) + "-";
       for (uint64_t i = 0; std::chrono::steady_clock::now() < stop; ++i) {
         std::string msg = WithControlId(s.message, prefix + std::to_string(i));
+        if (s.patients > 0) msg = WithPatient(msg, static_cast<int>((i * 7919 + static_cast<uint64_t>(c)) % static_cast<uint64_t>(s.patients)));
         auto t0 = std::chrono::steady_clock::now();
         auto r = (*client)->Send(msg);
         auto t1 = std::chrono::steady_clock::now();

@@ -1,0 +1,19 @@
+// cpprestsdk runs every listener handler and every client continuation on one shared thread pool,
+// sized once per process: the first listener or client starts it at 40 threads unless it was sized
+// before. On a small machine 40 threads hand work to each other and spend their time in futex
+// wake-ups (the outbound FHIR client ran at a third of its speed), so the process sizes it first.
+//   http::StartPool(2);  // before any listener or client; later calls change nothing
+#pragma once
+
+#include <cstddef>
+
+namespace ketamine::http {
+
+// Threads of the shared pool: the machine's cores, at least 2. Handlers never block a pool thread
+// (writes wait for the store's commit off the pool), so more threads only add hand-offs.
+size_t DefaultPoolThreads();
+
+// Sizes the pool when it has not started yet; returns the size it was given by the first call.
+size_t StartPool(size_t threads = DefaultPoolThreads());
+
+}  // namespace ketamine::http

@@ -1,0 +1,129 @@
+#include "routing/delivery.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "store/sqlite_store.h"
+
+namespace ketamine::routing {
+namespace {
+
+Result<std::shared_ptr<const Router>> RouterFrom(const char* json) {
+  rapidjson::Document doc;
+  doc.Parse(json);
+  return Router::FromJson(doc);
+}
+
+TEST(RouterConfig, ConcurrencyIsForFhirDestinationsWithinBounds) {
+  auto ok = RouterFrom(R"({"destinations": {"r": {"type": "fhir", "url": "http://x/fhir", "concurrency": 16}}})");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ((*ok)->destinations().at("r").concurrency, 16);
+  auto fallback = RouterFrom(R"({"destinations": {"r": {"type": "fhir", "url": "http://x/fhir"}}})");
+  EXPECT_EQ((*fallback)->destinations().at("r").concurrency, 8);
+  auto mllp = RouterFrom(R"({"destinations": {"p": {"type": "mllp", "host": "h", "port": 2575, "concurrency": 4}}})");
+  ASSERT_FALSE(mllp.ok());
+  EXPECT_NE(mllp.status().message().find("destinations.p.concurrency"), std::string::npos) << mllp.status().message();
+  auto big = RouterFrom(R"({"destinations": {"r": {"type": "fhir", "url": "http://x/fhir", "concurrency": 65}}})");
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("concurrency"), std::string::npos);
+}
+
+// Records what it is handed, as a destination would see it: per partition, in order.
+class RecordingSender : public Sender {
+ public:
+  SendResult Send(const store::OutboxItem& item) override {
+    std::lock_guard lock(mutex_);
+    seen_[item.write.partition].push_back(item.write.payload);
+    ++total_;
+    return {SendResult::Kind::kDelivered, "ok", 0.003};
+  }
+  std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items) override {
+    {
+      std::lock_guard lock(mutex_);
+      std::set<std::string> partitions;
+      for (const auto& i : items) partitions.insert(i.write.partition);
+      if (partitions.size() != items.size()) two_of_one_partition_ = true;
+    }
+    return Sender::SendAll(items);
+  }
+  std::map<std::string, std::vector<std::string>> seen() {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+  int total() {
+    std::lock_guard lock(mutex_);
+    return total_;
+  }
+  bool two_of_one_partition() {
+    std::lock_guard lock(mutex_);
+    return two_of_one_partition_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::vector<std::string>> seen_;
+  int total_ = 0;
+  bool two_of_one_partition_ = false;
+};
+
+TEST(DeliveryWorker, SendsEachPartitionInOrderNeverTwoOfOnePartitionAtOnce) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kgw-delivery-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
+  constexpr int kMessages = 300;
+  for (int i = 0; i < kMessages; ++i) {
+    store::InboundRecord r;
+    r.received_at = "2026-11-23T10:00:00.000Z";
+    r.listener = "mllp";
+    r.sending_application = "PHARM";
+    r.sending_facility = "CLINIC";
+    r.control_id = "M" + std::to_string(i);
+    r.message_type = "RDE^O11";
+    store::ResourceWrite w;
+    w.type = "Patient";
+    w.id = "p" + std::to_string(i);
+    w.json = R"({"resourceType":"Patient"})";
+    r.resources.push_back(w);
+    r.outbox.push_back({"registry", "Patient/" + std::to_string(i % 7), "application/fhir+json", std::to_string(i),
+                        "PHARM|CLINIC|M" + std::to_string(i)});
+    ASSERT_TRUE(store->AppendAndWait(std::move(r)).ok());
+  }
+  auto router = RouterFrom(R"({"destinations": {"registry": {"type": "fhir", "url": "http://x/fhir"}}})");
+  ASSERT_TRUE(router.ok());
+  RecordingSender* seen = nullptr;
+  LocalSenders local = {{DestinationType::kFhir, [&seen](const DestinationConfig&) {
+                           auto sender = std::make_unique<RecordingSender>();
+                           seen = sender.get();
+                           return std::unique_ptr<Sender>(std::move(sender));
+                         }}};
+  auto workers = DeliveryWorkers::Start(store, **router, local);
+  ASSERT_TRUE(workers.ok());
+  for (int i = 0; i < 400 && seen->total() < kMessages; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  (*workers)->Stop();
+  ASSERT_EQ(seen->total(), kMessages);
+  EXPECT_FALSE(seen->two_of_one_partition());
+  for (const auto& [partition, payloads] : seen->seen()) {
+    for (size_t k = 1; k < payloads.size(); ++k) EXPECT_LT(std::stoi(payloads[k - 1]), std::stoi(payloads[k])) << partition;
+  }
+  // Every attempt took 3 ms: all in the first bucket (le 5 ms) and so in every one after it.
+  const std::string metrics = (*workers)->PrometheusText();
+  EXPECT_NE(metrics.find("# TYPE ketamine_delivery_latency_seconds histogram"), std::string::npos);
+  EXPECT_NE(metrics.find("ketamine_delivery_latency_seconds_bucket{destination=\"registry\",le=\"0.005\"} 300\n"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("ketamine_delivery_latency_seconds_bucket{destination=\"registry\",le=\"+Inf\"} 300\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("ketamine_delivery_latency_seconds_count{destination=\"registry\"} 300\n"), std::string::npos);
+  EXPECT_NE(metrics.find("ketamine_delivery_latency_seconds_sum{destination=\"registry\"} 0.9\n"), std::string::npos);
+  EXPECT_NE(metrics.find("ketamine_outbox_items{destination=\"registry\",state=\"delivered\"} 300\n"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ketamine::routing
