@@ -162,7 +162,15 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   }
   if (const Value* mllp = r.Find(doc, "mllp")) KETAMINE_RETURN_IF_ERROR(ReadMllp(r, *mllp, config));
   if (const Value* http = r.Find(doc, "http")) {
-    KETAMINE_RETURN_IF_ERROR(r.Keys(*http, "http", {"host", "port", "max_body_bytes", "tls", "base_url"}));
+    KETAMINE_RETURN_IF_ERROR(
+        r.Keys(*http, "http", {"host", "port", "max_body_bytes", "tls", "base_url", "operator_tokens_file"}));
+    std::string tokens_file;
+    KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "operator_tokens_file", tokens_file));
+    if (!tokens_file.empty()) {
+      auto tokens = http::LoadOperatorTokens(tokens_file);
+      if (!tokens.ok()) return r.Error("http.operator_tokens_file", tokens.status().message());
+      config.operators = std::make_shared<const http::OperatorTokens>(std::move(*tokens));
+    }
     KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "host", config.http_host));
     KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "port", config.http_port, 0, 65535));
     KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "max_body_bytes", config.http_max_body_bytes, 1024, 1 << 30));

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "http/operators.h"
 #include "mllp/server.h"
 #include "pipeline/inbound.h"
 #include "ledger/ledger.h"
@@ -25,6 +26,9 @@ struct GatewayConfig {
   std::string http_base_url;       // as clients reach the gateway; default http(s)://host:port/fhir
   std::string http_certificate;    // PEM: HTTPS when both are set
   std::string http_private_key;
+  // Operators' tokens for /admin and /ledger (http.operator_tokens_file); none: those endpoints are
+  // open to whoever reaches the listener (keep it on localhost).
+  std::shared_ptr<const http::OperatorTokens> operators;
   pipeline::InboundOptions inbound;
   // Data files loaded at start-up (found beside the program when empty).
   std::string profiles_dir;

@@ -201,6 +201,7 @@ int Serve(const std::vector<std::string>& argv) {
   std::shared_ptr<ledger::Ledger> schedule_ledger = std::move(*opened_ledger);
   if (!config->router && sandbox) config->router = SandboxRouter();
   http::FacadeOptions facade_options;
+  facade_options.operators = config->operators;
   auto facade = std::make_shared<http::Facade>(shared_store, *validator, *converter, facade_options);
   std::shared_ptr<routing::DeliveryWorkers> deliveries;
   if (config->router) {
@@ -270,6 +271,11 @@ int Serve(const std::vector<std::string>& argv) {
     return Fail(kExitUnavailable, http_server.status().message());
   }
   const std::string http_endpoint = config->http_host + ":" + std::to_string((*http_server)->port());
+  if (config->operators == nullptr && config->http_host != "127.0.0.1" && config->http_host != "::1" &&
+      config->http_host != "localhost") {
+    log::Warn("serve.operator-endpoints-open", {{"http", http_endpoint},
+                                                {"hint", "set http.operator_tokens_file to guard /admin and /ledger"}});
+  }
   facade->set_base_url(!config->http_base_url.empty()
                            ? config->http_base_url
                            : std::string(config->http_certificate.empty() ? "http://" : "https://") + http_endpoint + "/fhir");

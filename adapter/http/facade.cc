@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "fhir/json.h"
 #include "http/client.h"
 #include "fhir/operation_outcome.h"
@@ -220,6 +221,11 @@ void Facade::Handle(const Request& request, Responder respond) {
     counted(Ready());
   } else if (parts.size() == 1 && parts[0] == "metrics") {
     counted(Metrics());
+  } else if (const bool operator_path = !parts.empty() && (parts[0] == "admin" || mounts_.count(parts[0]) > 0);
+             operator_path && options_.operators != nullptr && !OperatorAllowed(request)) {
+    Response denied = Outcome(401, "login", "this endpoint needs an operator token (Authorization: Bearer ...)");
+    denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"ketamine-gateway operators\"");
+    counted(std::move(denied));
   } else if (!parts.empty() && parts[0] == "admin") {
     counted(Admin(request, parts));
   } else if (auto mount = parts.empty() ? mounts_.end() : mounts_.find(parts[0]); mount != mounts_.end()) {
@@ -235,6 +241,18 @@ void Facade::Handle(const Request& request, Responder respond) {
   } else {
     counted(Outcome(404, "not-found", "no such endpoint: " + request.path));
   }
+}
+
+bool Facade::OperatorAllowed(const Request& request) const {
+  std::optional<std::string> who = options_.operators->Authorize(request);
+  if (!who) {
+    log::Warn("http.operator-refused", {{"method", request.method}, {"path", request.path}});
+    return false;
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    log::Info("http.operator-write", {{"operator", *who}, {"method", request.method}, {"path", request.path}});
+  }
+  return true;
 }
 
 Response Facade::HandleAndWait(const Request& request) {

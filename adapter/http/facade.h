@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "http/operators.h"
 #include "http/server.h"
 #include "mapping/converter.h"
 #include "profiles/validator.h"
@@ -27,6 +28,9 @@ Response Outcome(int status, const char* code, const std::string& text, const st
 
 struct FacadeOptions {
   std::string base_url = "http://127.0.0.1:8080/fhir";  // for fullUrls and next links
+  // When set, /admin and the mounts (/ledger) answer only requests with an operator's token
+  // (401 otherwise); FHIR, health and metrics stay as they are.
+  std::shared_ptr<const OperatorTokens> operators;
   size_t default_count = 50;
   size_t max_count = 500;
   std::string software_version = "0.1.0";
@@ -58,6 +62,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   }
 
  private:
+  // An operator's token is on the request (logs who writes); false logs the refusal.
+  bool OperatorAllowed(const Request& request) const;
   void Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond);
   Response Metadata() const;
   Response Read(const std::string& type, const std::string& id);

@@ -13,6 +13,7 @@ import { freshDataDir, gatewayBin, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
 const ownDir = process.env.KGW_TEST_DATA_DIR;
+const OPERATOR_TOKEN = 'kgw-operator-token-for-the-delivery-tests-0123456789';
 const profilesDir = process.env.KGW_PROFILES_DIR;
 const { Hl7Client, Hl7Server } = peer('@medplum/hl7');
 const { Hl7Message } = peer('@medplum/core');
@@ -46,8 +47,10 @@ before(async () => {
   await pharmacy.start(pharmacyPort);
   const dataDir = freshDataDir('kgw-delivery-');
   folder = path.join(dataDir, 'out');
+  writeFileSync(path.join(dataDir, 'operators'), `# name token\nops-alice ${OPERATOR_TOKEN}\nops-bob ${'b'.repeat(40)}\n`);
   writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({
     profiles_dir: profilesDir,
+    http: { operator_tokens_file: path.join(dataDir, 'operators') },
     routing: {
       destinations: {
         registry: { type: 'fhir', url: fhir.base, timeout_ms: 2000, max_attempts: 50, initial_backoff_ms: 50, max_backoff_ms: 400 },
@@ -132,6 +135,20 @@ test('the same message sent twice is delivered once', async () => {
 
 test('a message the server refuses becomes a dead letter that an operator replays', async () => {
   const admin = `http://127.0.0.1:${gw.httpPort}/admin`;
+  // /admin wants an operator's token; FHIR and health do not.
+  const bare = await globalThis.fetch(`${admin}/dead-letters`);
+  assert.equal(bare.status, 401);
+  assert.match(bare.headers.get('www-authenticate'), /^Bearer realm=/);
+  assert.equal((await bare.json()).issue[0].code, 'login');
+  const wrong = await globalThis.fetch(`${admin}/dead-letters`, { headers: { Authorization: `Bearer ${'x'.repeat(40)}` } });
+  assert.equal(wrong.status, 401);
+  assert.equal((await globalThis.fetch(`${admin}/dead-letters/1/replay`, { method: 'POST' })).status, 401);
+  assert.equal((await globalThis.fetch(`http://127.0.0.1:${gw.httpPort}/ledger/balances`)).status, 401, 'the ledger too');
+  const asBob = await globalThis.fetch(`http://127.0.0.1:${gw.httpPort}/ledger/balances`, { headers: { Authorization: `bearer ${'b'.repeat(40)}` } });
+  assert.equal(asBob.status, 200, 'any listed operator, scheme in any case');
+  assert.equal((await globalThis.fetch(`http://127.0.0.1:${gw.httpPort}/fhir/metadata`)).status, 200);
+  assert.equal((await globalThis.fetch(`http://127.0.0.1:${gw.httpPort}/healthz`)).status, 200);
+  const fetch = (url, init = {}) => globalThis.fetch(url, { ...init, headers: { ...init.headers, Authorization: `Bearer ${OPERATOR_TOKEN}` } });
   const count = async () => (await fhir.search('MedicationRequest')).entry?.length ?? 0;
   const before = await count();
   fhir.setReject(true);
