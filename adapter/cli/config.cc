@@ -1,6 +1,7 @@
 #include "cli/config.h"
 
 #include "common/file.h"
+#include "store/sqlite_store.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -126,7 +127,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   GatewayConfig config;
   KETAMINE_RETURN_IF_ERROR(
       r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir", "seed_examples", "routing",
-                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate", "ledger"}));
+                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate", "ledger", "store"}));
   std::string data_dir;
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
   if (!data_dir.empty()) config.data_dir = data_dir;
@@ -149,6 +150,32 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     auto router = routing::Router::FromJson(*routing, "routing");
     if (!router.ok()) return InvalidInput(std::string(source) + ": " + router.status().message());
     config.router = *router;
+  }
+  if (const Value* store = r.Find(doc, "store")) {
+    KETAMINE_RETURN_IF_ERROR(r.Keys(*store, "store", {"type", "conninfo", "instance", "lease_ms"}));
+    std::string type = "sqlite";
+    KETAMINE_RETURN_IF_ERROR(r.String(*store, "store", "type", type));
+    if (type == "postgres") {
+      store::PostgresOptions pg;
+      KETAMINE_RETURN_IF_ERROR(r.String(*store, "store", "conninfo", pg.conninfo));
+      KETAMINE_RETURN_IF_ERROR(r.String(*store, "store", "instance", pg.instance));
+      KETAMINE_RETURN_IF_ERROR(r.Integer(*store, "store", "lease_ms", pg.lease_ms, 1000, 86400000));
+      if (pg.conninfo.empty()) return r.Error("store.conninfo", "is required for a postgres store");
+      config.postgres = pg;
+    } else if (type != "sqlite") {
+      return r.Error("store.type", "is sqlite or postgres");
+    } else if (store->HasMember("conninfo") || store->HasMember("instance") || store->HasMember("lease_ms")) {
+      return r.Error("store", "conninfo, instance and lease_ms are for a postgres store");
+    }
+  }
+  if (config.postgres && config.router != nullptr) {
+    // Every instance claims from the shared outbox: postings to the ledger must land in one file.
+    for (const auto& [name, d] : config.router->destinations()) {
+      if (d.type == routing::DestinationType::kLedger && d.instances.size() != 1) {
+        return r.Error("routing.destinations." + name + ".instances",
+                       "with a postgres store, a ledger destination names the one instance that keeps the ledger");
+      }
+    }
   }
   if (const Value* ledger = r.Find(doc, "ledger")) {
     auto options = ledger::LedgerOptions::FromJson(*ledger, "ledger");
@@ -185,6 +212,17 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     }
   }
   return config;
+}
+
+Result<std::unique_ptr<store::MessageStore>> OpenStore(const GatewayConfig& config) {
+  if (config.postgres) {
+    auto pg = store::PostgresStore::Open(*config.postgres);
+    if (!pg.ok()) return pg.status();
+    return std::unique_ptr<store::MessageStore>(std::move(*pg));
+  }
+  auto sqlite = store::SqliteStore::Open(config.data_dir);
+  if (!sqlite.ok()) return sqlite.status();
+  return std::unique_ptr<store::MessageStore>(std::move(*sqlite));
 }
 
 Result<GatewayConfig> LoadConfig(const std::filesystem::path& file) {

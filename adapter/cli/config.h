@@ -13,6 +13,7 @@
 #include "pipeline/inbound.h"
 #include "ledger/ledger.h"
 #include "routing/router.h"
+#include "store/postgres_store.h"
 
 namespace ketamine::cli {
 
@@ -42,7 +43,13 @@ struct GatewayConfig {
   std::shared_ptr<const routing::Router> router;
   // The Schedule III ledger (ledger.db in data_dir): the clinic's registration and its policies.
   ledger::LedgerOptions ledger;
+  // The message store: SQLite in data_dir (default), or PostgreSQL for several instances
+  // ("store": {"type": "postgres", "conninfo": ..., "instance": ..., "lease_ms": ...}).
+  std::optional<store::PostgresOptions> postgres;
 };
+
+// The store the config names: PostgreSQL when configured, else SQLite under data_dir.
+[[nodiscard]] Result<std::unique_ptr<store::MessageStore>> OpenStore(const GatewayConfig& config);
 
 [[nodiscard]] Result<GatewayConfig> LoadConfig(const std::filesystem::path& file);
 [[nodiscard]] Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source);

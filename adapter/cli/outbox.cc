@@ -1,23 +1,25 @@
 // ketamine-gateway outbox: the operator's view of deliveries on the command line, on the same
-// store as `serve` (safe while it runs: SQLite in WAL mode takes one writer at a time).
+// store as `serve` (safe while it runs: SQLite in WAL mode takes one writer at a time; PostgreSQL
+// when the config names it).
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/clock.h"
-#include "store/sqlite_store.h"
+#include "cli/config.h"
 
 namespace ketamine::cli {
 namespace {
 
-constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-letters [--destination NAME] [--data-dir DIR]
-       ketamine-gateway outbox replay ID... [--data-dir DIR]
-       ketamine-gateway outbox stats DESTINATION [--data-dir DIR]
+constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-letters [--destination NAME] [--data-dir DIR] [--config FILE]
+       ketamine-gateway outbox replay ID... [--data-dir DIR] [--config FILE]
+       ketamine-gateway outbox stats DESTINATION [--data-dir DIR] [--config FILE]
 
   dead-letters   lists the deliveries that gave up (id, destination, attempts, created, last error)
   replay ID      puts dead letters back in the queue, due now; a running gateway sends them
   stats NAME     pending, delivered and dead items of a destination, and the oldest pending one
   --data-dir DIR the store's folder (default: data, like serve)
+  --config FILE  serve's config: its data_dir, or its PostgreSQL store
 
 Exit codes: 0 done, 1 an ID is not a dead letter, 2 bad arguments, 3 the store cannot be opened.
 )";
@@ -30,7 +32,7 @@ int Fail(int code, const std::string& message) {
 }  // namespace
 
 int Outbox(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"--data-dir", "--destination"}, {"--help"}});
+  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config"}, {"--help"}});
   if (!args.ok()) return Fail(kExitUsage, args.status().message());
   if (args->Has("--help")) {
     std::fputs(kOutboxHelp, stdout);
@@ -45,7 +47,14 @@ int Outbox(const std::vector<std::string>& argv) {
   if ((action == "replay" && args->positional.size() < 2) || (action == "stats" && args->positional.size() != 2)) {
     return Fail(kExitUsage, action == "replay" ? "replay takes the ids of dead letters" : "stats takes a destination");
   }
-  auto store = store::SqliteStore::Open(data_dir);
+  GatewayConfig config;
+  if (const std::string* file = args->Option("--config")) {
+    auto loaded = LoadConfig(*file);
+    if (!loaded.ok()) return Fail(kExitUsage, loaded.status().message());
+    config = std::move(*loaded);
+  }
+  if (args->Option("--data-dir") != nullptr || args->Option("--config") == nullptr) config.data_dir = data_dir;
+  auto store = OpenStore(config);
   if (!store.ok()) return Fail(kExitUnavailable, store.status().message());
   if (action == "dead-letters") {
     const std::string destination = args->Option("--destination") != nullptr ? *args->Option("--destination") : "";

@@ -188,9 +188,9 @@ int Serve(const std::vector<std::string>& argv) {
     config->inbound.validator = *validator;
   }
 
-  auto store = store::SqliteStore::Open(config->data_dir);
+  auto store = OpenStore(*config);
   if (!store.ok()) return Fail(kExitUnavailable, store.status().message());
-  std::shared_ptr<store::SqliteStore> shared_store = std::move(*store);
+  std::shared_ptr<store::MessageStore> shared_store = std::move(*store);
 
   // One delivery worker per destination; whoever queues something wakes its worker (the workers
   // also poll, for retries that come due).
@@ -213,7 +213,8 @@ int Serve(const std::vector<std::string>& argv) {
     local[routing::DestinationType::kLedger] = [&](const routing::DestinationConfig&) -> std::unique_ptr<routing::Sender> {
       return std::make_unique<ledger::LedgerSender>(schedule_ledger, shared_store, ketamine_codes);
     };
-    auto started = routing::DeliveryWorkers::Start(shared_store, *config->router, local);
+    auto started = routing::DeliveryWorkers::Start(shared_store, *config->router, local,
+                                                   config->postgres ? config->postgres->instance : "");
     if (!started.ok()) return Fail(kExitUsage, started.status().message());
     deliveries = std::move(*started);
     config->inbound.router = config->router;

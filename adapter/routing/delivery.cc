@@ -312,9 +312,11 @@ void DeliveryWorker::Loop() {
 }
 
 Result<std::unique_ptr<DeliveryWorkers>> DeliveryWorkers::Start(std::shared_ptr<store::MessageStore> store,
-                                                                 const Router& router, const LocalSenders& local) {
+                                                                 const Router& router, const LocalSenders& local,
+                                                                 const std::string& instance) {
   std::unique_ptr<DeliveryWorkers> workers(new DeliveryWorkers(std::move(store)));
   for (const auto& [name, destination] : router.destinations()) {
+    if (!instance.empty() && !destination.instances.empty() && destination.instances.count(instance) == 0) continue;
     std::unique_ptr<Sender> sender;
     if (auto it = local.find(destination.type); it != local.end()) {
       sender = it->second(destination);

@@ -100,8 +100,10 @@ class DeliveryWorker {
 class DeliveryWorkers {
  public:
   // A destination without a sender (a ledger destination when no ledger was given) is refused.
+  // `instance`: this gateway's name among those sharing a PostgreSQL store; a destination that
+  // lists its instances gets a worker only in those. Empty: every destination gets one.
   static Result<std::unique_ptr<DeliveryWorkers>> Start(std::shared_ptr<store::MessageStore> store, const Router& router,
-                                                        const LocalSenders& local = {});
+                                                        const LocalSenders& local = {}, const std::string& instance = "");
   ~DeliveryWorkers();
   void Wake(const std::vector<std::string>& destinations);
   void Wake(const std::string& destination);

@@ -69,7 +69,7 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
       const std::string at = Join(where, it->name.GetString());
       KETAMINE_RETURN_IF_ERROR(Keys(it->value, at, {"type", "url", "host", "port", "folder", "timeout_ms", "max_attempts",
                                                     "initial_backoff_ms", "max_backoff_ms", "concurrency", "bearer_token", "oauth2", "smart",
-                                                    "tls"}));
+                                                    "tls", "instances"}));
       DestinationConfig dest;
       dest.name = it->name.GetString();
       std::string type = Str(it->value, "type");
@@ -86,6 +86,7 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
       } else {
         return Bad(Join(at, "type"), "is fhir, mllp, folder, ledger or sandbox");
       }
+      KETAMINE_RETURN_IF_ERROR(ReadSet(it->value, at, "instances", dest.instances));
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "url", dest.url));
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "host", dest.host));
       KETAMINE_RETURN_IF_ERROR(ReadString(it->value, at, "folder", dest.folder));

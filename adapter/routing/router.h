@@ -42,6 +42,9 @@ struct DestinationConfig {
   // fhir: requests on the wire at once (each for a different partition, so per-patient order
   // holds); the other types send one at a time.
   int concurrency = 8;
+  // Gateway instances sharing one PostgreSQL store whose workers deliver to this destination;
+  // empty: all of them. A ledger destination then names exactly one (one ledger file).
+  std::set<std::string> instances;
   std::string bearer_token; // fhir: a static token, when the server wants one
   // fhir: OAuth2 client credentials (RFC 6749 4.4): a token from token_url, kept until it expires;
   // a 401 fetches a new one and tries again at once.

@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include "store/sqlite.h"
+#include "store/internal/names.h"
 
 #include "common/clock.h"
 
@@ -15,7 +16,10 @@
 namespace ketamine::store {
 namespace {
 
-constexpr char kReplySeparator = 0x1C;  // never inside an HL7 v2 message (it ends MLLP frames)
+using internal::JoinReplies;
+using internal::MessageStatusFromName;
+using internal::OutboxStateFromName;
+using internal::SplitReplies;
 
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS inbound_messages (
@@ -98,34 +102,6 @@ ALTER TABLE outbox DROP COLUMN payload;
 COMMIT;
 )sql";
 
-std::string JoinReplies(const std::vector<std::string>& replies) {
-  std::string out;
-  for (size_t i = 0; i < replies.size(); ++i) {
-    if (i > 0) out += kReplySeparator;
-    out += replies[i];
-  }
-  return out;
-}
-
-std::vector<std::string> SplitReplies(std::string_view joined) {
-  std::vector<std::string> out;
-  if (joined.empty()) return out;
-  size_t start = 0;
-  while (true) {
-    size_t next = joined.find(kReplySeparator, start);
-    out.emplace_back(joined.substr(start, next == std::string_view::npos ? next : next - start));
-    if (next == std::string_view::npos) break;
-    start = next + 1;
-  }
-  return out;
-}
-
-MessageStatus StatusFromName(std::string_view name) {
-  if (name == "rejected") return MessageStatus::kRejected;
-  if (name == "error") return MessageStatus::kError;
-  return MessageStatus::kAccepted;
-}
-
 }  // namespace
 
 std::string_view MessageStatusName(MessageStatus status) {
@@ -183,16 +159,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
 
 SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options)
     : writer_(writer), reader_(reader), outbox_(outbox), options_(options) {
-  writer_thread_ = std::thread([this] { WriterLoop(); });
+  committer_ = std::make_unique<GroupCommitter>(options_.max_batch,
+                                                [this](const std::deque<PendingAppend>& batch) { return CommitBatch(batch); });
 }
 
 SqliteStore::~SqliteStore() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  writer_thread_.join();
+  committer_->Stop();  // what is queued is committed before the connections close
   for (sqlite3_stmt* stmt : prepared_) sqlite3_finalize(stmt);
   sqlite3_close(outbox_);
   sqlite3_close(reader_);
@@ -207,51 +179,13 @@ sqlite3_stmt* SqliteStore::Prepared(size_t slot, const char* sql) {
   return prepared_[slot];
 }
 
-void SqliteStore::Append(InboundRecord record, AppendCallback done) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      queue_.push_back({std::move(record), std::move(done)});
-      wake_.notify_one();
-      return;
-    }
-  }
-  done(Unavailable("the store is shutting down"));
-}
+void SqliteStore::Append(InboundRecord record, AppendCallback done) { committer_->Append(std::move(record), std::move(done)); }
 
-uint64_t SqliteStore::appends() const {
-  std::lock_guard lock(mutex_);
-  return appends_;
-}
+uint64_t SqliteStore::appends() const { return committer_->appends(); }
 
-uint64_t SqliteStore::commits() const {
-  std::lock_guard lock(mutex_);
-  return commits_;
-}
+uint64_t SqliteStore::commits() const { return committer_->commits(); }
 
-void SqliteStore::WriterLoop() {
-  while (true) {
-    std::deque<Pending> batch;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued was written
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    std::vector<Result<AppendOutcome>> results = CommitBatch(batch);
-    {
-      std::lock_guard lock(mutex_);
-      ++commits_;
-      appends_ += batch.size();
-    }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
-  }
-}
-
-std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pending>& batch) {
+std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<PendingAppend>& batch) {
   auto fail_all = [&](const Status& status) {
     Exec(writer_, "ROLLBACK;").ok();
     return std::vector<Result<AppendOutcome>>(batch.size(), Result<AppendOutcome>(status));
@@ -267,7 +201,7 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
   if (!insert.ok() || !find.ok()) return fail_all(SqlError(writer_, "prepare"));
   std::vector<Result<AppendOutcome>> results;
   results.reserve(batch.size());
-  for (const Pending& pending : batch) {
+  for (const PendingAppend& pending : batch) {
     const InboundRecord& r = pending.record;
     // A record with several writes (a transaction Bundle) runs in a savepoint: a later write that
     // conflicts rolls back the message and the writes before it. A single write (the usual REST
@@ -575,7 +509,7 @@ Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t li
     m.record.control_id = select.Column(5);
     m.record.message_type = select.Column(6);
     m.record.version = select.Column(7);
-    m.record.status = StatusFromName(select.Column(8));
+    m.record.status = MessageStatusFromName(select.Column(8));
     m.record.raw = select.Column(9);
     m.record.replies = SplitReplies(select.Column(10));
     out.push_back(std::move(m));
@@ -602,13 +536,6 @@ std::string_view OutboxStateName(OutboxState state) {
 }
 
 namespace {
-
-OutboxState OutboxStateFromName(std::string_view name) {
-  if (name == "sending") return OutboxState::kSending;
-  if (name == "delivered") return OutboxState::kDelivered;
-  if (name == "dead") return OutboxState::kDead;
-  return OutboxState::kPending;
-}
 
 // Selected FROM kOutboxJoin.
 constexpr const char* kOutboxColumns =

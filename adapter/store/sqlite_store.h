@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/group_commit.h"
 #include "store/message_store.h"
 #include "store/sqlite.h"
 
@@ -47,13 +48,8 @@ class SqliteStore : public MessageStore {
   Result<OutboxStats> Stats(std::string_view destination) override;
 
  private:
-  struct Pending {
-    InboundRecord record;
-    AppendCallback done;
-  };
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);
-  void WriterLoop();
-  std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<Pending>& batch);
+  std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
   // dry_run: only the checks (conflicts, conditional matches), nothing written.
   Result<bool> WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
                               std::vector<ResourceResult>& results, bool dry_run);
@@ -66,14 +62,8 @@ class SqliteStore : public MessageStore {
   sqlite3* outbox_;  // delivery state (claims, results), beside the writer's group commits
   std::mutex outbox_mutex_;
   SqliteOptions options_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Pending> queue_;
-  bool stopping_ = false;
-  uint64_t commits_ = 0;
-  uint64_t appends_ = 0;
   std::mutex reader_mutex_;
-  std::thread writer_thread_;
+  std::unique_ptr<GroupCommitter> committer_;  // the writer thread, on writer_
 };
 
 }  // namespace ketamine::store

@@ -43,7 +43,7 @@ export async function startGateway({ dataDir = freshDataDir(), args = [], timeou
     dataDir,
     stderr: () => stderr,
     async stop(signal = 'SIGTERM') {
-      if (proc.exitCode !== null) return proc.exitCode;
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode ?? proc.signalCode;  // already gone
       return new Promise((resolve) => {
         proc.once('exit', (code, sig) => resolve(code ?? sig));
         proc.kill(signal);

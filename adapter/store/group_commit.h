@@ -1,0 +1,54 @@
+// Group commit for a MessageStore: appends wait in a queue; one writer thread takes whatever is
+// waiting (up to max_batch), hands it to `commit` as one transaction, and calls each `done` after
+// that commit. Many messages share one fsync, and no append is answered before it is durable.
+//   GroupCommitter committer(512, [this](const auto& batch) { return CommitBatch(batch); });
+//   committer.Append(std::move(record), std::move(done));
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "store/message_store.h"
+
+namespace ketamine::store {
+
+struct PendingAppend {
+  InboundRecord record;
+  MessageStore::AppendCallback done;
+};
+
+class GroupCommitter {
+ public:
+  // One result per record of the batch, in order.
+  using Commit = std::function<std::vector<Result<AppendOutcome>>(const std::deque<PendingAppend>& batch)>;
+  GroupCommitter(size_t max_batch, Commit commit);
+  ~GroupCommitter();  // Stop()
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // After Stop, `done` gets kUnavailable at once.
+  void Append(InboundRecord record, MessageStore::AppendCallback done);
+  // Commits what is queued, then ends the writer thread. Call it before what `commit` uses goes away.
+  void Stop();
+  uint64_t commits() const;
+  uint64_t appends() const;
+
+ private:
+  void Loop();
+
+  const size_t max_batch_;
+  Commit commit_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<PendingAppend> queue_;
+  bool stopping_ = false;
+  uint64_t commits_ = 0;
+  uint64_t appends_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace ketamine::store

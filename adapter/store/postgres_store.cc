@@ -1,0 +1,655 @@
+#include "store/postgres_store.h"
+
+#include <endian.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "common/clock.h"
+#include "store/internal/names.h"
+
+namespace ketamine::store {
+namespace {
+
+using internal::JoinReplies;
+using internal::MessageStatusFromName;
+using internal::OutboxStateFromName;
+using internal::SplitReplies;
+
+const char* const kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS inbound_messages (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  received_at TEXT NOT NULL,
+  listener TEXT NOT NULL,
+  sending_application TEXT NOT NULL,
+  sending_facility TEXT NOT NULL,
+  control_id TEXT,
+  message_type TEXT NOT NULL,
+  version TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected', 'error')),
+  raw BYTEA NOT NULL,
+  replies BYTEA NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS inbound_messages_dedup
+  ON inbound_messages (sending_application, sending_facility, control_id)
+  WHERE control_id IS NOT NULL AND status = 'accepted';
+CREATE TABLE IF NOT EXISTS resources (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  last_updated TEXT NOT NULL,
+  json BYTEA NOT NULL,
+  message_id BIGINT NOT NULL REFERENCES inbound_messages (id),
+  PRIMARY KEY (type, id)
+);
+CREATE TABLE IF NOT EXISTS resource_history (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  last_updated TEXT NOT NULL,
+  json BYTEA NOT NULL,
+  message_id BIGINT NOT NULL REFERENCES inbound_messages (id),
+  PRIMARY KEY (type, id, version)
+);
+CREATE TABLE IF NOT EXISTS resource_index (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  param TEXT NOT NULL,
+  system TEXT NOT NULL,
+  value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resource_index_lookup ON resource_index (type, param, value);
+CREATE INDEX IF NOT EXISTS resource_index_owner ON resource_index (type, id);
+CREATE TABLE IF NOT EXISTS outbox (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  message_id BIGINT NOT NULL REFERENCES inbound_messages (id),
+  destination TEXT NOT NULL,
+  partition TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+  attempts BIGINT NOT NULL DEFAULT 0,
+  next_attempt_ms BIGINT NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_ms BIGINT NOT NULL,
+  delivered_ms BIGINT,
+  owner TEXT NOT NULL DEFAULT '',
+  lease_until_ms BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (destination, partition, state, id);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
+CREATE TABLE IF NOT EXISTS outbox_payload (
+  id BIGINT PRIMARY KEY REFERENCES outbox (id),
+  payload BYTEA NOT NULL
+);
+)sql";
+
+// Instances starting together create the tables one after another.
+constexpr const char* kSchemaLock = "SELECT pg_advisory_lock(4933207)";
+constexpr const char* kSchemaUnlock = "SELECT pg_advisory_unlock(4933207)";
+
+using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// One parameter of a query: text, or bytes sent as binary (bytea columns).
+struct Param {
+  std::string text;
+  bool binary = false;
+};
+Param Text(std::string_view s) { return {std::string(s), false}; }
+Param Int(int64_t v) { return {std::to_string(v), false}; }
+Param Bytes(std::string_view s) { return {std::string(s), true}; }
+
+// Results come back in binary: text and bytea as their bytes, BIGINT as 8 bytes big-endian.
+std::string GetText(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+int64_t GetInt(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col) != 0 || PQgetlength(r, row, col) != 8) return 0;
+  uint64_t v;
+  std::memcpy(&v, PQgetvalue(r, row, col), 8);
+  return static_cast<int64_t>(be64toh(v));
+}
+
+// A PostgreSQL array literal of text: {"a","b\"c"}.
+std::string TextArray(const std::vector<std::string_view>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "gateway";
+  return name;
+}
+
+// Selected from "outbox o JOIN outbox_payload p", in ReadItem's order.
+constexpr const char* kOutboxColumns =
+    "o.id, o.message_id, o.destination, o.partition, o.content_type, p.payload, o.idempotency_key, o.state, "
+    "o.attempts, o.last_error, o.created_ms";
+
+OutboxItem ReadItem(const PGresult* r, int row) {
+  OutboxItem item;
+  item.id = GetInt(r, row, 0);
+  item.message_id = GetInt(r, row, 1);
+  item.write.destination = GetText(r, row, 2);
+  item.write.partition = GetText(r, row, 3);
+  item.write.content_type = GetText(r, row, 4);
+  item.write.payload = GetText(r, row, 5);
+  item.write.idempotency_key = GetText(r, row, 6);
+  item.state = OutboxStateFromName(GetText(r, row, 7));
+  item.attempts = static_cast<int>(GetInt(r, row, 8));
+  item.last_error = GetText(r, row, 9);
+  item.created_ms = GetInt(r, row, 10);
+  return item;
+}
+
+}  // namespace
+
+// One libpq connection: statements prepared once under a name, binary results, every failure a
+// Status (kUnavailable). A broken connection is reset on the next use.
+class PostgresStore::Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> Open(const std::string& conninfo) {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    if (conn == nullptr) return Unavailable("PostgreSQL: out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+      std::string error = PQerrorMessage(conn);
+      PQfinish(conn);
+      while (!error.empty() && error.back() == '\n') error.pop_back();
+      return Unavailable("cannot connect to PostgreSQL: " + error);
+    }
+    return std::unique_ptr<Connection>(new Connection(conn));
+  }
+  ~Connection() { PQfinish(conn_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // `name` empty: a one-off statement (search queries built per request).
+  Result<ResultPtr> Run(const std::string& name, const char* sql, const std::vector<Param>& params) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      PQreset(conn_);
+      prepared_.clear();
+      if (PQstatus(conn_) != CONNECTION_OK) return Error("reconnect");
+    }
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    for (const Param& p : params) {
+      values.push_back(p.text.data());
+      lengths.push_back(static_cast<int>(p.text.size()));
+      formats.push_back(p.binary ? 1 : 0);
+    }
+    const int n = static_cast<int>(params.size());
+    PGresult* raw;
+    if (name.empty()) {
+      raw = PQexecParams(conn_, sql, n, nullptr, values.data(), lengths.data(), formats.data(), 1);
+    } else {
+      if (prepared_.count(name) == 0) {
+        ResultPtr prepared(PQprepare(conn_, name.c_str(), sql, n, nullptr), &PQclear);
+        if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) return Error("prepare " + name, prepared.get());
+        prepared_.insert(name);
+      }
+      raw = PQexecPrepared(conn_, name.c_str(), n, values.data(), lengths.data(), formats.data(), 1);
+    }
+    ResultPtr result(raw, &PQclear);
+    const ExecStatusType status = PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return Error(name.empty() ? "query" : name, result.get());
+    return result;
+  }
+
+  // Commands without parameters or results worth keeping (BEGIN, COMMIT, SAVEPOINT, DDL).
+  Status Exec(const char* sql) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      PQreset(conn_);
+      prepared_.clear();
+    }
+    ResultPtr result(PQexec(conn_, sql), &PQclear);
+    const ExecStatusType status = PQresultStatus(result.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return Error(sql, result.get()).status();
+    return Status::Ok();
+  }
+
+ private:
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+  Result<ResultPtr> Error(const std::string& what, const PGresult* result = nullptr) {
+    std::string text = result != nullptr ? PQresultErrorMessage(result) : "";
+    if (text.empty()) text = PQerrorMessage(conn_);
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return Unavailable("PostgreSQL " + what + ": " + text);
+  }
+
+  PGconn* conn_;
+  std::set<std::string> prepared_;
+};
+
+Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions& given) {
+  PostgresOptions options = given;
+  if (options.instance.empty()) options.instance = HostName();
+  if (options.lease_ms < 1000) return InvalidInput("the outbox lease must be at least 1000 ms");
+  KETAMINE_ASSIGN_OR_RETURN(auto writer, Connection::Open(options.conninfo));
+  KETAMINE_ASSIGN_OR_RETURN(auto reader, Connection::Open(options.conninfo));
+  KETAMINE_ASSIGN_OR_RETURN(auto outbox, Connection::Open(options.conninfo));
+  KETAMINE_RETURN_IF_ERROR(writer->Exec("SET client_min_messages = warning"));
+  KETAMINE_RETURN_IF_ERROR(writer->Exec(kSchemaLock));
+  Status schema = writer->Exec(kSchema);
+  KETAMINE_RETURN_IF_ERROR(writer->Exec(kSchemaUnlock));
+  KETAMINE_RETURN_IF_ERROR(schema);
+  // Items this instance had out when it stopped are "outcome unknown" now, not in another's hands.
+  KETAMINE_RETURN_IF_ERROR(outbox->Run("release-own", "UPDATE outbox SET lease_until_ms = 0 WHERE state = 'sending' "
+                                       "AND owner = $1", {Text(options.instance)}).status());
+  return std::unique_ptr<PostgresStore>(
+      new PostgresStore(std::move(options), std::move(writer), std::move(reader), std::move(outbox)));
+}
+
+PostgresStore::PostgresStore(PostgresOptions options, std::unique_ptr<Connection> writer,
+                             std::unique_ptr<Connection> reader, std::unique_ptr<Connection> outbox)
+    : options_(std::move(options)), writer_(std::move(writer)), reader_(std::move(reader)), outbox_(std::move(outbox)) {
+  committer_ = std::make_unique<GroupCommitter>(options_.max_batch,
+                                                [this](const std::deque<PendingAppend>& batch) { return CommitBatch(batch); });
+}
+
+PostgresStore::~PostgresStore() { committer_->Stop(); }
+
+void PostgresStore::Append(InboundRecord record, AppendCallback done) { committer_->Append(std::move(record), std::move(done)); }
+uint64_t PostgresStore::commits() const { return committer_->commits(); }
+uint64_t PostgresStore::appends() const { return committer_->appends(); }
+
+std::vector<Result<AppendOutcome>> PostgresStore::CommitBatch(const std::deque<PendingAppend>& batch) {
+  auto fail_all = [&](const Status& status) {
+    writer_->Exec("ROLLBACK").ok();
+    return std::vector<Result<AppendOutcome>>(batch.size(), Result<AppendOutcome>(status));
+  };
+  if (Status s = writer_->Exec("BEGIN"); !s.ok()) return fail_all(s);
+  std::vector<Result<AppendOutcome>> results;
+  results.reserve(batch.size());
+  const int64_t now_ms = UnixMs(Clock::System().Now());
+  for (const PendingAppend& pending : batch) {
+    const InboundRecord& r = pending.record;
+    if (Status s = writer_->Exec("SAVEPOINT record"); !s.ok()) return fail_all(s);
+    auto inserted = writer_->Run(
+        "insert-message",
+        "INSERT INTO inbound_messages (received_at, listener, sending_application, sending_facility, control_id, "
+        "message_type, version, status, raw, replies) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7, $8, $9, $10) "
+        "ON CONFLICT (sending_application, sending_facility, control_id) WHERE control_id IS NOT NULL AND "
+        "status = 'accepted' DO NOTHING RETURNING id",
+        {Text(r.received_at), Text(r.listener), Text(r.sending_application), Text(r.sending_facility),
+         Text(r.control_id), Text(r.message_type), Text(r.version), Text(MessageStatusName(r.status)), Bytes(r.raw),
+         Bytes(JoinReplies(r.replies))});
+    if (!inserted.ok()) return fail_all(inserted.status());
+    AppendOutcome outcome;
+    if (PQntuples(inserted->get()) == 1) {
+      outcome.id = GetInt(inserted->get(), 0, 0);
+    } else {
+      auto found = writer_->Run("find-message",
+                                "SELECT id, replies FROM inbound_messages WHERE sending_application = $1 AND "
+                                "sending_facility = $2 AND control_id = $3 AND status = 'accepted'",
+                                {Text(r.sending_application), Text(r.sending_facility), Text(r.control_id)});
+      if (!found.ok()) return fail_all(found.status());
+      if (PQntuples(found->get()) != 1) return fail_all(Unavailable("PostgreSQL: the duplicate message vanished"));
+      outcome.id = GetInt(found->get(), 0, 0);
+      outcome.duplicate = true;
+      outcome.replies = SplitReplies(GetText(found->get(), 0, 1));
+    }
+    if (!outcome.duplicate && !r.resources.empty()) {
+      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources);
+      if (!written.ok()) return fail_all(written.status());
+      if (!*written) {
+        outcome.rolled_back = true;  // nothing of this record: not the message, not the writes before
+        outcome.id = 0;
+        if (Status s = writer_->Exec("ROLLBACK TO SAVEPOINT record"); !s.ok()) return fail_all(s);
+      }
+    }
+    // Deliveries go out for what was stored (not for a conditional create that found its resource).
+    const bool wrote = r.resources.empty() ||
+                       std::any_of(outcome.resources.begin(), outcome.resources.end(), [](const ResourceResult& x) {
+                         return x.outcome == ResourceOutcome::kCreated || x.outcome == ResourceOutcome::kUpdated;
+                       });
+    if (!outcome.duplicate && !outcome.rolled_back && wrote) {
+      for (const OutboxWrite& o : r.outbox) {
+        auto queued = writer_->Run(
+            "queue",
+            "WITH item AS (INSERT INTO outbox (message_id, destination, partition, content_type, idempotency_key, "
+            "state, next_attempt_ms, created_ms) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) RETURNING id) "
+            "INSERT INTO outbox_payload (id, payload) SELECT id, $7 FROM item",
+            {Int(outcome.id), Text(o.destination), Text(o.partition), Text(o.content_type), Text(o.idempotency_key),
+             Int(now_ms), Bytes(o.payload)});
+        if (!queued.ok()) return fail_all(queued.status());
+      }
+    }
+    if (Status s = writer_->Exec("RELEASE SAVEPOINT record"); !s.ok()) return fail_all(s);
+    results.emplace_back(std::move(outcome));
+  }
+  if (Status s = writer_->Exec("COMMIT"); !s.ok()) return fail_all(s);
+  return results;
+}
+
+// Applies the writes of one record; false when one conflicts (the caller rolls the record back).
+Result<bool> PostgresStore::WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
+                                           std::vector<ResourceResult>& results) {
+  const std::string now = FormatIsoTimestamp(Clock::System().Now());
+  // Held until the commit: another instance writing the same resource or identifier waits.
+  auto lock = [&](const std::string& key) -> Status {
+    return writer_->Run("lock", "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", {Text(key)}).status();
+  };
+  auto find_identifier = [&](const std::string& type, const std::string& token, ResourceResult& found) -> Result<bool> {
+    const size_t bar = token.find('|');
+    KETAMINE_ASSIGN_OR_RETURN(
+        ResultPtr r,
+        writer_->Run("by-identifier",
+                     "SELECT r.id, r.version, r.last_updated FROM resource_index i JOIN resources r ON r.type = i.type "
+                     "AND r.id = i.id WHERE i.type = $1 AND i.param = 'identifier' AND i.system = $2 AND i.value = $3 "
+                     "LIMIT 1",
+                     {Text(type), Text(bar == std::string::npos ? std::string() : token.substr(0, bar)),
+                      Text(bar == std::string::npos ? token : token.substr(bar + 1))}));
+    if (PQntuples(r.get()) == 0) return false;
+    found.id = GetText(r.get(), 0, 0);
+    found.version = GetInt(r.get(), 0, 1);
+    found.last_updated = GetText(r.get(), 0, 2);
+    return true;
+  };
+  bool ok = true;
+  for (const ResourceWrite& w : writes) {
+    ResourceResult result;
+    result.type = w.type;
+    result.id = w.id;
+    for (const std::string* token : {&w.unless_identifier, &w.match_identifier}) {
+      if (!token->empty()) KETAMINE_RETURN_IF_ERROR(lock("identifier|" + w.type + "|" + *token));
+    }
+    KETAMINE_RETURN_IF_ERROR(lock("resource|" + w.type + "/" + w.id));
+    if (!w.unless_identifier.empty()) {
+      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.unless_identifier, result));
+      if (exists) {
+        result.outcome = ResourceOutcome::kExisting;
+        results.push_back(std::move(result));
+        continue;
+      }
+    }
+    if (!w.match_identifier.empty()) {
+      ResourceResult found;
+      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.match_identifier, found));
+      if (exists && found.id != w.id) {
+        result.outcome = ResourceOutcome::kIdentityConflict;
+        result.id = found.id;
+        results.push_back(std::move(result));
+        ok = false;
+        continue;
+      }
+    }
+    KETAMINE_ASSIGN_OR_RETURN(ResultPtr current, writer_->Run("version", "SELECT version FROM resources WHERE type = $1 "
+                                                              "AND id = $2", {Text(w.type), Text(w.id)}));
+    const int64_t version = PQntuples(current.get()) == 1 ? GetInt(current.get(), 0, 0) : 0;
+    if (version > 0 && !w.update && w.replay_existing) {
+      result.outcome = ResourceOutcome::kExisting;
+      result.version = version;
+      results.push_back(std::move(result));
+      continue;
+    }
+    if ((version > 0 && !w.update) || (w.if_match != 0 && w.if_match != version)) {
+      result.outcome = ResourceOutcome::kVersionConflict;
+      result.version = version;
+      results.push_back(std::move(result));
+      ok = false;
+      continue;
+    }
+    result.version = version + 1;
+    result.last_updated = now;
+    result.outcome = version > 0 ? ResourceOutcome::kUpdated : ResourceOutcome::kCreated;
+    if (version > 0) {
+      // The version being replaced goes to the history first: nothing is overwritten without a trace.
+      KETAMINE_RETURN_IF_ERROR(writer_->Run("history",
+                                            "INSERT INTO resource_history (type, id, version, last_updated, json, "
+                                            "message_id) SELECT type, id, version, last_updated, json, message_id FROM "
+                                            "resources WHERE type = $1 AND id = $2",
+                                            {Text(w.type), Text(w.id)}).status());
+      KETAMINE_RETURN_IF_ERROR(writer_->Run("unindex", "DELETE FROM resource_index WHERE type = $1 AND id = $2",
+                                            {Text(w.type), Text(w.id)}).status());
+    }
+    KETAMINE_RETURN_IF_ERROR(writer_->Run("upsert",
+                                          "INSERT INTO resources (type, id, version, last_updated, json, message_id) "
+                                          "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (type, id) DO UPDATE SET version = "
+                                          "excluded.version, last_updated = excluded.last_updated, json = excluded.json, "
+                                          "message_id = excluded.message_id",
+                                          {Text(w.type), Text(w.id), Int(result.version), Text(now), Bytes(w.json),
+                                           Int(message_id)}).status());
+    if (!w.index.empty()) {
+      // The whole index of the resource in one statement.
+      std::vector<std::string_view> params, systems, values;
+      for (const IndexEntry& e : w.index) {
+        params.push_back(e.param);
+        systems.push_back(e.system);
+        values.push_back(e.value);
+      }
+      KETAMINE_RETURN_IF_ERROR(writer_->Run("index",
+                                            "INSERT INTO resource_index (type, id, param, system, value) SELECT $1, $2, "
+                                            "p, s, v FROM unnest($3::text[], $4::text[], $5::text[]) AS x(p, s, v)",
+                                            {Text(w.type), Text(w.id), Text(TextArray(params)), Text(TextArray(systems)),
+                                             Text(TextArray(values))}).status());
+    }
+    results.push_back(std::move(result));
+  }
+  return ok;
+}
+
+Result<StoredResource> PostgresStore::ReadResource(std::string_view type, std::string_view id) {
+  std::lock_guard lock(reader_mutex_);
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("read", "SELECT version, last_updated, json FROM resources WHERE "
+                                                      "type = $1 AND id = $2", {Text(type), Text(id)}));
+  if (PQntuples(r.get()) == 0) return NotFound(std::string(type) + "/" + std::string(id) + " is not here");
+  StoredResource out;
+  out.type = std::string(type);
+  out.id = std::string(id);
+  out.version = GetInt(r.get(), 0, 0);
+  out.last_updated = GetText(r.get(), 0, 1);
+  out.json = GetText(r.get(), 0, 2);
+  return out;
+}
+
+Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
+                                                  size_t count, size_t offset) {
+  std::string where = "r.type = $1";
+  std::vector<Param> binds{Text(type)};
+  auto bind = [&](std::string value) {
+    binds.push_back(Text(value));
+    return "$" + std::to_string(binds.size());
+  };
+  for (const SearchCondition& c : conditions) {
+    if (c.param == "_id") {
+      where += " AND r.id = " + bind(c.value);
+      continue;
+    }
+    where += " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
+             bind(c.param);
+    if (c.has_system) where += " AND i.system = " + bind(c.system);
+    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) {
+      if (c.op == SearchCondition::Op::kPrefix) {
+        where += " AND starts_with(i.value, " + bind(c.value) + ")";
+      } else {
+        const char* op = c.op == SearchCondition::Op::kGe   ? " >= "
+                         : c.op == SearchCondition::Op::kLe ? " <= "
+                         : c.op == SearchCondition::Op::kGt ? " > "
+                         : c.op == SearchCondition::Op::kLt ? " < "
+                                                            : " = ";
+        // Byte order, as SQLite compares: dates and tokens sort the same in every locale.
+        where += std::string(" AND i.value COLLATE \"C\"") + op + bind(c.value);
+      }
+    }
+    where += ")";
+  }
+  std::lock_guard lock(reader_mutex_);
+  SearchPage page;
+  const std::string count_sql = "SELECT count(*) FROM resources r WHERE " + where;
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr total, reader_->Run("", count_sql.c_str(), binds));
+  page.total = GetInt(total.get(), 0, 0);
+  const std::string sql = "SELECT r.id, r.version, r.last_updated, r.json FROM resources r WHERE " + where +
+                          " ORDER BY r.last_updated COLLATE \"C\" DESC, r.id COLLATE \"C\" LIMIT " +
+                          std::to_string(count) + " OFFSET " + std::to_string(offset);
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr rows, reader_->Run("", sql.c_str(), binds));
+  for (int i = 0; i < PQntuples(rows.get()); ++i) {
+    StoredResource r;
+    r.type = std::string(type);
+    r.id = GetText(rows.get(), i, 0);
+    r.version = GetInt(rows.get(), i, 1);
+    r.last_updated = GetText(rows.get(), i, 2);
+    r.json = GetText(rows.get(), i, 3);
+    page.resources.push_back(std::move(r));
+  }
+  return page;
+}
+
+Result<std::vector<StoredMessage>> PostgresStore::List(int64_t after_id, size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  KETAMINE_ASSIGN_OR_RETURN(
+      ResultPtr r, reader_->Run("list",
+                                "SELECT id, received_at, listener, sending_application, sending_facility, "
+                                "coalesce(control_id, ''), message_type, version, status, raw, replies FROM "
+                                "inbound_messages WHERE id > $1 ORDER BY id LIMIT $2",
+                                {Int(after_id), Int(static_cast<int64_t>(limit))}));
+  std::vector<StoredMessage> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    StoredMessage m;
+    m.id = GetInt(r.get(), i, 0);
+    m.record.received_at = GetText(r.get(), i, 1);
+    m.record.listener = GetText(r.get(), i, 2);
+    m.record.sending_application = GetText(r.get(), i, 3);
+    m.record.sending_facility = GetText(r.get(), i, 4);
+    m.record.control_id = GetText(r.get(), i, 5);
+    m.record.message_type = GetText(r.get(), i, 6);
+    m.record.version = GetText(r.get(), i, 7);
+    m.record.status = MessageStatusFromName(GetText(r.get(), i, 8));
+    m.record.raw = GetText(r.get(), i, 9);
+    m.record.replies = SplitReplies(GetText(r.get(), i, 10));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<int64_t> PostgresStore::Count() {
+  std::lock_guard lock(reader_mutex_);
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("count", "SELECT count(*) FROM inbound_messages", {}));
+  return GetInt(r.get(), 0, 0);
+}
+
+Result<std::vector<OutboxItem>> PostgresStore::ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) {
+  std::lock_guard lock(outbox_mutex_);
+  // Items whose lease ran out (their instance stopped or died while sending: outcome unknown)
+  // first, then pending items that are due and the oldest undelivered of their patient. SKIP
+  // LOCKED: what another instance is claiming right now is left to it.
+  auto claim = [&](const std::string& name, const char* which, size_t n) -> Result<ResultPtr> {
+    const std::string sql =
+        std::string("WITH due AS (SELECT o.id, o.state AS was FROM outbox o WHERE o.destination = $1 AND ") + which +
+        " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.partition = o.partition "
+        "AND e.state IN ('pending', 'sending') AND e.id < o.id) ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) "
+        "UPDATE outbox u SET state = 'sending', attempts = u.attempts + 1, owner = $4, lease_until_ms = $2::bigint + $5 "
+        "FROM due JOIN outbox_payload p ON p.id = due.id WHERE u.id = due.id RETURNING u.id, u.message_id, "
+        "u.destination, u.partition, u.content_type, p.payload, u.idempotency_key, due.was, u.attempts, u.last_error, "
+        "u.created_ms";
+    return outbox_->Run(name, sql.c_str(),
+                        {Text(destination), Int(now_ms), Int(static_cast<int64_t>(n)), Text(options_.instance),
+                         Int(options_.lease_ms)});
+  };
+  KETAMINE_RETURN_IF_ERROR(outbox_->Exec("BEGIN"));
+  std::vector<OutboxItem> items;
+  for (const auto& [name, which] : {std::pair<std::string, const char*>{"claim-unknown", "o.state = 'sending' AND "
+                                                                        "o.lease_until_ms <= $2"},
+                                    {"claim-due", "o.state = 'pending' AND o.next_attempt_ms <= $2"}}) {
+    if (items.size() >= limit) break;
+    auto rows = claim(name, which, limit - items.size());
+    if (!rows.ok()) {
+      outbox_->Exec("ROLLBACK").ok();
+      return rows.status();
+    }
+    for (int i = 0; i < PQntuples(rows->get()); ++i) {
+      OutboxItem item = ReadItem(rows->get(), i);
+      item.outcome_unknown = item.state == OutboxState::kSending;
+      item.state = OutboxState::kSending;
+      items.push_back(std::move(item));
+    }
+  }
+  KETAMINE_RETURN_IF_ERROR(outbox_->Exec("COMMIT"));
+  std::sort(items.begin(), items.end(), [](const OutboxItem& x, const OutboxItem& y) { return x.id < y.id; });
+  return items;
+}
+
+Status PostgresStore::MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
+  if (ids.empty()) return Status::Ok();
+  std::string array = "{";
+  for (size_t i = 0; i < ids.size(); ++i) array += (i > 0 ? "," : "") + std::to_string(ids[i]);
+  array += "}";
+  std::lock_guard lock(outbox_mutex_);
+  return outbox_->Run("delivered", "UPDATE outbox SET state = 'delivered', delivered_ms = $2, last_error = '' WHERE "
+                      "id = ANY($1::bigint[])", {Text(array), Int(now_ms)}).status();
+}
+
+Status PostgresStore::MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) {
+  std::lock_guard lock(outbox_mutex_);
+  return outbox_->Run("retry", "UPDATE outbox SET state = 'pending', next_attempt_ms = $2, last_error = $3, "
+                      "lease_until_ms = 0 WHERE id = $1", {Int(id), Int(next_attempt_ms), Text(error)}).status();
+}
+
+Status PostgresStore::MarkDead(int64_t id, std::string_view error) {
+  std::lock_guard lock(outbox_mutex_);
+  return outbox_->Run("dead", "UPDATE outbox SET state = 'dead', last_error = $2, lease_until_ms = 0 WHERE id = $1",
+                      {Int(id), Text(error)}).status();
+}
+
+Result<std::vector<OutboxItem>> PostgresStore::ListOutbox(std::string_view destination, OutboxState state, size_t limit) {
+  std::lock_guard lock(outbox_mutex_);
+  const std::string sql = std::string("SELECT ") + kOutboxColumns +
+                          " FROM outbox o JOIN outbox_payload p ON p.id = o.id WHERE ($1 = '' OR o.destination = $1) "
+                          "AND o.state = $2 ORDER BY o.id LIMIT $3";
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, outbox_->Run("list-outbox", sql.c_str(),
+                                                      {Text(destination), Text(OutboxStateName(state)),
+                                                       Int(static_cast<int64_t>(limit))}));
+  std::vector<OutboxItem> items;
+  for (int i = 0; i < PQntuples(r.get()); ++i) items.push_back(ReadItem(r.get(), i));
+  return items;
+}
+
+Result<std::string> PostgresStore::Replay(int64_t id) {
+  std::lock_guard lock(outbox_mutex_);
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, outbox_->Run("replay", "UPDATE outbox SET state = 'pending', attempts = 0, "
+                                                      "next_attempt_ms = 0 WHERE id = $1 AND state = 'dead' RETURNING "
+                                                      "destination", {Int(id)}));
+  if (PQntuples(r.get()) == 0) return NotFound("outbox item " + std::to_string(id) + " is not a dead letter");
+  return GetText(r.get(), 0, 0);
+}
+
+Result<OutboxStats> PostgresStore::Stats(std::string_view destination) {
+  std::lock_guard lock(outbox_mutex_);
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, outbox_->Run("stats", "SELECT state, count(*), min(id) FROM outbox WHERE "
+                                                      "destination = $1 GROUP BY state", {Text(destination)}));
+  OutboxStats stats;
+  int64_t oldest_id = 0;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    const OutboxState state = OutboxStateFromName(GetText(r.get(), i, 0));
+    const int64_t n = GetInt(r.get(), i, 1);
+    const int64_t first = GetInt(r.get(), i, 2);
+    if (state == OutboxState::kPending || state == OutboxState::kSending) {
+      stats.pending += n;
+      if (oldest_id == 0 || first < oldest_id) oldest_id = first;
+    } else if (state == OutboxState::kDead) {
+      stats.dead = n;
+    } else {
+      stats.delivered = n;
+    }
+  }
+  if (oldest_id != 0) {
+    KETAMINE_ASSIGN_OR_RETURN(ResultPtr c, outbox_->Run("created", "SELECT created_ms FROM outbox WHERE id = $1",
+                                                        {Int(oldest_id)}));
+    if (PQntuples(c.get()) == 1) stats.oldest_pending_ms = GetInt(c.get(), 0, 0);
+  }
+  return stats;
+}
+
+}  // namespace ketamine::store

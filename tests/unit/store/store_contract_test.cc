@@ -1,0 +1,507 @@
+// The MessageStore contract, run against both stores: SQLite in a fresh folder, and PostgreSQL in
+// a fresh database of a real server started for this test program (tests/integration/pg_cluster.sh).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "store/postgres_store.h"
+#include "store/sqlite_store.h"
+
+namespace ketamine::store {
+namespace {
+
+// Outbox items are due from their creation time (the real clock); claims look from 2100 on.
+constexpr int64_t kNow = 4102444800000;
+constexpr int64_t kLater = kNow + 5000;
+
+std::string Run(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[512];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) out += buffer;
+  if (pclose(pipe) != 0) return "";
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+// One PostgreSQL server for the whole test program; a database per test.
+class PgCluster {
+ public:
+  static PgCluster& Get() {
+    static PgCluster cluster;
+    return cluster;
+  }
+  const std::string& conninfo() const { return conninfo_; }
+  // A new empty database; its conninfo ("" when the server is not there).
+  std::string CreateDatabase() {
+    if (conninfo_.empty()) return "";
+    const std::string name = "kgw_" + std::to_string(++databases_);
+    if (std::system((script_ + " createdb " + dir_ + " " + name).c_str()) != 0) return "";
+    return "host=" + dir_ + " port=5432 user=kgw dbname=" + name;
+  }
+  ~PgCluster() {
+    if (!dir_.empty()) std::system((script_ + " stop " + dir_).c_str());
+  }
+
+ private:
+  PgCluster() {
+    script_ = std::string(KETAMINE_TESTS_DIR) + "/integration/pg_cluster.sh";
+    dir_ = (std::filesystem::temp_directory_path() / ("kgw-pg-" + std::to_string(::getpid()))).string();
+    conninfo_ = Run(script_ + " start " + dir_);
+  }
+  std::string script_;
+  std::string dir_;
+  std::string conninfo_;
+  int databases_ = 0;
+};
+
+InboundRecord Record(std::string control_id, MessageStatus status = MessageStatus::kAccepted) {
+  InboundRecord r;
+  r.received_at = "2026-11-23T10:00:00.000Z";
+  r.listener = "mllp";
+  r.sending_application = "PHARM";
+  r.sending_facility = "CLINIC";
+  r.control_id = std::move(control_id);
+  r.message_type = "RDE^O11";
+  r.version = "2.5.1";
+  r.status = status;
+  r.raw = "MSH|^~\\&|PHARM|CLINIC|||1||RDE^O11|" + r.control_id + "|P|2.5.1\r\xE9";  // 8859/1 byte kept as is
+  r.replies = {"MSH|ack1\r", "MSH|ack2\r"};
+  return r;
+}
+
+ResourceWrite Patient(std::string id, std::string mrn, std::string birth_date = "1979-04-12") {
+  ResourceWrite w;
+  w.type = "Patient";
+  w.id = id;
+  w.json = R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[{"system":"urn:mrn","value":")" + mrn + "\"}]}";
+  w.index = {{"identifier", "urn:mrn", mrn}, {"birthdate", "", birth_date}};
+  return w;
+}
+
+InboundRecord Queued(std::string control_id, std::vector<std::pair<std::string, std::string>> partitions_and_payloads) {
+  InboundRecord r = Record(control_id);
+  r.resources.push_back(Patient("p-" + control_id, "MRN-" + control_id));
+  for (auto& [partition, payload] : partitions_and_payloads) {
+    r.outbox.push_back({"registry", partition, "application/fhir+json", payload, "PHARM|CLINIC|" + control_id});
+  }
+  return r;
+}
+
+std::vector<std::string> Payloads(const std::vector<OutboxItem>& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(i.write.payload);
+  return out;
+}
+
+class StoreContract : public testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      dir_ = std::filesystem::temp_directory_path() /
+             ("kgw-contract-" + std::to_string(::getpid()) + "-" +
+              testing::UnitTest::GetInstance()->current_test_info()->name());
+      std::filesystem::remove_all(dir_);
+    } else {
+      conninfo_ = PgCluster::Get().CreateDatabase();
+      ASSERT_FALSE(conninfo_.empty()) << "no PostgreSQL server for the tests (deploy/setup.sh installs it)";
+    }
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    store_ = std::move(*opened);
+  }
+  void TearDown() override {
+    store_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  Result<std::unique_ptr<MessageStore>> Open(const std::string& instance = "gw-a", int64_t lease_ms = 300000) {
+    if (GetParam() == "sqlite") {
+      auto s = SqliteStore::Open(dir_);
+      if (!s.ok()) return s.status();
+      return std::unique_ptr<MessageStore>(std::move(*s));
+    }
+    PostgresOptions options;
+    options.conninfo = conninfo_;
+    options.instance = instance;
+    options.lease_ms = lease_ms;
+    auto s = PostgresStore::Open(options);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<MessageStore>(std::move(*s));
+  }
+  void Reopen() {
+    store_.reset();
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    store_ = std::move(*opened);
+  }
+
+  std::filesystem::path dir_;
+  std::string conninfo_;
+  std::unique_ptr<MessageStore> store_;
+};
+
+TEST_P(StoreContract, AppendsAndListsTheMessageAsReceived) {
+  auto first = store_->AppendAndWait(Record("C1"));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_FALSE(first->duplicate);
+  auto list = store_->List(0, 10);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id, first->id);
+  EXPECT_EQ((*list)[0].record.control_id, "C1");
+  EXPECT_EQ((*list)[0].record.raw, Record("C1").raw);
+  EXPECT_EQ((*list)[0].record.replies, (std::vector<std::string>{"MSH|ack1\r", "MSH|ack2\r"}));
+  EXPECT_EQ(store_->List(first->id, 10)->size(), 0u);
+}
+
+TEST_P(StoreContract, SameControlIdFromTheSameSenderIsStoredOnce) {
+  auto a = store_->AppendAndWait(Record("C1"));
+  auto b = store_->AppendAndWait(Record("C1"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(b->duplicate);
+  EXPECT_EQ(b->id, a->id);
+  EXPECT_EQ(b->replies, (std::vector<std::string>{"MSH|ack1\r", "MSH|ack2\r"}));
+  InboundRecord other = Record("C1");
+  other.sending_facility = "OTHER";
+  EXPECT_FALSE(store_->AppendAndWait(other)->duplicate);
+  EXPECT_EQ(*store_->Count(), 2);
+  InboundRecord no_id = Record("");
+  EXPECT_FALSE(store_->AppendAndWait(no_id)->duplicate);
+  EXPECT_FALSE(store_->AppendAndWait(no_id)->duplicate);  // no control id: never deduplicated
+}
+
+TEST_P(StoreContract, RejectedMessagesDoNotHoldTheControlId) {
+  EXPECT_FALSE(store_->AppendAndWait(Record("C1", MessageStatus::kRejected))->duplicate);
+  EXPECT_FALSE(store_->AppendAndWait(Record("C1", MessageStatus::kRejected))->duplicate);
+  EXPECT_FALSE(store_->AppendAndWait(Record("C1"))->duplicate);
+  EXPECT_TRUE(store_->AppendAndWait(Record("C1"))->duplicate);
+}
+
+TEST_P(StoreContract, ConcurrentAppendsAreGroupedIntoFewerCommits) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 100;
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = store_->AppendAndWait(Record("T" + std::to_string(t) + "-" + std::to_string(i)));
+        if (r.ok() && !r->duplicate) ++done;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(done.load(), kThreads * kPerThread);
+  EXPECT_EQ(*store_->Count(), kThreads * kPerThread);
+  EXPECT_EQ(store_->appends(), static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_LT(store_->commits(), static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+TEST_P(StoreContract, SurvivesReopen) {
+  ASSERT_TRUE(store_->AppendAndWait(Record("C1")).ok());
+  Reopen();
+  EXPECT_EQ(*store_->Count(), 1);
+  EXPECT_TRUE(store_->AppendAndWait(Record("C1"))->duplicate);
+}
+
+TEST_P(StoreContract, ResourcesAreVersionedAndConflictsStoreNothing) {
+  InboundRecord create = Record("R1");
+  create.resources.push_back(Patient("pat-1", "MRN-1"));
+  auto created = store_->AppendAndWait(create);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  ASSERT_EQ(created->resources.size(), 1u);
+  EXPECT_EQ(created->resources[0].outcome, ResourceOutcome::kCreated);
+  EXPECT_EQ(created->resources[0].version, 1);
+
+  InboundRecord update = Record("R2");
+  update.resources.push_back(Patient("pat-1", "MRN-1b"));
+  update.resources[0].update = true;
+  update.resources[0].if_match = 1;
+  auto updated = store_->AppendAndWait(update);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->resources[0].outcome, ResourceOutcome::kUpdated);
+  EXPECT_EQ(updated->resources[0].version, 2);
+  auto read = store_->ReadResource("Patient", "pat-1");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->version, 2);
+  EXPECT_NE(read->json.find("MRN-1b"), std::string::npos);
+  // The old identifier is no longer indexed.
+  EXPECT_EQ(store_->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-1"}}, 10, 0)
+                ->total,
+            0);
+
+  // A stale If-Match in a record of two writes: nothing of the record is stored, not even the message.
+  InboundRecord stale = Record("R3");
+  stale.resources.push_back(Patient("pat-2", "MRN-2"));
+  stale.resources.push_back(Patient("pat-1", "MRN-1c"));
+  stale.resources[1].update = true;
+  stale.resources[1].if_match = 1;
+  auto conflict = store_->AppendAndWait(stale);
+  ASSERT_TRUE(conflict.ok());
+  EXPECT_TRUE(conflict->rolled_back);
+  EXPECT_EQ(conflict->resources.back().outcome, ResourceOutcome::kVersionConflict);
+  EXPECT_EQ(store_->ReadResource("Patient", "pat-2").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store_->Count(), 2);
+  auto again = store_->AppendAndWait(Record("R3"));  // the control id was not taken
+  EXPECT_FALSE(again->duplicate);
+
+  // A create on an id that exists is a conflict, unless it is the same request again.
+  InboundRecord twice = Record("R4");
+  twice.resources.push_back(Patient("pat-1", "MRN-9"));
+  EXPECT_EQ(store_->AppendAndWait(twice)->resources[0].outcome, ResourceOutcome::kVersionConflict);
+  InboundRecord replay = Record("R5");
+  replay.resources.push_back(Patient("pat-1", "MRN-9"));
+  replay.resources[0].replay_existing = true;
+  EXPECT_EQ(store_->AppendAndWait(replay)->resources[0].outcome, ResourceOutcome::kExisting);
+}
+
+TEST_P(StoreContract, ConditionalWritesFollowTheBusinessIdentifier) {
+  InboundRecord first = Record("I1");
+  first.resources.push_back(Patient("pat-a", "MRN-A"));
+  first.resources[0].unless_identifier = "urn:mrn|MRN-A";
+  first.outbox.push_back({"registry", "Patient/pat-a", "application/fhir+json", "{}", "k1"});
+  EXPECT_EQ(store_->AppendAndWait(first)->resources[0].outcome, ResourceOutcome::kCreated);
+  // If-None-Exist finds it: nothing written, nothing queued.
+  InboundRecord second = Record("I2");
+  second.resources.push_back(Patient("pat-b", "MRN-A"));
+  second.resources[0].unless_identifier = "urn:mrn|MRN-A";
+  second.outbox.push_back({"registry", "Patient/pat-a", "application/fhir+json", "{}", "k2"});
+  auto existing = store_->AppendAndWait(second);
+  EXPECT_EQ(existing->resources[0].outcome, ResourceOutcome::kExisting);
+  EXPECT_EQ(existing->resources[0].id, "pat-a");
+  EXPECT_EQ(store_->Stats("registry")->pending, 1);
+  // A conditional update whose identifier belongs to another id is refused.
+  InboundRecord other = Record("I3");
+  other.resources.push_back(Patient("pat-c", "MRN-A"));
+  other.resources[0].update = true;
+  other.resources[0].match_identifier = "urn:mrn|MRN-A";
+  auto refused = store_->AppendAndWait(other);
+  EXPECT_EQ(refused->resources[0].outcome, ResourceOutcome::kIdentityConflict);
+  EXPECT_EQ(refused->resources[0].id, "pat-a");
+}
+
+TEST_P(StoreContract, SearchesTokensDatesAndPages) {
+  InboundRecord r = Record("S1");
+  r.resources.push_back(Patient("p1", "MRN-1", "1979-04-12"));
+  r.resources.push_back(Patient("p2", "MRN-2", "1985-01-30"));
+  r.resources.push_back(Patient("p3", "MRN-3", "1990-07-01"));
+  r.resources.push_back(Patient("p4", "X-4", "1990-07-02"));
+  r.resources[3].index[0].system = "urn:other";
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  using Op = SearchCondition::Op;
+  auto ids = [&](std::vector<SearchCondition> c, size_t count = 10, size_t offset = 0) {
+    std::set<std::string> out;
+    auto page = store_->SearchResources("Patient", c, count, offset);
+    if (page.ok()) {
+      for (const auto& x : page->resources) out.insert(x.id);
+    }
+    return out;
+  };
+  EXPECT_EQ(ids({{"identifier", Op::kEq, true, "urn:mrn", "MRN-2"}}), (std::set<std::string>{"p2"}));
+  EXPECT_EQ(ids({{"identifier", Op::kEq, false, "", "X-4"}}), (std::set<std::string>{"p4"}));
+  EXPECT_TRUE(ids({{"identifier", Op::kEq, true, "urn:mrn", "X-4"}}).empty());
+  EXPECT_EQ(ids({{"birthdate", Op::kGe, false, "", "1985-01-30"}, {"birthdate", Op::kLt, false, "", "1990-07-02"}}),
+            (std::set<std::string>{"p2", "p3"}));
+  EXPECT_EQ(ids({{"birthdate", Op::kGt, false, "", "1990-07-01"}}), (std::set<std::string>{"p4"}));
+  EXPECT_EQ(ids({{"birthdate", Op::kLe, false, "", "1979-04-12"}}), (std::set<std::string>{"p1"}));
+  EXPECT_EQ(ids({{"birthdate", Op::kPrefix, false, "", "1990-07"}}), (std::set<std::string>{"p3", "p4"}));
+  EXPECT_EQ(ids({{"_id", Op::kEq, false, "", "p3"}}), (std::set<std::string>{"p3"}));
+  auto page = store_->SearchResources("Patient", {}, 3, 0);
+  EXPECT_EQ(page->total, 4);
+  EXPECT_EQ(page->resources.size(), 3u);
+  auto rest = store_->SearchResources("Patient", {}, 3, 3);
+  ASSERT_EQ(rest->resources.size(), 1u);
+  std::set<std::string> all = ids({}, 3, 0);
+  all.insert(rest->resources[0].id);
+  EXPECT_EQ(all.size(), 4u);  // the pages do not overlap
+  EXPECT_EQ(store_->ReadResource("Patient", "nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreContract, ClaimHandsOutTheOldestItemOfEachPartitionOnly) {
+  auto& s = *store_;
+  ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}})).ok());
+  ASSERT_TRUE(s.AppendAndWait(Queued("M2", {{"Patient/b", "b1"}})).ok());
+  ASSERT_TRUE(s.AppendAndWait(Queued("M3", {{"Patient/a", "a2"}})).ok());
+  auto first = s.ClaimOutbox("registry", kNow, 10);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(Payloads(*first), (std::vector<std::string>{"a1", "b1"}));
+  EXPECT_EQ((*first)[0].attempts, 1);
+  EXPECT_FALSE((*first)[0].outcome_unknown);
+  EXPECT_EQ(s.ClaimOutbox("registry", kNow, 1)->size(), (GetParam() == "sqlite" ? 1u : 0u))
+      << "SQLite: one process, so 'sending' at a claim means left from a stop; PostgreSQL: leased to this instance";
+  ASSERT_TRUE(s.MarkDelivered({(*first)[0].id, (*first)[1].id}, kNow).ok());
+  auto second = s.ClaimOutbox("registry", kNow, 10);
+  EXPECT_EQ(Payloads(*second), (std::vector<std::string>{"a2"}));
+  // A retry due later holds back its partition.
+  ASSERT_TRUE(s.MarkRetry((*second)[0].id, kLater, "HTTP 503").ok());
+  EXPECT_TRUE(s.ClaimOutbox("registry", kNow, 10)->empty());
+  auto due = s.ClaimOutbox("registry", kLater, 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].attempts, 2);
+  EXPECT_EQ((*due)[0].last_error, "HTTP 503");
+  EXPECT_TRUE(s.ClaimOutbox("other", kLater, 10)->empty());
+}
+
+TEST_P(StoreContract, AnItemLeftSendingGoesAgainAsOutcomeUnknown) {
+  ASSERT_TRUE(store_->AppendAndWait(Queued("M1", {{"Patient/a", "a1"}})).ok());
+  ASSERT_EQ(store_->ClaimOutbox("registry", kNow, 10)->size(), 1u);
+  Reopen();  // stopped while a1 was out
+  ASSERT_TRUE(store_->AppendAndWait(Queued("M2", {{"Patient/a", "a2"}, {"Patient/c", "c1"}})).ok());
+  auto again = store_->ClaimOutbox("registry", kNow, 10);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(Payloads(*again), (std::vector<std::string>{"a1", "c1"}));  // a2 still waits behind a1
+  EXPECT_TRUE((*again)[0].outcome_unknown);
+  EXPECT_EQ((*again)[0].attempts, 2);
+  EXPECT_FALSE((*again)[1].outcome_unknown);
+}
+
+TEST_P(StoreContract, DeadLettersAreListedReplayedAndCounted) {
+  auto& s = *store_;
+  ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}, {"Patient/b", "b1"}})).ok());
+  auto items = s.ClaimOutbox("registry", kNow, 10);
+  ASSERT_EQ(items->size(), 2u);
+  ASSERT_TRUE(s.MarkDead((*items)[0].id, "HTTP 422").ok());
+  ASSERT_TRUE(s.MarkDelivered({(*items)[1].id}, kNow).ok());
+  auto stats = s.Stats("registry");
+  EXPECT_EQ(stats->pending, 0);
+  EXPECT_EQ(stats->dead, 1);
+  EXPECT_EQ(stats->delivered, 1);
+  EXPECT_EQ(stats->oldest_pending_ms, 0);
+  auto dead = s.ListOutbox("registry", OutboxState::kDead, 10);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].write.payload, "a1");
+  EXPECT_EQ((*dead)[0].last_error, "HTTP 422");
+  EXPECT_EQ(s.ListOutbox("", OutboxState::kDead, 10)->size(), 1u);
+  EXPECT_EQ(*s.Replay((*items)[0].id), "registry");
+  EXPECT_EQ(s.Replay((*items)[1].id).status().code(), StatusCode::kNotFound);  // delivered, not dead
+  stats = s.Stats("registry");
+  EXPECT_EQ(stats->pending, 1);
+  EXPECT_GT(stats->oldest_pending_ms, 0);
+  auto replayed = s.ClaimOutbox("registry", kNow, 10);
+  ASSERT_EQ(replayed->size(), 1u);
+  EXPECT_EQ((*replayed)[0].attempts, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, testing::Values("sqlite", "postgres"),
+                         [](const testing::TestParamInfo<std::string>& store) { return store.param; });
+
+// What sharing one PostgreSQL database between gateway instances adds.
+class PostgresInstances : public testing::Test {
+ protected:
+  void SetUp() override {
+    conninfo_ = PgCluster::Get().CreateDatabase();
+    ASSERT_FALSE(conninfo_.empty()) << "no PostgreSQL server for the tests (deploy/setup.sh installs it)";
+  }
+  std::unique_ptr<PostgresStore> Open(const std::string& instance, int64_t lease_ms = 300000) {
+    auto s = PostgresStore::Open({conninfo_, instance, lease_ms, 512});
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  std::string conninfo_;
+};
+
+TEST_F(PostgresInstances, TwoInstancesNeverHoldTheSameItemAndKeepEachPatientsOrder) {
+  auto a = Open("gw-a");
+  auto b = Open("gw-b");
+  ASSERT_TRUE(a && b);
+  constexpr int kMessages = 400;
+  for (int i = 0; i < kMessages; ++i) {
+    MessageStore& via = i % 2 == 0 ? static_cast<MessageStore&>(*a) : *b;
+    ASSERT_TRUE(via.AppendAndWait(Queued("M" + std::to_string(i), {{"Patient/" + std::to_string(i % 13),
+                                                                      std::to_string(i)}})).ok());
+  }
+  // Both claim and deliver at the same time, as two gateways' workers do.
+  std::mutex mutex;
+  std::map<std::string, std::vector<int>> order;  // partition -> payloads in delivery order
+  std::set<int64_t> seen;
+  bool twice = false;
+  std::atomic<int> delivered{0};
+  auto worker = [&](PostgresStore& s) {
+    for (int idle = 0; idle < 50 && delivered < kMessages;) {
+      auto items = s.ClaimOutbox("registry", kNow, 16);
+      ASSERT_TRUE(items.ok()) << items.status().message();
+      if (items->empty()) {
+        ++idle;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      std::vector<int64_t> ids;
+      {
+        std::lock_guard lock(mutex);
+        for (const auto& item : *items) {
+          if (!seen.insert(item.id).second) twice = true;
+          order[item.write.partition].push_back(std::stoi(item.write.payload));
+          ids.push_back(item.id);
+        }
+      }
+      ASSERT_TRUE(s.MarkDelivered(ids, kNow).ok());
+      delivered += static_cast<int>(ids.size());
+    }
+  };
+  std::thread ta(worker, std::ref(*a));
+  std::thread tb(worker, std::ref(*b));
+  ta.join();
+  tb.join();
+  EXPECT_EQ(delivered.load(), kMessages);
+  EXPECT_FALSE(twice);
+  for (const auto& [partition, payloads] : order) {
+    for (size_t k = 1; k < payloads.size(); ++k) EXPECT_LT(payloads[k - 1], payloads[k]) << partition;
+  }
+}
+
+TEST_F(PostgresInstances, AnotherInstanceTakesAnItemOverOnlyWhenItsLeaseRanOut) {
+  auto a = Open("gw-a", 1000);
+  auto b = Open("gw-b", 1000);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->AppendAndWait(Queued("M1", {{"Patient/a", "a1"}})).ok());
+  auto held = a->ClaimOutbox("registry", kNow, 10);
+  ASSERT_EQ(held->size(), 1u);
+  EXPECT_TRUE(b->ClaimOutbox("registry", kNow + 999, 10)->empty()) << "a's lease still runs";
+  auto taken = b->ClaimOutbox("registry", kNow + 1000, 10);
+  ASSERT_EQ(taken->size(), 1u);
+  EXPECT_TRUE((*taken)[0].outcome_unknown);
+  EXPECT_EQ((*taken)[0].attempts, 2);
+}
+
+TEST_F(PostgresInstances, TwoInstancesCreatingOneIdentifierMakeOneResource) {
+  auto a = Open("gw-a");
+  auto b = Open("gw-b");
+  ASSERT_TRUE(a && b);
+  constexpr int kRounds = 20;
+  int created = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string mrn = "MRN-RACE-" + std::to_string(round);
+    Result<AppendOutcome> ra = Unavailable(""), rb = Unavailable("");
+    auto create = [&](PostgresStore& s, const std::string& id, Result<AppendOutcome>& out) {
+      InboundRecord r = Record("RACE-" + id);
+      r.resources.push_back(Patient(id, mrn));
+      r.resources[0].unless_identifier = "urn:mrn|" + mrn;
+      out = s.AppendAndWait(r);
+    };
+    std::thread ta(create, std::ref(*a), "a-" + std::to_string(round), std::ref(ra));
+    std::thread tb(create, std::ref(*b), "b-" + std::to_string(round), std::ref(rb));
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(ra.ok() && rb.ok()) << (ra.ok() ? rb.status().message() : ra.status().message());
+    created += (ra->resources[0].outcome == ResourceOutcome::kCreated) + (rb->resources[0].outcome == ResourceOutcome::kCreated);
+    EXPECT_EQ(a->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", mrn}}, 10, 0)->total, 1)
+        << mrn;
+  }
+  EXPECT_EQ(created, kRounds);
+}
+
+TEST(PostgresStoreOpen, AnUnreachableServerIsUnavailable) {
+  auto s = PostgresStore::Open({"host=/nonexistent-kgw port=5432 user=kgw dbname=x connect_timeout=2", "gw", 300000, 512});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.status().message().find("cannot connect to PostgreSQL"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ketamine::store
