@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "store/internal/names.h"
+#include "store/internal/write_rules.h"
 
 namespace ketamine::store {
 namespace {
@@ -358,53 +359,24 @@ Result<bool> PostgresStore::WriteResources(const std::vector<ResourceWrite>& wri
     found.last_updated = GetText(r.get(), 0, 2);
     return true;
   };
+  auto current_version = [&](const std::string& type, const std::string& id) -> Result<int64_t> {
+    KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, writer_->Run("version", "SELECT version FROM resources WHERE type = $1 AND "
+                                                        "id = $2", {Text(type), Text(id)}));
+    return PQntuples(r.get()) == 1 ? GetInt(r.get(), 0, 0) : int64_t{0};
+  };
   bool ok = true;
   for (const ResourceWrite& w : writes) {
-    ResourceResult result;
-    result.type = w.type;
-    result.id = w.id;
     for (const std::string* token : {&w.unless_identifier, &w.match_identifier}) {
       if (!token->empty()) KETAMINE_RETURN_IF_ERROR(lock("identifier|" + w.type + "|" + *token));
     }
     KETAMINE_RETURN_IF_ERROR(lock("resource|" + w.type + "/" + w.id));
-    if (!w.unless_identifier.empty()) {
-      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.unless_identifier, result));
-      if (exists) {
-        result.outcome = ResourceOutcome::kExisting;
-        results.push_back(std::move(result));
-        continue;
-      }
-    }
-    if (!w.match_identifier.empty()) {
-      ResourceResult found;
-      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.match_identifier, found));
-      if (exists && found.id != w.id) {
-        result.outcome = ResourceOutcome::kIdentityConflict;
-        result.id = found.id;
-        results.push_back(std::move(result));
-        ok = false;
-        continue;
-      }
-    }
-    KETAMINE_ASSIGN_OR_RETURN(ResultPtr current, writer_->Run("version", "SELECT version FROM resources WHERE type = $1 "
-                                                              "AND id = $2", {Text(w.type), Text(w.id)}));
-    const int64_t version = PQntuples(current.get()) == 1 ? GetInt(current.get(), 0, 0) : 0;
-    if (version > 0 && !w.update && w.replay_existing) {
-      result.outcome = ResourceOutcome::kExisting;
-      result.version = version;
+    KETAMINE_ASSIGN_OR_RETURN(ResourceResult result, internal::DecideWrite(w, now, find_identifier, current_version));
+    if (result.outcome != ResourceOutcome::kCreated && result.outcome != ResourceOutcome::kUpdated) {
+      ok = ok && !internal::IsConflict(result.outcome);
       results.push_back(std::move(result));
       continue;
     }
-    if ((version > 0 && !w.update) || (w.if_match != 0 && w.if_match != version)) {
-      result.outcome = ResourceOutcome::kVersionConflict;
-      result.version = version;
-      results.push_back(std::move(result));
-      ok = false;
-      continue;
-    }
-    result.version = version + 1;
-    result.last_updated = now;
-    result.outcome = version > 0 ? ResourceOutcome::kUpdated : ResourceOutcome::kCreated;
+    const int64_t version = result.version - 1;
     if (version > 0) {
       // The version being replaced goes to the history first: nothing is overwritten without a trace.
       KETAMINE_RETURN_IF_ERROR(writer_->Run("history",

@@ -2,6 +2,7 @@
 
 #include "store/sqlite.h"
 #include "store/internal/names.h"
+#include "store/internal/write_rules.h"
 
 #include "common/clock.h"
 
@@ -330,51 +331,22 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
     found.last_updated = by_identifier.Column(2);
     return true;
   };
-  for (const ResourceWrite& w : writes) {
-    ResourceResult result;
-    result.type = w.type;
-    result.id = w.id;
-    if (!w.unless_identifier.empty()) {
-      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.unless_identifier, result));
-      if (exists) {
-        result.outcome = ResourceOutcome::kExisting;
-        results.push_back(std::move(result));
-        continue;
-      }
-    }
-    if (!w.match_identifier.empty()) {
-      ResourceResult found;
-      KETAMINE_ASSIGN_OR_RETURN(bool exists, find_identifier(w.type, w.match_identifier, found));
-      if (exists && found.id != w.id) {
-        result.outcome = ResourceOutcome::kIdentityConflict;
-        result.id = found.id;
-        results.push_back(std::move(result));
-        ok = false;
-        continue;
-      }
-    }
+  auto current_version = [&](const std::string& type, const std::string& id) -> Result<int64_t> {
     sqlite3_reset(current.get());
-    current.Text(1, w.type);
-    current.Text(2, w.id);
+    current.Text(1, type);
+    current.Text(2, id);
     int rc = sqlite3_step(current.get());
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, "version lookup");
-    const int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(current.get(), 0) : 0;
-    if (version > 0 && !w.update && w.replay_existing) {
-      result.outcome = ResourceOutcome::kExisting;
-      result.version = version;
+    return rc == SQLITE_ROW ? sqlite3_column_int64(current.get(), 0) : int64_t{0};
+  };
+  for (const ResourceWrite& w : writes) {
+    KETAMINE_ASSIGN_OR_RETURN(ResourceResult result, internal::DecideWrite(w, now, find_identifier, current_version));
+    if (result.outcome != ResourceOutcome::kCreated && result.outcome != ResourceOutcome::kUpdated) {
+      ok = ok && !internal::IsConflict(result.outcome);
       results.push_back(std::move(result));
       continue;
     }
-    if ((version > 0 && !w.update) || (w.if_match != 0 && w.if_match != version)) {
-      result.outcome = ResourceOutcome::kVersionConflict;
-      result.version = version;
-      results.push_back(std::move(result));
-      ok = false;
-      continue;
-    }
-    result.version = version + 1;
-    result.last_updated = now;
-    result.outcome = version > 0 ? ResourceOutcome::kUpdated : ResourceOutcome::kCreated;
+    const int64_t version = result.version - 1;
     if (dry_run) {
       results.push_back(std::move(result));
       continue;

@@ -7,8 +7,12 @@
 #include <filesystem>
 #include <thread>
 
+#include "records.h"
+
 namespace ketamine::store {
 namespace {
+
+using testing_records::Record;
 
 class SqliteStoreTest : public testing::Test {
  protected:
@@ -19,21 +23,6 @@ class SqliteStoreTest : public testing::Test {
     std::filesystem::remove_all(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  static InboundRecord Record(std::string control_id, MessageStatus status = MessageStatus::kAccepted) {
-    InboundRecord r;
-    r.received_at = "2026-11-23T10:00:00.000Z";
-    r.listener = "mllp";
-    r.sending_application = "PHARM";
-    r.sending_facility = "CLINIC";
-    r.control_id = std::move(control_id);
-    r.message_type = "RDE^O11";
-    r.version = "2.5.1";
-    r.status = status;
-    r.raw = "MSH|^~\\&|PHARM|CLINIC|||1||RDE^O11|" + r.control_id + "|P|2.5.1\r";
-    r.replies = {"MSH|ack1\r", "MSH|ack2\r"};
-    return r;
-  }
 
   std::filesystem::path dir_;
 };

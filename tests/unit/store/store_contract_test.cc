@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "store/postgres_store.h"
+#include "records.h"
 #include "store/sqlite_store.h"
 
 namespace ketamine::store {
@@ -61,20 +62,7 @@ class PgCluster {
   int databases_ = 0;
 };
 
-InboundRecord Record(std::string control_id, MessageStatus status = MessageStatus::kAccepted) {
-  InboundRecord r;
-  r.received_at = "2026-11-23T10:00:00.000Z";
-  r.listener = "mllp";
-  r.sending_application = "PHARM";
-  r.sending_facility = "CLINIC";
-  r.control_id = std::move(control_id);
-  r.message_type = "RDE^O11";
-  r.version = "2.5.1";
-  r.status = status;
-  r.raw = "MSH|^~\\&|PHARM|CLINIC|||1||RDE^O11|" + r.control_id + "|P|2.5.1\r\xE9";  // 8859/1 byte kept as is
-  r.replies = {"MSH|ack1\r", "MSH|ack2\r"};
-  return r;
-}
+using testing_records::Record;
 
 ResourceWrite Patient(std::string id, std::string mrn, std::string birth_date = "1979-04-12") {
   ResourceWrite w;

@@ -1,0 +1,25 @@
+// Records the store tests append: a message from PHARM at CLINIC with two stored replies.
+#pragma once
+
+#include <string>
+
+#include "store/message_store.h"
+
+namespace ketamine::store::testing_records {
+
+inline InboundRecord Record(std::string control_id, MessageStatus status = MessageStatus::kAccepted) {
+  InboundRecord r;
+  r.received_at = "2026-11-23T10:00:00.000Z";
+  r.listener = "mllp";
+  r.sending_application = "PHARM";
+  r.sending_facility = "CLINIC";
+  r.control_id = std::move(control_id);
+  r.message_type = "RDE^O11";
+  r.version = "2.5.1";
+  r.status = status;
+  r.raw = "MSH|^~\\&|PHARM|CLINIC|||1||RDE^O11|" + r.control_id + "|P|2.5.1\r\xE9";  // an 8859/1 byte, kept as is
+  r.replies = {"MSH|ack1\r", "MSH|ack2\r"};
+  return r;
+}
+
+}  // namespace ketamine::store::testing_records
