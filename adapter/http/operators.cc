@@ -70,6 +70,10 @@ std::optional<std::string> OperatorTokens::Authorize(const Request& request) con
 }
 
 Result<OperatorTokens> LoadOperatorTokens(const std::filesystem::path& file) {
+  // A file of a few lines: never standard input, a device or a pipe, never megabytes.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) return InvalidInput("cannot read " + file.string() + " (not a file)");
+  if (std::filesystem::file_size(file, ec) > (1u << 20) || ec) return InvalidInput(file.string() + " is larger than 1 MiB");
   auto text = ReadFile(file);
   if (!text.ok()) return InvalidInput("cannot read " + file.string());
   return OperatorTokens::Parse(*text, file.string());

@@ -52,6 +52,8 @@ TEST(OperatorTokens, RefusesWeakOrMalformedFilesNamingTheLine) {
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.status().message().find("no operator token"), std::string::npos);
   EXPECT_FALSE(LoadOperatorTokens("/nonexistent/operators").ok());
+  EXPECT_FALSE(LoadOperatorTokens("-").ok());          // never standard input
+  EXPECT_FALSE(LoadOperatorTokens("/dev/zero").ok());  // never a device
 }
 
 }  // namespace
