@@ -179,11 +179,7 @@ class PostgresStore::Connection {
 
   // `name` empty: a one-off statement (search queries built per request).
   Result<ResultPtr> Run(const std::string& name, const char* sql, const std::vector<Param>& params) {
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      PQreset(conn_);
-      prepared_.clear();
-      if (PQstatus(conn_) != CONNECTION_OK) return Error("reconnect");
-    }
+    KETAMINE_RETURN_IF_ERROR(Ready());
     std::vector<const char*> values;
     std::vector<int> lengths, formats;
     for (const Param& p : params) {
@@ -210,19 +206,39 @@ class PostgresStore::Connection {
   }
 
   // Commands without parameters or results worth keeping (BEGIN, COMMIT, SAVEPOINT, DDL).
+  // BEGIN, COMMIT and ROLLBACK are followed: a connection lost inside a transaction is not
+  // silently replaced (what came after would run outside the transaction and be half a batch);
+  // the caller's ROLLBACK ends the transaction and the next use reconnects.
   Status Exec(const char* sql) {
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      PQreset(conn_);
-      prepared_.clear();
+    const std::string_view command(sql);
+    if (command == "ROLLBACK" || command == "COMMIT") {
+      const bool was = in_transaction_;
+      if (command == "ROLLBACK") in_transaction_ = false;
+      if (was && PQstatus(conn_) != CONNECTION_OK) {
+        in_transaction_ = false;
+        return Unavailable("PostgreSQL connection lost inside a transaction");
+      }
+      in_transaction_ = false;
     }
+    KETAMINE_RETURN_IF_ERROR(Ready());
     ResultPtr result(PQexec(conn_, sql), &PQclear);
     const ExecStatusType status = PQresultStatus(result.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return Error(sql, result.get()).status();
+    if (command == "BEGIN") in_transaction_ = true;
     return Status::Ok();
   }
 
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
+  // Reconnects a dropped connection, unless a transaction was open on it.
+  Status Ready() {
+    if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
+    if (in_transaction_) return Unavailable("PostgreSQL connection lost inside a transaction");
+    PQreset(conn_);
+    prepared_.clear();
+    if (PQstatus(conn_) != CONNECTION_OK) return Error("reconnect").status();
+    return Status::Ok();
+  }
   Result<ResultPtr> Error(const std::string& what, const PGresult* result = nullptr) {
     std::string text = result != nullptr ? PQresultErrorMessage(result) : "";
     if (text.empty()) text = PQerrorMessage(conn_);
@@ -232,6 +248,7 @@ class PostgresStore::Connection {
 
   PGconn* conn_;
   std::set<std::string> prepared_;
+  bool in_transaction_ = false;
 };
 
 Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions& given) {

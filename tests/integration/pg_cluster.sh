@@ -3,6 +3,7 @@
 # user when the tests run as root; it listens only on a Unix socket in its own folder).
 #   tests/integration/pg_cluster.sh start DIR        # prints a libpq conninfo for database "postgres"
 #   tests/integration/pg_cluster.sh createdb DIR NAME
+#   tests/integration/pg_cluster.sh restart DIR      # a fast restart (every connection is dropped)
 #   tests/integration/pg_cluster.sh stop DIR         # stops it and removes DIR
 set -euo pipefail
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -22,6 +23,9 @@ case "$1" in
     ;;
   createdb)
     as_owner "$bin/createdb" -h "$dir" -p 5432 -U kgw "${3:?database name}"
+    ;;
+  restart)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 restart >/dev/null
     ;;
   stop)
     if [ -d "$dir/data" ]; then as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; fi

@@ -46,6 +46,7 @@ class PgCluster {
     if (std::system((script_ + " createdb " + dir_ + " " + name).c_str()) != 0) return "";
     return "host=" + dir_ + " port=5432 user=kgw dbname=" + name;
   }
+  bool Restart() { return std::system((script_ + " restart " + dir_).c_str()) == 0; }
   ~PgCluster() {
     if (!dir_.empty()) std::system((script_ + " stop " + dir_).c_str());
   }
@@ -482,6 +483,28 @@ TEST_F(PostgresInstances, TwoInstancesCreatingOneIdentifierMakeOneResource) {
         << mrn;
   }
   EXPECT_EQ(created, kRounds);
+}
+
+TEST_F(PostgresInstances, AServerRestartCostsAtMostOneRefusedBatchThenItReconnects) {
+  auto a = Open("gw-a");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->AppendAndWait(Queued("M1", {{"Patient/a", "a1"}})).ok());
+  ASSERT_TRUE(PgCluster::Get().Restart());
+  // The first use of a dropped connection fails (the caller answers AR / 503 and the sender
+  // retries); the connection is reset and what follows succeeds.
+  auto first = a->AppendAndWait(Queued("M2", {{"Patient/b", "b1"}}));
+  if (!first.ok()) {
+    EXPECT_EQ(first.status().code(), StatusCode::kUnavailable);
+    ASSERT_TRUE(a->AppendAndWait(Queued("M2", {{"Patient/b", "b1"}})).ok());
+  }
+  EXPECT_TRUE(a->AppendAndWait(Queued("M3", {{"Patient/c", "c1"}})).ok());
+  auto claimed = a->ClaimOutbox("registry", kNow, 10);
+  if (!claimed.ok()) claimed = a->ClaimOutbox("registry", kNow, 10);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+  EXPECT_EQ(Payloads(*claimed), (std::vector<std::string>{"a1", "b1", "c1"}));
+  auto count = a->Count();
+  if (!count.ok()) count = a->Count();
+  EXPECT_EQ(*count, 3);
 }
 
 TEST(PostgresStoreOpen, AnUnreachableServerIsUnavailable) {
