@@ -127,7 +127,8 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   GatewayConfig config;
   KETAMINE_RETURN_IF_ERROR(
       r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir", "seed_examples", "routing",
-                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate", "ledger", "store"}));
+                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate", "ledger", "store", "outbox_retention_days"}));
+  KETAMINE_RETURN_IF_ERROR(r.Integer(doc, "", "outbox_retention_days", config.outbox_retention_days, 0, 36500));
   std::string data_dir;
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
   if (!data_dir.empty()) config.data_dir = data_dir;

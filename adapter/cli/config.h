@@ -46,6 +46,8 @@ struct GatewayConfig {
   // The message store: SQLite in data_dir (default), or PostgreSQL for several instances
   // ("store": {"type": "postgres", "conninfo": ..., "instance": ..., "lease_ms": ...}).
   std::optional<store::PostgresOptions> postgres;
+  // Delivered outbox items (copies of what went out) are removed after so many days; 0 keeps them.
+  int outbox_retention_days = 30;
 };
 
 // The store the config names: PostgreSQL when configured, else SQLite under data_dir.

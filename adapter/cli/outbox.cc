@@ -2,6 +2,7 @@
 // store as `serve` (safe while it runs: SQLite in WAL mode takes one writer at a time; PostgreSQL
 // when the config names it).
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -14,10 +15,13 @@ namespace {
 constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-letters [--destination NAME] [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox replay ID... [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox stats DESTINATION [--data-dir DIR] [--config FILE]
+       ketamine-gateway outbox prune --days N [--data-dir DIR] [--config FILE]
 
   dead-letters   lists the deliveries that gave up (id, destination, attempts, created, last error)
   replay ID      puts dead letters back in the queue, due now; a running gateway sends them
   stats NAME     pending, delivered and dead items of a destination, and the oldest pending one
+  prune --days N removes delivered items older than N days (serve does it hourly, outbox_retention_days);
+                 pending and dead items and the stored messages stay
   --data-dir DIR the store's folder (default: data, like serve)
   --config FILE  serve's config: its data_dir, or its PostgreSQL store
 
@@ -32,17 +36,27 @@ int Fail(int code, const std::string& message) {
 }  // namespace
 
 int Outbox(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config"}, {"--help"}});
+  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config", "--days"}, {"--help"}});
   if (!args.ok()) return Fail(kExitUsage, args.status().message());
   if (args->Has("--help")) {
     std::fputs(kOutboxHelp, stdout);
     return kExitOk;
   }
-  if (args->positional.empty()) return Fail(kExitUsage, "dead-letters, replay or stats (see --help)");
+  if (args->positional.empty()) return Fail(kExitUsage, "dead-letters, replay, stats or prune (see --help)");
   const std::string action = args->positional[0];
   const std::string data_dir = args->Option("--data-dir") != nullptr ? *args->Option("--data-dir") : "data";
-  if (action != "dead-letters" && action != "replay" && action != "stats") {
-    return Fail(kExitUsage, "unknown action '" + action + "' (dead-letters, replay, stats)");
+  if (action != "dead-letters" && action != "replay" && action != "stats" && action != "prune") {
+    return Fail(kExitUsage, "unknown action '" + action + "' (dead-letters, replay, stats, prune)");
+  }
+  int days = -1;
+  if (action == "prune") {
+    const std::string* given = args->Option("--days");
+    char* end = nullptr;
+    const long value = given == nullptr ? -1 : std::strtol(given->c_str(), &end, 10);
+    if (given == nullptr || end == given->c_str() || *end != '\0' || value < 0 || value > 36500) {
+      return Fail(kExitUsage, "prune takes --days N (0 to 36500)");
+    }
+    days = static_cast<int>(value);
   }
   if ((action == "replay" && args->positional.size() < 2) || (action == "stats" && args->positional.size() != 2)) {
     return Fail(kExitUsage, action == "replay" ? "replay takes the ids of dead letters" : "stats takes a destination");
@@ -64,6 +78,18 @@ int Outbox(const std::vector<std::string>& argv) {
       std::printf("%lld\t%s\t%d attempts\t%s\t%s\n", static_cast<long long>(item.id), item.write.destination.c_str(),
                   item.attempts, FormatIsoTimestamp(FromUnixMs(item.created_ms)).c_str(), item.last_error.c_str());
     }
+    return kExitOk;
+  }
+  if (action == "prune") {
+    const int64_t cutoff = UnixMs(Clock::System().Now()) - int64_t{days} * 86400000;
+    int64_t total = 0;
+    while (true) {
+      auto removed = (*store)->PruneDelivered(cutoff, 10000);
+      if (!removed.ok()) return Fail(kExitUnavailable, removed.status().message());
+      total += *removed;
+      if (*removed < 10000) break;
+    }
+    std::printf("pruned %lld delivered items\n", static_cast<long long>(total));
     return kExitOk;
   }
   if (action == "stats") {

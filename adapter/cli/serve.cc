@@ -217,6 +217,7 @@ int Serve(const std::vector<std::string>& argv) {
                                                    config->postgres ? config->postgres->instance : "");
     if (!started.ok()) return Fail(kExitUsage, started.status().message());
     deliveries = std::move(*started);
+    deliveries->KeepDeliveredFor(config->outbox_retention_days);
     config->inbound.router = config->router;
     config->inbound.queued = [deliveries](const std::vector<std::string>& destinations) { deliveries->Wake(destinations); };
   }

@@ -110,12 +110,19 @@ class DeliveryWorkers {
   // Prometheus text: outbox items by state, oldest pending age, attempts by result, a histogram of
   // attempt latency.
   std::string PrometheusText() const;
+  // Retention: removes delivered items older than `days` at once and then every hour (their
+  // messages stay in the store; 0 keeps them for ever). Stop() ends it.
+  void KeepDeliveredFor(int days);
   void Stop();  // each finishes the items in hand; the rest waits in the outbox
 
  private:
   explicit DeliveryWorkers(std::shared_ptr<store::MessageStore> store) : store_(std::move(store)) {}
   std::shared_ptr<store::MessageStore> store_;
   std::map<std::string, std::unique_ptr<DeliveryWorker>> workers_;
+  std::mutex retention_mutex_;
+  std::condition_variable retention_wake_;
+  bool retention_stopping_ = false;
+  std::thread retention_;
 };
 
 }  // namespace ketamine::routing

@@ -166,6 +166,9 @@ class MessageStore {
   // worker. kNotFound unless it is dead.
   virtual Result<std::string> Replay(int64_t id) = 0;
   virtual Result<OutboxStats> Stats(std::string_view destination) = 0;
+  // Retention: removes up to `limit` delivered items (and their payloads) delivered before
+  // `delivered_before_ms`, oldest first; returns how many. Pending and dead items are never removed.
+  virtual Result<int64_t> PruneDelivered(int64_t delivered_before_ms, size_t limit) = 0;
 };
 
 }  // namespace ketamine::store

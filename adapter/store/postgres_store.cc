@@ -641,4 +641,16 @@ Result<OutboxStats> PostgresStore::Stats(std::string_view destination) {
   return stats;
 }
 
+Result<int64_t> PostgresStore::PruneDelivered(int64_t delivered_before_ms, size_t limit) {
+  std::lock_guard lock(outbox_mutex_);
+  // Oldest first by id (ids grow with time); the payload goes with its row, in one statement.
+  KETAMINE_ASSIGN_OR_RETURN(
+      ResultPtr r, outbox_->Run("prune",
+                                "WITH old AS (SELECT id FROM outbox WHERE state = 'delivered' AND delivered_ms < $1 "
+                                "ORDER BY id LIMIT $2), payloads AS (DELETE FROM outbox_payload p USING old WHERE "
+                                "p.id = old.id) DELETE FROM outbox o USING old WHERE o.id = old.id RETURNING o.id",
+                                {Int(delivered_before_ms), Int(static_cast<int64_t>(limit))}));
+  return static_cast<int64_t>(PQntuples(r.get()));
+}
+
 }  // namespace ketamine::store

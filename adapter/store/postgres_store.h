@@ -54,6 +54,7 @@ class PostgresStore : public MessageStore {
   Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) override;
   Result<std::string> Replay(int64_t id) override;
   Result<OutboxStats> Stats(std::string_view destination) override;
+  Result<int64_t> PruneDelivered(int64_t delivered_before_ms, size_t limit) override;
 
   const PostgresOptions& options() const { return options_; }
 

@@ -684,4 +684,35 @@ Result<OutboxStats> SqliteStore::Stats(std::string_view destination) {
   return stats;
 }
 
+Result<int64_t> SqliteStore::PruneDelivered(int64_t delivered_before_ms, size_t limit) {
+  std::lock_guard lock(outbox_mutex_);
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
+  // Oldest first by id (ids grow with time); the payload goes with its row.
+  const char* sql[] = {
+      "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id INTEGER PRIMARY KEY)",
+      "DELETE FROM prune_ids",
+      "INSERT INTO prune_ids SELECT id FROM outbox WHERE state = 'delivered' AND delivered_ms < ?1 ORDER BY id LIMIT ?2",
+      "DELETE FROM outbox_payload WHERE id IN (SELECT id FROM prune_ids)",
+      "DELETE FROM outbox WHERE id IN (SELECT id FROM prune_ids)"};
+  int64_t removed = 0;
+  for (const char* statement : sql) {
+    Statement step(outbox_, statement);
+    if (!step.ok()) {
+      Exec(outbox_, "ROLLBACK;").ok();
+      return SqlError(outbox_, "prune");
+    }
+    if (sqlite3_bind_parameter_count(step.get()) == 2) {
+      sqlite3_bind_int64(step.get(), 1, delivered_before_ms);
+      sqlite3_bind_int64(step.get(), 2, static_cast<sqlite3_int64>(limit));
+    }
+    if (sqlite3_step(step.get()) != SQLITE_DONE) {
+      Exec(outbox_, "ROLLBACK;").ok();
+      return SqlError(outbox_, "prune");
+    }
+    if (std::string_view(statement).rfind("DELETE FROM outbox ", 0) == 0) removed = sqlite3_changes(outbox_);
+  }
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "COMMIT;"));
+  return removed;
+}
+
 }  // namespace ketamine::store

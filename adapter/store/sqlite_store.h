@@ -46,6 +46,7 @@ class SqliteStore : public MessageStore {
   Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) override;
   Result<std::string> Replay(int64_t id) override;
   Result<OutboxStats> Stats(std::string_view destination) override;
+  Result<int64_t> PruneDelivered(int64_t delivered_before_ms, size_t limit) override;
 
  private:
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);

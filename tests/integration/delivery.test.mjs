@@ -184,6 +184,16 @@ test('a message the server refuses becomes a dead letter that an operator replay
   assert.ok(await until(async () => (await count()) === before + 2), 'delivered after the replay from the CLI');
   assert.equal(cli('replay', id).status, 1, 'no longer a dead letter');
   assert.match(cli('stats', 'registry').stdout, /^dead 0$/m);
+
+  // Retention: delivered copies go, the rest stays (serve does this hourly past outbox_retention_days).
+  assert.match(cli('prune', '--days', '30').stdout, /^pruned 0 delivered items$/m, 'nothing is 30 days old');
+  assert.ok(Number(cli('stats', 'registry').stdout.match(/^delivered (\d+)$/m)[1]) > 0);
+  const pruned = cli('prune', '--days', '0');
+  assert.equal(pruned.status, 0, pruned.stderr);
+  assert.match(pruned.stdout, /^pruned [1-9]\d* delivered items$/m);
+  assert.match(cli('stats', 'registry').stdout, /^delivered 0$/m);
+  assert.equal(cli('prune').status, 2, 'prune needs --days');
+  assert.equal(cli('prune', '--days', '-1').status, 2);
 });
 
 test('a MedicationRequest POSTed to the gateway reaches the pharmacy over MLLP as an RDE^O11', async () => {

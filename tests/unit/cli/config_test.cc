@@ -52,6 +52,32 @@ TEST(ConfigTest, ErrorsNameTheKey) {
   EXPECT_FALSE(ParseConfig(deep, "deep.json").ok());
 }
 
+TEST(ConfigTest, StoreAndRetention) {
+  auto defaults = ParseConfig("{}", "test.json");
+  EXPECT_FALSE(defaults->postgres.has_value());
+  EXPECT_EQ(defaults->outbox_retention_days, 30);
+  auto pg = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "host=/run/postgresql dbname=kgw",
+      "instance": "gw-a", "lease_ms": 60000}, "outbox_retention_days": 0})", "site.json");
+  ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+  ASSERT_TRUE(pg->postgres.has_value());
+  EXPECT_EQ(pg->postgres->instance, "gw-a");
+  EXPECT_EQ(pg->postgres->lease_ms, 60000);
+  EXPECT_EQ(pg->outbox_retention_days, 0);
+  auto no_conninfo = ParseConfig(R"({"store": {"type": "postgres"}})", "site.json");
+  ASSERT_FALSE(no_conninfo.ok());
+  EXPECT_EQ(no_conninfo.status().location().ToString(), "store.conninfo");
+  auto other = ParseConfig(R"({"store": {"type": "mysql"}})", "site.json");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().location().ToString(), "store.type");
+  EXPECT_FALSE(ParseConfig(R"({"store": {"type": "sqlite", "conninfo": "x"}})", "site.json").ok());
+  EXPECT_FALSE(ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "lease_ms": 10}})", "site.json").ok());
+  EXPECT_FALSE(ParseConfig(R"({"outbox_retention_days": -1})", "site.json").ok());
+  auto ledger_everywhere = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x"},
+      "routing": {"destinations": {"ledger": {"type": "ledger"}}}})", "site.json");
+  ASSERT_FALSE(ledger_everywhere.ok());
+  EXPECT_EQ(ledger_everywhere.status().location().ToString(), "routing.destinations.ledger.instances");
+}
+
 TEST(ArgsTest, OptionsFlagsAndPositionals) {
   auto args = ParseArgs({"--config", "a.json", "--mllp-port=0", "--help", "x"},
                         {{"--config", "--mllp-port"}, {"--help"}});

@@ -377,6 +377,30 @@ TEST_P(StoreContract, DeadLettersAreListedReplayedAndCounted) {
   EXPECT_EQ((*replayed)[0].attempts, 1);
 }
 
+TEST_P(StoreContract, RetentionRemovesOnlyOldDeliveredItems) {
+  auto& s = *store_;
+  ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}, {"Patient/b", "b1"}, {"Patient/c", "c1"}})).ok());
+  ASSERT_TRUE(s.AppendAndWait(Queued("M2", {{"Patient/d", "d1"}, {"Patient/e", "e1"}})).ok());
+  auto items = s.ClaimOutbox("registry", kNow, 10);
+  ASSERT_EQ(items->size(), 5u);
+  ASSERT_TRUE(s.MarkDelivered({(*items)[0].id, (*items)[1].id}, 1000).ok());  // long ago
+  ASSERT_TRUE(s.MarkDelivered({(*items)[2].id}, kNow).ok());                  // just now
+  ASSERT_TRUE(s.MarkDead((*items)[3].id, "HTTP 422").ok());
+  ASSERT_TRUE(s.MarkRetry((*items)[4].id, kLater, "HTTP 503").ok());
+  auto first = s.PruneDelivered(kNow - 1000, 1);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(*first, 1);  // the limit holds
+  EXPECT_EQ(*s.PruneDelivered(kNow - 1000, 100), 1);
+  EXPECT_EQ(*s.PruneDelivered(kNow - 1000, 100), 0);
+  auto stats = s.Stats("registry");
+  EXPECT_EQ(stats->delivered, 1);
+  EXPECT_EQ(stats->dead, 1);
+  EXPECT_EQ(stats->pending, 1);
+  EXPECT_EQ(*s.Count(), 2);  // the messages stay
+  EXPECT_EQ(s.ListOutbox("registry", OutboxState::kDead, 10)->size(), 1u);
+  EXPECT_EQ(Payloads(*s.ClaimOutbox("registry", kLater, 10)), (std::vector<std::string>{"e1"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, testing::Values("sqlite", "postgres"),
                          [](const testing::TestParamInfo<std::string>& store) { return store.param; });
 
