@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "cli/config.h"
+#include "routing/delivery.h"
 
 namespace ketamine::cli {
 namespace {
@@ -81,15 +82,9 @@ int Outbox(const std::vector<std::string>& argv) {
     return kExitOk;
   }
   if (action == "prune") {
-    const int64_t cutoff = UnixMs(Clock::System().Now()) - int64_t{days} * 86400000;
-    int64_t total = 0;
-    while (true) {
-      auto removed = (*store)->PruneDelivered(cutoff, 10000);
-      if (!removed.ok()) return Fail(kExitUnavailable, removed.status().message());
-      total += *removed;
-      if (*removed < 10000) break;
-    }
-    std::printf("pruned %lld delivered items\n", static_cast<long long>(total));
+    auto total = routing::PruneDelivered(**store, days);
+    if (!total.ok()) return Fail(kExitUnavailable, total.status().message());
+    std::printf("pruned %lld delivered items\n", static_cast<long long>(*total));
     return kExitOk;
   }
   if (action == "stats") {

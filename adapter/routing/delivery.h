@@ -97,6 +97,10 @@ class DeliveryWorker {
 // Every destination's worker, started from the routing config: the pipeline and the REST facade
 // wake them after they queued something, an operator's replay wakes the one concerned, /metrics
 // reads their queues and figures.
+// Removes every delivered item older than `days` (0: all delivered items), 10,000 per short
+// transaction so deliveries go on between them; how many were removed.
+Result<int64_t> PruneDelivered(store::MessageStore& store, int days);
+
 class DeliveryWorkers {
  public:
   // A destination without a sender (a ledger destination when no ledger was given) is refused.

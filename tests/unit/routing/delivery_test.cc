@@ -122,6 +122,11 @@ TEST(DeliveryWorker, SendsEachPartitionInOrderNeverTwoOfOnePartitionAtOnce) {
   EXPECT_NE(metrics.find("ketamine_delivery_latency_seconds_count{destination=\"registry\"} 300\n"), std::string::npos);
   EXPECT_NE(metrics.find("ketamine_delivery_latency_seconds_sum{destination=\"registry\"} 0.9\n"), std::string::npos);
   EXPECT_NE(metrics.find("ketamine_outbox_items{destination=\"registry\",state=\"delivered\"} 300\n"), std::string::npos);
+  // Retention: none is a day old; with 0 days every delivered item goes (in chunks), the messages stay.
+  EXPECT_EQ(*PruneDelivered(*store, 1), 0);
+  EXPECT_EQ(*PruneDelivered(*store, 0), kMessages);
+  EXPECT_EQ(store->Stats("registry")->delivered, 0);
+  EXPECT_EQ(*store->Count(), kMessages);
   std::filesystem::remove_all(dir);
 }
 
