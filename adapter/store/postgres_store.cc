@@ -156,6 +156,19 @@ OutboxItem ReadItem(const PGresult* r, int row) {
   return item;
 }
 
+// A claim of the items `which` selects (oldest first, at most one per patient, skipping what
+// another instance is claiming right now), leased to this instance; $1 destination, $2 now,
+// $3 limit, $4 instance, $5 lease.
+std::string ClaimSql(const char* which) {
+  return std::string("WITH due AS (SELECT o.id, o.state AS was FROM outbox o WHERE o.destination = $1 AND ") + which +
+         " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.partition = o.partition "
+         "AND e.state IN ('pending', 'sending') AND e.id < o.id) ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) "
+         "UPDATE outbox u SET state = 'sending', attempts = u.attempts + 1, owner = $4, lease_until_ms = $2::bigint + $5 "
+         "FROM due JOIN outbox_payload p ON p.id = due.id WHERE u.id = due.id RETURNING u.id, u.message_id, "
+         "u.destination, u.partition, u.content_type, p.payload, u.idempotency_key, due.was, u.attempts, u.last_error, "
+         "u.created_ms";
+}
+
 }  // namespace
 
 // One libpq connection: statements prepared once under a name, binary results, every failure a
@@ -206,30 +219,35 @@ class PostgresStore::Connection {
   }
 
   // Commands without parameters or results worth keeping (BEGIN, COMMIT, SAVEPOINT, DDL).
-  // BEGIN, COMMIT and ROLLBACK are followed: a connection lost inside a transaction is not
-  // silently replaced (what came after would run outside the transaction and be half a batch);
-  // the caller's ROLLBACK ends the transaction and the next use reconnects.
+  // Commands without parameters or results worth keeping (SAVEPOINT, DDL, locks).
   Status Exec(const char* sql) {
-    const std::string_view command(sql);
-    if (command == "ROLLBACK" || command == "COMMIT") {
-      const bool was = in_transaction_;
-      if (command == "ROLLBACK") in_transaction_ = false;
-      if (was && PQstatus(conn_) != CONNECTION_OK) {
-        in_transaction_ = false;
-        return Unavailable("PostgreSQL connection lost inside a transaction");
-      }
-      in_transaction_ = false;
-    }
     KETAMINE_RETURN_IF_ERROR(Ready());
     ResultPtr result(PQexec(conn_, sql), &PQclear);
     const ExecStatusType status = PQresultStatus(result.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return Error(sql, result.get()).status();
-    if (command == "BEGIN") in_transaction_ = true;
     return Status::Ok();
   }
 
+  // A transaction is followed: a connection lost inside one is not silently replaced (what came
+  // after would run outside the transaction and be half a batch); Rollback ends it and the next
+  // use reconnects.
+  Status Begin() {
+    KETAMINE_RETURN_IF_ERROR(Exec("BEGIN"));
+    in_transaction_ = true;
+    return Status::Ok();
+  }
+  Status Commit() { return End("COMMIT"); }
+  Status Rollback() { return End("ROLLBACK"); }
+
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
+  Status End(const char* sql) {
+    const bool lost = in_transaction_ && PQstatus(conn_) != CONNECTION_OK;
+    in_transaction_ = false;
+    if (lost) return Unavailable("PostgreSQL connection lost inside a transaction");
+    return Exec(sql);
+  }
+
   // Reconnects a dropped connection, unless a transaction was open on it.
   Status Ready() {
     if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
@@ -285,10 +303,10 @@ uint64_t PostgresStore::appends() const { return committer_->appends(); }
 
 std::vector<Result<AppendOutcome>> PostgresStore::CommitBatch(const std::deque<PendingAppend>& batch) {
   auto fail_all = [&](const Status& status) {
-    writer_->Exec("ROLLBACK").ok();
+    writer_->Rollback().ok();
     return std::vector<Result<AppendOutcome>>(batch.size(), Result<AppendOutcome>(status));
   };
-  if (Status s = writer_->Exec("BEGIN"); !s.ok()) return fail_all(s);
+  if (Status s = writer_->Begin(); !s.ok()) return fail_all(s);
   std::vector<Result<AppendOutcome>> results;
   results.reserve(batch.size());
   const int64_t now_ms = UnixMs(Clock::System().Now());
@@ -348,7 +366,7 @@ std::vector<Result<AppendOutcome>> PostgresStore::CommitBatch(const std::deque<P
     if (Status s = writer_->Exec("RELEASE SAVEPOINT record"); !s.ok()) return fail_all(s);
     results.emplace_back(std::move(outcome));
   }
-  if (Status s = writer_->Exec("COMMIT"); !s.ok()) return fail_all(s);
+  if (Status s = writer_->Commit(); !s.ok()) return fail_all(s);
   return results;
 }
 
@@ -534,28 +552,21 @@ Result<std::vector<OutboxItem>> PostgresStore::ClaimOutbox(std::string_view dest
   // Items whose lease ran out (their instance stopped or died while sending: outcome unknown)
   // first, then pending items that are due and the oldest undelivered of their patient. SKIP
   // LOCKED: what another instance is claiming right now is left to it.
-  auto claim = [&](const std::string& name, const char* which, size_t n) -> Result<ResultPtr> {
-    const std::string sql =
-        std::string("WITH due AS (SELECT o.id, o.state AS was FROM outbox o WHERE o.destination = $1 AND ") + which +
-        " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.partition = o.partition "
-        "AND e.state IN ('pending', 'sending') AND e.id < o.id) ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) "
-        "UPDATE outbox u SET state = 'sending', attempts = u.attempts + 1, owner = $4, lease_until_ms = $2::bigint + $5 "
-        "FROM due JOIN outbox_payload p ON p.id = due.id WHERE u.id = due.id RETURNING u.id, u.message_id, "
-        "u.destination, u.partition, u.content_type, p.payload, u.idempotency_key, due.was, u.attempts, u.last_error, "
-        "u.created_ms";
+  static const std::string kUnknown = ClaimSql("o.state = 'sending' AND o.lease_until_ms <= $2");
+  static const std::string kDue = ClaimSql("o.state = 'pending' AND o.next_attempt_ms <= $2");
+  auto claim = [&](const std::string& name, const std::string& sql, size_t n) -> Result<ResultPtr> {
     return outbox_->Run(name, sql.c_str(),
                         {Text(destination), Int(now_ms), Int(static_cast<int64_t>(n)), Text(options_.instance),
                          Int(options_.lease_ms)});
   };
-  KETAMINE_RETURN_IF_ERROR(outbox_->Exec("BEGIN"));
+  KETAMINE_RETURN_IF_ERROR(outbox_->Begin());
   std::vector<OutboxItem> items;
-  for (const auto& [name, which] : {std::pair<std::string, const char*>{"claim-unknown", "o.state = 'sending' AND "
-                                                                        "o.lease_until_ms <= $2"},
-                                    {"claim-due", "o.state = 'pending' AND o.next_attempt_ms <= $2"}}) {
+  for (const auto& [name, sql] : {std::pair<const char*, const std::string*>{"claim-unknown", &kUnknown},
+                                 {"claim-due", &kDue}}) {
     if (items.size() >= limit) break;
-    auto rows = claim(name, which, limit - items.size());
+    auto rows = claim(name, *sql, limit - items.size());
     if (!rows.ok()) {
-      outbox_->Exec("ROLLBACK").ok();
+      outbox_->Rollback().ok();
       return rows.status();
     }
     for (int i = 0; i < PQntuples(rows->get()); ++i) {
@@ -565,7 +576,7 @@ Result<std::vector<OutboxItem>> PostgresStore::ClaimOutbox(std::string_view dest
       items.push_back(std::move(item));
     }
   }
-  KETAMINE_RETURN_IF_ERROR(outbox_->Exec("COMMIT"));
+  KETAMINE_RETURN_IF_ERROR(outbox_->Commit());
   std::sort(items.begin(), items.end(), [](const OutboxItem& x, const OutboxItem& y) { return x.id < y.id; });
   return items;
 }
@@ -621,17 +632,7 @@ Result<OutboxStats> PostgresStore::Stats(std::string_view destination) {
   OutboxStats stats;
   int64_t oldest_id = 0;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
-    const OutboxState state = OutboxStateFromName(GetText(r.get(), i, 0));
-    const int64_t n = GetInt(r.get(), i, 1);
-    const int64_t first = GetInt(r.get(), i, 2);
-    if (state == OutboxState::kPending || state == OutboxState::kSending) {
-      stats.pending += n;
-      if (oldest_id == 0 || first < oldest_id) oldest_id = first;
-    } else if (state == OutboxState::kDead) {
-      stats.dead = n;
-    } else {
-      stats.delivered = n;
-    }
+    internal::AddStateCount(stats, oldest_id, GetText(r.get(), i, 0), GetInt(r.get(), i, 1), GetInt(r.get(), i, 2));
   }
   if (oldest_id != 0) {
     KETAMINE_ASSIGN_OR_RETURN(ResultPtr c, outbox_->Run("created", "SELECT created_ms FROM outbox WHERE id = $1",

@@ -663,17 +663,8 @@ Result<OutboxStats> SqliteStore::Stats(std::string_view destination) {
   int64_t oldest_id = 0;
   int rc;
   while ((rc = sqlite3_step(counts.get())) == SQLITE_ROW) {
-    const OutboxState state = OutboxStateFromName(counts.Column(0));
-    const int64_t n = sqlite3_column_int64(counts.get(), 1);
-    const int64_t first = sqlite3_column_int64(counts.get(), 2);
-    if (state == OutboxState::kPending || state == OutboxState::kSending) {
-      stats.pending += n;
-      if (oldest_id == 0 || first < oldest_id) oldest_id = first;
-    } else if (state == OutboxState::kDead) {
-      stats.dead = n;
-    } else {
-      stats.delivered = n;
-    }
+    internal::AddStateCount(stats, oldest_id, counts.Column(0), sqlite3_column_int64(counts.get(), 1),
+                            sqlite3_column_int64(counts.get(), 2));
   }
   if (rc != SQLITE_DONE) return SqlError(outbox_, "stats");
   if (oldest_id != 0) {

@@ -46,4 +46,18 @@ inline OutboxState OutboxStateFromName(std::string_view name) {
   return OutboxState::kPending;
 }
 
+// Folds one row of "SELECT state, count(*), min(id) ... GROUP BY state" into `stats`; `oldest_id`
+// ends as the lowest undelivered id (0: none), whose created_ms is the oldest pending age.
+inline void AddStateCount(OutboxStats& stats, int64_t& oldest_id, std::string_view state, int64_t n, int64_t first_id) {
+  switch (OutboxStateFromName(state)) {
+    case OutboxState::kPending:
+    case OutboxState::kSending:
+      stats.pending += n;
+      if (oldest_id == 0 || first_id < oldest_id) oldest_id = first_id;
+      break;
+    case OutboxState::kDead: stats.dead = n; break;
+    case OutboxState::kDelivered: stats.delivered = n; break;
+  }
+}
+
 }  // namespace ketamine::store::internal
