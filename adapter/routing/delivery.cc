@@ -350,31 +350,28 @@ void DeliveryWorkers::Stop() {
   for (auto& [name, worker] : workers_) worker->Stop();
 }
 
-Result<int64_t> PruneDelivered(store::MessageStore& store, int days) {
-  constexpr size_t kChunk = 10000;
+Result<int64_t> PruneDelivered(store::MessageStore& store, int days, const std::function<bool()>& go_on, size_t chunk) {
   const int64_t cutoff = UnixMs(Clock::System().Now()) - int64_t{days} * 86400000;
   int64_t total = 0;
-  while (true) {
-    KETAMINE_ASSIGN_OR_RETURN(int64_t removed, store.PruneDelivered(cutoff, kChunk));
+  while (!go_on || go_on()) {
+    KETAMINE_ASSIGN_OR_RETURN(int64_t removed, store.PruneDelivered(cutoff, chunk));
     total += removed;
-    if (removed < static_cast<int64_t>(kChunk)) return total;
+    if (removed < static_cast<int64_t>(chunk)) break;
   }
+  return total;
 }
 
 void DeliveryWorkers::KeepDeliveredFor(int days) {
   if (days <= 0 || retention_.joinable()) return;
   retention_ = std::thread([this, days] {
     while (true) {
-      {
-        std::lock_guard lock(retention_mutex_);
-        if (retention_stopping_) return;
-      }
-      auto total = PruneDelivered(*store_, days);
+      if (retention_stopping_) return;
+      auto total = PruneDelivered(*store_, days, [this] { return !retention_stopping_.load(); });
       if (!total.ok()) log::Warn("outbox.prune-failed", {{"error", total.status().message()}});
       const int64_t removed = total.ok() ? *total : 0;
       if (removed > 0) log::Info("outbox.pruned", {{"delivered_items", std::to_string(removed)}, {"days", std::to_string(days)}});
       std::unique_lock lock(retention_mutex_);
-      if (retention_wake_.wait_for(lock, std::chrono::hours(1), [this] { return retention_stopping_; })) return;
+      if (retention_wake_.wait_for(lock, std::chrono::hours(1), [this] { return retention_stopping_.load(); })) return;
     }
   });
 }

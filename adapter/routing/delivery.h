@@ -97,9 +97,12 @@ class DeliveryWorker {
 // Every destination's worker, started from the routing config: the pipeline and the REST facade
 // wake them after they queued something, an operator's replay wakes the one concerned, /metrics
 // reads their queues and figures.
-// Removes every delivered item older than `days` (0: all delivered items), 10,000 per short
-// transaction so deliveries go on between them; how many were removed.
-Result<int64_t> PruneDelivered(store::MessageStore& store, int days);
+// Removes every delivered item older than `days` (0: all delivered items), `chunk` per short
+// transaction so deliveries go on between them; how many were removed. `go_on`, when given, is
+// asked before each chunk: false ends the pass there (a shutdown need not wait for a long first
+// pass over millions of old items).
+Result<int64_t> PruneDelivered(store::MessageStore& store, int days, const std::function<bool()>& go_on = {},
+                               size_t chunk = 10000);
 
 class DeliveryWorkers {
  public:
@@ -125,7 +128,7 @@ class DeliveryWorkers {
   std::map<std::string, std::unique_ptr<DeliveryWorker>> workers_;
   std::mutex retention_mutex_;
   std::condition_variable retention_wake_;
-  bool retention_stopping_ = false;
+  std::atomic<bool> retention_stopping_ = false;  // written under retention_mutex_, read by the pass
   std::thread retention_;
 };
 

@@ -124,7 +124,12 @@ TEST(DeliveryWorker, SendsEachPartitionInOrderNeverTwoOfOnePartitionAtOnce) {
   EXPECT_NE(metrics.find("ketamine_outbox_items{destination=\"registry\",state=\"delivered\"} 300\n"), std::string::npos);
   // Retention: none is a day old; with 0 days every delivered item goes (in chunks), the messages stay.
   EXPECT_EQ(*PruneDelivered(*store, 1), 0);
-  EXPECT_EQ(*PruneDelivered(*store, 0), kMessages);
+  // A pass told to stop after two chunks of 10 has removed those 20 and no more.
+  int asked = 0;
+  EXPECT_EQ(*PruneDelivered(*store, 0, [&asked] { return ++asked <= 2; }, 10), 20);
+  EXPECT_EQ(asked, 3);
+  EXPECT_EQ(store->Stats("registry")->delivered, kMessages - 20);
+  EXPECT_EQ(*PruneDelivered(*store, 0), kMessages - 20);
   EXPECT_EQ(store->Stats("registry")->delivered, 0);
   EXPECT_EQ(*store->Count(), kMessages);
   std::filesystem::remove_all(dir);
