@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { peer } from './peers.mjs';
+import { peer, sendUntilStopped } from './peers.mjs';
 import { freshDataDir, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
@@ -29,30 +29,11 @@ test('SIGKILL under load: every acknowledged order is delivered exactly once aft
     },
   }));
   let gw = await startGateway({ dataDir, args: ['--config', config] });
-  const acked = new Set();
-  const sent = new Set();
-  let next = 0;
-  let stop = false;
-  const clients = [0, 1, 2, 3].map(async () => {
-    const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
-    try {
-      while (!stop) {
-        const n = next++;
-        sent.add(n);
-        const ack = await client.sendAndWait(Hl7Message.parse(order(n)));
-        if (ack.getSegment('MSA').getField(1).toString() === 'AA') acked.add(n);
-      }
-    } catch {
-      // the gateway died under us
-    } finally {
-      client.close();
-    }
-  });
+  const load = sendUntilStopped([0, 1, 2, 3].map(() => gw.port), order);
+  const { acked, sent } = load;
   assert.ok(await until(async () => acked.size >= 150, 30000), 'traffic flowing');
   await gw.stop('SIGKILL');
-  stop = true;
-  // A client waiting for an ACK from the killed gateway may never hear back: give up on it.
-  await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 2000))]);
+  await load.stop();
   const ackedBeforeKill = acked.size;
 
   gw = await startGateway({ dataDir, args: ['--config', config] });

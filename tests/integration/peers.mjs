@@ -31,3 +31,36 @@ export async function importPeer(name) {
     (await import('node:fs')).readFileSync(new URL(`../peers/node_modules/${name}/package.json`, import.meta.url), 'utf8'),
   ).exports['.'].import}`, import.meta.url).href);
 }
+
+// MLLP load for the crash tests: one @medplum/hl7 client per port in `ports` sends order(n) for
+// n = first, first + 1, … (shared by all clients) until stop(). `sent` and `acked` (AA) hold the
+// numbers; a client whose gateway dies ends quietly. stop() gives up on a client still waiting for
+// an ACK from a killed gateway after two seconds.
+export function sendUntilStopped(ports, order, { first = 0 } = {}) {
+  const { Hl7Client } = peer('@medplum/hl7');
+  const { Hl7Message } = peer('@medplum/core');
+  const sent = new Set();
+  const acked = new Set();
+  let next = first;
+  let stopping = false;
+  const clients = ports.map(async (port) => {
+    const client = new Hl7Client({ host: '127.0.0.1', port });
+    try {
+      while (!stopping) {
+        const n = next++;
+        sent.add(n);
+        const ack = await client.sendAndWait(Hl7Message.parse(order(n)));
+        if (ack.getSegment('MSA').getField(1).toString() === 'AA') acked.add(n);
+      }
+    } catch {
+      // the gateway died under us
+    } finally {
+      client.close();
+    }
+  });
+  const stop = async () => {
+    stopping = true;
+    await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 2000))]);
+  };
+  return { sent, acked, stop };
+}

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { peer } from './peers.mjs';
+import { peer, sendUntilStopped } from './peers.mjs';
 import { freshDataDir, gatewayBin, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
@@ -139,28 +139,12 @@ test('two instances share the store: every order delivered once, duplicates answ
 
 test('one instance killed with SIGKILL under load: the other delivers everything it acknowledged, once', async () => {
   const [a, b] = gateways;
-  const acked = new Set();
-  let next = 1000;
-  let stop = false;
-  const clients = [a, a, b].map(async (gw) => {
-    const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
-    try {
-      while (!stop) {
-        const n = next++;
-        const ack = await client.sendAndWait(Hl7Message.parse(order(n)));
-        if (ack.getSegment('MSA').getField(1).toString() === 'AA') acked.add(n);
-      }
-    } catch {
-      // a's clients lose their gateway
-    } finally {
-      client.close();
-    }
-  });
+  const load = sendUntilStopped([a.port, a.port, b.port], order, { first: 1000 });
+  const { acked } = load;
   assert.ok(await until(async () => acked.size >= 150, 30000), 'traffic flowing');
   await a.stop('SIGKILL');
   await new Promise((r) => setTimeout(r, 300));
-  stop = true;
-  await Promise.race([Promise.all(clients), new Promise((r) => setTimeout(r, 2000))]);
+  await load.stop();
   const want = new Set([...acked].map((n) => `ORD-PG-${n}`));
   const delivered = async () => (await placed()).filter((o) => want.has(o));
   assert.ok(await until(async () => new Set(await delivered()).size === want.size, 60000),
