@@ -103,13 +103,19 @@ Result<ClientResponse> Client::Post(const OutgoingPost& post) {
   }
 }
 
-std::vector<Result<ClientResponse>> Client::PostAll(const std::vector<OutgoingPost>& posts, size_t in_flight) {
+std::vector<Result<ClientResponse>> Client::PostAll(const std::vector<OutgoingPost>& posts, size_t in_flight,
+                                                    const std::function<bool()>& go_on) {
   std::vector<Result<ClientResponse>> out;
   out.reserve(posts.size());
   // A window of requests on the wire: each answer taken (in order) lets the next request go.
   std::deque<std::optional<pplx::task<ClientResponse>>> window;
   size_t next = 0;
+  size_t end = posts.size();  // becomes `next` when go_on says stop
   auto start_next = [&] {
+    if (go_on && !go_on()) {
+      end = next;
+      return;
+    }
     try {
       window.emplace_back(impl_->Start(posts[next]));
     } catch (const std::exception&) {
@@ -117,8 +123,9 @@ std::vector<Result<ClientResponse>> Client::PostAll(const std::vector<OutgoingPo
     }
     ++next;
   };
-  while (out.size() < posts.size()) {
-    while (next < posts.size() && window.size() < std::max<size_t>(1, in_flight)) start_next();
+  while (out.size() < end) {
+    while (next < end && window.size() < std::max<size_t>(1, in_flight)) start_next();
+    if (window.empty()) break;
     auto task = std::move(window.front());
     window.pop_front();
     if (task) {

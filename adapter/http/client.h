@@ -7,6 +7,7 @@
 //   auto r = http::Post("http://auth/token", form, {{"Content-Type", "application/x-www-form-urlencoded"}}, 5000);
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,8 +59,11 @@ class Client {
   // kUnavailable for connection failures, TLS refusals and timeouts (worth a retry).
   Result<ClientResponse> Post(const OutgoingPost& post);
   // Several POSTs with up to `in_flight` of them on the wire at once; the answers in the order of
-  // `posts`. Blocks the calling thread (never call it from a cpprestsdk continuation).
-  std::vector<Result<ClientResponse>> PostAll(const std::vector<OutgoingPost>& posts, size_t in_flight);
+  // `posts`. Blocks the calling thread (never call it from a cpprestsdk continuation). `go_on`,
+  // when given, is asked before each request starts: once it says false no more start, the ones
+  // on the wire are awaited, and the answers cover only the posts that went (a prefix of `posts`).
+  std::vector<Result<ClientResponse>> PostAll(const std::vector<OutgoingPost>& posts, size_t in_flight,
+                                              const std::function<bool()>& go_on = {});
 
  private:
   struct Impl;

@@ -30,17 +30,17 @@ class FhirSender : public Sender {
     }
   }
 
-  SendResult Send(const store::OutboxItem& item) override { return SendAll({item}).front(); }
+  SendResult Send(const store::OutboxItem& item) override { return SendAll({item}, {}).front(); }
 
-  std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items) override {
-    std::vector<SendResult> results(items.size());
+  std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items, const std::function<bool()>& go_on) override {
+    std::vector<SendResult> results(items.size(), SendResult{SendResult::Kind::kNotSent, "not sent: the worker stopped"});
     std::vector<size_t> todo(items.size());
     for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
     // A 401 means the token expired or was revoked early: a new token, and those once more at once.
     for (int round = 0; round < 2 && !todo.empty(); ++round) {
-      auto answers = Attempt(items, todo);
+      auto answers = Attempt(items, todo, go_on);  // fewer answers than `todo` when told to stop
       std::vector<size_t> again;
-      for (size_t k = 0; k < todo.size(); ++k) {
+      for (size_t k = 0; k < answers.size(); ++k) {
         const auto& r = answers[k];
         if (round == 0 && r.ok() && r->status == 401 && !d_.token_url.empty()) {
           again.push_back(todo[k]);
@@ -62,7 +62,7 @@ class FhirSender : public Sender {
 
  private:
   std::vector<Result<http::ClientResponse>> Attempt(const std::vector<store::OutboxItem>& items,
-                                                    const std::vector<size_t>& which) {
+                                                    const std::vector<size_t>& which, const std::function<bool()>& go_on) {
     http::Headers auth;
     if (!d_.token_url.empty()) {
       auto token = Token();
@@ -84,7 +84,7 @@ class FhirSender : public Sender {
       post.headers.insert(post.headers.end(), auth.begin(), auth.end());
       posts.push_back(std::move(post));
     }
-    return client_->PostAll(posts, static_cast<size_t>(d_.concurrency));
+    return client_->PostAll(posts, static_cast<size_t>(d_.concurrency), go_on);
   }
 
   http::ClientTls Tls() const { return {d_.tls_ca, d_.tls_certificate, d_.tls_private_key}; }
@@ -186,10 +186,14 @@ class FolderSender : public Sender {
 
 }  // namespace
 
-std::vector<SendResult> Sender::SendAll(const std::vector<store::OutboxItem>& items) {
+std::vector<SendResult> Sender::SendAll(const std::vector<store::OutboxItem>& items, const std::function<bool()>& go_on) {
   std::vector<SendResult> results;
   results.reserve(items.size());
   for (const store::OutboxItem& item : items) {
+    if (go_on && !go_on()) {
+      results.push_back({SendResult::Kind::kNotSent, "not sent: the worker stopped"});
+      continue;
+    }
     const auto start = std::chrono::steady_clock::now();
     results.push_back(Send(item));
     if (results.back().seconds < 0) {
@@ -274,15 +278,24 @@ void DeliveryWorker::Loop() {
     }
     if (!items.ok() || items->empty()) {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, kPoll, [this] { return stopping_ || woken_; });
+      wake_.wait_for(lock, kPoll, [this] { return stopping_.load() || woken_; });
       woken_ = false;
       continue;
     }
     std::vector<int64_t> delivered;
-    const std::vector<SendResult> results = sender_->SendAll(*items);
+    const std::vector<SendResult> results = sender_->SendAll(*items, [this] { return !stopping_.load(); });
     for (size_t i = 0; i < items->size(); ++i) {
       const store::OutboxItem& item = (*items)[i];
       const SendResult& result = results[i];
+      if (result.kind == SendResult::Kind::kNotSent) {
+        // Never sent: back to the queue, due at once. An item whose earlier outcome is unknown stays
+        // "sending", so the next claim still knows to resend it with its idempotency key.
+        if (item.outcome_unknown) continue;
+        if (Status s = store_->Unclaim(item.id); !s.ok()) {
+          log::Error("delivery.mark-failed", {{"error", s.message()}});
+        }
+        continue;
+      }
       ++counters_.attempts;
       counters_.Observe(std::max(0.0, result.seconds));
       if (result.kind == SendResult::Kind::kDelivered) {

@@ -26,7 +26,9 @@
 namespace ketamine::routing {
 
 struct SendResult {
-  enum class Kind { kDelivered, kRetry, kPermanent };
+  // kNotSent: the worker was stopping and the item never went out (it goes back to the queue as
+  // never sent; not an attempt).
+  enum class Kind { kDelivered, kRetry, kPermanent, kNotSent };
   Kind kind = Kind::kDelivered;
   std::string detail;  // the peer's answer or the error, for the outbox's last_error
   double seconds = -1; // how long the attempt took; < 0: not known (the worker times Send itself)
@@ -42,8 +44,10 @@ class Sender {
   virtual ~Sender() = default;
   virtual SendResult Send(const store::OutboxItem& item) = 0;
   // The items a claim handed out: at most one per partition, so they may go at once. By default
-  // one after another; a FHIR sender keeps `concurrency` requests on the wire.
-  virtual std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items);
+  // one after another; a FHIR sender keeps `concurrency` requests on the wire. `go_on` (when set)
+  // is asked before each item goes: once it says false, the items not yet sent are kNotSent.
+  virtual std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items,
+                                          const std::function<bool()>& go_on);
 };
 
 // FHIR server (POST of the transaction Bundle to the base), MLLP peer (waits for its ACK: AA/CA
@@ -74,7 +78,9 @@ class DeliveryWorker {
   DeliveryWorker(std::shared_ptr<store::MessageStore> store, DestinationConfig destination, std::unique_ptr<Sender> sender);
   ~DeliveryWorker();
   void Start();
-  void Stop();   // finishes the items in hand, then returns
+  // Finishes the requests on the wire, sends nothing more (claimed items not yet sent go back to
+  // the queue as never sent), then returns.
+  void Stop();
   void Wake();   // something was queued: look now instead of at the next poll
   const DestinationConfig& destination() const { return destination_; }
   const DeliveryCounters& counters() const { return counters_; }
@@ -89,7 +95,7 @@ class DeliveryWorker {
   DeliveryCounters counters_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_ = false;  // written under mutex_; read by the sender between items
   bool woken_ = false;
   std::thread thread_;
 };

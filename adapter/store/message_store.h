@@ -160,6 +160,9 @@ class MessageStore {
   virtual Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) = 0;
   virtual Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) = 0;
   virtual Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) = 0;
+  // A claimed item that never went out (its worker was stopping): pending again as it was before
+  // the claim (the claim's attempt taken back), never sent. Only for an item in "sending".
+  virtual Status Unclaim(int64_t id) = 0;
   virtual Status MarkDead(int64_t id, std::string_view error) = 0;
   virtual Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) = 0;
   // A dead item goes back to pending, due now, attempts from 0; its destination, to wake that

@@ -597,6 +597,12 @@ Status PostgresStore::MarkRetry(int64_t id, int64_t next_attempt_ms, std::string
                       "lease_until_ms = 0 WHERE id = $1", {Int(id), Int(next_attempt_ms), Text(error)}).status();
 }
 
+Status PostgresStore::Unclaim(int64_t id) {
+  std::lock_guard lock(outbox_mutex_);
+  return outbox_->Run("unclaim", "UPDATE outbox SET state = 'pending', attempts = GREATEST(attempts - 1, 0), "
+                      "lease_until_ms = 0 WHERE id = $1 AND state = 'sending'", {Int(id)}).status();
+}
+
 Status PostgresStore::MarkDead(int64_t id, std::string_view error) {
   std::lock_guard lock(outbox_mutex_);
   return outbox_->Run("dead", "UPDATE outbox SET state = 'dead', last_error = $2, lease_until_ms = 0 WHERE id = $1",

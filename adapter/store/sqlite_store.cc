@@ -614,6 +614,14 @@ Status SqliteStore::MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_v
   return sqlite3_step(mark.get()) == SQLITE_DONE ? Status::Ok() : SqlError(outbox_, "retry");
 }
 
+Status SqliteStore::Unclaim(int64_t id) {
+  std::lock_guard lock(outbox_mutex_);
+  Statement mark(outbox_, "UPDATE outbox SET state = 'pending', attempts = MAX(attempts - 1, 0) WHERE id = ?1 AND "
+                          "state = 'sending'");
+  sqlite3_bind_int64(mark.get(), 1, id);
+  return sqlite3_step(mark.get()) == SQLITE_DONE ? Status::Ok() : SqlError(outbox_, "unclaim");
+}
+
 Status SqliteStore::MarkDead(int64_t id, std::string_view error) {
   std::lock_guard lock(outbox_mutex_);
   Statement mark(outbox_, "UPDATE outbox SET state = 'dead', last_error = ?2 WHERE id = ?1");

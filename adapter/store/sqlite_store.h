@@ -42,6 +42,7 @@ class SqliteStore : public MessageStore {
   Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) override;
   Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) override;
   Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) override;
+  Status Unclaim(int64_t id) override;
   Status MarkDead(int64_t id, std::string_view error) override;
   Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) override;
   Result<std::string> Replay(int64_t id) override;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -44,14 +45,14 @@ class RecordingSender : public Sender {
     ++total_;
     return {SendResult::Kind::kDelivered, "ok", 0.003};
   }
-  std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items) override {
+  std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items, const std::function<bool()>& go_on) override {
     {
       std::lock_guard lock(mutex_);
       std::set<std::string> partitions;
       for (const auto& i : items) partitions.insert(i.write.partition);
       if (partitions.size() != items.size()) two_of_one_partition_ = true;
     }
-    return Sender::SendAll(items);
+    return Sender::SendAll(items, go_on);
   }
   std::map<std::string, std::vector<std::string>> seen() {
     std::lock_guard lock(mutex_);
@@ -132,6 +133,61 @@ TEST(DeliveryWorker, SendsEachPartitionInOrderNeverTwoOfOnePartitionAtOnce) {
   EXPECT_EQ(*PruneDelivered(*store, 0), kMessages - 20);
   EXPECT_EQ(store->Stats("registry")->delivered, 0);
   EXPECT_EQ(*store->Count(), kMessages);
+  std::filesystem::remove_all(dir);
+}
+
+// One item at a time, 100 ms each: a slow MLLP peer, say.
+class SlowSender : public Sender {
+ public:
+  SendResult Send(const store::OutboxItem&) override {
+    ++started_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return {SendResult::Kind::kDelivered, "ok", 0.1};
+  }
+  std::atomic<int> started_ = 0;
+};
+
+TEST(DeliveryWorker, StopSendsNothingMoreAndPutsTheRestBackAsNeverSent) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kgw-delivery-stop-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
+  constexpr int kMessages = 30;  // one claim: 30 patients, one item each
+  for (int i = 0; i < kMessages; ++i) {
+    store::InboundRecord r;
+    r.received_at = "2026-11-23T10:00:00.000Z";
+    r.listener = "mllp";
+    r.sending_application = "PHARM";
+    r.sending_facility = "CLINIC";
+    r.control_id = "S" + std::to_string(i);
+    r.message_type = "RDE^O11";
+    r.outbox.push_back({"registry", "Patient/" + std::to_string(i), "application/fhir+json", std::to_string(i),
+                        "PHARM|CLINIC|S" + std::to_string(i)});
+    ASSERT_TRUE(store->AppendAndWait(std::move(r)).ok());
+  }
+  auto router = RouterFrom(R"({"destinations": {"registry": {"type": "folder", "folder": "/nonexistent"}}})");
+  ASSERT_TRUE(router.ok()) << router.status().message();
+  SlowSender* sender = nullptr;
+  LocalSenders local = {{DestinationType::kFolder, [&sender](const DestinationConfig&) {
+                           auto made = std::make_unique<SlowSender>();
+                           sender = made.get();
+                           return std::unique_ptr<Sender>(std::move(made));
+                         }}};
+  auto workers = DeliveryWorkers::Start(store, **router, local);
+  ASSERT_TRUE(workers.ok());
+  for (int i = 0; i < 200 && sender->started_ == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto stop = std::chrono::steady_clock::now();
+  (*workers)->Stop();
+  // The item on the wire finishes; the other 29 of the claim are not sent (3 s if they were).
+  EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::milliseconds(1000));
+  const int sent = sender->started_;
+  EXPECT_LE(sent, 2);
+  EXPECT_EQ(store->Stats("registry")->delivered, sent);
+  auto pending = store->ListOutbox("registry", store::OutboxState::kPending, 100);
+  ASSERT_EQ(pending->size(), static_cast<size_t>(kMessages - sent));  // none left "sending"
+  for (const auto& item : *pending) EXPECT_EQ(item.attempts, 0) << item.id;
+  // Nothing was attempted for them: metrics count the attempts that were made.
+  EXPECT_NE((*workers)->PrometheusText().find("ketamine_delivery_attempts_total{destination=\"registry\",result=\"delivered\"} " +
+                                               std::to_string(sent)), std::string::npos) << (*workers)->PrometheusText();
   std::filesystem::remove_all(dir);
 }
 

@@ -350,6 +350,23 @@ TEST_P(StoreContract, AnItemLeftSendingGoesAgainAsOutcomeUnknown) {
   EXPECT_FALSE((*again)[1].outcome_unknown);
 }
 
+TEST_P(StoreContract, AnUnclaimedItemGoesAgainAsNeverSent) {
+  ASSERT_TRUE(store_->AppendAndWait(Queued("M1", {{"Patient/a", "a1"}, {"Patient/a", "a2"}})).ok());
+  auto claimed = store_->ClaimOutbox("registry", kNow, 10);
+  ASSERT_EQ(Payloads(*claimed), (std::vector<std::string>{"a1"}));
+  ASSERT_TRUE(store_->Unclaim((*claimed)[0].id).ok());  // the worker stopped before a1 went out
+  EXPECT_EQ(store_->ListOutbox("registry", OutboxState::kPending, 10)->size(), 2u);
+  Reopen();
+  auto again = store_->ClaimOutbox("registry", kNow, 10);
+  ASSERT_EQ(Payloads(*again), (std::vector<std::string>{"a1"}));  // still first of its partition
+  EXPECT_FALSE((*again)[0].outcome_unknown);
+  EXPECT_EQ((*again)[0].attempts, 1);
+  // Only an item being sent goes back: a delivered one stays delivered.
+  ASSERT_TRUE(store_->MarkDelivered({(*again)[0].id}, kNow).ok());
+  ASSERT_TRUE(store_->Unclaim((*again)[0].id).ok());
+  EXPECT_EQ(store_->Stats("registry")->delivered, 1);
+}
+
 TEST_P(StoreContract, DeadLettersAreListedReplayedAndCounted) {
   auto& s = *store_;
   ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}, {"Patient/b", "b1"}})).ok());
