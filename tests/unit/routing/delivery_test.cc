@@ -74,36 +74,47 @@ class RecordingSender : public Sender {
   bool two_of_one_partition_ = false;
 };
 
+// Senders of type S for destinations of `type`; `made` points at the one the worker got.
+template <typename S>
+LocalSenders OneSender(DestinationType type, S*& made) {
+  return {{type, [&made](const DestinationConfig&) {
+             auto sender = std::make_unique<S>();
+             made = sender.get();
+             return std::unique_ptr<Sender>(std::move(sender));
+           }}};
+}
+
+// An RDE^O11 from PHARM|CLINIC with one item for "registry" in `partition`.
+store::InboundRecord Queued(const std::string& control_id, const std::string& partition, const std::string& payload) {
+  store::InboundRecord r;
+  r.received_at = "2026-11-23T10:00:00.000Z";
+  r.listener = "mllp";
+  r.sending_application = "PHARM";
+  r.sending_facility = "CLINIC";
+  r.control_id = control_id;
+  r.message_type = "RDE^O11";
+  r.outbox.push_back({"registry", partition, "application/fhir+json", payload, "PHARM|CLINIC|" + control_id});
+  return r;
+}
+
 TEST(DeliveryWorker, SendsEachPartitionInOrderNeverTwoOfOnePartitionAtOnce) {
   const auto dir = std::filesystem::temp_directory_path() / ("kgw-delivery-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
   constexpr int kMessages = 300;
   for (int i = 0; i < kMessages; ++i) {
-    store::InboundRecord r;
-    r.received_at = "2026-11-23T10:00:00.000Z";
-    r.listener = "mllp";
-    r.sending_application = "PHARM";
-    r.sending_facility = "CLINIC";
-    r.control_id = "M" + std::to_string(i);
-    r.message_type = "RDE^O11";
+    store::InboundRecord r = Queued("M" + std::to_string(i), "Patient/" + std::to_string(i % 7), std::to_string(i));
     store::ResourceWrite w;
     w.type = "Patient";
     w.id = "p" + std::to_string(i);
     w.json = R"({"resourceType":"Patient"})";
     r.resources.push_back(w);
-    r.outbox.push_back({"registry", "Patient/" + std::to_string(i % 7), "application/fhir+json", std::to_string(i),
-                        "PHARM|CLINIC|M" + std::to_string(i)});
     ASSERT_TRUE(store->AppendAndWait(std::move(r)).ok());
   }
   auto router = RouterFrom(R"({"destinations": {"registry": {"type": "fhir", "url": "http://x/fhir"}}})");
   ASSERT_TRUE(router.ok());
   RecordingSender* seen = nullptr;
-  LocalSenders local = {{DestinationType::kFhir, [&seen](const DestinationConfig&) {
-                           auto sender = std::make_unique<RecordingSender>();
-                           seen = sender.get();
-                           return std::unique_ptr<Sender>(std::move(sender));
-                         }}};
+  LocalSenders local = OneSender(DestinationType::kFhir, seen);
   auto workers = DeliveryWorkers::Start(store, **router, local);
   ASSERT_TRUE(workers.ok());
   for (int i = 0; i < 400 && seen->total() < kMessages; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -153,25 +164,12 @@ TEST(DeliveryWorker, StopSendsNothingMoreAndPutsTheRestBackAsNeverSent) {
   std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
   constexpr int kMessages = 30;  // one claim: 30 patients, one item each
   for (int i = 0; i < kMessages; ++i) {
-    store::InboundRecord r;
-    r.received_at = "2026-11-23T10:00:00.000Z";
-    r.listener = "mllp";
-    r.sending_application = "PHARM";
-    r.sending_facility = "CLINIC";
-    r.control_id = "S" + std::to_string(i);
-    r.message_type = "RDE^O11";
-    r.outbox.push_back({"registry", "Patient/" + std::to_string(i), "application/fhir+json", std::to_string(i),
-                        "PHARM|CLINIC|S" + std::to_string(i)});
-    ASSERT_TRUE(store->AppendAndWait(std::move(r)).ok());
+    ASSERT_TRUE(store->AppendAndWait(Queued("S" + std::to_string(i), "Patient/" + std::to_string(i), std::to_string(i))).ok());
   }
   auto router = RouterFrom(R"({"destinations": {"registry": {"type": "folder", "folder": "/nonexistent"}}})");
   ASSERT_TRUE(router.ok()) << router.status().message();
   SlowSender* sender = nullptr;
-  LocalSenders local = {{DestinationType::kFolder, [&sender](const DestinationConfig&) {
-                           auto made = std::make_unique<SlowSender>();
-                           sender = made.get();
-                           return std::unique_ptr<Sender>(std::move(made));
-                         }}};
+  LocalSenders local = OneSender(DestinationType::kFolder, sender);
   auto workers = DeliveryWorkers::Start(store, **router, local);
   ASSERT_TRUE(workers.ok());
   for (int i = 0; i < 200 && sender->started_ == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
