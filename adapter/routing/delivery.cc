@@ -63,6 +63,7 @@ class FhirSender : public Sender {
  private:
   std::vector<Result<http::ClientResponse>> Attempt(const std::vector<store::OutboxItem>& items,
                                                     const std::vector<size_t>& which, const std::function<bool()>& go_on) {
+    if (go_on && !go_on()) return {};  // stopping: not even a token request
     http::Headers auth;
     if (!d_.token_url.empty()) {
       auto token = Token();

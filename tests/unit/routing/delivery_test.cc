@@ -11,14 +11,15 @@
 #include <set>
 #include <thread>
 
+#include "http/server.h"
 #include "store/sqlite_store.h"
 
 namespace ketamine::routing {
 namespace {
 
-Result<std::shared_ptr<const Router>> RouterFrom(const char* json) {
+Result<std::shared_ptr<const Router>> RouterFrom(const std::string& json) {
   rapidjson::Document doc;
-  doc.Parse(json);
+  doc.Parse(json.c_str());
   return Router::FromJson(doc);
 }
 
@@ -187,6 +188,33 @@ TEST(DeliveryWorker, StopSendsNothingMoreAndPutsTheRestBackAsNeverSent) {
   EXPECT_NE((*workers)->PrometheusText().find("ketamine_delivery_attempts_total{destination=\"registry\",result=\"delivered\"} " +
                                                std::to_string(sent)), std::string::npos) << (*workers)->PrometheusText();
   std::filesystem::remove_all(dir);
+}
+
+// A FHIR sender told to stop sends nothing, not even its OAuth2 token request.
+TEST(FhirSender, StoppingSendsNothingNotEvenATokenRequest) {
+  std::atomic<int> requests = 0;
+  http::ServerOptions options;
+  options.port = 0;
+  auto peer = http::Server::Start(options, [&requests](const http::Request&, http::Responder respond) {
+    ++requests;
+    respond({200, "application/json", {}, R"({"access_token":"t","token_type":"bearer","expires_in":300})"});
+  });
+  ASSERT_TRUE(peer.ok());
+  const std::string base = "http://127.0.0.1:" + std::to_string((*peer)->port());
+  auto router = RouterFrom(R"({"destinations": {"registry": {"type": "fhir", "url": ")" + base + R"(/fhir",
+      "oauth2": {"token_url": ")" + base + R"(/token", "client_id": "gw", "client_secret": "s"}}}})");
+  ASSERT_TRUE(router.ok()) << router.status().message();
+  auto sender = MakeSender((*router)->destinations().at("registry"));
+  std::vector<store::OutboxItem> items(3);
+  auto results = sender->SendAll(items, [] { return false; });
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& r : results) EXPECT_EQ(r.kind, SendResult::Kind::kNotSent);
+  EXPECT_EQ(requests, 0);
+  // The same sender, going on: a token, then the three POSTs.
+  results = sender->SendAll(items, [] { return true; });
+  for (const auto& r : results) EXPECT_EQ(r.kind, SendResult::Kind::kDelivered) << r.detail;
+  EXPECT_EQ(requests, 4);
+  (*peer)->Stop();
 }
 
 }  // namespace
