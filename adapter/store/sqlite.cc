@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 
 namespace ketamine::store {
@@ -72,6 +73,10 @@ int BusyWait(void* timeout_ms, int tries) {
 }  // namespace
 
 Result<sqlite3*> OpenSqlite(const std::filesystem::path& file, const SqliteOptions& options) {
+  // Memory statistics take a process-wide mutex on every allocation SQLite makes; nothing reads
+  // them. Only possible before SQLite initialises, so once, before the first connection.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(file.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
