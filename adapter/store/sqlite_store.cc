@@ -61,15 +61,19 @@ CREATE TABLE IF NOT EXISTS resource_history (
   message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
   UNIQUE (type, id, version)
 );
+-- The search index, one B-tree keyed by its owner: a search tests each candidate resource with a
+-- key lookup, and an update replaces a resource's entries in one range. Identifiers alone are also
+-- kept by value, for the conditional creates and identity matches that look a resource up by them.
 CREATE TABLE IF NOT EXISTS resource_index (
   type TEXT NOT NULL,
   id TEXT NOT NULL,
   param TEXT NOT NULL,
+  value TEXT NOT NULL,
   system TEXT NOT NULL,
-  value TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS resource_index_lookup ON resource_index (type, param, value);
-CREATE INDEX IF NOT EXISTS resource_index_owner ON resource_index (type, id);
+  PRIMARY KEY (type, id, param, value, system)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resource_index_identifier ON resource_index (type, system, value)
+  WHERE param = 'identifier';
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY,
   message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
@@ -92,7 +96,7 @@ CREATE TABLE IF NOT EXISTS outbox_payload (
   id INTEGER PRIMARY KEY REFERENCES outbox (id),
   payload BLOB NOT NULL
 );
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 )sql";
 
 // Version 3 kept the payload in the outbox row: moved to outbox_payload, all or nothing.
@@ -100,6 +104,22 @@ const char* const kMigrateOutboxPayload = R"sql(
 BEGIN IMMEDIATE;
 INSERT INTO outbox_payload (id, payload) SELECT id, payload FROM outbox;
 ALTER TABLE outbox DROP COLUMN payload;
+COMMIT;
+)sql";
+
+// Version 4 kept the search index in a rowid table with an index by value and one by owner: three
+// B-trees written per entry. Renamed aside, the schema makes the new one, the entries move over.
+const char* const kSetOldIndexAside = R"sql(
+BEGIN IMMEDIATE;
+DROP INDEX IF EXISTS resource_index_lookup;
+DROP INDEX IF EXISTS resource_index_owner;
+DROP INDEX IF EXISTS resource_index_identifier;
+ALTER TABLE resource_index RENAME TO resource_index_v4;
+)sql";
+const char* const kMoveOldIndex = R"sql(
+INSERT OR IGNORE INTO resource_index (type, id, param, value, system)
+  SELECT type, id, param, value, system FROM resource_index_v4;
+DROP TABLE resource_index_v4;
 COMMIT;
 )sql";
 
@@ -131,6 +151,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   if (Status s = Exec(writer, kSchema); !s.ok()) {
     sqlite3_close(writer);
     return s;
+  }
+  bool old_index = false;
+  {
+    Statement key(writer, "SELECT 1 FROM pragma_table_info('resource_index') WHERE pk > 0");
+    old_index = key.ok() && sqlite3_step(key.get()) == SQLITE_DONE;
+  }
+  if (old_index) {
+    Status s = Exec(writer, kSetOldIndexAside);
+    if (s.ok()) s = Exec(writer, kSchema);
+    if (s.ok()) s = Exec(writer, kMoveOldIndex);
+    if (!s.ok()) {
+      Exec(writer, "ROLLBACK;").ok();
+      sqlite3_close(writer);
+      return Unavailable("cannot move the search index of " + file.string() + " to its new layout: " + s.message());
+    }
   }
   bool old_layout = false;
   {
@@ -208,11 +243,11 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
     // conflicts rolls back the message and the writes before it. A single write (the usual REST
     // create or update) is checked first instead, which needs no savepoint.
     const bool savepoint = r.resources.size() > 1;
+    std::vector<ResourceResult> checked;
     if (savepoint) {
       if (Status s = Exec(writer_, "SAVEPOINT record;"); !s.ok()) return fail_all(s);
     } else if (!r.resources.empty()) {
-      std::vector<ResourceResult> checked;
-      Result<bool> fits = WriteResources(r.resources, 0, checked, /*dry_run=*/true);
+      Result<bool> fits = WriteResources(r.resources, 0, checked, WriteMode::kCheck);
       if (!fits.ok()) return fail_all(fits.status());
       if (!*fits) {
         AppendOutcome conflict;
@@ -252,7 +287,10 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       outcome.replies = SplitReplies(find.Column(1));
     }
     if (!outcome.duplicate && !r.resources.empty()) {
-      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources, /*dry_run=*/false);
+      // A single write was checked above and nothing has changed since: written as decided then.
+      if (!savepoint) outcome.resources = std::move(checked);
+      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources,
+                                            savepoint ? WriteMode::kDecideAndApply : WriteMode::kApplyChecked);
       if (!written.ok()) return fail_all(written.status());
       if (!*written) {
         outcome.rolled_back = true;  // only with a savepoint: a single write was checked above
@@ -296,10 +334,10 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
   return results;
 }
 
-// Applies (or with dry_run only checks) the writes of one record; false when one conflicts (the
+// Applies (or only checks, as `mode` says) the writes of one record; false when one conflicts (the
 // caller stores nothing of the record), an error when SQLite fails.
 Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
-                                         std::vector<ResourceResult>& results, bool dry_run) {
+                                         std::vector<ResourceResult>& results, WriteMode mode) {
   Statement by_identifier(Prepared(2, "SELECT r.id, r.version, r.last_updated FROM resource_index i JOIN resources r ON "
                           "r.type = i.type AND r.id = i.id WHERE i.type = ?1 AND i.param = 'identifier' AND "
                           "i.system = ?2 AND i.value = ?3 LIMIT 1"));
@@ -311,7 +349,9 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
                                "SELECT type, id, version, last_updated, json, message_id FROM resources WHERE type = ?1 "
                                "AND id = ?2"));
   Statement unindex(Prepared(6, "DELETE FROM resource_index WHERE type = ?1 AND id = ?2"));
-  Statement index(Prepared(7, "INSERT INTO resource_index (type, id, param, system, value) VALUES (?1, ?2, ?3, ?4, ?5)"));
+  // A resource that names one code twice has one entry for it.
+  Statement index(Prepared(7, "INSERT OR IGNORE INTO resource_index (type, id, param, system, value) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5)"));
   if (!by_identifier.ok() || !current.ok() || !upsert.ok() || !history.ok() || !unindex.ok() || !index.ok()) {
     return SqlError(writer_, "prepare");
   }
@@ -339,15 +379,27 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, "version lookup");
     return rc == SQLITE_ROW ? sqlite3_column_int64(current.get(), 0) : int64_t{0};
   };
-  for (const ResourceWrite& w : writes) {
-    KETAMINE_ASSIGN_OR_RETURN(ResourceResult result, internal::DecideWrite(w, now, find_identifier, current_version));
+  std::vector<ResourceResult> decided;
+  if (mode == WriteMode::kApplyChecked) {
+    if (results.size() != writes.size()) return Internal("checked results do not match the writes");
+    decided = std::move(results);
+    results.clear();
+  }
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const ResourceWrite& w = writes[i];
+    ResourceResult result;
+    if (mode == WriteMode::kApplyChecked) {
+      result = std::move(decided[i]);
+    } else {
+      KETAMINE_ASSIGN_OR_RETURN(result, internal::DecideWrite(w, now, find_identifier, current_version));
+    }
     if (result.outcome != ResourceOutcome::kCreated && result.outcome != ResourceOutcome::kUpdated) {
       ok = ok && !internal::IsConflict(result.outcome);
       results.push_back(std::move(result));
       continue;
     }
     const int64_t version = result.version - 1;
-    if (dry_run) {
+    if (mode == WriteMode::kCheck) {
       results.push_back(std::move(result));
       continue;
     }
@@ -366,7 +418,7 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
     upsert.Text(1, w.type);
     upsert.Text(2, w.id);
     sqlite3_bind_int64(upsert.get(), 3, result.version);
-    upsert.Text(4, now);
+    upsert.Text(4, result.last_updated);
     upsert.Blob(5, w.json);
     sqlite3_bind_int64(upsert.get(), 6, message_id);
     if (sqlite3_step(upsert.get()) != SQLITE_DONE) return SqlError(writer_, "resource write");

@@ -52,9 +52,14 @@ class SqliteStore : public MessageStore {
  private:
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
-  // dry_run: only the checks (conflicts, conditional matches), nothing written.
+  // How WriteResources treats the writes of a record.
+  enum class WriteMode {
+    kCheck,         // only the checks (conflicts, conditional matches), nothing written
+    kDecideAndApply,  // each write checked, then written before the next one is checked
+    kApplyChecked,  // written as `results` (from a kCheck in this transaction) decided them
+  };
   Result<bool> WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
-                              std::vector<ResourceResult>& results, bool dry_run);
+                              std::vector<ResourceResult>& results, WriteMode mode);
 
   // The writer's statements, prepared once (by the writer thread) and finalized at close.
   struct sqlite3_stmt* Prepared(size_t slot, const char* sql);

@@ -78,6 +78,71 @@ PRAGMA user_version = 3;
   EXPECT_EQ((*items)[0].write.payload, R"({"old":true})");
 }
 
+InboundRecord WithPatient(std::string control_id, std::string id, std::string mrn) {
+  InboundRecord r = Record(std::move(control_id));
+  ResourceWrite w;
+  w.type = "Patient";
+  w.id = std::move(id);
+  w.json = R"({"resourceType":"Patient","id":")" + w.id + R"(","identifier":[{"system":"urn:mrn","value":")" + mrn + "\"}]}";
+  w.index = {{"identifier", "urn:mrn", mrn}, {"birthdate", "", "1979-04-12"}};
+  w.unless_identifier = "urn:mrn|" + mrn;
+  r.resources.push_back(std::move(w));
+  return r;
+}
+
+int64_t Scalar(const std::filesystem::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(file.c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  int64_t value = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    value = sqlite3_column_int64(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return value;
+}
+
+TEST_F(SqliteStoreTest, ASearchIndexOfTheOldLayoutIsMovedOnOpen) {
+  // Version 4 kept the index in a rowid table with an index by value and one by owner, and could
+  // hold an entry twice.
+  ASSERT_EQ((*SqliteStore::Open(dir_))->AppendAndWait(WithPatient("C1", "pat-a", "MRN-A"))->resources[0].outcome,
+            ResourceOutcome::kCreated);
+  const std::filesystem::path file = dir_ / SqliteStore::kFileName;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  const char* old = R"sql(
+ALTER TABLE resource_index RENAME TO new_layout;
+CREATE TABLE resource_index (type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT NOT NULL,
+  value TEXT NOT NULL);
+INSERT INTO resource_index SELECT type, id, param, system, value FROM new_layout;
+INSERT INTO resource_index SELECT type, id, param, system, value FROM new_layout;
+DROP TABLE new_layout;
+CREATE INDEX resource_index_lookup ON resource_index (type, param, value);
+CREATE INDEX resource_index_owner ON resource_index (type, id);
+PRAGMA user_version = 4;
+)sql";
+  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 4);
+
+  auto store = SqliteStore::Open(dir_);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 2);  // each entry once
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('resource_index') WHERE pk > 0"), 5);
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'resource_index_%'"), 1);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 5);
+  // The moved entries are searched and matched as before.
+  auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},
+                                         10, 0);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->total, 1);
+  auto again = (*store)->AppendAndWait(WithPatient("C2", "pat-b", "MRN-A"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->resources[0].outcome, ResourceOutcome::kExisting);
+  EXPECT_EQ(again->resources[0].id, "pat-a");
+}
+
 TEST_F(SqliteStoreTest, UnwritableFolderIsAnError) {
   auto store = SqliteStore::Open("/proc/kgw-cannot-be-created");
   EXPECT_FALSE(store.ok());
