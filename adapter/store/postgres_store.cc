@@ -62,8 +62,12 @@ CREATE TABLE IF NOT EXISTS resource_index (
   system TEXT NOT NULL,
   value TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS resource_index_lookup ON resource_index (type, param, value);
+-- Searches test each candidate resource by owner; identifiers alone are also looked up by value
+-- (conditional creates, identity matches). Earlier schemas indexed every entry by value too.
 CREATE INDEX IF NOT EXISTS resource_index_owner ON resource_index (type, id);
+CREATE INDEX IF NOT EXISTS resource_index_identifier ON resource_index (type, system, value)
+  WHERE param = 'identifier';
+DROP INDEX IF EXISTS resource_index_lookup;
 CREATE TABLE IF NOT EXISTS outbox (
   id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   message_id BIGINT NOT NULL REFERENCES inbound_messages (id),

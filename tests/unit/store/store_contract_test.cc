@@ -548,6 +548,29 @@ TEST_F(PostgresInstances, AServerRestartCostsAtMostOneRefusedBatchThenItReconnec
   EXPECT_EQ(*count, 3);
 }
 
+TEST_F(PostgresInstances, AnOlderSchemasIndexByValueIsDroppedOnOpen) {
+  ASSERT_TRUE(Open("gw-a"));
+  const std::string psql = "psql '" + conninfo_ + "' -Atc ";
+  ASSERT_EQ(store::Run(psql + "'CREATE INDEX resource_index_lookup ON resource_index (type, param, value)' && echo made"),
+            "CREATE INDEX\nmade");
+  auto a = Open("gw-a");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(store::Run(psql + "\"SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
+                       "tablename = 'resource_index'\""),
+            "resource_index_identifier resource_index_owner");
+  // Identity matches still find a resource by its identifier.
+  InboundRecord first = Record("IX1");
+  first.resources.push_back(Patient("pat-a", "MRN-A"));
+  first.resources[0].unless_identifier = "urn:mrn|MRN-A";
+  ASSERT_EQ(a->AppendAndWait(first)->resources[0].outcome, ResourceOutcome::kCreated);
+  InboundRecord second = Record("IX2");
+  second.resources.push_back(Patient("pat-b", "MRN-A"));
+  second.resources[0].unless_identifier = "urn:mrn|MRN-A";
+  auto again = a->AppendAndWait(second);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->resources[0].id, "pat-a");
+}
+
 TEST(PostgresStoreOpen, AnUnreachableServerIsUnavailable) {
   auto s = PostgresStore::Open({"host=/nonexistent-kgw port=5432 user=kgw dbname=x connect_timeout=2", "gw", 300000, 512});
   ASSERT_FALSE(s.ok());
