@@ -226,12 +226,16 @@ void Write(const rapidjson::Value& v, JsonWriter& writer, rapidjson::StringBuffe
 
 }  // namespace
 
-std::string StringMember(const rapidjson::Value& object, const char* key) {
+std::string_view StringMemberView(const rapidjson::Value& object, const char* key) {
   if (!object.IsObject()) return {};
   auto it = object.FindMember(key);
   return it != object.MemberEnd() && it->value.IsString()
-             ? std::string(it->value.GetString(), it->value.GetStringLength())
-             : std::string();
+             ? std::string_view(it->value.GetString(), it->value.GetStringLength())
+             : std::string_view();
+}
+
+std::string StringMember(const rapidjson::Value& object, const char* key) {
+  return std::string(StringMemberView(object, key));
 }
 
 std::string ToJson(const rapidjson::Value& value) {

@@ -79,5 +79,7 @@ void PutIfNotEmpty(JsonWriter& w, const char* key, std::string_view value);
 // The string member `key` of an object; "" when `object` is no object or the member is absent or
 // not a string.
 std::string StringMember(const rapidjson::Value& object, const char* key);
+// The same as a view into the document (valid while the document is).
+std::string_view StringMemberView(const rapidjson::Value& object, const char* key);
 
 }  // namespace ketamine::fhir

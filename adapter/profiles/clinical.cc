@@ -15,12 +15,7 @@ namespace {
 using rapidjson::Value;
 constexpr const char* kDosingWeightUrl = "http://fhir.ketamine-gateway.org/StructureDefinition/dosing-weight";
 
-std::string_view Str(const Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
+std::string_view Str(const Value& v, const char* key) { return fhir::StringMemberView(v, key); }
 
 const Value* Member(const Value& v, const char* key) {
   if (!v.IsObject()) return nullptr;

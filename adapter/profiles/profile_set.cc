@@ -24,11 +24,9 @@ std::unique_ptr<rapidjson::Document> CopyOf(const Value& v) {
   return doc;
 }
 
-std::string_view Str(const Value& v, const char* key) {
-  auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
+// A member read from anything the validator is given: not every value is an object (an extension
+// array may hold a number).
+std::string_view Str(const Value& v, const char* key) { return fhir::StringMemberView(v, key); }
 
 std::vector<std::string> Split(std::string_view text, char sep) {
   std::vector<std::string> out;

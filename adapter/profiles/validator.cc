@@ -3,17 +3,14 @@
 #include <algorithm>
 #include <array>
 
+#include "fhir/json.h"
+
 namespace ketamine::profiles {
 namespace {
 
 constexpr std::string_view kProfileBase = "http://fhir.ketamine-gateway.org/StructureDefinition/";
 
-std::string_view Str(const rapidjson::Value& v, const char* key) {
-  if (!v.IsObject()) return {};
-  auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
-}
+std::string_view Str(const rapidjson::Value& v, const char* key) { return fhir::StringMemberView(v, key); }
 
 }  // namespace
 

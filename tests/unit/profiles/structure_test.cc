@@ -43,6 +43,12 @@ TEST(StructureTest, BadDocumentsAreIssuesNotCrashes) {
   EXPECT_EQ(Shared()->ValidateText(R"({"hello":"world"})").items().front().code, "structure-resource-type");
   EXPECT_EQ(Shared()->ValidateText(R"({"resourceType":"Spaceship"})").items().front().code, "unsupported-resource-type");
   EXPECT_EQ(Shared()->ValidateText("\"\xff\xfe\"").items().front().code, "json-invalid");
+  // Found by the fuzzer: a number where the pain profile slices extensions by url.
+  auto number_extension = Shared()->ValidateText(R"({"resourceType":"Observation","status":"final","extension":[7],
+    "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"survey"}]}],
+    "code":{"coding":[{"system":"http://loinc.org","code":"72514-3"}]},"subject":{"reference":"Patient/p"},
+    "effectiveDateTime":"2026-11-23T08:55:00-05:00","valueInteger":8})");
+  EXPECT_EQ(Codes(number_extension), std::vector<std::string>{"type-mismatch@Observation.extension[0]"});
 }
 
 TEST(StructureTest, BundleEntriesAreValidatedAsResources) {
