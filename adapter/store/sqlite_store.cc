@@ -147,6 +147,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Unavailable("cannot create data folder " + data_dir.string() + ": " + ec.message());
   std::filesystem::path file = data_dir / kFileName;
+  // Each connection is used by one thread at a time (the writer by the group-commit thread, the
+  // others under reader_mutex_ and outbox_mutex_): SQLite's own lock per call is not needed.
+  options.serialized = false;
   KETAMINE_ASSIGN_OR_RETURN(sqlite3 * writer, OpenSqlite(file, options));
   if (Status s = Exec(writer, kSchema); !s.ok()) {
     sqlite3_close(writer);
