@@ -378,9 +378,12 @@ std::vector<Result<AppendOutcome>> PostgresStore::CommitBatch(const std::deque<P
 Result<bool> PostgresStore::WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
                                            std::vector<ResourceResult>& results) {
   const std::string now = FormatIsoTimestamp(Clock::System().Now());
-  // Held until the commit: another instance writing the same resource or identifier waits.
-  auto lock = [&](const std::string& key) -> Status {
-    return writer_->Run("lock", "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", {Text(key)}).status();
+  // Held until the commit: another instance writing the same resource or identifier waits. The
+  // keys of one write are taken in one round trip, in the order given.
+  auto lock = [&](const std::vector<std::string>& keys) -> Status {
+    std::vector<std::string_view> views(keys.begin(), keys.end());
+    return writer_->Run("lock", "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) "
+                        "WITH ORDINALITY AS x(k, n) ORDER BY n", {Text(TextArray(views))}).status();
   };
   auto find_identifier = [&](const std::string& type, const std::string& token, ResourceResult& found) -> Result<bool> {
     const size_t bar = token.find('|');
@@ -405,48 +408,42 @@ Result<bool> PostgresStore::WriteResources(const std::vector<ResourceWrite>& wri
   };
   bool ok = true;
   for (const ResourceWrite& w : writes) {
+    std::vector<std::string> keys;
     for (const std::string* token : {&w.unless_identifier, &w.match_identifier}) {
-      if (!token->empty()) KETAMINE_RETURN_IF_ERROR(lock("identifier|" + w.type + "|" + *token));
+      if (!token->empty()) keys.push_back("identifier|" + w.type + "|" + *token);
     }
-    KETAMINE_RETURN_IF_ERROR(lock("resource|" + w.type + "/" + w.id));
+    keys.push_back("resource|" + w.type + "/" + w.id);
+    KETAMINE_RETURN_IF_ERROR(lock(keys));
     KETAMINE_ASSIGN_OR_RETURN(ResourceResult result, internal::DecideWrite(w, now, find_identifier, current_version));
     if (result.outcome != ResourceOutcome::kCreated && result.outcome != ResourceOutcome::kUpdated) {
       ok = ok && !internal::IsConflict(result.outcome);
       results.push_back(std::move(result));
       continue;
     }
-    const int64_t version = result.version - 1;
-    if (version > 0) {
-      // The version being replaced goes to the history first: nothing is overwritten without a trace.
-      KETAMINE_RETURN_IF_ERROR(writer_->Run("history",
-                                            "INSERT INTO resource_history (type, id, version, last_updated, json, "
-                                            "message_id) SELECT type, id, version, last_updated, json, message_id FROM "
-                                            "resources WHERE type = $1 AND id = $2",
-                                            {Text(w.type), Text(w.id)}).status());
-      KETAMINE_RETURN_IF_ERROR(writer_->Run("unindex", "DELETE FROM resource_index WHERE type = $1 AND id = $2",
-                                            {Text(w.type), Text(w.id)}).status());
+    // One round trip: the version being replaced goes to the history (nothing is overwritten without
+    // a trace) and its index entries go, the resource is written, its new index entries are added.
+    // The parts share the statement's snapshot, so the history copies the old row and the DELETE
+    // sees only the old entries.
+    std::vector<std::string_view> params, systems, values;
+    for (const IndexEntry& e : w.index) {
+      params.push_back(e.param);
+      systems.push_back(e.system);
+      values.push_back(e.value);
     }
-    KETAMINE_RETURN_IF_ERROR(writer_->Run("upsert",
-                                          "INSERT INTO resources (type, id, version, last_updated, json, message_id) "
-                                          "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (type, id) DO UPDATE SET version = "
-                                          "excluded.version, last_updated = excluded.last_updated, json = excluded.json, "
-                                          "message_id = excluded.message_id",
-                                          {Text(w.type), Text(w.id), Int(result.version), Text(now), Bytes(w.json),
-                                           Int(message_id)}).status());
-    if (!w.index.empty()) {
-      // The whole index of the resource in one statement.
-      std::vector<std::string_view> params, systems, values;
-      for (const IndexEntry& e : w.index) {
-        params.push_back(e.param);
-        systems.push_back(e.system);
-        values.push_back(e.value);
-      }
-      KETAMINE_RETURN_IF_ERROR(writer_->Run("index",
-                                            "INSERT INTO resource_index (type, id, param, system, value) SELECT $1, $2, "
-                                            "p, s, v FROM unnest($3::text[], $4::text[], $5::text[]) AS x(p, s, v)",
-                                            {Text(w.type), Text(w.id), Text(TextArray(params)), Text(TextArray(systems)),
-                                             Text(TextArray(values))}).status());
-    }
+    KETAMINE_RETURN_IF_ERROR(
+        writer_->Run("write",
+                     "WITH history AS (INSERT INTO resource_history (type, id, version, last_updated, json, message_id) "
+                     "SELECT type, id, version, last_updated, json, message_id FROM resources WHERE type = $1 AND id = $2 "
+                     "AND $3::bigint > 1), "
+                     "unindex AS (DELETE FROM resource_index WHERE type = $1 AND id = $2 AND $3::bigint > 1), "
+                     "upsert AS (INSERT INTO resources (type, id, version, last_updated, json, message_id) VALUES ($1, $2, "
+                     "$3::bigint, $4, $5, $6::bigint) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
+                     "last_updated = excluded.last_updated, json = excluded.json, message_id = excluded.message_id) "
+                     "INSERT INTO resource_index (type, id, param, system, value) SELECT $1, $2, p, s, v FROM "
+                     "unnest($7::text[], $8::text[], $9::text[]) AS x(p, s, v)",
+                     {Text(w.type), Text(w.id), Int(result.version), Text(result.last_updated), Bytes(w.json),
+                      Int(message_id), Text(TextArray(params)), Text(TextArray(systems)), Text(TextArray(values))})
+            .status());
     results.push_back(std::move(result));
   }
   return ok;
