@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "store/internal/names.h"
+#include "store/internal/search_rules.h"
 #include "store/internal/write_rules.h"
 
 namespace ketamine::store {
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS resource_index (
 CREATE INDEX IF NOT EXISTS resource_index_owner ON resource_index (type, id);
 CREATE INDEX IF NOT EXISTS resource_index_identifier ON resource_index (type, system, value)
   WHERE param = 'identifier';
+CREATE INDEX IF NOT EXISTS resource_index_subject ON resource_index (type, value) WHERE param = 'subject';
 DROP INDEX IF EXISTS resource_index_lookup;
 CREATE TABLE IF NOT EXISTS outbox (
   id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -474,6 +476,12 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   for (const SearchCondition& c : conditions) {
     if (c.param == "_id") {
       where += " AND r.id = " + bind(c.value);
+      continue;
+    }
+    if (internal::SearchedByValue(c)) {
+      where += " AND r.id IN (SELECT i.id FROM resource_index i WHERE i.type = $1 AND i.param = '" + c.param + "'";
+      if (c.has_system) where += " AND i.system = " + bind(c.system);
+      where += " AND i.value = " + bind(c.value) + ")";
       continue;
     }
     where += " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +

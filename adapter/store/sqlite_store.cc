@@ -2,6 +2,7 @@
 
 #include "store/sqlite.h"
 #include "store/internal/names.h"
+#include "store/internal/search_rules.h"
 #include "store/internal/write_rules.h"
 
 #include "common/clock.h"
@@ -74,6 +75,8 @@ CREATE TABLE IF NOT EXISTS resource_index (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resource_index_identifier ON resource_index (type, system, value)
   WHERE param = 'identifier';
+-- And subjects, so that a search by patient reads that patient's resources, not every one.
+CREATE INDEX IF NOT EXISTS resource_index_subject ON resource_index (type, value) WHERE param = 'subject';
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY,
   message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
@@ -114,6 +117,7 @@ BEGIN IMMEDIATE;
 DROP INDEX IF EXISTS resource_index_lookup;
 DROP INDEX IF EXISTS resource_index_owner;
 DROP INDEX IF EXISTS resource_index_identifier;
+DROP INDEX IF EXISTS resource_index_subject;
 ALTER TABLE resource_index RENAME TO resource_index_v4;
 )sql";
 const char* const kMoveOldIndex = R"sql(
@@ -465,6 +469,16 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
     if (c.param == "_id") {
       binds.push_back(c.value);
       where += " AND r.id = ?" + std::to_string(binds.size());
+      continue;
+    }
+    if (internal::SearchedByValue(c)) {
+      where += " AND r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ?1 AND i.param = '" + c.param + "'";
+      if (c.has_system) {
+        binds.push_back(c.system);
+        where += " AND i.system = ?" + std::to_string(binds.size());
+      }
+      binds.push_back(c.value);
+      where += " AND i.value = ?" + std::to_string(binds.size()) + ")";
       continue;
     }
     binds.push_back(c.param);

@@ -130,7 +130,13 @@ PRAGMA user_version = 4;
   ASSERT_TRUE(store.ok()) << store.status().message();
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 2);  // each entry once
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('resource_index') WHERE pk > 0"), 5);
-  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'resource_index_%'"), 1);
+  // The identifier and subject indexes by value, nothing of the old layout.
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'resource_index' "
+                         "AND name IN ('resource_index_identifier', 'resource_index_subject')"),
+            2);
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name IN ('resource_index_lookup', "
+                         "'resource_index_owner', 'resource_index_v4')"),
+            0);
   EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 5);
   // The moved entries are searched and matched as before.
   auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},

@@ -312,6 +312,49 @@ TEST_P(StoreContract, SearchesTokensDatesAndPages) {
   EXPECT_EQ(store_->ReadResource("Patient", "nope").status().code(), StatusCode::kNotFound);
 }
 
+ResourceWrite Observation(std::string id, std::string patient, std::string date, std::string status = "final") {
+  ResourceWrite w;
+  w.type = "Observation";
+  w.id = id;
+  w.json = R"({"resourceType":"Observation","id":")" + id + R"(","status":")" + status + R"("})";
+  w.index = {{"status", "", status}, {"subject", "", patient}, {"date", "", date}};
+  return w;
+}
+
+TEST_P(StoreContract, SearchesBySubjectStartFromThatSubject) {
+  InboundRecord r = Record("O1");
+  r.resources.push_back(Observation("o1", "Patient/a", "2026-11-01T08:00:00Z"));
+  r.resources.push_back(Observation("o2", "Patient/a", "2026-11-20T08:00:00Z"));
+  r.resources.push_back(Observation("o3", "Patient/b", "2026-11-20T08:00:00Z"));
+  r.resources.push_back(Observation("o4", "Patient/a", "2026-11-21T08:00:00Z", "cancelled"));
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  using Op = SearchCondition::Op;
+  auto ids = [&](std::vector<SearchCondition> c) {
+    std::set<std::string> out;
+    auto page = store_->SearchResources("Observation", c, 10, 0);
+    EXPECT_TRUE(page.ok());
+    if (!page.ok()) return out;
+    EXPECT_EQ(page->total, static_cast<int64_t>(page->resources.size()));
+    for (const auto& x : page->resources) out.insert(x.id);
+    return out;
+  };
+  EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/a"}}), (std::set<std::string>{"o1", "o2", "o4"}));
+  EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/a"}, {"date", Op::kGe, false, "", "2026-11-15"},
+                 {"status", Op::kEq, false, "", "final"}}),
+            (std::set<std::string>{"o2"}));
+  EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/a"}, {"subject", Op::kEq, false, "", "Patient/b"}}),
+            (std::set<std::string>{}));
+  EXPECT_TRUE(ids({{"subject", Op::kEq, false, "", "Patient/nobody"}}).empty());
+  EXPECT_TRUE(ids({{"subject", Op::kEq, false, "", "Patient/a' OR '1'='1"}}).empty());
+  // An update that moves an observation to another patient moves it in the search too.
+  InboundRecord moved = Record("O2");
+  moved.resources.push_back(Observation("o1", "Patient/b", "2026-11-01T08:00:00Z"));
+  moved.resources[0].update = true;
+  ASSERT_EQ(store_->AppendAndWait(moved)->resources[0].outcome, ResourceOutcome::kUpdated);
+  EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/a"}}), (std::set<std::string>{"o2", "o4"}));
+  EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/b"}}), (std::set<std::string>{"o1", "o3"}));
+}
+
 TEST_P(StoreContract, ClaimHandsOutTheOldestItemOfEachPartitionOnly) {
   auto& s = *store_;
   ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}})).ok());
@@ -557,7 +600,7 @@ TEST_F(PostgresInstances, AnOlderSchemasIndexByValueIsDroppedOnOpen) {
   ASSERT_TRUE(a);
   EXPECT_EQ(store::Run(psql + "\"SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
                        "tablename = 'resource_index'\""),
-            "resource_index_identifier resource_index_owner");
+            "resource_index_identifier resource_index_owner resource_index_subject");
   // Identity matches still find a resource by its identifier.
   InboundRecord first = Record("IX1");
   first.resources.push_back(Patient("pat-a", "MRN-A"));
