@@ -2,7 +2,8 @@
 # Runs the whole test suite from a clean checkout: installs what is missing, then
 #   1. the default build: unit tests, integration tests against real peers, fuzz corpus replays;
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. each libFuzzer target for FUZZ_SECONDS (default 60) on top of its seed corpus.
+#   3. each libFuzzer target for FUZZ_SECONDS (default 30) on top of its seed corpus (longer runs:
+#      tests/fuzz/run.sh SECONDS).
 # Set KETAMINE_SKIP_ASAN=1 or FUZZ_SECONDS=0 to skip a stage while iterating locally.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +29,7 @@ if [ "${KETAMINE_SKIP_ASAN:-0}" != "1" ]; then
     ctest --preset asan -j"$jobs"
 fi
 
-fuzz_seconds=${FUZZ_SECONDS:-60}
+fuzz_seconds=${FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" != "0" ]; then
   stage "fuzzing, ${fuzz_seconds} s per target"
   cmake --preset fuzz -G Ninja >/dev/null
