@@ -128,7 +128,6 @@ void Rollback(sqlite3* db) { static_cast<void>(store::Exec(db, "ROLLBACK")); }
 Result<sqlite3*> OpenConnection(const std::filesystem::path& file, int busy_timeout_ms) {
   store::SqliteOptions sqlite;
   sqlite.busy_timeout_ms = busy_timeout_ms;
-  sqlite.serialized = false;
   KETAMINE_ASSIGN_OR_RETURN(sqlite3 * db, store::OpenSqlite(file, sqlite));
   if (Status s = store::Exec(db, "PRAGMA mmap_size = 17179869184"); !s.ok()) {
     sqlite3_close(db);

@@ -355,7 +355,7 @@ std::vector<Result<AppendOutcome>> PostgresStore::CommitBatch(const std::deque<P
     // Deliveries go out for what was stored (not for a conditional create that found its resource).
     const bool wrote = r.resources.empty() ||
                        std::any_of(outcome.resources.begin(), outcome.resources.end(), [](const ResourceResult& x) {
-                         return x.outcome == ResourceOutcome::kCreated || x.outcome == ResourceOutcome::kUpdated;
+                         return internal::IsWrite(x.outcome);
                        });
     if (!outcome.duplicate && !outcome.rolled_back && wrote) {
       for (const OutboxWrite& o : r.outbox) {
@@ -417,7 +417,7 @@ Result<bool> PostgresStore::WriteResources(const std::vector<ResourceWrite>& wri
     keys.push_back("resource|" + w.type + "/" + w.id);
     KETAMINE_RETURN_IF_ERROR(lock(keys));
     KETAMINE_ASSIGN_OR_RETURN(ResourceResult result, internal::DecideWrite(w, now, find_identifier, current_version));
-    if (result.outcome != ResourceOutcome::kCreated && result.outcome != ResourceOutcome::kUpdated) {
+    if (!internal::IsWrite(result.outcome)) {
       ok = ok && !internal::IsConflict(result.outcome);
       results.push_back(std::move(result));
       continue;

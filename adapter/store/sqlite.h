@@ -20,9 +20,6 @@ struct SqliteOptions {
   size_t max_batch = 512;         // appends per transaction at most (message store)
   int busy_timeout_ms = 2000;     // how long a write waits for another writer's lock
   bool synchronous_full = true;   // fsync at every commit: durable across power loss
-  // SQLite's own lock around every call on the connection; off when the owner serializes its use
-  // (the lock costs two atomic operations per column read).
-  bool serialized = true;
 };
 
 class Statement {
@@ -52,6 +49,9 @@ class Statement {
 Status SqlError(sqlite3* db, std::string_view what);
 Status Exec(sqlite3* db, const char* sql);
 // Opens (creating) a database file in WAL mode with the options' busy timeout and sync level.
+// Without SQLite's own lock around every call: each owner uses a connection from one thread at a
+// time (a writer thread, or under the owner's mutex); the lock cost two atomic operations per
+// column read.
 Result<sqlite3*> OpenSqlite(const std::filesystem::path& file, const SqliteOptions& options);
 
 }  // namespace ketamine::store

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <ctime>
 #include <future>
+#include <optional>
 
 namespace ketamine::store {
 namespace {
@@ -110,16 +111,12 @@ ALTER TABLE outbox DROP COLUMN payload;
 COMMIT;
 )sql";
 
-// Version 4 kept the search index in a rowid table with an index by value and one by owner: three
-// B-trees written per entry. Renamed aside, the schema makes the new one, the entries move over.
-const char* const kSetOldIndexAside = R"sql(
-BEGIN IMMEDIATE;
-DROP INDEX IF EXISTS resource_index_lookup;
-DROP INDEX IF EXISTS resource_index_owner;
-DROP INDEX IF EXISTS resource_index_identifier;
-DROP INDEX IF EXISTS resource_index_subject;
-ALTER TABLE resource_index RENAME TO resource_index_v4;
-)sql";
+// Version 4 kept the search index in a rowid table (no key) with an index by value and one by
+// owner: three B-trees written per entry. Renamed aside before the schema makes the new one, then
+// the entries move over and the old table goes with its indexes, all in one transaction.
+const char* const kHasOldIndex =
+    "SELECT count(*) > 0 AND max(pk) = 0 FROM pragma_table_info('resource_index')";
+const char* const kSetOldIndexAside = "BEGIN IMMEDIATE; ALTER TABLE resource_index RENAME TO resource_index_v4;";
 const char* const kMoveOldIndex = R"sql(
 INSERT OR IGNORE INTO resource_index (type, id, param, value, system)
   SELECT type, id, param, value, system FROM resource_index_v4;
@@ -151,18 +148,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Unavailable("cannot create data folder " + data_dir.string() + ": " + ec.message());
   std::filesystem::path file = data_dir / kFileName;
-  // Each connection is used by one thread at a time (the writer by the group-commit thread, the
-  // others under reader_mutex_ and outbox_mutex_): SQLite's own lock per call is not needed.
-  options.serialized = false;
   KETAMINE_ASSIGN_OR_RETURN(sqlite3 * writer, OpenSqlite(file, options));
-  if (Status s = Exec(writer, kSchema); !s.ok()) {
-    sqlite3_close(writer);
-    return s;
-  }
   bool old_index = false;
   {
-    Statement key(writer, "SELECT 1 FROM pragma_table_info('resource_index') WHERE pk > 0");
-    old_index = key.ok() && sqlite3_step(key.get()) == SQLITE_DONE;
+    Statement probe(writer, kHasOldIndex);
+    old_index = probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW && probe.ColumnInt(0) == 1;
   }
   if (old_index) {
     Status s = Exec(writer, kSetOldIndexAside);
@@ -173,6 +163,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
       sqlite3_close(writer);
       return Unavailable("cannot move the search index of " + file.string() + " to its new layout: " + s.message());
     }
+  } else if (Status s = Exec(writer, kSchema); !s.ok()) {
+    sqlite3_close(writer);
+    return s;
   }
   bool old_layout = false;
   {
@@ -250,16 +243,17 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
     // conflicts rolls back the message and the writes before it. A single write (the usual REST
     // create or update) is checked first instead, which needs no savepoint.
     const bool savepoint = r.resources.size() > 1;
-    std::vector<ResourceResult> checked;
+    std::optional<ResourceResult> single;
     if (savepoint) {
       if (Status s = Exec(writer_, "SAVEPOINT record;"); !s.ok()) return fail_all(s);
     } else if (!r.resources.empty()) {
-      Result<bool> fits = WriteResources(r.resources, 0, checked, WriteMode::kCheck);
-      if (!fits.ok()) return fail_all(fits.status());
-      if (!*fits) {
+      Result<ResourceResult> decided = DecideResource(r.resources[0], FormatIsoTimestamp(Clock::System().Now()));
+      if (!decided.ok()) return fail_all(decided.status());
+      single = *std::move(decided);
+      if (internal::IsConflict(single->outcome)) {
         AppendOutcome conflict;
         conflict.rolled_back = true;
-        conflict.resources = std::move(checked);
+        conflict.resources = {*std::move(single)};
         results.emplace_back(std::move(conflict));
         continue;
       }
@@ -293,23 +287,25 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       outcome.duplicate = true;
       outcome.replies = SplitReplies(find.Column(1));
     }
-    if (!outcome.duplicate && !r.resources.empty()) {
-      // A single write was checked above and nothing has changed since: written as decided then.
-      if (!savepoint) outcome.resources = std::move(checked);
-      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources,
-                                            savepoint ? WriteMode::kDecideAndApply : WriteMode::kApplyChecked);
+    if (!outcome.duplicate && savepoint) {
+      Result<bool> written = WriteResources(r.resources, outcome.id, outcome.resources);
       if (!written.ok()) return fail_all(written.status());
       if (!*written) {
-        outcome.rolled_back = true;  // only with a savepoint: a single write was checked above
+        outcome.rolled_back = true;
         if (Status s = Exec(writer_, "ROLLBACK TO record;"); !s.ok()) return fail_all(s);
       }
+    } else if (!outcome.duplicate && single) {
+      // Decided above, and nothing has changed since: written as decided.
+      if (internal::IsWrite(single->outcome)) {
+        if (Status s = ApplyResource(r.resources[0], *single, outcome.id); !s.ok()) return fail_all(s);
+      }
+      outcome.resources = {*std::move(single)};
     }
     // Deliveries go out for what was stored: a message, or a write that created or changed a
     // resource (not a conditional create that found the resource already there).
     const bool wrote = r.resources.empty() ||
-                       std::any_of(outcome.resources.begin(), outcome.resources.end(), [](const ResourceResult& x) {
-                         return x.outcome == ResourceOutcome::kCreated || x.outcome == ResourceOutcome::kUpdated;
-                       });
+                       std::any_of(outcome.resources.begin(), outcome.resources.end(),
+                                   [](const ResourceResult& x) { return internal::IsWrite(x.outcome); });
     if (!outcome.duplicate && !outcome.rolled_back && wrote && !r.outbox.empty()) {
       Statement queue(Prepared(8, "INSERT INTO outbox (message_id, destination, partition, content_type, "
                                   "idempotency_key, state, next_attempt_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?6, "
@@ -341,29 +337,14 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
   return results;
 }
 
-// Applies (or only checks, as `mode` says) the writes of one record; false when one conflicts (the
-// caller stores nothing of the record), an error when SQLite fails.
-Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
-                                         std::vector<ResourceResult>& results, WriteMode mode) {
+// The decision on one write in the writer's transaction (conflict, conditional match, or the
+// version to write); nothing written.
+Result<ResourceResult> SqliteStore::DecideResource(const ResourceWrite& w, const std::string& now) {
   Statement by_identifier(Prepared(2, "SELECT r.id, r.version, r.last_updated FROM resource_index i JOIN resources r ON "
                           "r.type = i.type AND r.id = i.id WHERE i.type = ?1 AND i.param = 'identifier' AND "
                           "i.system = ?2 AND i.value = ?3 LIMIT 1"));
   Statement current(Prepared(3, "SELECT version FROM resources WHERE type = ?1 AND id = ?2"));
-  Statement upsert(Prepared(4, "INSERT INTO resources (type, id, version, last_updated, json, message_id) VALUES "
-                   "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
-                   "last_updated = excluded.last_updated, json = excluded.json, message_id = excluded.message_id"));
-  Statement history(Prepared(5, "INSERT INTO resource_history (type, id, version, last_updated, json, message_id) "
-                               "SELECT type, id, version, last_updated, json, message_id FROM resources WHERE type = ?1 "
-                               "AND id = ?2"));
-  Statement unindex(Prepared(6, "DELETE FROM resource_index WHERE type = ?1 AND id = ?2"));
-  // A resource that names one code twice has one entry for it.
-  Statement index(Prepared(7, "INSERT OR IGNORE INTO resource_index (type, id, param, system, value) "
-                              "VALUES (?1, ?2, ?3, ?4, ?5)"));
-  if (!by_identifier.ok() || !current.ok() || !upsert.ok() || !history.ok() || !unindex.ok() || !index.ok()) {
-    return SqlError(writer_, "prepare");
-  }
-  const std::string now = FormatIsoTimestamp(Clock::System().Now());
-  bool ok = true;
+  if (!by_identifier.ok() || !current.ok()) return SqlError(writer_, "prepare");
   auto find_identifier = [&](const std::string& type, const std::string& token, ResourceResult& found) -> Result<bool> {
     size_t bar = token.find('|');
     sqlite3_reset(by_identifier.get());
@@ -386,57 +367,63 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, "version lookup");
     return rc == SQLITE_ROW ? sqlite3_column_int64(current.get(), 0) : int64_t{0};
   };
-  std::vector<ResourceResult> decided;
-  if (mode == WriteMode::kApplyChecked) {
-    if (results.size() != writes.size()) return Internal("checked results do not match the writes");
-    decided = std::move(results);
-    results.clear();
+  return internal::DecideWrite(w, now, find_identifier, current_version);
+}
+
+// Writes a decided create or update: the version it replaces to the history (nothing is
+// overwritten without a trace) with its index entries gone, then the resource and its entries.
+Status SqliteStore::ApplyResource(const ResourceWrite& w, const ResourceResult& decided, int64_t message_id) {
+  Statement upsert(Prepared(4, "INSERT INTO resources (type, id, version, last_updated, json, message_id) VALUES "
+                   "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
+                   "last_updated = excluded.last_updated, json = excluded.json, message_id = excluded.message_id"));
+  Statement history(Prepared(5, "INSERT INTO resource_history (type, id, version, last_updated, json, message_id) "
+                               "SELECT type, id, version, last_updated, json, message_id FROM resources WHERE type = ?1 "
+                               "AND id = ?2"));
+  Statement unindex(Prepared(6, "DELETE FROM resource_index WHERE type = ?1 AND id = ?2"));
+  // A resource that names one code twice has one entry for it.
+  Statement index(Prepared(7, "INSERT OR IGNORE INTO resource_index (type, id, param, system, value) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5)"));
+  if (!upsert.ok() || !history.ok() || !unindex.ok() || !index.ok()) return SqlError(writer_, "prepare");
+  if (decided.outcome == ResourceOutcome::kUpdated) {
+    for (Statement* replaced : {&history, &unindex}) {
+      sqlite3_reset(replaced->get());
+      replaced->Text(1, w.type);
+      replaced->Text(2, w.id);
+      if (sqlite3_step(replaced->get()) != SQLITE_DONE) return SqlError(writer_, "replacing a version");
+    }
   }
-  for (size_t i = 0; i < writes.size(); ++i) {
-    const ResourceWrite& w = writes[i];
-    ResourceResult result;
-    if (mode == WriteMode::kApplyChecked) {
-      result = std::move(decided[i]);
+  sqlite3_reset(upsert.get());
+  upsert.Text(1, w.type);
+  upsert.Text(2, w.id);
+  sqlite3_bind_int64(upsert.get(), 3, decided.version);
+  upsert.Text(4, decided.last_updated);
+  upsert.Blob(5, w.json);
+  sqlite3_bind_int64(upsert.get(), 6, message_id);
+  if (sqlite3_step(upsert.get()) != SQLITE_DONE) return SqlError(writer_, "resource write");
+  for (const IndexEntry& e : w.index) {
+    sqlite3_reset(index.get());
+    index.Text(1, w.type);
+    index.Text(2, w.id);
+    index.Text(3, e.param);
+    index.Text(4, e.system);
+    index.Text(5, e.value);
+    if (sqlite3_step(index.get()) != SQLITE_DONE) return SqlError(writer_, "index");
+  }
+  return Status::Ok();
+}
+
+// Decides and writes the writes of one record in turn (a later one sees the earlier ones); false
+// when one conflicts (the caller rolls the record back), an error when SQLite fails.
+Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
+                                         std::vector<ResourceResult>& results) {
+  const std::string now = FormatIsoTimestamp(Clock::System().Now());
+  bool ok = true;
+  for (const ResourceWrite& w : writes) {
+    KETAMINE_ASSIGN_OR_RETURN(ResourceResult result, DecideResource(w, now));
+    if (internal::IsWrite(result.outcome)) {
+      KETAMINE_RETURN_IF_ERROR(ApplyResource(w, result, message_id));
     } else {
-      KETAMINE_ASSIGN_OR_RETURN(result, internal::DecideWrite(w, now, find_identifier, current_version));
-    }
-    if (result.outcome != ResourceOutcome::kCreated && result.outcome != ResourceOutcome::kUpdated) {
       ok = ok && !internal::IsConflict(result.outcome);
-      results.push_back(std::move(result));
-      continue;
-    }
-    const int64_t version = result.version - 1;
-    if (mode == WriteMode::kCheck) {
-      results.push_back(std::move(result));
-      continue;
-    }
-    if (version > 0) {
-      // The version being replaced goes to the history first: nothing is overwritten without a trace.
-      sqlite3_reset(history.get());
-      history.Text(1, w.type);
-      history.Text(2, w.id);
-      if (sqlite3_step(history.get()) != SQLITE_DONE) return SqlError(writer_, "history");
-      sqlite3_reset(unindex.get());
-      unindex.Text(1, w.type);
-      unindex.Text(2, w.id);
-      if (sqlite3_step(unindex.get()) != SQLITE_DONE) return SqlError(writer_, "unindex");
-    }
-    sqlite3_reset(upsert.get());
-    upsert.Text(1, w.type);
-    upsert.Text(2, w.id);
-    sqlite3_bind_int64(upsert.get(), 3, result.version);
-    upsert.Text(4, result.last_updated);
-    upsert.Blob(5, w.json);
-    sqlite3_bind_int64(upsert.get(), 6, message_id);
-    if (sqlite3_step(upsert.get()) != SQLITE_DONE) return SqlError(writer_, "resource write");
-    for (const IndexEntry& e : w.index) {
-      sqlite3_reset(index.get());
-      index.Text(1, w.type);
-      index.Text(2, w.id);
-      index.Text(3, e.param);
-      index.Text(4, e.system);
-      index.Text(5, e.value);
-      if (sqlite3_step(index.get()) != SQLITE_DONE) return SqlError(writer_, "index");
     }
     results.push_back(std::move(result));
   }

@@ -52,18 +52,16 @@ class SqliteStore : public MessageStore {
  private:
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
-  // How WriteResources treats the writes of a record.
-  enum class WriteMode {
-    kCheck,         // only the checks (conflicts, conditional matches), nothing written
-    kDecideAndApply,  // each write checked, then written before the next one is checked
-    kApplyChecked,  // written as `results` (from a kCheck in this transaction) decided them
-  };
+  Result<ResourceResult> DecideResource(const ResourceWrite& w, const std::string& now);
+  Status ApplyResource(const ResourceWrite& w, const ResourceResult& decided, int64_t message_id);
   Result<bool> WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
-                              std::vector<ResourceResult>& results, WriteMode mode);
+                              std::vector<ResourceResult>& results);
 
   // The writer's statements, prepared once (by the writer thread) and finalized at close.
   struct sqlite3_stmt* Prepared(size_t slot, const char* sql);
   std::vector<struct sqlite3_stmt*> prepared_;
+  // Each connection is used by one thread at a time (SQLite's own lock is off): writer_ by the
+  // writer thread only, reader_ under reader_mutex_, outbox_ under outbox_mutex_.
   sqlite3* writer_;
   sqlite3* reader_;
   sqlite3* outbox_;  // delivery state (claims, results), beside the writer's group commits

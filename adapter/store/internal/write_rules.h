@@ -14,6 +14,9 @@
 
 namespace ketamine::store::internal {
 
+// The outcomes the caller writes.
+inline bool IsWrite(ResourceOutcome o) { return o == ResourceOutcome::kCreated || o == ResourceOutcome::kUpdated; }
+
 inline bool IsConflict(ResourceOutcome o) {
   return o == ResourceOutcome::kVersionConflict || o == ResourceOutcome::kIdentityConflict;
 }

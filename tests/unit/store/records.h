@@ -1,4 +1,5 @@
-// Records the store tests append: a message from PHARM at CLINIC with two stored replies.
+// Records the store tests append: a message from PHARM at CLINIC with two stored replies, and the
+// resource writes they carry.
 #pragma once
 
 #include <string>
@@ -20,6 +21,16 @@ inline InboundRecord Record(std::string control_id, MessageStatus status = Messa
   r.raw = "MSH|^~\\&|PHARM|CLINIC|||1||RDE^O11|" + r.control_id + "|P|2.5.1\r\xE9";  // an 8859/1 byte, kept as is
   r.replies = {"MSH|ack1\r", "MSH|ack2\r"};
   return r;
+}
+
+// A Patient write with its MRN (urn:mrn) and birth date indexed as the REST facade indexes them.
+inline ResourceWrite Patient(std::string id, std::string mrn, std::string birth_date = "1979-04-12") {
+  ResourceWrite w;
+  w.type = "Patient";
+  w.id = id;
+  w.json = R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[{"system":"urn:mrn","value":")" + mrn + "\"}]}";
+  w.index = {{"identifier", "urn:mrn", mrn}, {"birthdate", "", birth_date}};
+  return w;
 }
 
 }  // namespace ketamine::store::testing_records

@@ -12,6 +12,7 @@
 namespace ketamine::store {
 namespace {
 
+using testing_records::Patient;
 using testing_records::Record;
 
 class SqliteStoreTest : public testing::Test {
@@ -78,15 +79,11 @@ PRAGMA user_version = 3;
   EXPECT_EQ((*items)[0].write.payload, R"({"old":true})");
 }
 
+// A conditional create of a Patient by its MRN.
 InboundRecord WithPatient(std::string control_id, std::string id, std::string mrn) {
   InboundRecord r = Record(std::move(control_id));
-  ResourceWrite w;
-  w.type = "Patient";
-  w.id = std::move(id);
-  w.json = R"({"resourceType":"Patient","id":")" + w.id + R"(","identifier":[{"system":"urn:mrn","value":")" + mrn + "\"}]}";
-  w.index = {{"identifier", "urn:mrn", mrn}, {"birthdate", "", "1979-04-12"}};
-  w.unless_identifier = "urn:mrn|" + mrn;
-  r.resources.push_back(std::move(w));
+  r.resources.push_back(Patient(std::move(id), mrn));
+  r.resources[0].unless_identifier = "urn:mrn|" + mrn;
   return r;
 }
 

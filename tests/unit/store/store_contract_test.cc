@@ -63,16 +63,8 @@ class PgCluster {
   int databases_ = 0;
 };
 
+using testing_records::Patient;
 using testing_records::Record;
-
-ResourceWrite Patient(std::string id, std::string mrn, std::string birth_date = "1979-04-12") {
-  ResourceWrite w;
-  w.type = "Patient";
-  w.id = id;
-  w.json = R"({"resourceType":"Patient","id":")" + id + R"(","identifier":[{"system":"urn:mrn","value":")" + mrn + "\"}]}";
-  w.index = {{"identifier", "urn:mrn", mrn}, {"birthdate", "", birth_date}};
-  return w;
-}
 
 InboundRecord Queued(std::string control_id, std::vector<std::pair<std::string, std::string>> partitions_and_payloads) {
   InboundRecord r = Record(control_id);
