@@ -68,7 +68,7 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
     for (auto it = d->value.MemberBegin(); it != d->value.MemberEnd(); ++it) {
       const std::string at = Join(where, it->name.GetString());
       KETAMINE_RETURN_IF_ERROR(Keys(it->value, at, {"type", "url", "host", "port", "folder", "timeout_ms", "max_attempts",
-                                                    "initial_backoff_ms", "max_backoff_ms", "concurrency", "bearer_token", "oauth2", "smart",
+                                                    "initial_backoff_ms", "max_backoff_ms", "concurrency", "items_per_request", "bearer_token", "oauth2", "smart",
                                                     "tls", "instances"}));
       DestinationConfig dest;
       dest.name = it->name.GetString();
@@ -145,8 +145,11 @@ Result<std::shared_ptr<const Router>> Router::FromJson(const Value& config, cons
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "initial_backoff_ms", dest.initial_backoff_ms, 1, 3600000));
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "max_backoff_ms", dest.max_backoff_ms, 1, 86400000));
       KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "concurrency", dest.concurrency, 1, 64));
-      if (dest.type != DestinationType::kFhir && it->value.HasMember("concurrency")) {
-        return Bad(Join(at, "concurrency"), "applies to fhir destinations only (the others send one at a time)");
+      KETAMINE_RETURN_IF_ERROR(ReadInt(it->value, at, "items_per_request", dest.items_per_request, 1, 100));
+      for (const char* key : {"concurrency", "items_per_request"}) {
+        if (dest.type != DestinationType::kFhir && it->value.HasMember(key)) {
+          return Bad(Join(at, key), "applies to fhir destinations only (the others send one at a time)");
+        }
       }
       if (dest.type == DestinationType::kFhir &&
           dest.url.rfind("http://", 0) != 0 && dest.url.rfind("https://", 0) != 0) {

@@ -42,6 +42,9 @@ struct DestinationConfig {
   // fhir: requests on the wire at once (each for a different partition, so per-patient order
   // holds); the other types send one at a time.
   int concurrency = 8;
+  // fhir: how many claimed items (messages, each for a different partition) one request may carry,
+  // merged into one transaction Bundle (see merge.h); 1: each its own request.
+  int items_per_request = 1;
   // Gateway instances sharing one PostgreSQL store whose workers deliver to this destination;
   // empty: all of them. A ledger destination then names exactly one (one ledger file).
   std::set<std::string> instances;

@@ -1,6 +1,6 @@
 // A fast FHIR endpoint for delivery load runs: it parses every POSTed transaction Bundle, answers
-// a transaction-response (201 per entry), and counts deliveries by X-Idempotency-Key (unique and
-// repeated), bundles and entries. It validates nothing: the Medplum-based peer of the tests does
+// a transaction-response (201 per entry), and counts deliveries (unique and repeated) by the
+// MedicationRequest each message carries, or else by X-Idempotency-Key; bundles and entries too. It validates nothing: the Medplum-based peer of the tests does
 // that at about 2,300 writes/s, below the delivery rate being measured. GET /stats gives the counts.
 //   node tests/bench/fhir_sink.mjs   -> prints "listening http 127.0.0.1:PORT"
 import http from 'node:http';
@@ -29,12 +29,16 @@ const server = http.createServer((req, res) => {
       res.end('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}');
       return;
     }
-    const key = req.headers['x-idempotency-key'] ?? '';
-    if (seen.has(key)) {
-      stats.repeated++;
-    } else {
-      seen.add(key);
-      stats.unique++;
+    // One delivery per message: each message is one order, so its MedicationRequest counts it (a
+    // request may carry several messages merged); without one, the request's idempotency key.
+    const orders = bundle.entry.filter((e) => e.resource?.resourceType === 'MedicationRequest').map((e) => e.request?.url ?? '');
+    for (const key of orders.length > 0 ? orders : [req.headers['x-idempotency-key'] ?? '']) {
+      if (seen.has(key)) {
+        stats.repeated++;
+      } else {
+        seen.add(key);
+        stats.unique++;
+      }
     }
     stats.bundles++;
     stats.entries += bundle.entry.length;

@@ -2,7 +2,8 @@
 // ACK (as MLLP senders do), for a fixed time. Prints messages/s and ACK latency percentiles.
 //   mllp_load 127.0.0.1:2575 --connections 16 --seconds 10 --message RDE_O11-bench.hl7 [--patients 1000]
 // --patients N gives each message one of N patient identifiers (PID-3's first id), as a clinic's
-// traffic is spread over its patients (deliveries are ordered per patient).
+// traffic is spread over its patients (deliveries are ordered per patient), and an order number of
+// its own (ORC-2, ORC-3).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -39,14 +40,26 @@ std::string WithControlId(const std::string& message, const std::string& id) {
   return message.substr(0, pos) + id + message.substr(end);
 }
 
-// Replaces the identifier of PID-3's first repetition (up to its first component separator).
-std::string WithPatient(const std::string& message, int patient) {
-  size_t pid = message.find("\rPID|");
-  if (pid == std::string::npos) return message;
-  size_t pos = pid + 1;
-  for (int i = 0; i < 3; ++i) pos = message.find('|', pos) + 1;
-  size_t end = message.find_first_of("^~|", pos);
-  return message.substr(0, pos) + "LOADPT-" + std::to_string(patient) + message.substr(end);
+// Replaces the first component of a segment's field (up to its first component separator).
+std::string WithFirstComponent(const std::string& message, const char* segment, int field, const std::string& value) {
+  size_t at = message.find("\r" + std::string(segment) + "|");
+  if (at == std::string::npos) return message;
+  size_t pos = at + 1;
+  for (int i = 0; i < field; ++i) {
+    pos = message.find('|', pos);
+    if (pos == std::string::npos) return message;
+    ++pos;
+  }
+  size_t end = message.find_first_of("^~|\r", pos);
+  return message.substr(0, pos) + value + message.substr(end);
+}
+
+// One of the clinic's patients (PID-3's first identifier), and an order of its own (ORC-2 and
+// ORC-3): every message is a new order, as in a clinic's traffic.
+std::string WithPatientAndOrder(const std::string& message, int patient, const std::string& order) {
+  std::string out = WithFirstComponent(message, "PID", 3, "LOADPT-" + std::to_string(patient));
+  out = WithFirstComponent(out, "ORC", 2, "P" + order);
+  return WithFirstComponent(out, "ORC", 3, "F" + order);
 }
 
 }  // namespace
@@ -93,7 +106,10 @@ int main(int argc, char** argv) {
                            "-" + std::to_string(c) + "-";
       for (uint64_t i = 0; std::chrono::steady_clock::now() < stop; ++i) {
         std::string msg = WithControlId(s.message, prefix + std::to_string(i));
-        if (s.patients > 0) msg = WithPatient(msg, static_cast<int>((i * 7919 + static_cast<uint64_t>(c)) % static_cast<uint64_t>(s.patients)));
+        if (s.patients > 0) {
+          msg = WithPatientAndOrder(msg, static_cast<int>((i * 7919 + static_cast<uint64_t>(c)) % static_cast<uint64_t>(s.patients)),
+                                    prefix + std::to_string(i));
+        }
         auto t0 = std::chrono::steady_clock::now();
         auto r = (*client)->Send(msg);
         auto t1 = std::chrono::steady_clock::now();

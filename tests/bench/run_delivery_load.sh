@@ -3,8 +3,9 @@
 # validation before it) from N connections for S seconds, spread over P patients, and delivers each
 # message's transaction Bundle through the outbox to a FHIR endpoint (tests/bench/fhir_sink.mjs).
 # Prints the MLLP figures, then the delivery figures: messages delivered per second over the load
-# window, how long the outbox took to drain after it, and repeats (must be 0).
-#   tests/bench/run_delivery_load.sh [CONNECTIONS=16] [SECONDS=20] [PATIENTS=2000] [CONCURRENCY=8]
+# window, how long the outbox took to drain after it, and repeats (must be 0). ITEMS is the
+# destination's items_per_request (messages merged into one transaction per request; 1: each alone).
+#   tests/bench/run_delivery_load.sh [CONNECTIONS=16] [SECONDS=20] [PATIENTS=2000] [CONCURRENCY=8] [ITEMS=1]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -12,6 +13,7 @@ connections=${1:-16}
 seconds=${2:-20}
 patients=${3:-2000}
 concurrency=${4:-8}
+items=${5:-1}
 cmake --preset release >/dev/null
 cmake --build build/release -j"$(nproc)" --target ketamine-gateway mllp_load >/dev/null
 data=$(mktemp -d "${TMPDIR:-/tmp}/kgw-delivery-XXXXXX")
@@ -25,7 +27,7 @@ for _ in $(seq 100); do grep -q "listening http" "$sink_out" && break; sleep 0.1
 sink_port=$(sed -n 's/^listening http .*:\([0-9]*\)$/\1/p' "$sink_out")
 cat > "$data.json" <<JSON
 { "routing": {
-    "destinations": { "registry": { "type": "fhir", "url": "http://127.0.0.1:$sink_port/fhir", "concurrency": $concurrency } },
+    "destinations": { "registry": { "type": "fhir", "url": "http://127.0.0.1:$sink_port/fhir", "concurrency": $concurrency, "items_per_request": $items } },
     "routes": [ { "name": "orders", "match": { "message_type": ["RDE^O11"] }, "destinations": ["registry"] } ] } }
 JSON
 build/release/adapter/cli/ketamine-gateway serve --config "$data.json" --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &

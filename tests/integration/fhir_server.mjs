@@ -1,7 +1,9 @@
 // A real FHIR server for delivery tests: Medplum's FhirRouter over its MemoryRepository (the
 // packages @medplum/fhir-router and @medplum/core 4.5.2, pinned in tests/peers), served with
 // node:http under /fhir/R4. setDown(true) answers 503 to everything (a server "down for a while"),
-// setReject(true) 400 (a server that refuses the content).
+// setReject(true) 400 (a server that refuses the content), setReject('text') 400 to the requests
+// whose body holds that text; state.requests records each request (with the MedicationRequests of
+// its Bundle as `orders`).
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -72,8 +74,16 @@ export async function startFhirServer({ auth = false, clientId = 'kgw', clientSe
         res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] }));
         return;
       }
-      state.requests.push({ method: req.method, url: req.url, key: req.headers['x-idempotency-key'] });
-      if (state.reject) {  // a server that refuses the content: 400, the same every time
+      let orders = 0;  // MedicationRequests in a Bundle, to see how many messages a request carried
+      try {
+        orders = (JSON.parse(body || '{}').entry ?? []).filter((e) => e.resource?.resourceType === 'MedicationRequest').length;
+      } catch {
+        // not JSON: the router below answers it
+      }
+      state.requests.push({ method: req.method, url: req.url, key: req.headers['x-idempotency-key'], orders });
+      if (state.reject === true || (typeof state.reject === 'string' && body.includes(state.reject))) {
+        // a server that refuses the content: 400, the same every time
+        state.requests.at(-1).refused = true;
         res.writeHead(400, { 'Content-Type': 'application/fhir+json' });
         res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid' }] }));
         return;
