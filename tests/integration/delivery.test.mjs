@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { medplumErrors, peer } from './peers.mjs';
+import { medplumErrors, peer, sendMessages } from './peers.mjs';
 import { spawnSync } from 'node:child_process';
 import { freshDataDir, gatewayBin, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
@@ -15,8 +15,7 @@ import { startFhirServer } from './fhir_server.mjs';
 const ownDir = process.env.KGW_TEST_DATA_DIR;
 const OPERATOR_TOKEN = 'kgw-operator-token-for-the-delivery-tests-0123456789';
 const profilesDir = process.env.KGW_PROFILES_DIR;
-const { Hl7Client, Hl7Server } = peer('@medplum/hl7');
-const { Hl7Message } = peer('@medplum/core');
+const { Hl7Server } = peer('@medplum/hl7');
 
 let fhir;
 let secure;
@@ -76,16 +75,7 @@ after(async () => {
   await pharmacy.stop({ forceDrainTimeoutMs: 100 });
 });
 
-async function send(messages) {
-  const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
-  try {
-    const acks = [];
-    for (const m of messages) acks.push(await client.sendAndWait(Hl7Message.parse(m)));
-    return acks.map((a) => a.getSegment('MSA').getField(1).toString());
-  } finally {
-    client.close();
-  }
-}
+const send = (messages) => sendMessages(gw.port, messages);
 
 // Original acknowledgment mode (no MSH-15/16): one AA per message, what Hl7Client waits for.
 const rde = readFileSync(path.join(ownDir, 'RDE_O11-ketamine-1.hl7'), 'utf8').replace('|AL|NE|', '|||');

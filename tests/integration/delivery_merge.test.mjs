@@ -7,12 +7,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { medplumErrors, peer } from './peers.mjs';
+import { medplumErrors, sendMessages } from './peers.mjs';
 import { freshDataDir, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
-const { Hl7Client } = peer('@medplum/hl7');
-const { Hl7Message } = peer('@medplum/core');
 const OPERATOR_TOKEN = 'kgw-operator-token-for-the-merge-tests-0123456789';
 
 let fhir;
@@ -46,16 +44,7 @@ const rde = readFileSync(path.join(process.env.KGW_TEST_DATA_DIR, 'RDE_O11-ketam
 const order = (p, n, rate) => rde.replace('KET-RDE-0001', `KET-MERGE-${p}-${n}`).replace('MRN-40021', `MRN-M${p}`)
   .replaceAll('ORD-7001', `ORD-M${p}`).replaceAll('RX-9001', `RX-M${p}`).replace('|0.35|', `|${rate}|`);
 
-async function send(messages) {
-  const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
-  try {
-    const acks = [];
-    for (const m of messages) acks.push((await client.sendAndWait(Hl7Message.parse(m))).getSegment('MSA').getField(1).toString());
-    return acks;
-  } finally {
-    client.close();
-  }
-}
+const send = (messages) => sendMessages(gw.port, messages);
 
 const rateOf = (mr) => mr.dosageInstruction[0].doseAndRate[0].rateQuantity.value;
 

@@ -33,6 +33,21 @@ export async function importPeer(name) {
 }
 
 // MLLP load for the crash tests: one @medplum/hl7 client per port in `ports` sends order(n) for
+// Sends `messages` (HL7 v2 text) one after another over one MLLP connection to the gateway at
+// `port` and gives the MSA-1 code of each ACK.
+export async function sendMessages(port, messages) {
+  const { Hl7Client } = peer('@medplum/hl7');
+  const { Hl7Message } = peer('@medplum/core');
+  const client = new Hl7Client({ host: '127.0.0.1', port });
+  try {
+    const codes = [];
+    for (const m of messages) codes.push((await client.sendAndWait(Hl7Message.parse(m))).getSegment('MSA').getField(1).toString());
+    return codes;
+  } finally {
+    client.close();
+  }
+}
+
 // n = first, first + 1, … (shared by all clients) until stop(). `sent` and `acked` (AA) hold the
 // numbers; a client whose gateway dies ends quietly. stop() gives up on a client still waiting for
 // an ACK from a killed gateway after two seconds.

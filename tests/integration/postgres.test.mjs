@@ -9,15 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { peer, sendUntilStopped } from './peers.mjs';
+import { sendMessages, sendUntilStopped } from './peers.mjs';
 import { freshDataDir, gatewayBin, startGateway, until } from './gateway.mjs';
 import { startFhirServer } from './fhir_server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ownDir = process.env.KGW_TEST_DATA_DIR;
 const profilesDir = process.env.KGW_PROFILES_DIR;
-const { Hl7Client } = peer('@medplum/hl7');
-const { Hl7Message } = peer('@medplum/core');
 const rde = readFileSync(path.join(ownDir, 'RDE_O11-ketamine-1.hl7'), 'utf8').replace('|AL|NE|', '|||');
 // Orders of ten patients: deliveries are ordered per patient, so several go out at once.
 const order = (n) => rde.replace('KET-RDE-0001', `KET-PG-${n}`).replaceAll('ORD-7001', `ORD-PG-${n}`)
@@ -59,16 +57,7 @@ async function start(instance) {
   return gw;
 }
 
-async function send(gw, messages) {
-  const client = new Hl7Client({ host: '127.0.0.1', port: gw.port });
-  try {
-    const codes = [];
-    for (const m of messages) codes.push((await client.sendAndWait(Hl7Message.parse(m))).getSegment('MSA').getField(1).toString());
-    return codes;
-  } finally {
-    client.close();
-  }
-}
+const send = (gw, messages) => sendMessages(gw.port, messages);
 
 async function placed() {
   const found = await fhir.search('MedicationRequest', '_count=5000');
