@@ -543,17 +543,19 @@ Parsed ParseResource(const std::string& body, const std::string& type, const pro
 
 std::string StripMetaVersion(rapidjson::Document& d, const std::string& id) {
   auto& a = d.GetAllocator();
-  d.RemoveMember("id");
-  // id first, as FHIR servers usually write it.
+  // id first, as FHIR servers usually write it; the rest in the order given (members are erased,
+  // never swapped, so a client that sends back what it read sends the stored bytes: an unchanged
+  // update is recognised as one).
   Value copy(rapidjson::kObjectType);
   copy.AddMember("resourceType", Value(Str(d, "resourceType").c_str(), a), a);
   copy.AddMember("id", Value(id.c_str(), a), a);
   for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
     std::string_view name = it->name.GetString();
-    if (name == "resourceType") continue;
+    if (name == "resourceType" || name == "id") continue;
     if (name == "meta" && it->value.IsObject()) {
-      it->value.RemoveMember("versionId");
-      it->value.RemoveMember("lastUpdated");
+      for (const char* server_owned : {"versionId", "lastUpdated"}) {
+        if (auto m = it->value.FindMember(server_owned); m != it->value.MemberEnd()) it->value.EraseMember(m);
+      }
       if (it->value.MemberCount() == 0) continue;
     }
     copy.AddMember(Value(it->name, a), Value(it->value, a), a);
@@ -881,7 +883,8 @@ Response Facade::BundleNow(const Request& request) {
   auto status_text = [](const store::ResourceResult& r) {
     switch (r.outcome) {
       case store::ResourceOutcome::kCreated: return std::string("201 Created");
-      case store::ResourceOutcome::kUpdated: return std::string("200 OK");
+      case store::ResourceOutcome::kUpdated:
+      case store::ResourceOutcome::kUnchanged: return std::string("200 OK");
       case store::ResourceOutcome::kExisting: return std::string("200 OK");
       case store::ResourceOutcome::kVersionConflict: return std::string("412 Precondition Failed");
       case store::ResourceOutcome::kIdentityConflict: return std::string("409 Conflict");

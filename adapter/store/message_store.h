@@ -39,7 +39,10 @@ struct ResourceWrite {
   std::vector<IndexEntry> index;
 };
 
-enum class ResourceOutcome { kCreated, kUpdated, kExisting, kVersionConflict, kIdentityConflict };
+// kUnchanged: an update whose content is the stored version's, byte for byte: nothing is written and
+// the stored version stands (no new version for a no-op update, as FHIR servers do), e.g. the
+// prescriber and medication every order of a clinic mentions again.
+enum class ResourceOutcome { kCreated, kUpdated, kUnchanged, kExisting, kVersionConflict, kIdentityConflict };
 
 struct ResourceResult {
   std::string type;

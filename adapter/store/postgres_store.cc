@@ -120,6 +120,10 @@ int64_t GetInt(const PGresult* r, int row, int col) {
   return static_cast<int64_t>(be64toh(v));
 }
 
+bool GetBool(const PGresult* r, int row, int col) {
+  return PQgetisnull(r, row, col) == 0 && PQgetlength(r, row, col) == 1 && PQgetvalue(r, row, col)[0] == 1;
+}
+
 // A PostgreSQL array literal of text: {"a","b\"c"}.
 std::string TextArray(const std::vector<std::string_view>& values) {
   std::string out = "{";
@@ -355,7 +359,7 @@ std::vector<Result<AppendOutcome>> PostgresStore::CommitBatch(const std::deque<P
     // Deliveries go out for what was stored (not for a conditional create that found its resource).
     const bool wrote = r.resources.empty() ||
                        std::any_of(outcome.resources.begin(), outcome.resources.end(), [](const ResourceResult& x) {
-                         return internal::IsWrite(x.outcome);
+                         return internal::IsStored(x.outcome);
                        });
     if (!outcome.duplicate && !outcome.rolled_back && wrote) {
       for (const OutboxWrite& o : r.outbox) {
@@ -403,10 +407,17 @@ Result<bool> PostgresStore::WriteResources(const std::vector<ResourceWrite>& wri
     found.last_updated = GetText(r.get(), 0, 2);
     return true;
   };
-  auto current_version = [&](const std::string& type, const std::string& id) -> Result<int64_t> {
-    KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, writer_->Run("version", "SELECT version FROM resources WHERE type = $1 AND "
-                                                        "id = $2", {Text(type), Text(id)}));
-    return PQntuples(r.get()) == 1 ? GetInt(r.get(), 0, 0) : int64_t{0};
+  auto current_version = [&](const ResourceWrite& write) -> Result<internal::CurrentVersion> {
+    KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, writer_->Run("version", "SELECT version, last_updated, json = $3 FROM resources "
+                                                        "WHERE type = $1 AND id = $2",
+                                                        {Text(write.type), Text(write.id), Bytes(write.json)}));
+    internal::CurrentVersion stored;
+    if (PQntuples(r.get()) == 1) {
+      stored.version = GetInt(r.get(), 0, 0);
+      stored.last_updated = GetText(r.get(), 0, 1);
+      stored.same_json = GetBool(r.get(), 0, 2);
+    }
+    return stored;
   };
   bool ok = true;
   for (const ResourceWrite& w : writes) {

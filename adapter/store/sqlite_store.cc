@@ -301,11 +301,11 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       }
       outcome.resources = {*std::move(single)};
     }
-    // Deliveries go out for what was stored: a message, or a write that created or changed a
-    // resource (not a conditional create that found the resource already there).
+    // Deliveries go out for what was stored: a message, or a write that created, changed or
+    // confirmed a resource (not a conditional create that found the resource already there).
     const bool wrote = r.resources.empty() ||
                        std::any_of(outcome.resources.begin(), outcome.resources.end(),
-                                   [](const ResourceResult& x) { return internal::IsWrite(x.outcome); });
+                                   [](const ResourceResult& x) { return internal::IsStored(x.outcome); });
     if (!outcome.duplicate && !outcome.rolled_back && wrote && !r.outbox.empty()) {
       Statement queue(Prepared(8, "INSERT INTO outbox (message_id, destination, partition, content_type, "
                                   "idempotency_key, state, next_attempt_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?6, "
@@ -343,7 +343,7 @@ Result<ResourceResult> SqliteStore::DecideResource(const ResourceWrite& w, const
   Statement by_identifier(Prepared(2, "SELECT r.id, r.version, r.last_updated FROM resource_index i JOIN resources r ON "
                           "r.type = i.type AND r.id = i.id WHERE i.type = ?1 AND i.param = 'identifier' AND "
                           "i.system = ?2 AND i.value = ?3 LIMIT 1"));
-  Statement current(Prepared(3, "SELECT version FROM resources WHERE type = ?1 AND id = ?2"));
+  Statement current(Prepared(3, "SELECT version, last_updated, json = ?3 FROM resources WHERE type = ?1 AND id = ?2"));
   if (!by_identifier.ok() || !current.ok()) return SqlError(writer_, "prepare");
   auto find_identifier = [&](const std::string& type, const std::string& token, ResourceResult& found) -> Result<bool> {
     size_t bar = token.find('|');
@@ -359,13 +359,20 @@ Result<ResourceResult> SqliteStore::DecideResource(const ResourceWrite& w, const
     found.last_updated = by_identifier.Column(2);
     return true;
   };
-  auto current_version = [&](const std::string& type, const std::string& id) -> Result<int64_t> {
+  auto current_version = [&](const ResourceWrite& write) -> Result<internal::CurrentVersion> {
     sqlite3_reset(current.get());
-    current.Text(1, type);
-    current.Text(2, id);
+    current.Text(1, write.type);
+    current.Text(2, write.id);
+    current.Blob(3, write.json);
     int rc = sqlite3_step(current.get());
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, "version lookup");
-    return rc == SQLITE_ROW ? sqlite3_column_int64(current.get(), 0) : int64_t{0};
+    internal::CurrentVersion stored;
+    if (rc == SQLITE_ROW) {
+      stored.version = sqlite3_column_int64(current.get(), 0);
+      stored.last_updated = current.Column(1);
+      stored.same_json = sqlite3_column_int(current.get(), 2) == 1;
+    }
+    return stored;
   };
   return internal::DecideWrite(w, now, find_identifier, current_version);
 }

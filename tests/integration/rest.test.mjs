@@ -88,6 +88,12 @@ test('create, read, conditional create, update with If-Match, Prefer minimal', a
   assert.equal(updated.status, 200, updated.text);
   assert.equal(updated.headers.get('etag'), 'W/"2"');
   assert.equal(updated.json.meta.versionId, '2');
+  // The same content once more: 200 with the version that is there, no new one (meta is the server's).
+  const same = await call('PUT', `/Observation/${id}`, { ...updated.json, meta: { ...updated.json.meta, versionId: '5', lastUpdated: '2020-01-01T00:00:00Z' } });
+  assert.equal(same.status, 200, same.text);
+  assert.equal(same.headers.get('etag'), 'W/"2"');
+  assert.equal(same.json.meta.versionId, '2');
+  assert.equal(same.json.meta.lastUpdated, updated.json.meta.lastUpdated);
   const { identifier, ...plain } = obs;
   assert.ok(identifier);
   const minimal = await call('POST', '/Observation', plain, { Prefer: 'return=minimal' });
@@ -143,7 +149,8 @@ test('a converter Bundle posted twice as a transaction gives each resource once'
   const orders = await call('GET', `/MedicationRequest?identifier=${token}`);
   assert.equal(orders.json.total, 1, 'the conditional update found the first order');
   const order = orders.json.entry[0].resource;
-  assert.equal(order.meta.versionId, '2');
+  assert.equal(order.meta.versionId, '1', 'the same content again makes no new version');
+  assert.ok(second.json.entry.every((e) => /^200 /.test(e.response.status)), 'the second time, everything was there');
   assert.match(order.subject.reference, /^Patient\/[0-9a-f-]+$/, 'urn:uuid references point at stored ids');
   const patient = await call('GET', `/${order.subject.reference}`);
   assert.equal(patient.status, 200);

@@ -242,6 +242,44 @@ TEST_P(StoreContract, ResourcesAreVersionedAndConflictsStoreNothing) {
   EXPECT_EQ(store_->AppendAndWait(replay)->resources[0].outcome, ResourceOutcome::kExisting);
 }
 
+// The prescriber and the medication of a clinic come again with every order: an update with the
+// stored content writes no new version, and the message's deliveries still go out.
+TEST_P(StoreContract, AnUpdateWithTheStoredContentMakesNoNewVersion) {
+  InboundRecord create = Record("U1");
+  create.resources.push_back(Patient("pat-u", "MRN-U"));
+  auto created = store_->AppendAndWait(create);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  const std::string first_time = created->resources[0].last_updated;
+  ASSERT_FALSE(first_time.empty());
+
+  InboundRecord same = Record("U2");
+  same.resources.push_back(Patient("pat-u", "MRN-U"));
+  same.resources[0].update = true;
+  same.outbox.push_back({"registry", "Patient/pat-u", "application/fhir+json", "again", "PHARM|CLINIC|U2"});
+  auto unchanged = store_->AppendAndWait(same);
+  ASSERT_TRUE(unchanged.ok()) << unchanged.status().message();
+  EXPECT_FALSE(unchanged->rolled_back);
+  EXPECT_EQ(unchanged->resources[0].outcome, ResourceOutcome::kUnchanged);
+  EXPECT_EQ(unchanged->resources[0].version, 1);
+  EXPECT_EQ(unchanged->resources[0].last_updated, first_time);
+  EXPECT_EQ(store_->ReadResource("Patient", "pat-u")->version, 1);
+  EXPECT_EQ(store_->ReadResource("Patient", "pat-u")->last_updated, first_time);
+  EXPECT_EQ(Payloads(*store_->ClaimOutbox("registry", kNow, 10)), (std::vector<std::string>{"again"}));
+
+  // If-Match is still checked first; a real change is a new version.
+  InboundRecord stale = Record("U3");
+  stale.resources.push_back(Patient("pat-u", "MRN-U"));
+  stale.resources[0].update = true;
+  stale.resources[0].if_match = 7;
+  EXPECT_EQ(store_->AppendAndWait(stale)->resources[0].outcome, ResourceOutcome::kVersionConflict);
+  InboundRecord changed = Record("U4");
+  changed.resources.push_back(Patient("pat-u", "MRN-U2"));
+  changed.resources[0].update = true;
+  auto updated = store_->AppendAndWait(changed);
+  EXPECT_EQ(updated->resources[0].outcome, ResourceOutcome::kUpdated);
+  EXPECT_EQ(updated->resources[0].version, 2);
+}
+
 TEST_P(StoreContract, ConditionalWritesFollowTheBusinessIdentifier) {
   InboundRecord first = Record("I1");
   first.resources.push_back(Patient("pat-a", "MRN-A"));
@@ -308,7 +346,8 @@ ResourceWrite Observation(std::string id, std::string patient, std::string date,
   ResourceWrite w;
   w.type = "Observation";
   w.id = id;
-  w.json = R"({"resourceType":"Observation","id":")" + id + R"(","status":")" + status + R"("})";
+  w.json = R"({"resourceType":"Observation","id":")" + id + R"(","status":")" + status + R"(","subject":{"reference":")" +
+           patient + R"("},"effectiveDateTime":")" + date + R"("})";
   w.index = {{"status", "", status}, {"subject", "", patient}, {"date", "", date}};
   return w;
 }
