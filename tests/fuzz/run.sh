@@ -11,7 +11,7 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p tests/fuzz/crashes
 status=0
-for target in hl7v2_parse mllp_framer config_json fhir_validate hl7v2_convert fhir_to_v2 csv_convert ledger_request; do
+for target in hl7v2_parse mllp_framer config_json fhir_validate hl7v2_convert fhir_to_v2 csv_convert ledger_request delivery_merge; do
   extra=()
   if [ "$target" = hl7v2_parse ] || [ "$target" = hl7v2_convert ]; then
     [ -d "$samples" ] && extra+=("$samples")
