@@ -137,14 +137,14 @@ std::vector<DeliveryRequest> MergeDeliveries(const std::vector<store::OutboxItem
     rapidjson::Document bundle(rapidjson::kObjectType);
     auto& allocator = bundle.GetAllocator();
     Value entries(rapidjson::kArrayType);
-    std::map<std::string_view, bool> written;
+    std::set<std::string_view> written;
     Sha256 keys;
     for (size_t i : g.items) {
       keys.Update(items[i].write.idempotency_key);
       keys.Update("\n");
       Parsed& p = parsed[i];
       for (const Entry& e : p.entries) {
-        if (!written.emplace(e.url, true).second) continue;  // the same resource, kept from an earlier item
+        if (!written.insert(e.url).second) continue;  // the same resource, kept from an earlier item
         if (!p.aliases.empty()) {
           fhir::ForEachReference(*e.entry, [&](Value& reference) {
             if (auto a = p.aliases.find(std::string(View(reference))); a != p.aliases.end()) {
