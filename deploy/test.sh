@@ -33,8 +33,7 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" != "0" ]; then
   stage "fuzzing, ${fuzz_seconds} s per target"
   cmake --preset fuzz -G Ninja >/dev/null
-  cmake --build build/fuzz -j"$jobs" --target hl7v2_parse_fuzz mllp_framer_fuzz config_json_fuzz fhir_validate_fuzz \
-    hl7v2_convert_fuzz fhir_to_v2_fuzz csv_convert_fuzz ledger_request_fuzz
+  cmake --build build/fuzz -j"$jobs" --target fuzz_all
   bash tests/fuzz/run.sh "$fuzz_seconds"
 fi
 echo

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer target for SECONDS (default 60) from its seed corpus; new inputs go to a
 # scratch folder, crashes to tests/fuzz/crashes/ (add a minimised one to the corpus to keep it).
-#   cmake --preset fuzz && cmake --build build/fuzz && tests/fuzz/run.sh 600
+#   cmake --preset fuzz && cmake --build build/fuzz --target fuzz_all && tests/fuzz/run.sh 600
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -11,7 +11,14 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p tests/fuzz/crashes
 status=0
-for target in hl7v2_parse mllp_framer config_json fhir_validate hl7v2_convert fhir_to_v2 csv_convert ledger_request delivery_merge; do
+# Every target has its seed corpus folder (tests/CMakeLists.txt lists the targets and builds them
+# as fuzz_all): the folders name the targets here.
+for target in $(ls tests/fuzz/corpus); do
+  if [ ! -x "build/fuzz/tests/${target}_fuzz" ]; then
+    echo "fuzz: $target not built (cmake --build build/fuzz --target fuzz_all)"
+    status=1
+    continue
+  fi
   extra=()
   if [ "$target" = hl7v2_parse ] || [ "$target" = hl7v2_convert ]; then
     [ -d "$samples" ] && extra+=("$samples")
