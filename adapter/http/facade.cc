@@ -884,7 +884,7 @@ Response Facade::BundleNow(const Request& request) {
     switch (r.outcome) {
       case store::ResourceOutcome::kCreated: return std::string("201 Created");
       case store::ResourceOutcome::kUpdated:
-      case store::ResourceOutcome::kUnchanged: return std::string("200 OK");
+      case store::ResourceOutcome::kUnchanged:
       case store::ResourceOutcome::kExisting: return std::string("200 OK");
       case store::ResourceOutcome::kVersionConflict: return std::string("412 Precondition Failed");
       case store::ResourceOutcome::kIdentityConflict: return std::string("409 Conflict");

@@ -34,51 +34,33 @@ class FhirSender : public Sender {
   SendResult Send(const store::OutboxItem& item) override { return SendAll({item}, {}).front(); }
 
   std::vector<SendResult> SendAll(const std::vector<store::OutboxItem>& items, const std::function<bool()>& go_on) override {
-    if (d_.items_per_request < 2 || items.size() < 2) {
-      std::vector<Request> each;
-      each.reserve(items.size());
-      for (const store::OutboxItem& item : items) each.push_back({&item.write.payload, &item.write.idempotency_key});
-      return SendRequests(each, go_on);
-    }
-    const std::vector<DeliveryRequest> merged = MergeDeliveries(items, static_cast<size_t>(d_.items_per_request));
-    std::vector<Request> requests;
-    requests.reserve(merged.size());
-    for (const DeliveryRequest& m : merged) requests.push_back({&m.payload, &m.idempotency_key});
-    const std::vector<SendResult> answers = SendRequests(requests, go_on);
+    const std::vector<DeliveryRequest> requests = MergeDeliveries(items, static_cast<size_t>(d_.items_per_request));
+    const std::vector<SendResult> answers = SendRequests(requests, items, go_on);
     std::vector<SendResult> results(items.size());
     // A merged transaction the server refuses is refused whole: each of its items goes again
     // alone at once, so that only the one the server cannot take becomes a dead letter.
-    std::vector<size_t> alone;
-    for (size_t r = 0; r < merged.size(); ++r) {
-      if (answers[r].kind == SendResult::Kind::kPermanent && merged[r].items.size() > 1) {
-        alone.insert(alone.end(), merged[r].items.begin(), merged[r].items.end());
+    std::vector<DeliveryRequest> alone;
+    for (size_t r = 0; r < requests.size(); ++r) {
+      if (answers[r].kind == SendResult::Kind::kPermanent && requests[r].items.size() > 1) {
+        for (size_t i : requests[r].items) alone.push_back({{i}, {}, {}});
         continue;
       }
-      for (size_t i : merged[r].items) results[i] = answers[r];
+      for (size_t i : requests[r].items) results[i] = answers[r];
     }
-    if (!alone.empty()) {
-      std::vector<Request> each;
-      each.reserve(alone.size());
-      for (size_t i : alone) each.push_back({&items[i].write.payload, &items[i].write.idempotency_key});
-      const std::vector<SendResult> again = SendRequests(each, go_on);
-      for (size_t k = 0; k < alone.size(); ++k) results[alone[k]] = again[k];
-    }
+    const std::vector<SendResult> again = SendRequests(alone, items, go_on);
+    for (size_t k = 0; k < alone.size(); ++k) results[alone[k].items[0]] = again[k];
     return results;
   }
 
  private:
-  struct Request {
-    const std::string* payload;
-    const std::string* idempotency_key;
-  };
-
-  std::vector<SendResult> SendRequests(const std::vector<Request>& requests, const std::function<bool()>& go_on) {
+  std::vector<SendResult> SendRequests(const std::vector<DeliveryRequest>& requests, const std::vector<store::OutboxItem>& items,
+                                       const std::function<bool()>& go_on) {
     std::vector<SendResult> results(requests.size(), SendResult{SendResult::Kind::kNotSent, "not sent: the worker stopped"});
     std::vector<size_t> todo(requests.size());
     for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
     // A 401 means the token expired or was revoked early: a new token, and those once more at once.
     for (int round = 0; round < 2 && !todo.empty(); ++round) {
-      auto answers = Attempt(requests, todo, go_on);  // fewer answers than `todo` when told to stop
+      auto answers = Attempt(requests, items, todo, go_on);  // fewer answers than `todo` when told to stop
       std::vector<size_t> again;
       for (size_t k = 0; k < answers.size(); ++k) {
         const auto& r = answers[k];
@@ -100,8 +82,9 @@ class FhirSender : public Sender {
     return results;
   }
 
-  std::vector<Result<http::ClientResponse>> Attempt(const std::vector<Request>& requests, const std::vector<size_t>& which,
-                                                    const std::function<bool()>& go_on) {
+  std::vector<Result<http::ClientResponse>> Attempt(const std::vector<DeliveryRequest>& requests,
+                                                    const std::vector<store::OutboxItem>& items,
+                                                    const std::vector<size_t>& which, const std::function<bool()>& go_on) {
     if (go_on && !go_on()) return {};  // stopping: not even a token request
     http::Headers auth;
     if (!d_.token_url.empty()) {
@@ -117,10 +100,10 @@ class FhirSender : public Sender {
     std::vector<http::OutgoingPost> posts;
     posts.reserve(which.size());
     for (size_t i : which) {
-      http::OutgoingPost post{*requests[i].payload,
+      http::OutgoingPost post{PayloadOf(requests[i], items),
                               {{"Content-Type", "application/fhir+json"},
                                {"Accept", "application/fhir+json"},
-                               {"X-Idempotency-Key", *requests[i].idempotency_key}}};
+                               {"X-Idempotency-Key", KeyOf(requests[i], items)}}};
       post.headers.insert(post.headers.end(), auth.begin(), auth.end());
       posts.push_back(std::move(post));
     }

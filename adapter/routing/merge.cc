@@ -100,9 +100,7 @@ bool Join(Group& group, size_t index, Parsed& item) {
   return true;
 }
 
-DeliveryRequest Alone(const store::OutboxItem& item, size_t index) {
-  return {{index}, item.write.payload, item.write.idempotency_key};
-}
+DeliveryRequest Alone(size_t index) { return {{index}, {}, {}}; }
 
 }  // namespace
 
@@ -111,8 +109,8 @@ std::vector<DeliveryRequest> MergeDeliveries(const std::vector<store::OutboxItem
   std::vector<Group> groups;
   std::vector<DeliveryRequest> alone;
   for (size_t i = 0; i < items.size(); ++i) {
-    if (max_items < 2 || !ReadMergeable(items[i], parsed[i])) {
-      alone.push_back(Alone(items[i], i));
+    if (max_items < 2 || items.size() < 2 || !ReadMergeable(items[i], parsed[i])) {
+      alone.push_back(Alone(i));
       continue;
     }
     bool joined = false;
@@ -131,7 +129,7 @@ std::vector<DeliveryRequest> MergeDeliveries(const std::vector<store::OutboxItem
   out.reserve(groups.size() + alone.size());
   for (const Group& g : groups) {
     if (g.items.size() == 1) {
-      out.push_back(Alone(items[g.items[0]], g.items[0]));
+      out.push_back(Alone(g.items[0]));
       continue;
     }
     rapidjson::Document bundle(rapidjson::kObjectType);
@@ -163,6 +161,14 @@ std::vector<DeliveryRequest> MergeDeliveries(const std::vector<store::OutboxItem
   }
   for (DeliveryRequest& a : alone) out.push_back(std::move(a));
   return out;
+}
+
+const std::string& PayloadOf(const DeliveryRequest& request, const std::vector<store::OutboxItem>& items) {
+  return request.items.size() == 1 ? items[request.items[0]].write.payload : request.merged_payload;
+}
+
+const std::string& KeyOf(const DeliveryRequest& request, const std::vector<store::OutboxItem>& items) {
+  return request.items.size() == 1 ? items[request.items[0]].write.idempotency_key : request.merged_key;
 }
 
 }  // namespace ketamine::routing

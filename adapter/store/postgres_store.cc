@@ -410,7 +410,10 @@ Result<bool> PostgresStore::WriteResources(const std::vector<ResourceWrite>& wri
   auto current_version = [&](const ResourceWrite& write) -> Result<internal::CurrentVersion> {
     KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, writer_->Run("version", "SELECT version, last_updated, json = $3 FROM resources "
                                                         "WHERE type = $1 AND id = $2",
-                                                        {Text(write.type), Text(write.id), Bytes(write.json)}));
+                                                        {Text(write.type), Text(write.id),
+                                                         // only an update can be unchanged: a create's
+                                                         // JSON does not travel twice
+                                                         Bytes(write.update ? std::string_view(write.json) : "")}));
     internal::CurrentVersion stored;
     if (PQntuples(r.get()) == 1) {
       stored.version = GetInt(r.get(), 0, 0);

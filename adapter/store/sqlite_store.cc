@@ -363,7 +363,12 @@ Result<ResourceResult> SqliteStore::DecideResource(const ResourceWrite& w, const
     sqlite3_reset(current.get());
     current.Text(1, write.type);
     current.Text(2, write.id);
-    current.Blob(3, write.json);
+    // Only an update can be unchanged: a create's JSON is not copied into the lookup.
+    if (write.update) {
+      current.Blob(3, write.json);
+    } else {
+      sqlite3_bind_null(current.get(), 3);
+    }
     int rc = sqlite3_step(current.get());
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, "version lookup");
     internal::CurrentVersion stored;

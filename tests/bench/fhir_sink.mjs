@@ -1,7 +1,8 @@
 // A fast FHIR endpoint for delivery load runs: it parses every POSTed transaction Bundle, answers
 // a transaction-response (201 per entry), and counts deliveries (unique and repeated) by the
-// MedicationRequest each message carries, or else by X-Idempotency-Key; bundles and entries too. It validates nothing: the Medplum-based peer of the tests does
-// that at about 2,300 writes/s, below the delivery rate being measured. GET /stats gives the counts.
+// MedicationRequest each message carries, or else by X-Idempotency-Key; bundles and entries too.
+// It validates nothing: the Medplum-based peer of the tests does that at about 2,300 writes/s,
+// below the delivery rate being measured. GET /stats gives the counts.
 //   node tests/bench/fhir_sink.mjs   -> prints "listening http 127.0.0.1:PORT"
 import http from 'node:http';
 

@@ -32,20 +32,13 @@ int Usage() {
   return 2;
 }
 
-// Replaces MSH-10 so that every message is new to the gateway (no duplicate short-cut).
-std::string WithControlId(const std::string& message, const std::string& id) {
-  size_t pos = 0;
-  for (int i = 0; i < 9; ++i) pos = message.find('|', pos) + 1;
-  size_t end = message.find('|', pos);
-  return message.substr(0, pos) + id + message.substr(end);
-}
-
-// Replaces the first component of a segment's field (up to its first component separator).
-std::string WithFirstComponent(const std::string& message, const char* segment, int field, const std::string& value) {
-  size_t at = message.find("\r" + std::string(segment) + "|");
-  if (at == std::string::npos) return message;
-  size_t pos = at + 1;
-  for (int i = 0; i < field; ++i) {
+// Replaces the first component of field SEG-`field` (up to its first component separator), in the
+// first such segment; MSH counts its field separator as MSH-1, as HL7 does.
+std::string WithFirstComponent(const std::string& message, const std::string& segment, int field, const std::string& value) {
+  size_t pos = message.rfind(segment + "|", 0) == 0 ? 0 : message.find("\r" + segment + "|");
+  if (pos == std::string::npos) return message;
+  if (pos > 0) ++pos;  // past the CR
+  for (int i = 0; i < (segment == "MSH" ? field - 1 : field); ++i) {
     pos = message.find('|', pos);
     if (pos == std::string::npos) return message;
     ++pos;
@@ -105,7 +98,8 @@ int main(int argc, char** argv) {
       std::string prefix = "LOAD-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) +
                            "-" + std::to_string(c) + "-";
       for (uint64_t i = 0; std::chrono::steady_clock::now() < stop; ++i) {
-        std::string msg = WithControlId(s.message, prefix + std::to_string(i));
+        // A new MSH-10 every time: every message is new to the gateway (no duplicate short-cut).
+        std::string msg = WithFirstComponent(s.message, "MSH", 10, prefix + std::to_string(i));
         if (s.patients > 0) {
           msg = WithPatientAndOrder(msg, static_cast<int>((i * 7919 + static_cast<uint64_t>(c)) % static_cast<uint64_t>(s.patients)),
                                     prefix + std::to_string(i));

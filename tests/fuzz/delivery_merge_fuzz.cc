@@ -15,6 +15,9 @@
 #include "fhir/json.h"
 #include "routing/merge.h"
 
+using ketamine::routing::KeyOf;
+using ketamine::routing::PayloadOf;
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t flags = data[0];
@@ -43,12 +46,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (k > 0) KETAMINE_CHECK(r.items[k - 1] < r.items[k]);
     }
     if (r.items.size() == 1) {
-      KETAMINE_CHECK(r.payload == items[r.items[0]].write.payload);
-      KETAMINE_CHECK(r.idempotency_key == items[r.items[0]].write.idempotency_key);
+      KETAMINE_CHECK(PayloadOf(r, items) == items[r.items[0]].write.payload && r.merged_payload.empty());
+      KETAMINE_CHECK(KeyOf(r, items) == items[r.items[0]].write.idempotency_key);
       continue;
     }
     for (size_t i : r.items) KETAMINE_CHECK(!items[i].outcome_unknown);
-    auto bundle = ketamine::fhir::ParseJson(r.payload);
+    auto bundle = ketamine::fhir::ParseJson(r.merged_payload);
     KETAMINE_CHECK(bundle.ok());
     KETAMINE_CHECK(ketamine::fhir::StringMemberView(**bundle, "type") == "transaction");
     std::set<std::string> urls;

@@ -105,7 +105,7 @@ test('the server down for a while: retried, each message delivered exactly once'
   fhir.setDown(false);
   assert.ok(await until(async () => (await fhir.search('MedicationRequest')).entry?.length === 6), 'all delivered once up');
   await new Promise((r) => setTimeout(r, 500));
-  const orders = (await fhir.search('MedicationRequest')).entry.map((e) => e.resource.identifier.find((i) => i.type?.coding?.[0]?.code === 'PLAC').value).sort();
+  const orders = (await fhir.placerNumbers()).sort();
   assert.deepEqual(orders, ['ORD-7001', 'ORD-DOWN-1', 'ORD-DOWN-2', 'ORD-DOWN-3', 'ORD-DOWN-4', 'ORD-DOWN-5']);
   assert.equal((await fhir.search('Patient')).entry.length, 1, 'one patient, however often she was sent');
   const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();

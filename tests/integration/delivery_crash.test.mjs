@@ -52,13 +52,9 @@ async function killUnderLoad({ patients, items }) {
   }
   client.close();
 
-  const placed = async () => {
-    const found = await fhir.search('MedicationRequest', '_count=5000');
-    return (found.entry ?? []).map((e) => e.resource.identifier.find((i) => i.type?.coding?.[0]?.code === 'PLAC').value);
-  };
-  assert.ok(await until(async () => (await placed()).length >= acked.size, 60000), 'everything delivered');
+  assert.ok(await until(async () => (await fhir.placerNumbers()).length >= acked.size, 60000), 'everything delivered');
   await new Promise((r) => setTimeout(r, 500));
-  const orders = await placed();
+  const orders = await fhir.placerNumbers();
   const counts = new Map();
   for (const o of orders) counts.set(o, (counts.get(o) ?? 0) + 1);
   for (const n of acked) assert.equal(counts.get(`ORD-CRASH-${n}`), 1, `ORD-CRASH-${n}`);

@@ -132,6 +132,11 @@ export async function startFhirServer({ auth = false, clientId = 'kgw', clientSe
       state.tokens.delete(token);
       return r.json();
     },
+    // The placer order numbers (ORC-2) of every MedicationRequest on the server, in its order.
+    async placerNumbers() {
+      const found = await this.search('MedicationRequest', '_count=5000');
+      return (found.entry ?? []).map((e) => e.resource.identifier.find((i) => i.type?.coding?.[0]?.code === 'PLAC').value);
+    },
     close() { return new Promise((resolve) => server.close(resolve)); },
   };
 }

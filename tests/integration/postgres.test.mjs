@@ -59,10 +59,6 @@ async function start(instance) {
 
 const send = (gw, messages) => sendMessages(gw.port, messages);
 
-async function placed() {
-  const found = await fhir.search('MedicationRequest', '_count=5000');
-  return (found.entry ?? []).map((e) => e.resource.identifier.find((i) => i.type?.coding?.[0]?.code === 'PLAC').value);
-}
 
 before(async () => {
   pg('start', cluster);
@@ -103,9 +99,9 @@ test('two instances share the store: every order delivered once, duplicates answ
   // The same messages again, each to the other instance: known to the shared store, not queued again.
   const resent = await send(a, orders.filter((_, n) => n % 2 === 1).slice(0, 10));
   assert.ok(resent.every((c) => c === 'AA'));
-  assert.ok(await until(async () => (await placed()).length >= 60, 30000), 'all 60 delivered');
+  assert.ok(await until(async () => (await fhir.placerNumbers()).length >= 60, 30000), 'all 60 delivered');
   await new Promise((r) => setTimeout(r, 500));
-  const got = await placed();
+  const got = await fhir.placerNumbers();
   assert.equal(got.length, 60, 'each order once');
   assert.equal(new Set(got).size, 60);
   // What a REST client wrote to A, B serves (and its version).
@@ -135,7 +131,7 @@ test('one instance killed with SIGKILL under load: the other delivers everything
   await new Promise((r) => setTimeout(r, 300));
   await load.stop();
   const want = new Set([...acked].map((n) => `ORD-PG-${n}`));
-  const delivered = async () => (await placed()).filter((o) => want.has(o));
+  const delivered = async () => (await fhir.placerNumbers()).filter((o) => want.has(o));
   assert.ok(await until(async () => new Set(await delivered()).size === want.size, 60000),
     'b delivered what a acknowledged (after a\'s lease ran out)');
   await new Promise((r) => setTimeout(r, 500));

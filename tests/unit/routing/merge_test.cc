@@ -66,7 +66,7 @@ TEST(MergeDeliveries, OrdersOfDifferentPatientsGoAsOneTransactionWithSharedResou
   const auto requests = MergeDeliveries(items, 16);
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].items, (std::vector<size_t>{0, 1, 2}));
-  auto bundle = Parse(requests[0].payload);
+  auto bundle = Parse(requests[0].merged_payload);
   ASSERT_FALSE(bundle.HasParseError());
   EXPECT_STREQ(bundle["type"].GetString(), "transaction");
   EXPECT_EQ(Urls(bundle), (std::vector<std::string>{"Patient/p1", "Practitioner/dr", "Medication/ket", "MedicationRequest/mr1",
@@ -85,10 +85,10 @@ TEST(MergeDeliveries, OrdersOfDifferentPatientsGoAsOneTransactionWithSharedResou
   fhir::ForEachReference(static_cast<const rapidjson::Value&>(bundle), [&](const rapidjson::Value& r) {
     EXPECT_EQ(full_urls.count(r.GetString()), 1u) << r.GetString();
   });
-  EXPECT_EQ(requests[0].idempotency_key.rfind("merged-", 0), 0u);
-  EXPECT_EQ(requests[0].idempotency_key.size(), 7u + 64u);
-  EXPECT_EQ(MergeDeliveries(items, 16)[0].idempotency_key, requests[0].idempotency_key) << "the same group, the same key";
-  EXPECT_NE(MergeDeliveries({Order("1"), Order("2")}, 16)[0].idempotency_key, requests[0].idempotency_key);
+  EXPECT_EQ(requests[0].merged_key.rfind("merged-", 0), 0u);
+  EXPECT_EQ(requests[0].merged_key.size(), 7u + 64u);
+  EXPECT_EQ(MergeDeliveries(items, 16)[0].merged_key, requests[0].merged_key) << "the same group, the same key";
+  EXPECT_NE(MergeDeliveries({Order("1"), Order("2")}, 16)[0].merged_key, requests[0].merged_key);
 }
 
 TEST(MergeDeliveries, AtMostMaxItemsPerRequestInTheirOrder) {
@@ -98,11 +98,12 @@ TEST(MergeDeliveries, AtMostMaxItemsPerRequestInTheirOrder) {
   EXPECT_EQ(requests[0].items, (std::vector<size_t>{0, 1}));
   EXPECT_EQ(requests[1].items, (std::vector<size_t>{2, 3}));
   EXPECT_EQ(requests[2].items, (std::vector<size_t>{4}));
-  EXPECT_EQ(requests[2].payload, items[4].write.payload) << "a group of one goes as stored";
-  EXPECT_EQ(requests[2].idempotency_key, "key-5");
+  EXPECT_EQ(PayloadOf(requests[2], items), items[4].write.payload) << "a group of one goes as stored";
+  EXPECT_EQ(KeyOf(requests[2], items), "key-5");
+  EXPECT_TRUE(requests[2].merged_payload.empty()) << "and is not copied";
   for (const auto& r : MergeDeliveries(items, 1)) {
     ASSERT_EQ(r.items.size(), 1u);
-    EXPECT_EQ(r.payload, items[r.items[0]].write.payload);
+    EXPECT_EQ(PayloadOf(r, items), items[r.items[0]].write.payload);
   }
 }
 
@@ -112,7 +113,7 @@ TEST(MergeDeliveries, AResourceWrittenDifferentlyGoesInAnotherRequest) {
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0].items, (std::vector<size_t>{0, 2}));
   EXPECT_EQ(requests[1].items, (std::vector<size_t>{1, 3}));
-  auto second = Parse(requests[1].payload);
+  auto second = Parse(requests[1].merged_payload);
   EXPECT_STREQ(Resource(second, "Practitioner/dr")["name"][0]["family"].GetString(), "Lee");
 }
 
@@ -152,8 +153,8 @@ TEST(MergeDeliveries, WhatIsNotAPlainTransactionOfPutsGoesAloneAsStored) {
   for (size_t r = 1; r < requests.size(); ++r) {
     ASSERT_EQ(requests[r].items.size(), 1u);
     const auto& item = items[requests[r].items[0]];
-    EXPECT_EQ(requests[r].payload, item.write.payload);
-    EXPECT_EQ(requests[r].idempotency_key, item.write.idempotency_key);
+    EXPECT_EQ(PayloadOf(requests[r], items), item.write.payload);
+    EXPECT_EQ(KeyOf(requests[r], items), item.write.idempotency_key);
   }
 }
 
