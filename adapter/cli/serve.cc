@@ -11,6 +11,7 @@
 #include "cli/config.h"
 #include "cli/resources.h"
 #include "common/file.h"
+#include "common/thread_name.h"
 #include "fhir/json.h"
 #include "http/facade.h"
 #include "ledger/posting.h"
@@ -295,7 +296,10 @@ int Serve(const std::vector<std::string>& argv) {
     // In-flight messages finish (their ACKs go out), then the sessions close and run() returns.
   });
   std::vector<std::thread> threads;
-  for (int i = 1; i < config->threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (int i = 1; i < config->threads; ++i) threads.emplace_back([&io] {
+    NameThisThread("kgw-io");
+    io.run();
+  });
   io.run();
   for (auto& t : threads) t.join();
   server->reset();

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "fhir/json.h"
 #include "http/client.h"
 #include "http/jwt.h"
@@ -258,7 +259,12 @@ DeliveryWorker::DeliveryWorker(std::shared_ptr<store::MessageStore> store, Desti
 
 DeliveryWorker::~DeliveryWorker() { Stop(); }
 
-void DeliveryWorker::Start() { thread_ = std::thread([this] { Loop(); }); }
+void DeliveryWorker::Start() {
+  thread_ = std::thread([this] {
+    NameThisThread("kgw-out-" + destination_.name);
+    Loop();
+  });
+}
 
 void DeliveryWorker::Stop() {
   {
@@ -402,6 +408,7 @@ Result<int64_t> PruneDelivered(store::MessageStore& store, int days, const std::
 void DeliveryWorkers::KeepDeliveredFor(int days) {
   if (days <= 0 || retention_.joinable()) return;
   retention_ = std::thread([this, days] {
+    NameThisThread("kgw-retention");
     while (true) {
       if (retention_stopping_) return;
       auto total = PruneDelivered(*store_, days, [this] { return !retention_stopping_.load(); });

@@ -1,10 +1,15 @@
 #include "store/group_commit.h"
 
+#include "common/thread_name.h"
+
 namespace ketamine::store {
 
-GroupCommitter::GroupCommitter(size_t max_batch, Commit commit)
-    : max_batch_(max_batch == 0 ? 1 : max_batch), commit_(std::move(commit)) {
-  thread_ = std::thread([this] { Loop(); });
+GroupCommitter::GroupCommitter(size_t max_batch, Commit commit, std::function<void()> after_batch)
+    : max_batch_(max_batch == 0 ? 1 : max_batch), commit_(std::move(commit)), after_batch_(std::move(after_batch)) {
+  thread_ = std::thread([this] {
+    NameThisThread("kgw-store");
+    Loop();
+  });
 }
 
 GroupCommitter::~GroupCommitter() { Stop(); }
@@ -59,6 +64,7 @@ void GroupCommitter::Loop() {
       appends_ += batch.size();
     }
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+    if (after_batch_) after_batch_();
   }
 }
 

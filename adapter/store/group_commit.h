@@ -1,6 +1,8 @@
 // Group commit for a MessageStore: appends wait in a queue; one writer thread takes whatever is
 // waiting (up to max_batch), hands it to `commit` as one transaction, and calls each `done` after
 // that commit. Many messages share one fsync, and no append is answered before it is durable.
+// `after_batch` (optional) runs on the writer thread once a batch's callbacks were called: upkeep
+// such as a WAL checkpoint goes there, so that it never holds up the answers of the batch.
 //   GroupCommitter committer(512, [this](const auto& batch) { return CommitBatch(batch); });
 //   committer.Append(std::move(record), std::move(done));
 #pragma once
@@ -25,7 +27,7 @@ class GroupCommitter {
  public:
   // One result per record of the batch, in order.
   using Commit = std::function<std::vector<Result<AppendOutcome>>(const std::deque<PendingAppend>& batch)>;
-  GroupCommitter(size_t max_batch, Commit commit);
+  GroupCommitter(size_t max_batch, Commit commit, std::function<void()> after_batch = nullptr);
   ~GroupCommitter();  // Stop()
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -42,6 +44,7 @@ class GroupCommitter {
 
   const size_t max_batch_;
   Commit commit_;
+  std::function<void()> after_batch_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<PendingAppend> queue_;

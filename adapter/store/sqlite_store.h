@@ -52,6 +52,8 @@ class SqliteStore : public MessageStore {
  private:
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
+  // The writer's WAL checkpoint, after a batch was answered (see the constructor).
+  void CheckpointAfterBatch();
   Result<ResourceResult> DecideResource(const ResourceWrite& w, const std::string& now);
   Status ApplyResource(const ResourceWrite& w, const ResourceResult& decided, int64_t message_id);
   Result<bool> WriteResources(const std::vector<ResourceWrite>& writes, int64_t message_id,
@@ -60,6 +62,7 @@ class SqliteStore : public MessageStore {
   // The writer's statements, prepared once (by the writer thread) and finalized at close.
   struct sqlite3_stmt* Prepared(size_t slot, const char* sql);
   std::vector<struct sqlite3_stmt*> prepared_;
+  int wal_frames_ = 0;  // frames in the WAL after the writer's last commit (writer thread only)
   // Each connection is used by one thread at a time (SQLite's own lock is off): writer_ by the
   // writer thread only, reader_ under reader_mutex_, outbox_ under outbox_mutex_.
   sqlite3* writer_;
