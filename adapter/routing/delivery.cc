@@ -298,14 +298,22 @@ void DeliveryWorker::Loop() {
   constexpr auto kPoll = std::chrono::milliseconds(200);
   // Enough for every request on the wire to carry its full number of items.
   const size_t claim = std::max<size_t>(64, static_cast<size_t>(destination_.concurrency) * destination_.items_per_request);
+  // What the last round delivered is recorded in the commit that claims the next round.
+  std::vector<int64_t> delivered;
   while (true) {
-    {
-      std::unique_lock lock(mutex_);
-      if (stopping_) return;
+    if (stopping_) {
+      if (Status s = store_->MarkDelivered(delivered, UnixMs(Clock::System().Now())); !s.ok()) {
+        // Delivered but not recorded: they stay "sending" and go again with their idempotency key.
+        log::Error("delivery.mark-failed", {{"error", s.message()}});
+      }
+      return;
     }
-    auto items = store_->ClaimOutbox(destination_.name, UnixMs(Clock::System().Now()), claim);
+    auto items = store_->MarkDeliveredAndClaim(delivered, destination_.name, UnixMs(Clock::System().Now()), claim);
     if (!items.ok()) {
+      // Nothing was recorded or claimed: the results wait for the next round.
       log::Warn("delivery.claim-failed", {{"destination", destination_.name}, {"error", items.status().message()}});
+    } else {
+      delivered.clear();
     }
     if (!items.ok() || items->empty()) {
       std::unique_lock lock(mutex_);
@@ -313,7 +321,6 @@ void DeliveryWorker::Loop() {
       woken_ = false;
       continue;
     }
-    std::vector<int64_t> delivered;
     const std::vector<SendResult> results = sender_->SendAll(*items, [this] { return !stopping_.load(); });
     for (size_t i = 0; i < items->size(); ++i) {
       const store::OutboxItem& item = (*items)[i];
@@ -347,10 +354,6 @@ void DeliveryWorker::Loop() {
       if (Status s = store_->MarkRetry(item.id, UnixMs(Clock::System().Now()) + BackoffMs(item.attempts), result.detail); !s.ok()) {
         log::Error("delivery.mark-failed", {{"error", s.message()}});
       }
-    }
-    if (Status s = store_->MarkDelivered(delivered, UnixMs(Clock::System().Now())); !s.ok()) {
-      // Delivered but not recorded: they stay "sending" and go again with their idempotency key.
-      log::Error("delivery.mark-failed", {{"error", s.message()}});
     }
   }
 }

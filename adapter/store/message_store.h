@@ -162,6 +162,15 @@ class MessageStore {
   // commit before they are handed out.
   virtual Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) = 0;
   virtual Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) = 0;
+  // A worker's round trip: records `delivered` (as MarkDelivered), then claims the next items (as
+  // ClaimOutbox). A store that can does both in one commit, since both change the same rows and
+  // index pages. When the results cannot be recorded nothing is claimed.
+  virtual Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
+                                                                std::string_view destination, int64_t now_ms,
+                                                                size_t limit) {
+    KETAMINE_RETURN_IF_ERROR(MarkDelivered(delivered, now_ms));
+    return ClaimOutbox(destination, now_ms, limit);
+  }
   virtual Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) = 0;
   // A claimed item that never went out (its worker was stopping): pending again as it was before
   // the claim (the claim's attempt taken back), never sent. Only for an item in "sending".

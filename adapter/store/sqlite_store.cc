@@ -629,8 +629,50 @@ OutboxItem ReadItem(Statement& row) {
 }  // namespace
 
 Result<std::vector<OutboxItem>> SqliteStore::ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) {
+  return MarkDeliveredAndClaim({}, destination, now_ms, limit);
+}
+
+Status SqliteStore::MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
+  if (ids.empty()) return Status::Ok();
   std::lock_guard lock(outbox_mutex_);
   KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
+  if (Status s = MarkDeliveredInTransaction(ids, now_ms); !s.ok()) {
+    Exec(outbox_, "ROLLBACK;").ok();
+    return s;
+  }
+  return Exec(outbox_, "COMMIT;");
+}
+
+Result<std::vector<OutboxItem>> SqliteStore::MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
+                                                                   std::string_view destination, int64_t now_ms,
+                                                                   size_t limit) {
+  std::lock_guard lock(outbox_mutex_);
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
+  Status marked = MarkDeliveredInTransaction(delivered, now_ms);
+  auto items = marked.ok() ? ClaimInTransaction(destination, now_ms, limit) : Result<std::vector<OutboxItem>>(marked);
+  if (!items.ok()) {
+    Exec(outbox_, "ROLLBACK;").ok();
+    return items.status();
+  }
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "COMMIT;"));
+  return items;
+}
+
+Status SqliteStore::MarkDeliveredInTransaction(const std::vector<int64_t>& ids, int64_t now_ms) {
+  if (ids.empty()) return Status::Ok();
+  Statement mark(outbox_, "UPDATE outbox SET state = 'delivered', delivered_ms = ?2, last_error = '' WHERE id = ?1");
+  if (!mark.ok()) return SqlError(outbox_, "prepare");
+  for (int64_t id : ids) {
+    sqlite3_reset(mark.get());
+    sqlite3_bind_int64(mark.get(), 1, id);
+    sqlite3_bind_int64(mark.get(), 2, now_ms);
+    if (sqlite3_step(mark.get()) != SQLITE_DONE) return SqlError(outbox_, "delivered");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<OutboxItem>> SqliteStore::ClaimInTransaction(std::string_view destination, int64_t now_ms,
+                                                                size_t limit) {
   // Items left "sending" (the gateway stopped while they were out: outcome unknown) go first;
   // then pending items that are due and the oldest undelivered of their partition. Both read the
   // state index in id order and stop at `limit`: the cost does not grow with delivered items.
@@ -642,62 +684,32 @@ Result<std::vector<OutboxItem>> SqliteStore::ClaimOutbox(std::string_view destin
                               "e.partition = o.partition AND e.state IN ('pending', 'sending') AND e.id < o.id) "
                               "ORDER BY o.id LIMIT ?3";
   std::vector<OutboxItem> items;
-  {
-    for (const std::string* sql : {&unknown_sql, &due_sql}) {
-      if (items.size() >= limit) break;
-      Statement select(outbox_, sql->c_str());
-      if (!select.ok()) {
-        Exec(outbox_, "ROLLBACK;").ok();
-        return SqlError(outbox_, "prepare");
-      }
-      select.Text(1, destination);
-      sqlite3_bind_int64(select.get(), 2, now_ms);
-      sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit - items.size()));
-      int rc;
-      while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-        OutboxItem item = ReadItem(select);
-        item.outcome_unknown = item.state == OutboxState::kSending;
-        item.state = OutboxState::kSending;
-        ++item.attempts;
-        items.push_back(std::move(item));
-      }
-      if (rc != SQLITE_DONE) {
-        Exec(outbox_, "ROLLBACK;").ok();
-        return SqlError(outbox_, "claim");
-      }
+  for (const std::string* sql : {&unknown_sql, &due_sql}) {
+    if (items.size() >= limit) break;
+    Statement select(outbox_, sql->c_str());
+    if (!select.ok()) return SqlError(outbox_, "prepare");
+    select.Text(1, destination);
+    sqlite3_bind_int64(select.get(), 2, now_ms);
+    sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit - items.size()));
+    int rc;
+    while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+      OutboxItem item = ReadItem(select);
+      item.outcome_unknown = item.state == OutboxState::kSending;
+      item.state = OutboxState::kSending;
+      ++item.attempts;
+      items.push_back(std::move(item));
     }
-    std::sort(items.begin(), items.end(), [](const OutboxItem& x, const OutboxItem& y) { return x.id < y.id; });
-    Statement mark(outbox_, "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1");
-    for (const OutboxItem& item : items) {
-      sqlite3_reset(mark.get());
-      sqlite3_bind_int64(mark.get(), 1, item.id);
-      if (sqlite3_step(mark.get()) != SQLITE_DONE) {
-        Exec(outbox_, "ROLLBACK;").ok();
-        return SqlError(outbox_, "claim");
-      }
-    }
+    if (rc != SQLITE_DONE) return SqlError(outbox_, "claim");
   }
-  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "COMMIT;"));
+  std::sort(items.begin(), items.end(), [](const OutboxItem& x, const OutboxItem& y) { return x.id < y.id; });
+  Statement mark(outbox_, "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1");
+  if (!mark.ok()) return SqlError(outbox_, "prepare");
+  for (const OutboxItem& item : items) {
+    sqlite3_reset(mark.get());
+    sqlite3_bind_int64(mark.get(), 1, item.id);
+    if (sqlite3_step(mark.get()) != SQLITE_DONE) return SqlError(outbox_, "claim");
+  }
   return items;
-}
-
-Status SqliteStore::MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
-  if (ids.empty()) return Status::Ok();
-  std::lock_guard lock(outbox_mutex_);
-  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
-  {
-    Statement mark(outbox_, "UPDATE outbox SET state = 'delivered', delivered_ms = ?2, last_error = '' WHERE id = ?1");
-    for (int64_t id : ids) {
-      sqlite3_reset(mark.get());
-      sqlite3_bind_int64(mark.get(), 1, id);
-      sqlite3_bind_int64(mark.get(), 2, now_ms);
-      if (sqlite3_step(mark.get()) != SQLITE_DONE) {
-        Exec(outbox_, "ROLLBACK;").ok();
-        return SqlError(outbox_, "delivered");
-      }
-    }
-  }
-  return Exec(outbox_, "COMMIT;");
 }
 
 Status SqliteStore::MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) {

@@ -41,6 +41,9 @@ class SqliteStore : public MessageStore {
   uint64_t appends() const override;
   Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) override;
   Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) override;
+  Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
+                                                        std::string_view destination, int64_t now_ms,
+                                                        size_t limit) override;
   Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) override;
   Status Unclaim(int64_t id) override;
   Status MarkDead(int64_t id, std::string_view error) override;
@@ -52,6 +55,9 @@ class SqliteStore : public MessageStore {
  private:
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
+  // Inside a transaction on outbox_ (outbox_mutex_ held): the parts of the calls above.
+  Result<std::vector<OutboxItem>> ClaimInTransaction(std::string_view destination, int64_t now_ms, size_t limit);
+  Status MarkDeliveredInTransaction(const std::vector<int64_t>& ids, int64_t now_ms);
   // The writer's WAL checkpoint, after a batch was answered (see the constructor).
   void CheckpointAfterBatch();
   Result<ResourceResult> DecideResource(const ResourceWrite& w, const std::string& now);

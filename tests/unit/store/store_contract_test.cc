@@ -411,6 +411,28 @@ TEST_P(StoreContract, ClaimHandsOutTheOldestItemOfEachPartitionOnly) {
   EXPECT_TRUE(s.ClaimOutbox("other", kLater, 10)->empty());
 }
 
+// A worker's round trip: what it delivered is recorded and its next items claimed in one call, and
+// a partition whose item was just recorded delivered hands out its next one in that same call.
+TEST_P(StoreContract, DeliveredResultsAndTheNextClaimInOneCall) {
+  auto& s = *store_;
+  ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}, {"Patient/b", "b1"}})).ok());
+  ASSERT_TRUE(s.AppendAndWait(Queued("M2", {{"Patient/a", "a2"}})).ok());
+  auto first = s.MarkDeliveredAndClaim({}, "registry", kNow, 10);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_EQ(Payloads(*first), (std::vector<std::string>{"a1", "b1"}));
+  auto second = s.MarkDeliveredAndClaim({(*first)[0].id, (*first)[1].id}, "registry", kNow, 10);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(Payloads(*second), (std::vector<std::string>{"a2"}));
+  EXPECT_FALSE((*second)[0].outcome_unknown);
+  auto delivered = s.ListOutbox("registry", OutboxState::kDelivered, 10);
+  ASSERT_TRUE(delivered.ok());
+  EXPECT_EQ(Payloads(*delivered), (std::vector<std::string>{"a1", "b1"}));
+  auto last = s.MarkDeliveredAndClaim({(*second)[0].id}, "registry", kNow, 10);
+  ASSERT_TRUE(last.ok());
+  EXPECT_TRUE(last->empty());
+  EXPECT_EQ(s.ListOutbox("registry", OutboxState::kDelivered, 10)->size(), 3u);
+}
+
 TEST_P(StoreContract, AnItemLeftSendingGoesAgainAsOutcomeUnknown) {
   ASSERT_TRUE(store_->AppendAndWait(Queued("M1", {{"Patient/a", "a1"}})).ok());
   ASSERT_EQ(store_->ClaimOutbox("registry", kNow, 10)->size(), 1u);
