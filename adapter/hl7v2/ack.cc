@@ -130,35 +130,54 @@ bool WantsApplicationAck(const Message& msg, AckCode code) {
   return AckTypeAllows(type, IsSuccess(code));
 }
 
+AckHeader AckHeaderOf(const Message& received) {
+  AckHeader h;
+  h.delimiters = received.delimiters();
+  h.version = std::string(received.VersionId());
+  h.sending_application = std::string(received.Get("MSH-3"));
+  h.sending_facility = std::string(received.Get("MSH-4"));
+  h.receiving_application = std::string(received.Get("MSH-5"));
+  h.receiving_facility = std::string(received.Get("MSH-6"));
+  h.trigger_event = std::string(received.TriggerEvent());
+  h.processing_id = std::string(received.Get("MSH-11"));
+  h.version_field = std::string(received.Get("MSH-12"));
+  h.control_id = std::string(received.ControlId());
+  h.named_charset = !received.Get("MSH-18").empty();
+  return h;
+}
+
 std::string BuildAck(const Message& received, AckCode code, const std::vector<AckError>& errors,
                      const AckContext& ctx) {
-  MessageBuilder b(received.delimiters());
-  std::string_view version = received.VersionId();
-  std::string_view recv_app = received.Get("MSH-5");
-  std::string_view recv_fac = received.Get("MSH-6");
-  if (recv_app.empty()) {
+  return BuildAck(AckHeaderOf(received), code, errors, ctx);
+}
+
+std::string BuildAck(const AckHeader& received, AckCode code, const std::vector<AckError>& errors,
+                     const AckContext& ctx) {
+  MessageBuilder b(received.delimiters);
+  const std::string_view version = received.version;
+  if (received.receiving_application.empty()) {
     (void)b.Set("MSH-3", ctx.application);
   } else {
-    (void)b.SetRaw("MSH-3", recv_app);
+    (void)b.SetRaw("MSH-3", received.receiving_application);
   }
-  if (recv_fac.empty()) {
+  if (received.receiving_facility.empty()) {
     (void)b.Set("MSH-4", ctx.facility);
   } else {
-    (void)b.SetRaw("MSH-4", recv_fac);
+    (void)b.SetRaw("MSH-4", received.receiving_facility);
   }
-  (void)b.SetRaw("MSH-5", received.Get("MSH-3"));
-  (void)b.SetRaw("MSH-6", received.Get("MSH-4"));
+  (void)b.SetRaw("MSH-5", received.sending_application);
+  (void)b.SetRaw("MSH-6", received.sending_facility);
   (void)b.Set("MSH-7", ctx.timestamp);
   (void)b.Set("MSH-9.1", "ACK");
-  (void)b.SetRaw("MSH-9.2", received.TriggerEvent());
+  (void)b.SetRaw("MSH-9.2", received.trigger_event);
   if (!UsesLegacyErr(version)) (void)b.Set("MSH-9.3", "ACK");
   (void)b.Set("MSH-10", ctx.control_id);
-  (void)b.SetRaw("MSH-11", received.Get("MSH-11"));
-  (void)b.SetRaw("MSH-12", received.Get("MSH-12"));
+  (void)b.SetRaw("MSH-11", received.processing_id);
+  (void)b.SetRaw("MSH-12", received.version_field);
   // The ACK leaves as UTF-8 whatever the message came in; say so when the sender named a charset.
-  if (!received.Get("MSH-18").empty()) (void)b.Set("MSH-18", "UNICODE UTF-8");
+  if (received.named_charset) (void)b.Set("MSH-18", "UNICODE UTF-8");
   (void)b.Set("MSA-1", AckCodeName(code));
-  (void)b.SetRaw("MSA-2", received.ControlId());
+  (void)b.SetRaw("MSA-2", received.control_id);
   // MSA-3 (text) is kept for v2.3/v2.4 peers that read nothing else; later versions use ERR.
   if (UsesLegacyErr(version) && !errors.empty()) (void)b.Set("MSA-3", SafeText(errors.front().text));
   AddErrors(b, version, errors);

@@ -73,6 +73,28 @@ bool WantsApplicationAck(const Message& msg, AckCode code);
 std::string BuildAck(const Message& received, AckCode code, const std::vector<AckError>& errors,
                      const AckContext& ctx);
 
+// What an ACK copies from the message it answers, read once and owned: several ACKs to one message,
+// or one built later (when storing the message failed and the message itself is gone), need not
+// go back to it.
+//   AckHeader header = AckHeaderOf(msg);
+//   std::string ack = BuildAck(header, AckCode::kAR, {error}, ctx);
+struct AckHeader {
+  Delimiters delimiters;
+  std::string version;                 // MSH-12.1: which ERR layout the peer reads
+  std::string sending_application;     // MSH-3, as sent (escaped): the ACK's MSH-5
+  std::string sending_facility;        // MSH-4: the ACK's MSH-6
+  std::string receiving_application;   // MSH-5: the ACK's MSH-3 (ours from the context when empty)
+  std::string receiving_facility;      // MSH-6: the ACK's MSH-4
+  std::string trigger_event;           // MSH-9.2
+  std::string processing_id;           // MSH-11
+  std::string version_field;           // MSH-12 as sent
+  std::string control_id;              // MSH-10: the ACK's MSA-2
+  bool named_charset = false;          // MSH-18 valued: the ACK says it is UTF-8
+};
+AckHeader AckHeaderOf(const Message& received);
+std::string BuildAck(const AckHeader& received, AckCode code, const std::vector<AckError>& errors,
+                     const AckContext& ctx);
+
 // For bytes that could not be parsed at all: an AR with default delimiters, version 2.5.1, and
 // whatever MSH-10 and version could be recovered from the raw header (may be empty).
 std::string BuildRejectForUnparsed(std::string_view raw, const AckError& error,

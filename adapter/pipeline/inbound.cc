@@ -185,10 +185,9 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
   record.version = std::string(msg.VersionId());
 
   std::vector<std::string> replies;
-  std::vector<std::string> if_store_fails;
-  const AckError store_error{{}, ErrorCode::kInternalError, ErrorSeverity::kError,
-                             "the message could not be stored; send it again later"};
+  IfStoreFails if_store_fails;
   if (decision.take) {
+    hl7v2::AckHeader header = hl7v2::AckHeaderOf(msg);
     std::unique_ptr<rapidjson::Document> bundle;
     std::vector<AckError> findings = Process(msg, &bundle);
     bool errors = std::any_of(findings.begin(), findings.end(),
@@ -200,17 +199,15 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
     const AckCode app_code = errors ? AckCode::kAE : AckCode::kAA;
     if (enhanced) {
       if (hl7v2::WantsAcceptAck(msg, AckCode::kCA)) {
-        replies.push_back(hl7v2::BuildAck(msg, AckCode::kCA, {}, NextAckContext()));
+        replies.push_back(hl7v2::BuildAck(header, AckCode::kCA, {}, NextAckContext()));
       }
       if (hl7v2::WantsApplicationAck(msg, app_code)) {
-        replies.push_back(hl7v2::BuildAck(msg, app_code, findings, NextAckContext()));
+        replies.push_back(hl7v2::BuildAck(header, app_code, findings, NextAckContext()));
       }
-      if (hl7v2::WantsAcceptAck(msg, AckCode::kCR)) {
-        if_store_fails.push_back(hl7v2::BuildAck(msg, AckCode::kCR, {store_error}, NextAckContext()));
-      }
+      if (hl7v2::WantsAcceptAck(msg, AckCode::kCR)) if_store_fails = {{}, std::move(header), AckCode::kCR};
     } else {
-      replies.push_back(hl7v2::BuildAck(msg, app_code, findings, NextAckContext()));
-      if_store_fails.push_back(hl7v2::BuildAck(msg, AckCode::kAR, {store_error}, NextAckContext()));
+      replies.push_back(hl7v2::BuildAck(header, app_code, findings, NextAckContext()));
+      if_store_fails = {{}, std::move(header), AckCode::kAR};
     }
   } else {
     record.status = store::MessageStatus::kRejected;
@@ -218,7 +215,7 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
     if (!enhanced || hl7v2::WantsAcceptAck(msg, code)) {
       replies.push_back(hl7v2::BuildAck(msg, code, decision.errors, NextAckContext()));
     }
-    if_store_fails = replies;  // a reject is a reject whether or not we kept a copy
+    if_store_fails.ready = replies;  // a reject is a reject whether or not we kept a copy
   }
   record.raw = std::move(payload);
   record.replies = replies;
@@ -226,21 +223,27 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
                 std::move(reply));
 }
 
+std::vector<std::string> InboundPipeline::Replies(IfStoreFails answer) {
+  if (!answer.header) return std::move(answer.ready);
+  const AckError store_error{{}, ErrorCode::kInternalError, ErrorSeverity::kError,
+                             "the message could not be stored; send it again later"};
+  return {hl7v2::BuildAck(*answer.header, answer.code, {store_error}, NextAckContext())};
+}
+
 void InboundPipeline::StoreAndReply(store::InboundRecord record, std::vector<std::string> replies,
-                                    std::vector<std::string> replies_if_store_fails, bool accepted,
-                                    mllp::Reply reply) {
+                                    IfStoreFails if_store_fails, bool accepted, mllp::Reply reply) {
   std::string type = record.message_type;
   std::vector<std::string> destinations;
   for (const auto& o : record.outbox) destinations.push_back(o.destination);
   store_->Append(std::move(record),
                  [this, accepted, type, destinations = std::move(destinations), replies = std::move(replies),
-                  fallback = std::move(replies_if_store_fails),
+                  fallback = std::move(if_store_fails),
                   reply = std::move(reply)](Result<store::AppendOutcome> outcome) mutable {
                    if (!outcome.ok()) {
                      ++counters_.store_failures;
                      log::Error("inbound.store_failed", {{"type", type},
                                                          {"reason", outcome.status().message()}});
-                     reply(std::move(fallback));
+                     reply(Replies(std::move(fallback)));
                      return;
                    }
                    if (outcome->duplicate) {
@@ -267,7 +270,7 @@ void InboundPipeline::RejectUnparsed(std::string raw, const AckError& error, mll
   record.status = store::MessageStatus::kRejected;
   record.raw = std::move(raw);
   record.replies = {ack};
-  StoreAndReply(std::move(record), {ack}, {ack}, false, std::move(reply));
+  StoreAndReply(std::move(record), {ack}, {{ack}, std::nullopt, AckCode::kAR}, false, std::move(reply));
 }
 
 void InboundPipeline::OnOversized(std::string head, size_t total_bytes,

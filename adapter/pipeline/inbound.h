@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -74,9 +75,16 @@ class InboundPipeline : public mllp::Handler {
   // Converts and validates; the Bundle (when there is one) is left in `bundle` for routing.
   std::vector<hl7v2::AckError> Process(const hl7v2::Message& msg, std::unique_ptr<rapidjson::Document>* bundle) const;
   hl7v2::AckContext NextAckContext();
-  void StoreAndReply(store::InboundRecord record, std::vector<std::string> replies,
-                     std::vector<std::string> replies_if_store_fails, bool accepted,
-                     mllp::Reply reply);
+  // What a message gets when the store cannot keep it, built only then (rare; an ACK costs
+  // microseconds): AR in original mode, CR when the sender asked for it, or `ready` as it is.
+  struct IfStoreFails {
+    std::vector<std::string> ready;
+    std::optional<hl7v2::AckHeader> header;  // set: build `code` from it
+    hl7v2::AckCode code = hl7v2::AckCode::kAR;
+  };
+  std::vector<std::string> Replies(IfStoreFails answer);
+  void StoreAndReply(store::InboundRecord record, std::vector<std::string> replies, IfStoreFails if_store_fails,
+                     bool accepted, mllp::Reply reply);
   void RejectUnparsed(std::string raw, const hl7v2::AckError& error, mllp::Reply reply);
 
   std::shared_ptr<store::MessageStore> store_;

@@ -149,9 +149,17 @@ TEST_F(InboundTest, StoreThatCannotWriteGetsArNeverAa) {
   const auto& ack = Ack(Send(kRde));
   EXPECT_EQ(ack.Get("MSA-1"), "AR");
   EXPECT_EQ(ack.Get("ERR-3.1"), "207");
+  // Built once the store failed, from what was read off the message before it went to the store.
+  EXPECT_EQ(ack.Get("MSA-2"), "MSG0001");
+  EXPECT_EQ(ack.Get("MSH-3"), "GW");
+  EXPECT_EQ(ack.Get("MSH-5"), "PHARM");
+  EXPECT_EQ(ack.Get("MSH-6"), "CLINIC");
+  EXPECT_EQ(ack.Get("MSH-9.2"), "O11");
+  EXPECT_EQ(ack.Get("MSH-12"), "2.5.1");
   auto enhanced = Send("MSH|^~\\&|A|B|C|D|1||RDE^O11|E9|P|2.5.1|||AL|AL\r");
   ASSERT_EQ(enhanced.size(), 1u);
   EXPECT_EQ(Ack(enhanced).Get("MSA-1"), "CR");
+  EXPECT_EQ(Ack(enhanced).Get("MSA-2"), "E9");
   sqlite3_exec(other, "ROLLBACK;", nullptr, nullptr, nullptr);
   sqlite3_close(other);
   EXPECT_EQ(Ack(Send(kRde)).Get("MSA-1"), "AA");  // the sender's retry goes through
