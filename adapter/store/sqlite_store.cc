@@ -92,7 +92,10 @@ CREATE TABLE IF NOT EXISTS outbox (
   created_ms INTEGER NOT NULL,
   delivered_ms INTEGER
 );
-CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (destination, partition, state, id);
+-- A claim asks whether a partition has an older undelivered item. Only undelivered items are in
+-- this index: it stays as small as the backlog, so a message's entry goes into a page a recent
+-- commit already wrote instead of a random one among every item ever queued.
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (destination, partition, id) WHERE state IN ('pending', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
 -- The payload apart from the row whose state changes at every attempt: an UPDATE rewrites the
 -- whole row, and a scan over states would walk every payload's overflow pages.
@@ -100,7 +103,7 @@ CREATE TABLE IF NOT EXISTS outbox_payload (
   id INTEGER PRIMARY KEY REFERENCES outbox (id),
   payload BLOB NOT NULL
 );
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;
 )sql";
 
 // Version 3 kept the payload in the outbox row: moved to outbox_payload, all or nothing.
@@ -121,6 +124,16 @@ const char* const kMoveOldIndex = R"sql(
 INSERT OR IGNORE INTO resource_index (type, id, param, value, system)
   SELECT type, id, param, value, system FROM resource_index_v4;
 DROP TABLE resource_index_v4;
+COMMIT;
+)sql";
+
+// Version 5 indexed every outbox item by partition, delivered ones too.
+const char* const kHasFullQueueIndex =
+    "SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql NOT LIKE '%WHERE%'";
+const char* const kMigrateQueueIndex = R"sql(
+BEGIN IMMEDIATE;
+DROP INDEX outbox_queue;
+CREATE INDEX outbox_queue ON outbox (destination, partition, id) WHERE state IN ('pending', 'sending');
 COMMIT;
 )sql";
 
@@ -177,6 +190,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
       Exec(writer, "ROLLBACK;").ok();
       sqlite3_close(writer);
       return Unavailable("cannot move the outbox payloads of " + file.string() + " to their own table: " + s.message());
+    }
+  }
+  bool full_queue_index = false;
+  {
+    Statement probe(writer, kHasFullQueueIndex);
+    full_queue_index = probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW && probe.ColumnInt(0) == 1;
+  }
+  if (full_queue_index) {
+    if (Status s = Exec(writer, kMigrateQueueIndex); !s.ok()) {
+      Exec(writer, "ROLLBACK;").ok();
+      sqlite3_close(writer);
+      return Unavailable("cannot rebuild the outbox queue index of " + file.string() + ": " + s.message());
     }
   }
   auto reader = OpenSqlite(file, options);

@@ -118,6 +118,43 @@ int64_t Scalar(const std::filesystem::path& file, const char* sql) {
   return value;
 }
 
+// Version 5 indexed every outbox item by partition; the index now keeps only undelivered ones, and
+// a partition's queue still holds: its second item waits until the first is delivered.
+TEST_F(SqliteStoreTest, AnOutboxQueueIndexOfVersion5IsRebuiltOnOpen) {
+  {
+    auto store = SqliteStore::Open(dir_);
+    ASSERT_TRUE(store.ok());
+    for (const char* id : {"C1", "C2"}) {
+      InboundRecord r = Record(id);
+      r.outbox.push_back({"registry", "Patient/a", "application/fhir+json", id, std::string("k-") + id});
+      ASSERT_TRUE((*store)->AppendAndWait(std::move(r)).ok());
+    }
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / SqliteStore::kFileName).c_str(), &db), SQLITE_OK);
+  const char* old = R"sql(
+DROP INDEX outbox_queue;
+CREATE INDEX outbox_queue ON outbox (destination, partition, state, id);
+PRAGMA user_version = 5;
+)sql";
+  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = SqliteStore::Open(dir_);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName,
+                   "SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql LIKE '%WHERE state IN%'"),
+            1);
+  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 6);
+  auto first = (*store)->ClaimOutbox("registry", kNow, 10);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].write.payload, "C1");
+  auto second = (*store)->MarkDeliveredAndClaim({(*first)[0].id}, "registry", kNow, 10);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].write.payload, "C2");
+}
+
 TEST_F(SqliteStoreTest, ASearchIndexOfTheOldLayoutIsMovedOnOpen) {
   // Version 4 kept the index in a rowid table with an index by value and one by owner, and could
   // hold an entry twice.
@@ -152,7 +189,7 @@ PRAGMA user_version = 4;
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name IN ('resource_index_lookup', "
                          "'resource_index_owner', 'resource_index_v4')"),
             0);
-  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 5);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 6);
   // The moved entries are searched and matched as before.
   auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},
                                          10, 0);
