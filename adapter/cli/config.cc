@@ -153,7 +153,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     config.router = *router;
   }
   if (const Value* store = r.Find(doc, "store")) {
-    KETAMINE_RETURN_IF_ERROR(r.Keys(*store, "store", {"type", "conninfo", "instance", "lease_ms"}));
+    KETAMINE_RETURN_IF_ERROR(r.Keys(*store, "store", {"type", "conninfo", "instance", "lease_ms", "cache_mib"}));
     std::string type = "sqlite";
     KETAMINE_RETURN_IF_ERROR(r.String(*store, "store", "type", type));
     if (type == "postgres") {
@@ -168,6 +168,10 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     } else if (store->HasMember("conninfo") || store->HasMember("instance") || store->HasMember("lease_ms")) {
       return r.Error("store", "conninfo, instance and lease_ms are for a postgres store");
     }
+    if (type == "postgres" && store->HasMember("cache_mib")) {
+      return r.Error("store.cache_mib", "is for a sqlite store (PostgreSQL has its own shared_buffers)");
+    }
+    KETAMINE_RETURN_IF_ERROR(r.Integer(*store, "store", "cache_mib", config.sqlite.cache_mib, 1, 65536));
   }
   if (config.postgres && config.router != nullptr) {
     // Every instance claims from the shared outbox: postings to the ledger must land in one file.
@@ -221,7 +225,7 @@ Result<std::unique_ptr<store::MessageStore>> OpenStore(const GatewayConfig& conf
     if (!pg.ok()) return pg.status();
     return std::unique_ptr<store::MessageStore>(std::move(*pg));
   }
-  auto sqlite = store::SqliteStore::Open(config.data_dir);
+  auto sqlite = store::SqliteStore::Open(config.data_dir, config.sqlite);
   if (!sqlite.ok()) return sqlite.status();
   return std::unique_ptr<store::MessageStore>(std::move(*sqlite));
 }

@@ -14,6 +14,7 @@
 #include "ledger/ledger.h"
 #include "routing/router.h"
 #include "store/postgres_store.h"
+#include "store/sqlite.h"
 
 namespace ketamine::cli {
 
@@ -46,6 +47,8 @@ struct GatewayConfig {
   // The message store: SQLite in data_dir (default), or PostgreSQL for several instances
   // ("store": {"type": "postgres", "conninfo": ..., "instance": ..., "lease_ms": ...}).
   std::optional<store::PostgresOptions> postgres;
+  // The SQLite store's options ("store": {"type": "sqlite", "cache_mib": 64}).
+  store::SqliteOptions sqlite;
   // Delivered outbox items (copies of what went out) are removed after so many days; 0 keeps them.
   int outbox_retention_days = 30;
 };

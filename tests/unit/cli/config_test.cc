@@ -72,6 +72,16 @@ TEST(ConfigTest, StoreAndRetention) {
   EXPECT_FALSE(ParseConfig(R"({"store": {"type": "sqlite", "conninfo": "x"}})", "site.json").ok());
   EXPECT_FALSE(ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "lease_ms": 10}})", "site.json").ok());
   EXPECT_FALSE(ParseConfig(R"({"outbox_retention_days": -1})", "site.json").ok());
+  EXPECT_EQ(defaults->sqlite.cache_mib, 64);
+  auto cache = ParseConfig(R"({"store": {"type": "sqlite", "cache_mib": 256}})", "site.json");
+  ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+  EXPECT_EQ(cache->sqlite.cache_mib, 256);
+  auto no_cache = ParseConfig(R"({"store": {"cache_mib": 0}})", "site.json");
+  ASSERT_FALSE(no_cache.ok());
+  EXPECT_EQ(no_cache.status().location().ToString(), "store.cache_mib");
+  auto pg_cache = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "cache_mib": 8}})", "site.json");
+  ASSERT_FALSE(pg_cache.ok());
+  EXPECT_EQ(pg_cache.status().location().ToString(), "store.cache_mib");
   auto ledger_everywhere = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x"},
       "routing": {"destinations": {"ledger": {"type": "ledger"}}}})", "site.json");
   ASSERT_FALSE(ledger_everywhere.ok());
