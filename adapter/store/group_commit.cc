@@ -14,11 +14,12 @@ GroupCommitter::GroupCommitter(size_t max_batch, Commit commit, std::function<vo
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
-void GroupCommitter::Append(InboundRecord record, MessageStore::AppendCallback done) {
+void GroupCommitter::Append(InboundRecord record, MessageStore::AppendCallback done,
+                            std::vector<std::string> prepared) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      queue_.push_back({std::move(record), std::move(done)});
+      queue_.push_back({std::move(record), std::move(done), std::move(prepared)});
       wake_.notify_one();
       return;
     }

@@ -21,6 +21,9 @@ namespace ketamine::store {
 struct PendingAppend {
   InboundRecord record;
   MessageStore::AppendCallback done;
+  // What the store prepared from the record on the appending thread, for the writer to use as is
+  // (SQLite: its large blobs packed; empty when there is nothing of the kind).
+  std::vector<std::string> prepared;
 };
 
 class GroupCommitter {
@@ -33,7 +36,7 @@ class GroupCommitter {
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
   // After Stop, `done` gets kUnavailable at once.
-  void Append(InboundRecord record, MessageStore::AppendCallback done);
+  void Append(InboundRecord record, MessageStore::AppendCallback done, std::vector<std::string> prepared = {});
   // Commits what is queued, then ends the writer thread. Call it before what `commit` uses goes away.
   void Stop();
   uint64_t commits() const;

@@ -4,6 +4,7 @@
 #include "store/internal/names.h"
 #include "store/internal/search_rules.h"
 #include "store/internal/write_rules.h"
+#include "store/compress.h"
 
 #include "common/clock.h"
 
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS inbound_messages (
   version TEXT NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected', 'error')),
   raw BLOB NOT NULL,
-  replies BLOB NOT NULL
+  replies BLOB NOT NULL,
+  raw_packed INTEGER NOT NULL DEFAULT 0  -- 1: raw is LZ4-packed (store/compress.h)
 );
 -- MSH-10 is unique per sending application and facility; only accepted messages count, so a
 -- rejected message can be corrected and sent again under the same control id.
@@ -101,9 +103,10 @@ CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
 -- whole row, and a scan over states would walk every payload's overflow pages.
 CREATE TABLE IF NOT EXISTS outbox_payload (
   id INTEGER PRIMARY KEY REFERENCES outbox (id),
-  payload BLOB NOT NULL
+  payload BLOB NOT NULL,
+  packed INTEGER NOT NULL DEFAULT 0  -- 1: payload is LZ4-packed
 );
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;
 )sql";
 
 // Version 3 kept the payload in the outbox row: moved to outbox_payload, all or nothing.
@@ -126,6 +129,23 @@ INSERT OR IGNORE INTO resource_index (type, id, param, value, system)
 DROP TABLE resource_index_v4;
 COMMIT;
 )sql";
+
+// A blob column, unpacked when its flag column says it was packed.
+Result<std::string> Unpacked(Statement& row, int blob, int flag) {
+  if (sqlite3_column_int(row.get(), flag) == 0) return row.Column(blob);
+  auto plain = Lz4Unpack(row.Column(blob));
+  if (!plain.ok()) return Internal("a stored blob is damaged: " + plain.status().message());
+  return plain;
+}
+
+// Version 6 kept raw messages and payloads as they came: the columns that say "packed" are added
+// (every row of before is not).
+// (An outbox_payload table the schema has just made for a version 3 file has its column already.)
+const char* const kMissingPackedColumns =
+    "SELECT (SELECT count(*) = 0 FROM pragma_table_info('inbound_messages') WHERE name = 'raw_packed'), "
+    "(SELECT count(*) = 0 FROM pragma_table_info('outbox_payload') WHERE name = 'packed')";
+const char* const kAddRawPacked = "ALTER TABLE inbound_messages ADD COLUMN raw_packed INTEGER NOT NULL DEFAULT 0;";
+const char* const kAddPayloadPacked = "ALTER TABLE outbox_payload ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;";
 
 // Version 5 indexed every outbox item by partition, delivered ones too.
 const char* const kHasFullQueueIndex =
@@ -190,6 +210,26 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
       Exec(writer, "ROLLBACK;").ok();
       sqlite3_close(writer);
       return Unavailable("cannot move the outbox payloads of " + file.string() + " to their own table: " + s.message());
+    }
+  }
+  bool raw_column = false;
+  bool payload_column = false;
+  {
+    Statement probe(writer, kMissingPackedColumns);
+    if (probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW) {
+      raw_column = probe.ColumnInt(0) == 1;
+      payload_column = probe.ColumnInt(1) == 1;
+    }
+  }
+  if (raw_column || payload_column) {
+    std::string sql = "BEGIN IMMEDIATE; ";
+    if (raw_column) sql += kAddRawPacked;
+    if (payload_column) sql += kAddPayloadPacked;
+    sql += " COMMIT;";
+    if (Status s = Exec(writer, sql.c_str()); !s.ok()) {
+      Exec(writer, "ROLLBACK;").ok();
+      sqlite3_close(writer);
+      return Unavailable("cannot add the packed columns to " + file.string() + ": " + s.message());
     }
   }
   bool full_queue_index = false;
@@ -267,7 +307,15 @@ sqlite3_stmt* SqliteStore::Prepared(size_t slot, const char* sql) {
   return prepared_[slot];
 }
 
-void SqliteStore::Append(InboundRecord record, AppendCallback done) { committer_->Append(std::move(record), std::move(done)); }
+void SqliteStore::Append(InboundRecord record, AppendCallback done) {
+  // Packed here, on the appending thread (MLLP, HTTP), so the one writer thread only copies the
+  // smaller bytes: [0] the raw message, then each outbox payload; "" keeps one as it is.
+  std::vector<std::string> packed;
+  packed.reserve(1 + record.outbox.size());
+  packed.push_back(Lz4Pack(record.raw));
+  for (const OutboxWrite& o : record.outbox) packed.push_back(Lz4Pack(o.payload));
+  committer_->Append(std::move(record), std::move(done), std::move(packed));
+}
 
 uint64_t SqliteStore::appends() const { return committer_->appends(); }
 
@@ -283,7 +331,7 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
   }
   Statement insert(Prepared(0, "INSERT OR IGNORE INTO inbound_messages (received_at, listener, "
                    "sending_application, sending_facility, control_id, message_type, version, "
-                   "status, raw, replies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+                   "status, raw, replies, raw_packed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
   Statement find(Prepared(1, "SELECT id, replies FROM inbound_messages WHERE sending_application = ?1 AND "
                  "sending_facility = ?2 AND control_id = ?3 AND status = 'accepted'"));
   if (!insert.ok() || !find.ok()) return fail_all(SqlError(writer_, "prepare"));
@@ -323,8 +371,11 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
     insert.Text(6, r.message_type);
     insert.Text(7, r.version);
     insert.Text(8, MessageStatusName(r.status));
-    insert.Blob(9, r.raw);
+    const std::vector<std::string>& packed = pending.prepared;
+    const bool raw_packed = !packed.empty() && !packed[0].empty();
+    insert.Blob(9, raw_packed ? packed[0] : r.raw);
     insert.Blob(10, JoinReplies(r.replies));
+    sqlite3_bind_int(insert.get(), 11, raw_packed ? 1 : 0);
     if (sqlite3_step(insert.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "insert"));
     AppendOutcome outcome;
     if (sqlite3_changes(writer_) == 1) {
@@ -362,10 +413,12 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       Statement queue(Prepared(8, "INSERT INTO outbox (message_id, destination, partition, content_type, "
                                   "idempotency_key, state, next_attempt_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?6, "
                                   "'pending', ?7, ?7)"));
-      Statement payload(Prepared(9, "INSERT INTO outbox_payload (id, payload) VALUES (?1, ?2)"));
+      Statement payload(Prepared(9, "INSERT INTO outbox_payload (id, payload, packed) VALUES (?1, ?2, ?3)"));
       if (!queue.ok() || !payload.ok()) return fail_all(SqlError(writer_, "prepare"));
       const int64_t now_ms = UnixMs(Clock::System().Now());
-      for (const OutboxWrite& o : r.outbox) {
+      for (size_t i = 0; i < r.outbox.size(); ++i) {
+        const OutboxWrite& o = r.outbox[i];
+        const bool payload_packed = packed.size() > i + 1 && !packed[i + 1].empty();
         sqlite3_reset(queue.get());
         sqlite3_bind_int64(queue.get(), 1, outcome.id);
         queue.Text(2, o.destination);
@@ -376,7 +429,8 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
         if (sqlite3_step(queue.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "outbox"));
         sqlite3_reset(payload.get());
         sqlite3_bind_int64(payload.get(), 1, sqlite3_last_insert_rowid(writer_));
-        payload.Blob(2, o.payload);
+        payload.Blob(2, payload_packed ? packed[i + 1] : o.payload);
+        sqlite3_bind_int(payload.get(), 3, payload_packed ? 1 : 0);
         if (sqlite3_step(payload.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "outbox"));
       }
     }
@@ -584,7 +638,7 @@ Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t li
   std::lock_guard lock(reader_mutex_);
   Statement select(reader_,
                    "SELECT id, received_at, listener, sending_application, sending_facility, "
-                   "control_id, message_type, version, status, raw, replies FROM "
+                   "control_id, message_type, version, status, raw, replies, raw_packed FROM "
                    "inbound_messages WHERE id > ?1 ORDER BY id LIMIT ?2");
   if (!select.ok()) return SqlError(reader_, "prepare");
   sqlite3_bind_int64(select.get(), 1, after_id);
@@ -602,7 +656,7 @@ Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t li
     m.record.message_type = select.Column(6);
     m.record.version = select.Column(7);
     m.record.status = MessageStatusFromName(select.Column(8));
-    m.record.raw = select.Column(9);
+    KETAMINE_ASSIGN_OR_RETURN(m.record.raw, Unpacked(select, 9, 11));
     m.record.replies = SplitReplies(select.Column(10));
     out.push_back(std::move(m));
   }
@@ -632,17 +686,17 @@ namespace {
 // Selected FROM kOutboxJoin.
 constexpr const char* kOutboxColumns =
     "o.id, o.message_id, o.destination, o.partition, o.content_type, p.payload, o.idempotency_key, o.state, "
-    "o.attempts, o.last_error, o.created_ms";
+    "o.attempts, o.last_error, o.created_ms, p.packed";
 constexpr const char* kOutboxJoin = " FROM outbox o JOIN outbox_payload p ON p.id = o.id ";
 
-OutboxItem ReadItem(Statement& row) {
+Result<OutboxItem> ReadItem(Statement& row) {
   OutboxItem item;
   item.id = sqlite3_column_int64(row.get(), 0);
   item.message_id = sqlite3_column_int64(row.get(), 1);
   item.write.destination = row.Column(2);
   item.write.partition = row.Column(3);
   item.write.content_type = row.Column(4);
-  item.write.payload = row.Column(5);
+  KETAMINE_ASSIGN_OR_RETURN(item.write.payload, Unpacked(row, 5, 11));
   item.write.idempotency_key = row.Column(6);
   item.state = OutboxStateFromName(row.Column(7));
   item.attempts = static_cast<int>(sqlite3_column_int64(row.get(), 8));
@@ -718,7 +772,7 @@ Result<std::vector<OutboxItem>> SqliteStore::ClaimInTransaction(std::string_view
     sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit - items.size()));
     int rc;
     while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-      OutboxItem item = ReadItem(select);
+      KETAMINE_ASSIGN_OR_RETURN(OutboxItem item, ReadItem(select));
       item.outcome_unknown = item.state == OutboxState::kSending;
       item.state = OutboxState::kSending;
       ++item.attempts;
@@ -773,7 +827,10 @@ Result<std::vector<OutboxItem>> SqliteStore::ListOutbox(std::string_view destina
   sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit));
   std::vector<OutboxItem> items;
   int rc;
-  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) items.push_back(ReadItem(select));
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    KETAMINE_ASSIGN_OR_RETURN(OutboxItem item, ReadItem(select));
+    items.push_back(std::move(item));
+  }
   if (rc != SQLITE_DONE) return SqlError(outbox_, "list");
   return items;
 }

@@ -144,7 +144,7 @@ PRAGMA user_version = 5;
   EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName,
                    "SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql LIKE '%WHERE state IN%'"),
             1);
-  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 6);
+  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 7);
   auto first = (*store)->ClaimOutbox("registry", kNow, 10);
   ASSERT_TRUE(first.ok()) << first.status().message();
   ASSERT_EQ(first->size(), 1u);
@@ -153,6 +153,94 @@ PRAGMA user_version = 5;
   ASSERT_TRUE(second.ok()) << second.status().message();
   ASSERT_EQ(second->size(), 1u);
   EXPECT_EQ((*second)[0].write.payload, "C2");
+}
+
+// Raw messages and outbox payloads are kept LZ4-packed when that saves space, and read back as
+// they came; a short one is kept as it is.
+TEST_F(SqliteStoreTest, RawMessagesAndPayloadsAreStoredPacked) {
+  auto store = SqliteStore::Open(dir_);
+  ASSERT_TRUE(store.ok());
+  InboundRecord big = Record("C1");
+  for (int i = 0; i < 20; ++i) big.raw += "OBX|" + std::to_string(i) + "|NM|72514-3^Pain severity^LN||6|{score}^^UCUM\r";
+  std::string payload = R"({"resourceType":"Bundle","type":"transaction","entry":[)";
+  for (int i = 0; i < 20; ++i) payload += std::string(i ? "," : "") + R"({"request":{"method":"PUT","url":"Observation/o)" + std::to_string(i) + "\"}}";
+  payload += "]}";
+  big.outbox.push_back({"registry", "Patient/a", "application/fhir+json", payload, "k1"});
+  ASSERT_TRUE((*store)->AppendAndWait(big).ok());
+  InboundRecord small = Record("C2");
+  small.raw = "MSH|^~\\&|A|B|||1||RDE^O11|C2|P|2.5.1\r";
+  ASSERT_TRUE((*store)->AppendAndWait(small).ok());
+  const auto file = dir_ / SqliteStore::kFileName;
+  EXPECT_EQ(Scalar(file, "SELECT raw_packed FROM inbound_messages WHERE control_id = 'C1'"), 1);
+  EXPECT_LT(Scalar(file, "SELECT length(raw) FROM inbound_messages WHERE control_id = 'C1'"),
+            static_cast<int64_t>(big.raw.size()));
+  EXPECT_EQ(Scalar(file, "SELECT raw_packed FROM inbound_messages WHERE control_id = 'C2'"), 0);
+  EXPECT_EQ(Scalar(file, "SELECT packed FROM outbox_payload"), 1);
+  auto listed = (*store)->List(0, 10);
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].record.raw, big.raw);
+  EXPECT_EQ((*listed)[1].record.raw, small.raw);
+  auto items = (*store)->ClaimOutbox("registry", kNow, 10);
+  ASSERT_TRUE(items.ok()) << items.status().message();
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].write.payload, payload);
+  // A damaged packed blob is an error for the read that meets it, not a crash or garbage.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE inbound_messages SET raw = X'FFFFFF7F00' WHERE control_id = 'C1'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto damaged = (*store)->List(0, 10);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), StatusCode::kInternal);
+}
+
+// Version 6 had no "packed" columns: they are added when the file opens, and its rows read back.
+TEST_F(SqliteStoreTest, AFileOfVersion6GetsThePackedColumnsOnOpen) {
+  InboundRecord before = Record("C1");
+  before.raw += std::string(3000, 'x');
+  before.outbox.push_back({"registry", "Patient/a", "application/fhir+json", std::string(3000, '{'), "k1"});
+  {
+    auto store = SqliteStore::Open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->AppendAndWait(before).ok());
+  }
+  const auto file = dir_ / SqliteStore::kFileName;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  const char* old = R"sql(
+ALTER TABLE inbound_messages DROP COLUMN raw_packed;
+ALTER TABLE outbox_payload DROP COLUMN packed;
+PRAGMA user_version = 6;
+)sql";
+  // Rows of version 6 were never packed: write them back as they came before dropping the columns.
+  sqlite3_stmt* raw = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE inbound_messages SET raw = ?1", -1, &raw, nullptr), SQLITE_OK);
+  sqlite3_bind_blob(raw, 1, before.raw.data(), static_cast<int>(before.raw.size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(raw), SQLITE_DONE);
+  sqlite3_finalize(raw);
+  sqlite3_stmt* payload = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE outbox_payload SET payload = ?1", -1, &payload, nullptr), SQLITE_OK);
+  sqlite3_bind_blob(payload, 1, before.outbox[0].payload.data(), static_cast<int>(before.outbox[0].payload.size()),
+                    SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(payload), SQLITE_DONE);
+  sqlite3_finalize(payload);
+  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = SqliteStore::Open(dir_);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('inbound_messages') WHERE name = 'raw_packed'"), 1);
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('outbox_payload') WHERE name = 'packed'"), 1);
+  auto listed = (*store)->List(0, 10);
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].record.raw, before.raw);
+  auto items = (*store)->ClaimOutbox("registry", kNow, 10);
+  ASSERT_TRUE(items.ok()) << items.status().message();
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].write.payload, before.outbox[0].payload);
 }
 
 TEST_F(SqliteStoreTest, ASearchIndexOfTheOldLayoutIsMovedOnOpen) {
@@ -189,7 +277,7 @@ PRAGMA user_version = 4;
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name IN ('resource_index_lookup', "
                          "'resource_index_owner', 'resource_index_v4')"),
             0);
-  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 6);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 7);
   // The moved entries are searched and matched as before.
   auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},
                                          10, 0);
