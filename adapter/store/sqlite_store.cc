@@ -5,6 +5,7 @@
 #include "store/internal/search_rules.h"
 #include "store/internal/write_rules.h"
 #include "store/compress.h"
+#include "common/thread_name.h"
 
 #include "common/clock.h"
 
@@ -255,45 +256,103 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
     sqlite3_close(*reader);
     return outbox.status();
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(writer, *reader, *outbox, options));
+  SqliteOptions small = options;
+  small.cache_mib = 1;  // it only copies pages from the WAL to the file
+  auto checkpoint = OpenSqlite(file, small);
+  if (!checkpoint.ok()) {
+    sqlite3_close(writer);
+    sqlite3_close(*reader);
+    sqlite3_close(*outbox);
+    return checkpoint.status();
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(writer, *reader, *outbox, *checkpoint, options));
 }
 
 // SQLite checkpoints the WAL (copies it into the database file) inside the COMMIT that takes it
-// past 1,000 pages, so one batch in every few dozen waited for the copy before its answers left:
-// about a quarter of the writer's time under load. The writer's connection hands its COMMITs' WAL
-// size to this hook instead (which turns its automatic checkpoint off), and checkpoints the same
-// way once the batch was answered, while the next messages are being converted. The other
-// connections keep SQLite's automatic checkpoint, so the WAL is still bounded when no message
-// comes in and only deliveries write.
+// past 1,000 pages: under MLLP load that was about a quarter of the writer thread's time, and the
+// writer is the one thread every message waits for. The store's connections hand their commits'
+// WAL size to a hook instead (which turns SQLite's automatic checkpoint off), and a thread of its
+// own, on a connection of its own, checkpoints from then on (PASSIVE, as SQLite's own: it copies
+// what no reader still needs, beside the commits, and never waits for a lock). It repeats while
+// commits keep adding pages. The WAL starts over only at a commit that finds it all copied, which
+// a thread chasing back-to-back group commits seldom sees: past ~4,000 pages the thread holds the
+// next commit back for the last copy (short: the passes have copied nearly all of it). Should the
+// thread be stuck, the writer copies the WAL itself once it passes ~16,000 pages.
 namespace {
 
-constexpr int kCheckpointFrames = 1000;  // SQLite's own default
-
-int RecordWalFrames(void* frames, sqlite3* /*db*/, const char* /*name*/, int count) {
-  *static_cast<int*>(frames) = count;
-  return SQLITE_OK;
-}
+constexpr int kCheckpointFrames = 1000;          // SQLite's own default
+constexpr int kRestartFrames = 4000;             // ~16 MB of WAL: make the next commit start it over
+constexpr int kWriterCheckpointFrames = 16000;   // ~64 MB: the checkpoint thread is stuck; the writer copies
+constexpr int kCheckpointRounds = 8;             // passes in a row while commits keep adding pages
 
 }  // namespace
 
-SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options)
-    : writer_(writer), reader_(reader), outbox_(outbox), options_(options) {
-  sqlite3_wal_hook(writer_, RecordWalFrames, &wal_frames_);
+int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* /*name*/, int frames) {
+  auto* store = static_cast<SqliteStore*>(self);
+  if (db == store->writer_) store->wal_frames_ = frames;
+  if (frames >= kCheckpointFrames) {
+    std::lock_guard lock(store->checkpoint_mutex_);
+    if (!store->checkpoint_wanted_) {
+      store->checkpoint_wanted_ = true;
+      store->checkpoint_wake_.notify_one();
+    }
+  }
+  return SQLITE_OK;
+}
+
+SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, sqlite3* checkpoint,
+                         SqliteOptions options)
+    : writer_(writer), reader_(reader), outbox_(outbox), checkpoint_(checkpoint), options_(options) {
+  for (sqlite3* db : {writer_, reader_, outbox_, checkpoint_}) sqlite3_wal_hook(db, &SqliteStore::OnWalCommit, this);
+  checkpointer_ = std::thread([this] {
+    NameThisThread("kgw-checkpoint");
+    CheckpointLoop();
+  });
   committer_ = std::make_unique<GroupCommitter>(
       options_.max_batch, [this](const std::deque<PendingAppend>& batch) { return CommitBatch(batch); },
       [this] { CheckpointAfterBatch(); });
 }
 
+void SqliteStore::CheckpointLoop() {
+  std::unique_lock lock(checkpoint_mutex_);
+  while (true) {
+    checkpoint_wake_.wait(lock, [this] { return checkpoint_stopping_ || checkpoint_wanted_; });
+    if (checkpoint_stopping_) return;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    int log = 0;
+    for (int round = 0; round < kCheckpointRounds; ++round) {
+      int copied = 0;
+      if (sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) != SQLITE_OK) break;
+      if (copied >= log) break;  // caught up: the next commit starts the WAL over
+    }
+    if (log >= kRestartFrames) {
+      // RESTART holds new commits back (their busy handler polls) while it copies the little the
+      // passes above left and until readers have moved on, so the next commit starts the WAL over.
+      sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    }
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    lock.lock();
+  }
+}
+
 void SqliteStore::CheckpointAfterBatch() {
-  if (wal_frames_ < kCheckpointFrames) return;
-  wal_frames_ = 0;
-  // PASSIVE, like SQLite's own: copies what no reader still needs and never waits for a lock.
-  sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (wal_frames_ < kWriterCheckpointFrames) return;
+  // FULL: waits (the busy handler's short polls) for a pass of the checkpoint thread or a delivery
+  // commit to finish, then copies what is left. When it cannot, the next group tries again.
+  if (sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_FULL, nullptr, nullptr) == SQLITE_OK) wal_frames_ = 0;
 }
 
 SqliteStore::~SqliteStore() {
   committer_->Stop();  // what is queued is committed before the connections close
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_wake_.notify_all();
+  checkpointer_.join();
   for (sqlite3_stmt* stmt : prepared_) sqlite3_finalize(stmt);
+  sqlite3_close(checkpoint_);
   sqlite3_close(outbox_);
   sqlite3_close(reader_);
   sqlite3_close(writer_);

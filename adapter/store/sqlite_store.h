@@ -3,6 +3,7 @@
 //   auto store = SqliteStore::Open("data");  // creates data/gateway.db
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -39,6 +40,8 @@ class SqliteStore : public MessageStore {
   // Commits done so far; appends / commits is the mean group size.
   uint64_t commits() const override;
   uint64_t appends() const override;
+  // Passes of the checkpoint thread so far.
+  uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
   Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) override;
   Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) override;
   Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
@@ -53,12 +56,15 @@ class SqliteStore : public MessageStore {
   Result<int64_t> PruneDelivered(int64_t delivered_before_ms, size_t limit) override;
 
  private:
-  SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, SqliteOptions options);
+  SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, sqlite3* checkpoint, SqliteOptions options);
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
   // Inside a transaction on outbox_ (outbox_mutex_ held): the parts of the calls above.
   Result<std::vector<OutboxItem>> ClaimInTransaction(std::string_view destination, int64_t now_ms, size_t limit);
   Status MarkDeliveredInTransaction(const std::vector<int64_t>& ids, int64_t now_ms);
-  // The writer's WAL checkpoint, after a batch was answered (see the constructor).
+  // WAL checkpoints (see the constructor): the hook every connection calls after a commit, the
+  // checkpoint thread, and the writer's own when that thread falls far behind.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+  void CheckpointLoop();
   void CheckpointAfterBatch();
   Result<ResourceResult> DecideResource(const ResourceWrite& w, const std::string& now);
   Status ApplyResource(const ResourceWrite& w, const ResourceResult& decided, int64_t message_id);
@@ -74,9 +80,16 @@ class SqliteStore : public MessageStore {
   sqlite3* writer_;
   sqlite3* reader_;
   sqlite3* outbox_;  // delivery state (claims, results), beside the writer's group commits
+  sqlite3* checkpoint_;  // the checkpoint thread's
   std::mutex outbox_mutex_;
   SqliteOptions options_;
   std::mutex reader_mutex_;
+  std::thread checkpointer_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wake_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stopping_ = false;
+  std::atomic<uint64_t> checkpoints_{0};
   std::unique_ptr<GroupCommitter> committer_;  // the writer thread, on writer_
 };
 
