@@ -273,9 +273,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
 // writer is the one thread every message waits for. The store's connections hand their commits'
 // WAL size to a hook instead (which turns SQLite's automatic checkpoint off), and a thread of its
 // own, on a connection of its own, checkpoints from then on (PASSIVE, as SQLite's own: it copies
-// what no reader still needs, beside the commits, and never waits for a lock). It repeats while
-// commits keep adding pages. The WAL starts over only at a commit that finds it all copied, which
-// a thread chasing back-to-back group commits seldom sees: past ~4,000 pages the thread holds the
+// what no reader still needs, beside the commits, and never waits for a lock) each time another
+// 1,000 pages have come: a page that every group rewrites (the end of a table, of an index) is
+// copied once per 1,000 pages, not once per group. The WAL starts over only at a commit that finds
+// it all copied, which back-to-back group commits seldom leave room for: past ~4,000 pages the thread holds the
 // next commit back for the last copy (short: the passes have copied nearly all of it). Should the
 // thread be stuck, the writer copies the WAL itself once it passes ~16,000 pages.
 namespace {
@@ -283,14 +284,15 @@ namespace {
 constexpr int kCheckpointFrames = 1000;          // SQLite's own default
 constexpr int kRestartFrames = 4000;             // ~16 MB of WAL: make the next commit start it over
 constexpr int kWriterCheckpointFrames = 16000;   // ~64 MB: the checkpoint thread is stuck; the writer copies
-constexpr int kCheckpointRounds = 8;             // passes in a row while commits keep adding pages
 
 }  // namespace
 
 int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* /*name*/, int frames) {
   auto* store = static_cast<SqliteStore*>(self);
   if (db == store->writer_) store->wal_frames_ = frames;
-  if (frames >= kCheckpointFrames) {
+  // Pages not copied yet (a log that started over has fewer pages than were copied before).
+  const int copied = store->wal_copied_.load(std::memory_order_relaxed);
+  if (frames - (frames < copied ? 0 : copied) >= kCheckpointFrames) {
     std::lock_guard lock(store->checkpoint_mutex_);
     if (!store->checkpoint_wanted_) {
       store->checkpoint_wanted_ = true;
@@ -321,15 +323,16 @@ void SqliteStore::CheckpointLoop() {
     checkpoint_wanted_ = false;
     lock.unlock();
     int log = 0;
-    for (int round = 0; round < kCheckpointRounds; ++round) {
-      int copied = 0;
-      if (sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) != SQLITE_OK) break;
-      if (copied >= log) break;  // caught up: the next commit starts the WAL over
+    int copied = 0;
+    if (sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK) {
+      wal_copied_.store(copied, std::memory_order_relaxed);
     }
     if (log >= kRestartFrames) {
       // RESTART holds new commits back (their busy handler polls) while it copies the little the
-      // passes above left and until readers have moved on, so the next commit starts the WAL over.
-      sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      // pass above left and until readers have moved on, so the next commit starts the WAL over.
+      if (sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr) == SQLITE_OK) {
+        wal_copied_.store(0, std::memory_order_relaxed);
+      }
     }
     checkpoints_.fetch_add(1, std::memory_order_relaxed);
     lock.lock();

@@ -90,6 +90,7 @@ class SqliteStore : public MessageStore {
   bool checkpoint_wanted_ = false;
   bool checkpoint_stopping_ = false;
   std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<int> wal_copied_{0};  // WAL pages copied by the last pass
   std::unique_ptr<GroupCommitter> committer_;  // the writer thread, on writer_
 };
 

@@ -46,8 +46,9 @@ TEST_F(SqliteStoreTest, LockedDatabaseIsUnavailableNotSuccess) {
 }
 
 // The WAL is copied into the database file by the store's checkpoint thread while messages keep
-// coming in, and the writer finishes the copy itself past ~4,000 pages so that the WAL starts over:
-// the WAL file stays near that size however many messages come in.
+// coming in, and past ~4,000 pages that thread makes the next commit start the log over: the WAL
+// file stays near that size however many messages come in (without the thread it would reach the
+// writer's own limit, ~16,000 pages; the bound leaves room for a busy machine).
 TEST_F(SqliteStoreTest, TheWalIsCheckpointedAndStaysBounded) {
   SqliteOptions options;
   options.synchronous_full = false;  // the test is about the WAL's size, not about fsync
@@ -66,7 +67,7 @@ TEST_F(SqliteStoreTest, TheWalIsCheckpointedAndStaysBounded) {
   EXPECT_EQ(*(*store)->Count(), kMessages);
   EXPECT_GT((*store)->checkpoints(), 0u) << "the checkpoint thread never ran";
   const auto wal = std::filesystem::file_size(dir_ / (std::string(SqliteStore::kFileName) + "-wal"));
-  EXPECT_LT(wal, 5000u * (4096u + 24u)) << "the WAL grew to " << wal << " bytes";  // unchecked: ~16,000
+  EXPECT_LT(wal, 9000u * (4096u + 24u)) << "the WAL grew to " << wal << " bytes";  // unchecked: ~16,000
 }
 
 // The store's contract (appends, resources, search, outbox) is in store_contract_test.cc, run
