@@ -14,10 +14,6 @@ T& Grow(std::vector<T>& items, int one_based) {
   return items[index];
 }
 
-void TrimTrailingEmpty(std::vector<std::string>& parts) {
-  while (!parts.empty() && parts.back().empty()) parts.pop_back();
-}
-
 }  // namespace
 
 MessageBuilder::MessageBuilder(Delimiters delimiters) : delimiters_(delimiters) {}
@@ -85,55 +81,82 @@ Status MessageBuilder::SetRaw(const Path& path, std::string_view raw) {
   return Status::Ok();
 }
 
-std::string MessageBuilder::JoinField(const Field& field) const {
-  std::vector<std::string> reps;
+// Empty repetitions, components and subcomponents at the end of a field are left out, as if
+// never set: "A^^" is written "A". Written straight into the message, nothing joined apart.
+namespace {
+
+bool Blank(const std::vector<std::string>& subcomponents) {
+  for (const auto& s : subcomponents) {
+    if (!s.empty()) return false;
+  }
+  return true;
+}
+
+bool Blank(const std::vector<std::vector<std::string>>& components) {
+  for (const auto& c : components) {
+    if (!Blank(c)) return false;
+  }
+  return true;
+}
+
+template <typename T>
+size_t UpToLastNonBlank(const std::vector<T>& items) {
+  size_t n = items.size();
+  while (n > 0 && Blank(items[n - 1])) --n;
+  return n;
+}
+
+template <>
+size_t UpToLastNonBlank(const std::vector<std::string>& items) {
+  size_t n = items.size();
+  while (n > 0 && items[n - 1].empty()) --n;
+  return n;
+}
+
+}  // namespace
+
+bool MessageBuilder::IsBlank(const Field& field) {
   for (const Components& rep : field) {
-    std::vector<std::string> comps;
-    for (const auto& component : rep) {
-      std::vector<std::string> subs(component);
-      TrimTrailingEmpty(subs);
-      std::string joined;
-      for (size_t i = 0; i < subs.size(); ++i) {
-        if (i > 0) joined += delimiters_.subcomponent;
-        joined += subs[i];
+    if (!Blank(rep)) return false;
+  }
+  return true;
+}
+
+void MessageBuilder::AppendField(const Field& field, std::string& out) const {
+  size_t reps = field.size();
+  while (reps > 0 && Blank(field[reps - 1])) --reps;
+  for (size_t r = 0; r < reps; ++r) {
+    if (r > 0) out += delimiters_.repetition;
+    const Components& rep = field[r];
+    const size_t components = UpToLastNonBlank(rep);
+    for (size_t c = 0; c < components; ++c) {
+      if (c > 0) out += delimiters_.component;
+      const std::vector<std::string>& subs = rep[c];
+      const size_t subcomponents = UpToLastNonBlank(subs);
+      for (size_t i = 0; i < subcomponents; ++i) {
+        if (i > 0) out += delimiters_.subcomponent;
+        out += subs[i];
       }
-      comps.push_back(std::move(joined));
     }
-    TrimTrailingEmpty(comps);
-    std::string joined;
-    for (size_t i = 0; i < comps.size(); ++i) {
-      if (i > 0) joined += delimiters_.component;
-      joined += comps[i];
-    }
-    reps.push_back(std::move(joined));
   }
-  TrimTrailingEmpty(reps);
-  std::string out;
-  for (size_t i = 0; i < reps.size(); ++i) {
-    if (i > 0) out += delimiters_.repetition;
-    out += reps[i];
-  }
-  return out;
 }
 
 std::string MessageBuilder::Build() const {
   std::string out;
+  out.reserve(256);
   for (const auto& segment : segments_) {
     out += segment.name;
-    std::vector<std::string> fields;
     size_t first = 0;
     if (segment.name == "MSH") {
       out += delimiters_.field;
       out += delimiters_.EncodingCharacters();
       first = 2;  // fields[0] and [1] stand for MSH-1 and MSH-2
     }
-    for (size_t i = first; i < segment.fields.size(); ++i) {
-      fields.push_back(JoinField(segment.fields[i]));
-    }
-    TrimTrailingEmpty(fields);
-    for (const auto& field : fields) {
+    size_t last = segment.fields.size();
+    while (last > first && IsBlank(segment.fields[last - 1])) --last;
+    for (size_t i = first; i < last; ++i) {
       out += delimiters_.field;
-      out += field;
+      AppendField(segment.fields[i], out);
     }
     out += '\r';
   }

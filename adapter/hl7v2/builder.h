@@ -42,7 +42,8 @@ class MessageBuilder {
     std::vector<Field> fields;  // fields[0] is field 1
   };
   Result<Segment*> Resolve(const Path& path);
-  std::string JoinField(const Field& field) const;
+  static bool IsBlank(const Field& field);
+  void AppendField(const Field& field, std::string& out) const;
 
   Delimiters delimiters_;
   std::vector<Segment> segments_;

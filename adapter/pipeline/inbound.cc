@@ -195,7 +195,7 @@ void InboundPipeline::OnMessage(std::string payload, const mllp::PeerInfo& /*pee
     if (errors) ++counters_.application_errors;
     // A message with errors is still stored (nothing is lost) and answered AE: fix and resend.
     record.status = errors ? store::MessageStatus::kError : store::MessageStatus::kAccepted;
-    if (!errors && options_.router) record.outbox = routing::OutboxForMessage(*options_.router, msg, bundle.get(), payload);
+    if (!errors && options_.router) record.outbox = routing::OutboxForMessage(*options_.router, msg, std::move(bundle), payload);
     const AckCode app_code = errors ? AckCode::kAE : AckCode::kAA;
     if (enhanced) {
       if (hl7v2::WantsAcceptAck(msg, AckCode::kCA)) {

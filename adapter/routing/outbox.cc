@@ -6,7 +6,7 @@
 namespace ketamine::routing {
 
 std::vector<store::OutboxWrite> OutboxForMessage(const Router& router, const hl7v2::Message& msg,
-                                                 const rapidjson::Document* bundle, const std::string& raw) {
+                                                 std::unique_ptr<rapidjson::Document> bundle, const std::string& raw) {
   std::vector<store::OutboxWrite> out;
   RouteInput input;
   input.message_type = std::string(msg.MessageCode()) + "^" + std::string(msg.TriggerEvent());

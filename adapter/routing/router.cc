@@ -237,11 +237,9 @@ void DescribeBundle(const Value& bundle, RouteInput& input) {
   }
 }
 
-std::string FhirDeliveryPayload(const Value& bundle) {
-  rapidjson::Document copy;
-  copy.CopyFrom(bundle, copy.GetAllocator());
-  auto entries = copy.FindMember("entry");
-  if (entries != copy.MemberEnd() && entries->value.IsArray()) {
+std::string FhirDeliveryPayload(rapidjson::Document& bundle) {
+  auto entries = bundle.FindMember("entry");
+  if (entries != bundle.MemberEnd() && entries->value.IsArray()) {
     for (Value& e : entries->value.GetArray()) {
       if (!e.IsObject()) continue;
       std::string full_url = Str(e, "fullUrl");
@@ -264,13 +262,13 @@ std::string FhirDeliveryPayload(const Value& bundle) {
       std::string url = Str(res->value, "resourceType") + "/" + id;
       req->value.RemoveMember("method");
       req->value.RemoveMember("url");
-      req->value.AddMember("method", "PUT", copy.GetAllocator());
-      req->value.AddMember("url", Value(url.c_str(), copy.GetAllocator()), copy.GetAllocator());
+      req->value.AddMember("method", "PUT", bundle.GetAllocator());
+      req->value.AddMember("url", Value(url.c_str(), bundle.GetAllocator()), bundle.GetAllocator());
       res->value.RemoveMember("id");
-      res->value.AddMember("id", Value(id.c_str(), copy.GetAllocator()), copy.GetAllocator());
+      res->value.AddMember("id", Value(id.c_str(), bundle.GetAllocator()), bundle.GetAllocator());
     }
   }
-  return fhir::ToJson(copy);
+  return fhir::ToJson(bundle);
 }
 
 }  // namespace ketamine::routing

@@ -99,8 +99,9 @@ class Router {
 // gateway chose: creates with a urn:uuid fullUrl (the converter's, derived from the message) use
 // that uuid; conditional updates on a business identifier use a name-based uuid of it. A resend
 // after an unknown outcome, or the next message about the same patient, updates what is there
-// instead of creating it twice, whatever the server does with conditional requests.
-std::string FhirDeliveryPayload(const rapidjson::Value& bundle);
+// instead of creating it twice, whatever the server does with conditional requests. The Bundle is
+// changed in place (the caller's copy is no longer needed, or it passes a copy).
+std::string FhirDeliveryPayload(rapidjson::Document& bundle);
 
 // What the route input of a resource or a Bundle is: the resource types and claimed profiles.
 void DescribeResource(const rapidjson::Value& resource, RouteInput& input);
