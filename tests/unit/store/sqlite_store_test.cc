@@ -15,6 +15,17 @@ namespace {
 using testing_records::Patient;
 using testing_records::Record;
 
+// Bytes LZ4 cannot shrink (a linear congruential sequence): stored as they came.
+std::string Noise(size_t size, uint32_t seed) {
+  std::string out;
+  out.reserve(size);
+  for (size_t i = 0; i < size; ++i) {
+    seed = seed * 1103515245 + 12345;
+    out.push_back(static_cast<char>(seed >> 24));
+  }
+  return out;
+}
+
 class SqliteStoreTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -24,6 +35,15 @@ class SqliteStoreTest : public testing::Test {
     std::filesystem::remove_all(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Runs `sql` on the store's file from a connection of its own: the layout an older version left,
+  // or damage.
+  void Rewrite(const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / SqliteStore::kFileName).c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
 
   std::filesystem::path dir_;
 };
@@ -55,13 +75,9 @@ TEST_F(SqliteStoreTest, TheWalIsCheckpointedAndStaysBounded) {
   auto store = SqliteStore::Open(dir_, options);
   ASSERT_TRUE(store.ok());
   constexpr int kMessages = 3000;  // ~3 pages each (raw that LZ4 cannot shrink): ~9,000 WAL pages unchecked
-  uint32_t x = 7;
   for (int i = 0; i < kMessages; ++i) {
     InboundRecord record = Record("C" + std::to_string(i));
-    for (int b = 0; b < 8000; ++b) {
-      x = x * 1103515245 + 12345;
-      record.raw.push_back(static_cast<char>(x >> 24));
-    }
+    record.raw += Noise(8000, static_cast<uint32_t>(i));
     ASSERT_TRUE((*store)->AppendAndWait(std::move(record)).ok());
   }
   EXPECT_EQ(*(*store)->Count(), kMessages);
@@ -79,9 +95,7 @@ TEST_F(SqliteStoreTest, AnOutboxOfTheOldLayoutIsMovedOnOpen) {
   // Version 3 kept the payload in the outbox row.
   ASSERT_TRUE(SqliteStore::Open(dir_).ok());
   ASSERT_TRUE((*SqliteStore::Open(dir_))->AppendAndWait(Record("C1")).ok());
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / SqliteStore::kFileName).c_str(), &db), SQLITE_OK);
-  const char* old = R"sql(
+  Rewrite(R"sql(
 DROP TABLE outbox_payload;
 DROP TABLE outbox;
 CREATE TABLE outbox (id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
@@ -92,9 +106,7 @@ CREATE TABLE outbox (id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL REFEREN
 INSERT INTO outbox VALUES (7, 1, 'registry', 'Patient/a', 'application/fhir+json', '{"old":true}', 'k7', 'pending',
   0, 0, '', 5, NULL);
 PRAGMA user_version = 3;
-)sql";
-  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+)sql");
   auto store = SqliteStore::Open(dir_);
   ASSERT_TRUE(store.ok()) << store.status().message();
   auto items = (*store)->ClaimOutbox("registry", kNow, 10);
@@ -137,15 +149,11 @@ TEST_F(SqliteStoreTest, AnOutboxQueueIndexOfVersion5IsRebuiltOnOpen) {
       ASSERT_TRUE((*store)->AppendAndWait(std::move(r)).ok());
     }
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / SqliteStore::kFileName).c_str(), &db), SQLITE_OK);
-  const char* old = R"sql(
+  Rewrite(R"sql(
 DROP INDEX outbox_queue;
 CREATE INDEX outbox_queue ON outbox (destination, partition, state, id);
 PRAGMA user_version = 5;
-)sql";
-  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+)sql");
   auto store = SqliteStore::Open(dir_);
   ASSERT_TRUE(store.ok()) << store.status().message();
   EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName,
@@ -193,12 +201,7 @@ TEST_F(SqliteStoreTest, RawMessagesAndPayloadsAreStoredPacked) {
   ASSERT_EQ(items->size(), 1u);
   EXPECT_EQ((*items)[0].write.payload, payload);
   // A damaged packed blob is an error for the read that meets it, not a crash or garbage.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE inbound_messages SET raw = X'FFFFFF7F00' WHERE control_id = 'C1'", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  Rewrite("UPDATE inbound_messages SET raw = X'FFFFFF7F00' WHERE control_id = 'C1'");
   auto damaged = (*store)->List(0, 10);
   ASSERT_FALSE(damaged.ok());
   EXPECT_EQ(damaged.status().code(), StatusCode::kInternal);
@@ -206,36 +209,23 @@ TEST_F(SqliteStoreTest, RawMessagesAndPayloadsAreStoredPacked) {
 
 // Version 6 had no "packed" columns: they are added when the file opens, and its rows read back.
 TEST_F(SqliteStoreTest, AFileOfVersion6GetsThePackedColumnsOnOpen) {
+  // Bytes LZ4 cannot shrink are stored as they came, as version 6 stored everything.
+  const std::string noise = Noise(3000, 11);
   InboundRecord before = Record("C1");
-  before.raw += std::string(3000, 'x');
-  before.outbox.push_back({"registry", "Patient/a", "application/fhir+json", std::string(3000, '{'), "k1"});
+  before.raw += noise;
+  before.outbox.push_back({"registry", "Patient/a", "application/fhir+json", noise, "k1"});
   {
     auto store = SqliteStore::Open(dir_);
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE((*store)->AppendAndWait(before).ok());
   }
   const auto file = dir_ / SqliteStore::kFileName;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-  const char* old = R"sql(
+  ASSERT_EQ(Scalar(file, "SELECT raw_packed FROM inbound_messages"), 0);
+  Rewrite(R"sql(
 ALTER TABLE inbound_messages DROP COLUMN raw_packed;
 ALTER TABLE outbox_payload DROP COLUMN packed;
 PRAGMA user_version = 6;
-)sql";
-  // Rows of version 6 were never packed: write them back as they came before dropping the columns.
-  sqlite3_stmt* raw = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE inbound_messages SET raw = ?1", -1, &raw, nullptr), SQLITE_OK);
-  sqlite3_bind_blob(raw, 1, before.raw.data(), static_cast<int>(before.raw.size()), SQLITE_TRANSIENT);
-  ASSERT_EQ(sqlite3_step(raw), SQLITE_DONE);
-  sqlite3_finalize(raw);
-  sqlite3_stmt* payload = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE outbox_payload SET payload = ?1", -1, &payload, nullptr), SQLITE_OK);
-  sqlite3_bind_blob(payload, 1, before.outbox[0].payload.data(), static_cast<int>(before.outbox[0].payload.size()),
-                    SQLITE_TRANSIENT);
-  ASSERT_EQ(sqlite3_step(payload), SQLITE_DONE);
-  sqlite3_finalize(payload);
-  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+)sql");
   auto store = SqliteStore::Open(dir_);
   ASSERT_TRUE(store.ok()) << store.status().message();
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('inbound_messages') WHERE name = 'raw_packed'"), 1);
@@ -256,9 +246,7 @@ TEST_F(SqliteStoreTest, ASearchIndexOfTheOldLayoutIsMovedOnOpen) {
   ASSERT_EQ((*SqliteStore::Open(dir_))->AppendAndWait(WithPatient("C1", "pat-a", "MRN-A"))->resources[0].outcome,
             ResourceOutcome::kCreated);
   const std::filesystem::path file = dir_ / SqliteStore::kFileName;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-  const char* old = R"sql(
+  Rewrite(R"sql(
 ALTER TABLE resource_index RENAME TO new_layout;
 CREATE TABLE resource_index (type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT NOT NULL,
   value TEXT NOT NULL);
@@ -268,9 +256,7 @@ DROP TABLE new_layout;
 CREATE INDEX resource_index_lookup ON resource_index (type, param, value);
 CREATE INDEX resource_index_owner ON resource_index (type, id);
 PRAGMA user_version = 4;
-)sql";
-  ASSERT_EQ(sqlite3_exec(db, old, nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+)sql");
   ASSERT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 4);
 
   auto store = SqliteStore::Open(dir_);
