@@ -1,5 +1,7 @@
 #include "hl7v2/builder.h"
 
+#include <algorithm>
+
 #include "hl7v2/escape.h"
 
 namespace ketamine::hl7v2 {
@@ -85,54 +87,33 @@ Status MessageBuilder::SetRaw(const Path& path, std::string_view raw) {
 // never set: "A^^" is written "A". Written straight into the message, nothing joined apart.
 namespace {
 
-bool Blank(const std::vector<std::string>& subcomponents) {
-  for (const auto& s : subcomponents) {
-    if (!s.empty()) return false;
-  }
-  return true;
-}
-
-bool Blank(const std::vector<std::vector<std::string>>& components) {
-  for (const auto& c : components) {
-    if (!Blank(c)) return false;
-  }
-  return true;
-}
+bool Blank(const std::string& text) { return text.empty(); }
 
 template <typename T>
-size_t UpToLastNonBlank(const std::vector<T>& items) {
-  size_t n = items.size();
-  while (n > 0 && Blank(items[n - 1])) --n;
-  return n;
+bool Blank(const std::vector<T>& parts) {
+  return std::all_of(parts.begin(), parts.end(), [](const T& part) { return Blank(part); });
 }
 
-template <>
-size_t UpToLastNonBlank(const std::vector<std::string>& items) {
-  size_t n = items.size();
-  while (n > 0 && items[n - 1].empty()) --n;
+// How many of `parts` are written: those up to the last that is not blank (at least `first`).
+template <typename T>
+size_t Written(const std::vector<T>& parts, size_t first = 0) {
+  size_t n = parts.size();
+  while (n > first && Blank(parts[n - 1])) --n;
   return n;
 }
 
 }  // namespace
 
-bool MessageBuilder::IsBlank(const Field& field) {
-  for (const Components& rep : field) {
-    if (!Blank(rep)) return false;
-  }
-  return true;
-}
-
 void MessageBuilder::AppendField(const Field& field, std::string& out) const {
-  size_t reps = field.size();
-  while (reps > 0 && Blank(field[reps - 1])) --reps;
+  const size_t reps = Written(field);
   for (size_t r = 0; r < reps; ++r) {
     if (r > 0) out += delimiters_.repetition;
     const Components& rep = field[r];
-    const size_t components = UpToLastNonBlank(rep);
+    const size_t components = Written(rep);
     for (size_t c = 0; c < components; ++c) {
       if (c > 0) out += delimiters_.component;
       const std::vector<std::string>& subs = rep[c];
-      const size_t subcomponents = UpToLastNonBlank(subs);
+      const size_t subcomponents = Written(subs);
       for (size_t i = 0; i < subcomponents; ++i) {
         if (i > 0) out += delimiters_.subcomponent;
         out += subs[i];
@@ -152,8 +133,7 @@ std::string MessageBuilder::Build() const {
       out += delimiters_.EncodingCharacters();
       first = 2;  // fields[0] and [1] stand for MSH-1 and MSH-2
     }
-    size_t last = segment.fields.size();
-    while (last > first && IsBlank(segment.fields[last - 1])) --last;
+    const size_t last = Written(segment.fields, first);
     for (size_t i = first; i < last; ++i) {
       out += delimiters_.field;
       AppendField(segment.fields[i], out);

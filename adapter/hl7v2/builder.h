@@ -42,7 +42,6 @@ class MessageBuilder {
     std::vector<Field> fields;  // fields[0] is field 1
   };
   Result<Segment*> Resolve(const Path& path);
-  static bool IsBlank(const Field& field);
   void AppendField(const Field& field, std::string& out) const;
 
   Delimiters delimiters_;

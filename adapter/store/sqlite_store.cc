@@ -139,24 +139,48 @@ Result<std::string> Unpacked(Statement& row, int blob, int flag) {
   return plain;
 }
 
-// Version 6 kept raw messages and payloads as they came: the columns that say "packed" are added
-// (every row of before is not).
-// (An outbox_payload table the schema has just made for a version 3 file has its column already.)
-const char* const kMissingPackedColumns =
-    "SELECT (SELECT count(*) = 0 FROM pragma_table_info('inbound_messages') WHERE name = 'raw_packed'), "
-    "(SELECT count(*) = 0 FROM pragma_table_info('outbox_payload') WHERE name = 'packed')";
-const char* const kAddRawPacked = "ALTER TABLE inbound_messages ADD COLUMN raw_packed INTEGER NOT NULL DEFAULT 0;";
-const char* const kAddPayloadPacked = "ALTER TABLE outbox_payload ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;";
-
-// Version 5 indexed every outbox item by partition, delivered ones too.
-const char* const kHasFullQueueIndex =
-    "SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql NOT LIKE '%WHERE%'";
-const char* const kMigrateQueueIndex = R"sql(
+// The layouts an older file may have after the schema ran, each moved in one transaction when
+// `needed` answers 1, in this order (a version 3 file's outbox_payload is new, its column there).
+struct Migration {
+  const char* needed;
+  const char* sql;
+  const char* what;  // "cannot <what> <file>: <reason>"
+};
+const Migration kMigrations[] = {
+    // Version 3 kept the payload in the outbox row.
+    {"SELECT count(*) > 0 FROM pragma_table_info('outbox') WHERE name = 'payload'", kMigrateOutboxPayload,
+     "move the outbox payloads to their own table in"},
+    // Version 6 kept raw messages and payloads as they came: every row of before is not packed.
+    {"SELECT count(*) = 0 FROM pragma_table_info('inbound_messages') WHERE name = 'raw_packed'",
+     "BEGIN IMMEDIATE; ALTER TABLE inbound_messages ADD COLUMN raw_packed INTEGER NOT NULL DEFAULT 0; COMMIT;",
+     "add the packed flag of raw messages to"},
+    {"SELECT count(*) = 0 FROM pragma_table_info('outbox_payload') WHERE name = 'packed'",
+     "BEGIN IMMEDIATE; ALTER TABLE outbox_payload ADD COLUMN packed INTEGER NOT NULL DEFAULT 0; COMMIT;",
+     "add the packed flag of outbox payloads to"},
+    // Version 5 indexed every outbox item by partition, delivered ones too.
+    {"SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql NOT LIKE '%WHERE%'",
+     R"sql(
 BEGIN IMMEDIATE;
 DROP INDEX outbox_queue;
 CREATE INDEX outbox_queue ON outbox (destination, partition, id) WHERE state IN ('pending', 'sending');
 COMMIT;
-)sql";
+)sql",
+     "rebuild the outbox queue index of"},
+};
+
+// True when `sql` answers 1 (a probe of the file's layout).
+bool Answers1(sqlite3* db, const char* sql) {
+  Statement probe(db, sql);
+  return probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW && probe.ColumnInt(0) == 1;
+}
+
+// Slots of what Append packs for the writer (PendingAppend::prepared): the raw message, then each
+// outbox payload. The packed bytes, or nullptr when that blob is stored as it came.
+constexpr size_t kRawSlot = 0;
+size_t PayloadSlot(size_t outbox_index) { return 1 + outbox_index; }
+const std::string* PackedIn(const PendingAppend& pending, size_t slot) {
+  return slot < pending.prepared.size() && !pending.prepared[slot].empty() ? &pending.prepared[slot] : nullptr;
+}
 
 }  // namespace
 
@@ -183,12 +207,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   if (ec) return Unavailable("cannot create data folder " + data_dir.string() + ": " + ec.message());
   std::filesystem::path file = data_dir / kFileName;
   KETAMINE_ASSIGN_OR_RETURN(sqlite3 * writer, OpenSqlite(file, options));
-  bool old_index = false;
-  {
-    Statement probe(writer, kHasOldIndex);
-    old_index = probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW && probe.ColumnInt(0) == 1;
-  }
-  if (old_index) {
+  if (Answers1(writer, kHasOldIndex)) {
     Status s = Exec(writer, kSetOldIndexAside);
     if (s.ok()) s = Exec(writer, kSchema);
     if (s.ok()) s = Exec(writer, kMoveOldIndex);
@@ -201,48 +220,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
     sqlite3_close(writer);
     return s;
   }
-  bool old_layout = false;
-  {
-    Statement column(writer, "SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'payload'");
-    old_layout = column.ok() && sqlite3_step(column.get()) == SQLITE_ROW;
-  }
-  if (old_layout) {
-    if (Status s = Exec(writer, kMigrateOutboxPayload); !s.ok()) {
+  for (const Migration& m : kMigrations) {
+    if (!Answers1(writer, m.needed)) continue;
+    if (Status st = Exec(writer, m.sql); !st.ok()) {
       Exec(writer, "ROLLBACK;").ok();
       sqlite3_close(writer);
-      return Unavailable("cannot move the outbox payloads of " + file.string() + " to their own table: " + s.message());
-    }
-  }
-  bool raw_column = false;
-  bool payload_column = false;
-  {
-    Statement probe(writer, kMissingPackedColumns);
-    if (probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW) {
-      raw_column = probe.ColumnInt(0) == 1;
-      payload_column = probe.ColumnInt(1) == 1;
-    }
-  }
-  if (raw_column || payload_column) {
-    std::string sql = "BEGIN IMMEDIATE; ";
-    if (raw_column) sql += kAddRawPacked;
-    if (payload_column) sql += kAddPayloadPacked;
-    sql += " COMMIT;";
-    if (Status s = Exec(writer, sql.c_str()); !s.ok()) {
-      Exec(writer, "ROLLBACK;").ok();
-      sqlite3_close(writer);
-      return Unavailable("cannot add the packed columns to " + file.string() + ": " + s.message());
-    }
-  }
-  bool full_queue_index = false;
-  {
-    Statement probe(writer, kHasFullQueueIndex);
-    full_queue_index = probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW && probe.ColumnInt(0) == 1;
-  }
-  if (full_queue_index) {
-    if (Status s = Exec(writer, kMigrateQueueIndex); !s.ok()) {
-      Exec(writer, "ROLLBACK;").ok();
-      sqlite3_close(writer);
-      return Unavailable("cannot rebuild the outbox queue index of " + file.string() + ": " + s.message());
+      return Unavailable(std::string("cannot ") + m.what + " " + file.string() + ": " + st.message());
     }
   }
   auto reader = OpenSqlite(file, options);
@@ -305,7 +288,8 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* /*name*/, int 
 SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, sqlite3* checkpoint,
                          SqliteOptions options)
     : writer_(writer), reader_(reader), outbox_(outbox), checkpoint_(checkpoint), options_(options) {
-  for (sqlite3* db : {writer_, reader_, outbox_, checkpoint_}) sqlite3_wal_hook(db, &SqliteStore::OnWalCommit, this);
+  // The connections that commit (the reader and the checkpoint connection never write).
+  for (sqlite3* db : {writer_, outbox_}) sqlite3_wal_hook(db, &SqliteStore::OnWalCommit, this);
   checkpointer_ = std::thread([this] {
     NameThisThread("kgw-checkpoint");
     CheckpointLoop();
@@ -372,10 +356,9 @@ sqlite3_stmt* SqliteStore::Prepared(size_t slot, const char* sql) {
 void SqliteStore::Append(InboundRecord record, AppendCallback done) {
   // Packed here, on the appending thread (MLLP, HTTP), so the one writer thread only copies the
   // smaller bytes: [0] the raw message, then each outbox payload; "" keeps one as it is.
-  std::vector<std::string> packed;
-  packed.reserve(1 + record.outbox.size());
-  packed.push_back(Lz4Pack(record.raw));
-  for (const OutboxWrite& o : record.outbox) packed.push_back(Lz4Pack(o.payload));
+  std::vector<std::string> packed(PayloadSlot(record.outbox.size()));
+  packed[kRawSlot] = Lz4Pack(record.raw);
+  for (size_t i = 0; i < record.outbox.size(); ++i) packed[PayloadSlot(i)] = Lz4Pack(record.outbox[i].payload);
   committer_->Append(std::move(record), std::move(done), std::move(packed));
 }
 
@@ -433,11 +416,10 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
     insert.Text(6, r.message_type);
     insert.Text(7, r.version);
     insert.Text(8, MessageStatusName(r.status));
-    const std::vector<std::string>& packed = pending.prepared;
-    const bool raw_packed = !packed.empty() && !packed[0].empty();
-    insert.Blob(9, raw_packed ? packed[0] : r.raw);
+    const std::string* raw_packed = PackedIn(pending, kRawSlot);
+    insert.Blob(9, raw_packed != nullptr ? *raw_packed : r.raw);
     insert.Blob(10, JoinReplies(r.replies));
-    sqlite3_bind_int(insert.get(), 11, raw_packed ? 1 : 0);
+    sqlite3_bind_int(insert.get(), 11, raw_packed != nullptr ? 1 : 0);
     if (sqlite3_step(insert.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "insert"));
     AppendOutcome outcome;
     if (sqlite3_changes(writer_) == 1) {
@@ -480,7 +462,7 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
       const int64_t now_ms = UnixMs(Clock::System().Now());
       for (size_t i = 0; i < r.outbox.size(); ++i) {
         const OutboxWrite& o = r.outbox[i];
-        const bool payload_packed = packed.size() > i + 1 && !packed[i + 1].empty();
+        const std::string* payload_packed = PackedIn(pending, PayloadSlot(i));
         sqlite3_reset(queue.get());
         sqlite3_bind_int64(queue.get(), 1, outcome.id);
         queue.Text(2, o.destination);
@@ -491,8 +473,8 @@ std::vector<Result<AppendOutcome>> SqliteStore::CommitBatch(const std::deque<Pen
         if (sqlite3_step(queue.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "outbox"));
         sqlite3_reset(payload.get());
         sqlite3_bind_int64(payload.get(), 1, sqlite3_last_insert_rowid(writer_));
-        payload.Blob(2, payload_packed ? packed[i + 1] : o.payload);
-        sqlite3_bind_int(payload.get(), 3, payload_packed ? 1 : 0);
+        payload.Blob(2, payload_packed != nullptr ? *payload_packed : o.payload);
+        sqlite3_bind_int(payload.get(), 3, payload_packed != nullptr ? 1 : 0);
         if (sqlite3_step(payload.get()) != SQLITE_DONE) return fail_all(SqlError(writer_, "outbox"));
       }
     }
@@ -775,13 +757,7 @@ Result<std::vector<OutboxItem>> SqliteStore::ClaimOutbox(std::string_view destin
 
 Status SqliteStore::MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
   if (ids.empty()) return Status::Ok();
-  std::lock_guard lock(outbox_mutex_);
-  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
-  if (Status s = MarkDeliveredInTransaction(ids, now_ms); !s.ok()) {
-    Exec(outbox_, "ROLLBACK;").ok();
-    return s;
-  }
-  return Exec(outbox_, "COMMIT;");
+  return MarkDeliveredAndClaim(ids, {}, now_ms, /*limit=*/0).status();  // claims nothing
 }
 
 Result<std::vector<OutboxItem>> SqliteStore::MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
@@ -842,6 +818,7 @@ Result<std::vector<OutboxItem>> SqliteStore::ClaimInTransaction(std::string_view
     }
     if (rc != SQLITE_DONE) return SqlError(outbox_, "claim");
   }
+  if (items.empty()) return items;
   std::sort(items.begin(), items.end(), [](const OutboxItem& x, const OutboxItem& y) { return x.id < y.id; });
   Statement mark(outbox_, "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1");
   if (!mark.ok()) return SqlError(outbox_, "prepare");
