@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runtime_packages=(
   build-essential cmake ninja-build pkg-config
   libcpprest-dev libboost-system-dev rapidjson-dev libssl-dev openssl
-  libsqlite3-dev sqlite3 libpq-dev liblz4-dev
+  libsqlite3-dev sqlite3 libpq-dev liblz4-dev libgoogle-perftools-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -201,19 +201,23 @@ const std::string* Request::Query(const std::string& name) const {
   return nullptr;
 }
 
+// Straight onto cpprestsdk's pool (one post, no task object and no continuation to observe it):
+// every REST write is answered through here from the store's writer.
 void RunLater(std::function<void()> work) {
-  pplx::create_task([work = std::move(work)] {
-    try {
-      work();
-    } catch (const std::exception& e) {
-      log::Error("http-deferred-failed", {{"error", e.what()}});
-    }
-  }).then([](pplx::task<void> done) {
-    try {
-      done.get();
-    } catch (const std::exception&) {
-    }
-  });
+  auto job = std::make_unique<std::function<void()>>(std::move(work));
+  pplx::get_ambient_scheduler()->schedule(
+      [](void* p) {
+        std::unique_ptr<std::function<void()>> owned(static_cast<std::function<void()>*>(p));
+        try {
+          (*owned)();
+        } catch (const std::exception& e) {
+          log::Error("http-deferred-failed", {{"error", e.what()}});
+        } catch (...) {
+          log::Error("http-deferred-failed", {{"error", "unknown exception"}});
+        }
+      },
+      job.get());
+  job.release();  // the pool owns it now
 }
 
 Response InternalErrorResponse() {
