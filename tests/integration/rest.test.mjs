@@ -102,6 +102,29 @@ test('create, read, conditional create, update with If-Match, Prefer minimal', a
   assert.ok(minimal.headers.get('location'));
 });
 
+test('server-assigned ids: distinct version 7 UUIDs carrying the creation time', async () => {
+  const obs = example('Observation-heart-rate.json');
+  delete obs.id;
+  const before = Date.now();
+  const created = await Promise.all(Array.from({ length: 200 }, () => call('POST', '/Observation', obs, { Prefer: 'return=minimal' })));
+  const after = Date.now();
+  const ids = created.map((c) => {
+    assert.equal(c.status, 201, c.text);
+    return c.headers.get('location').match(/\/Observation\/([^/]+)\/_history\/1$/)[1];
+  });
+  assert.equal(new Set(ids).size, ids.length, 'no id given twice');
+  for (const id of ids) {
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const ms = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    assert.ok(ms >= before && ms <= after, `${id} carries ${ms}, outside ${before}..${after}`);
+  }
+  // Made later, sorted later: the store's indexes grow at one end.
+  await new Promise((r) => setTimeout(r, 5));
+  const later = await call('POST', '/Observation', obs, { Prefer: 'return=minimal' });
+  const laterId = later.headers.get('location').match(/\/Observation\/([^/]+)\/_history\/1$/)[1];
+  assert.ok(ids.every((id) => id < laterId));
+});
+
 test('search: date prefixes, status, identifier, _count with next links', async () => {
   const obs = example('Observation-pain-score-before.json');
   delete obs.id;
