@@ -5,6 +5,7 @@
 # Prints the MLLP figures, then the delivery figures: messages delivered per second over the load
 # window, how long the outbox took to drain after it, and repeats (must be 0). ITEMS is the
 # destination's items_per_request (messages merged into one transaction per request; 1: each alone).
+# KGW_STORE=postgres stores in a throwaway PostgreSQL cluster (tests/integration/pg_cluster.sh).
 #   tests/bench/run_delivery_load.sh [CONNECTIONS=16] [SECONDS=20] [PATIENTS=2000] [CONCURRENCY=8] [ITEMS=1]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,11 +23,21 @@ sink_out=$(mktemp)
 node tests/bench/fhir_sink.mjs >"$sink_out" &
 sink=$!
 pid=""
-trap 'kill $pid $sink 2>/dev/null; wait $pid $sink 2>/dev/null; rm -rf "$data" "$data.json" "$out" "$sink_out"' EXIT
+store='{"type": "sqlite"}'
+pg_dir=""
+trap 'kill $pid $sink 2>/dev/null; wait $pid $sink 2>/dev/null; rm -rf "$data" "$data.json" "$out" "$sink_out"
+      [ -z "$pg_dir" ] || bash tests/integration/pg_cluster.sh stop "$pg_dir"' EXIT
+if [ "${KGW_STORE:-sqlite}" = "postgres" ]; then
+  pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/kgw-delivery-pg-XXXXXX")
+  bash tests/integration/pg_cluster.sh start "$pg_dir" >/dev/null
+  bash tests/integration/pg_cluster.sh createdb "$pg_dir" load
+  store="{\"type\": \"postgres\", \"conninfo\": \"host=$pg_dir port=5432 user=kgw dbname=load\"}"
+fi
 for _ in $(seq 100); do grep -q "listening http" "$sink_out" && break; sleep 0.1; done
 sink_port=$(sed -n 's/^listening http .*:\([0-9]*\)$/\1/p' "$sink_out")
 cat > "$data.json" <<JSON
-{ "routing": {
+{ "store": $store,
+  "routing": {
     "destinations": { "registry": { "type": "fhir", "url": "http://127.0.0.1:$sink_port/fhir", "concurrency": $concurrency, "items_per_request": $items } },
     "routes": [ { "name": "orders", "match": { "message_type": ["RDE^O11"] }, "destinations": ["registry"] } ] } }
 JSON
@@ -40,7 +51,12 @@ build/release/tests/mllp_load "127.0.0.1:$port" --connections "$connections" --s
 load_end_ms=$(date +%s%3N)
 stats() { curl -s "http://127.0.0.1:$sink_port/stats"; }
 unique_at_load_end=$(stats | sed -n 's/.*"unique":\([0-9]*\).*/\1/p')
-stored=$(sqlite3 "$data/gateway.db" "SELECT COUNT(*) FROM inbound_messages")
+if [ -n "$pg_dir" ]; then
+  stored=$("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -tA "host=$pg_dir port=5432 user=kgw dbname=load" \
+    -c "SELECT COUNT(*) FROM inbound_messages")
+else
+  stored=$(sqlite3 "$data/gateway.db" "SELECT COUNT(*) FROM inbound_messages")
+fi
 # Drain: wait until the sink has every stored message (at most 10 minutes).
 for _ in $(seq 6000); do
   unique=$(stats | sed -n 's/.*"unique":\([0-9]*\).*/\1/p')

@@ -667,6 +667,36 @@ TEST_F(PostgresInstances, AnOlderSchemasIndexByValueIsDroppedOnOpen) {
   EXPECT_EQ(again->resources[0].id, "pat-a");
 }
 
+TEST_F(PostgresInstances, AnOlderSchemasOutboxQueueIndexGivesWayToOneOfUndeliveredItems) {
+  ASSERT_TRUE(Open("gw-a"));
+  const std::string psql = "psql '" + conninfo_ + "' -Atc ";
+  ASSERT_EQ(store::Run(psql + "'DROP INDEX outbox_undelivered; CREATE INDEX outbox_queue ON outbox "
+                              "(destination, partition, state, id)' && echo made"),
+            "DROP INDEX\nCREATE INDEX\nmade");
+  auto a = Open("gw-a");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(store::Run(psql + "\"SELECT string_agg(indexname || ': ' || regexp_replace(indexdef, '.* USING ', ''), "
+                              "' / ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'outbox' AND indexname LIKE "
+                              "'outbox_%'\""),
+            "outbox_pkey: btree (id) / outbox_state: btree (destination, state, id) / outbox_undelivered: btree (destination, partition, id) "
+            "WHERE (state = ANY (ARRAY['pending'::text, 'sending'::text]))");
+  // A patient's second item still waits for the first, which leaves the index once delivered.
+  for (const char* id : {"Q1", "Q2"}) {
+    InboundRecord r = Record(id);
+    r.outbox.push_back({"registry", "Patient/p1", "application/fhir+json", id, std::string("k-") + id});
+    ASSERT_TRUE(a->AppendAndWait(r).ok());
+  }
+  auto first = a->ClaimOutbox("registry", kNow, 10);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].write.payload, "Q1");
+  auto second = a->MarkDeliveredAndClaim({(*first)[0].id}, "registry", kNow, 10);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].write.payload, "Q2");
+  EXPECT_EQ(store::Run(psql + "\"SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')\""), "1");
+}
+
 TEST(PostgresStoreOpen, AnUnreachableServerIsUnavailable) {
   auto s = PostgresStore::Open({"host=/nonexistent-kgw port=5432 user=kgw dbname=x connect_timeout=2", "gw", 300000, 512});
   ASSERT_FALSE(s.ok());
