@@ -49,6 +49,9 @@ class PostgresStore : public MessageStore {
                                      size_t count, size_t offset) override;
   Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) override;
   Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) override;
+  Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
+                                                        std::string_view destination, int64_t now_ms,
+                                                        size_t limit) override;
   Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) override;
   Status Unclaim(int64_t id) override;
   Status MarkDead(int64_t id, std::string_view error) override;
