@@ -172,11 +172,16 @@ OutboxItem ReadItem(const PGresult* r, int row) {
 
 // A claim of the items `which` selects (oldest first, at most one per patient, skipping what
 // another instance is claiming right now), leased to this instance; $1 destination, $2 now,
-// $3 limit, $4 instance, $5 lease.
+// $3 limit, $4 instance, $5 lease. "The patient's oldest undelivered item" is asked as a scalar
+// subquery, which PostgreSQL runs per candidate through outbox_undelivered whatever its statistics
+// say. Written as NOT EXISTS (an older undelivered item), it became an anti join that, with the
+// statistics of a table that was small when last analysed, scanned every undelivered item of the
+// destination per candidate: 0.5 s per claim with a backlog of 9,000, so a backlog drained at
+// ~250 items/s (6.5 ms per claim now).
 std::string ClaimSql(const char* which) {
   return std::string("WITH due AS (SELECT o.id, o.state AS was FROM outbox o WHERE o.destination = $1 AND ") + which +
-         " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND e.partition = o.partition "
-         "AND e.state IN ('pending', 'sending') AND e.id < o.id) ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) "
+         " AND o.id = (SELECT min(e.id) FROM outbox e WHERE e.destination = o.destination AND e.partition = o.partition "
+         "AND e.state IN ('pending', 'sending')) ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) "
          "UPDATE outbox u SET state = 'sending', attempts = u.attempts + 1, owner = $4, lease_until_ms = $2::bigint + $5 "
          "FROM due JOIN outbox_payload p ON p.id = due.id WHERE u.id = due.id RETURNING u.id, u.message_id, "
          "u.destination, u.partition, u.content_type, p.payload, u.idempotency_key, due.was, u.attempts, u.last_error, "
