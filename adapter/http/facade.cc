@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <set>
 #include <future>

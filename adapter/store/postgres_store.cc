@@ -86,9 +86,9 @@ CREATE TABLE IF NOT EXISTS outbox (
   owner TEXT NOT NULL DEFAULT '',
   lease_until_ms BIGINT NOT NULL DEFAULT 0
 );
--- A claim asks whether a partition has an older undelivered item: only undelivered items are in
--- this index, so it stays as small as the backlog and a delivery removes its entry instead of
--- adding one. Earlier schemas kept every item ever queued in outbox_queue.
+-- A claim asks for the oldest undelivered item of each candidate's partition. Only undelivered
+-- items are in this index, so it stays as small as the backlog and a delivery removes its entry
+-- instead of adding one. Earlier schemas kept every item ever queued in outbox_queue.
 CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (destination, partition, id) WHERE state IN ('pending', 'sending');
 DROP INDEX IF EXISTS outbox_queue;
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
