@@ -10,6 +10,7 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -210,7 +211,13 @@ void Write(const rapidjson::Value& v, JsonWriter& writer, rapidjson::StringBuffe
       break;
     case rapidjson::kNumberType:  // the order of GenericValue::Accept
       if (v.IsDouble()) {
-        writer.Double(v.GetDouble());
+        // JSON has no infinity or NaN; RapidJSON's writer would stop there and leave the text cut
+        // off. What makes a document checks its numbers; this keeps the text well-formed anyway.
+        if (!std::isfinite(v.GetDouble())) {
+          writer.Null();
+        } else {
+          writer.Double(v.GetDouble());
+        }
       } else if (v.IsInt()) {
         writer.Int(v.GetInt());
       } else if (v.IsUint()) {

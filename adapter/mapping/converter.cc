@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <set>
 
 #include "common/file.h"
@@ -385,10 +386,10 @@ bool Holds(const Scope& scope, const Condition& c) {
   return true;
 }
 
-// "H1" / "M30" / "D1" of RXE-22 / RXA-12 -> hours (0 when unknown).
+// "H1" / "M30" / "D1" of RXE-22 / RXA-12 -> hours (0 when unknown or not a plain positive number).
 double PerTimeHours(std::string_view per) {
-  if (per.size() < 2) return 0;
-  double n = std::strtod(std::string(per.substr(1)).c_str(), nullptr);
+  double n = 0;
+  if (per.size() < 2 || !ParseDecimal(per.substr(1), &n) || n <= 0) return 0;
   switch (per[0]) {
     case 'S': return n / 3600;
     case 'M': return n / 60;
@@ -663,7 +664,13 @@ Result<Conversion> Converter::ToFhir(const hl7v2::Message& msg, const ConvertOpt
               if (hours <= 0) {
                 out.issues.Error("map-datatype", Location(location.str()), "per-time unit '" + std::string(per) + "' is not S/M/H/D/W followed by a number");
               } else if (hours != 1 && v["value"].IsNumber()) {
-                v["value"].SetDouble(v["value"].GetDouble() / hours);
+                const double rate = v["value"].GetDouble() / hours;
+                if (std::isfinite(rate)) {
+                  v["value"].SetDouble(rate);
+                } else {
+                  out.issues.Error("map-datatype", Location(location.str()), "the rate per '" + std::string(per) + "' is out of range");
+                  v.RemoveMember("value");
+                }
               }
             }
             break;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <cstdlib>
 
@@ -372,10 +373,11 @@ Json ToDate(std::string_view raw, const ConvertContext& ctx, const LazyLocation&
 }
 
 bool ParseDecimal(std::string_view text, double* value) {
-  // std::from_chars: no locale lock, no hex, no "nan".
+  // std::from_chars: no locale lock, no hex, no exponent. It does take "inf", "infinity" and
+  // "nan" (any case) in every format, which are no FHIR decimal and which JSON cannot carry.
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value, std::chars_format::fixed);
-  return !text.empty() && ec == std::errc() && ptr == text.data() + text.size();
+  return !text.empty() && ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(*value);
 }
 
 Json ToDecimal(std::string_view raw, const ConvertContext& ctx, const LazyLocation& location) {
