@@ -157,19 +157,21 @@ class MessageStore {
   virtual Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                              size_t count, size_t offset) = 0;
 
-  // The outbox. Claim: up to `limit` items of `destination` due at `now_ms`, at most one per
-  // partition and only a partition's oldest undelivered one, marked sending (attempts + 1) in one
-  // commit before they are handed out.
-  virtual Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) = 0;
-  virtual Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) = 0;
-  // A worker's round trip: records `delivered` (as MarkDelivered), then claims the next items (as
-  // ClaimOutbox). A store that can does both in one commit, since both change the same rows and
-  // index pages. When the results cannot be recorded nothing is claimed.
+  // The outbox. A worker's round trip: records `delivered` as delivered, then claims up to `limit`
+  // items of `destination` due at `now_ms`, at most one per partition and only a partition's oldest
+  // undelivered one, marked sending (attempts + 1), all in one commit before they are handed out
+  // (both change the same rows and index pages). When the results cannot be recorded nothing is
+  // claimed.
   virtual Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
                                                                 std::string_view destination, int64_t now_ms,
-                                                                size_t limit) {
-    KETAMINE_RETURN_IF_ERROR(MarkDelivered(delivered, now_ms));
-    return ClaimOutbox(destination, now_ms, limit);
+                                                                size_t limit) = 0;
+  // Its two halves alone.
+  Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) {
+    return MarkDeliveredAndClaim({}, destination, now_ms, limit);
+  }
+  Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
+    if (ids.empty()) return Status::Ok();
+    return MarkDeliveredAndClaim(ids, {}, now_ms, /*limit=*/0).status();
   }
   virtual Status MarkRetry(int64_t id, int64_t next_attempt_ms, std::string_view error) = 0;
   // A claimed item that never went out (its worker was stopping): pending again as it was before

@@ -579,14 +579,6 @@ Result<int64_t> PostgresStore::Count() {
   return GetInt(r.get(), 0, 0);
 }
 
-Result<std::vector<OutboxItem>> PostgresStore::ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) {
-  return MarkDeliveredAndClaim({}, destination, now_ms, limit);
-}
-
-Status PostgresStore::MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
-  return MarkDeliveredAndClaim(ids, {}, now_ms, /*limit=*/0).status();  // claims nothing
-}
-
 // One transaction, so one commit (one flush of PostgreSQL's log) per round of a worker instead of
 // two; the claim sees the deliveries just recorded, so a patient's next item goes in this round.
 Result<std::vector<OutboxItem>> PostgresStore::MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,

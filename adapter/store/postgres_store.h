@@ -47,8 +47,6 @@ class PostgresStore : public MessageStore {
   Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
   Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                      size_t count, size_t offset) override;
-  Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) override;
-  Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) override;
   Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
                                                         std::string_view destination, int64_t now_ms,
                                                         size_t limit) override;

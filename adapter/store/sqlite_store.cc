@@ -751,15 +751,6 @@ Result<OutboxItem> ReadItem(Statement& row) {
 
 }  // namespace
 
-Result<std::vector<OutboxItem>> SqliteStore::ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) {
-  return MarkDeliveredAndClaim({}, destination, now_ms, limit);
-}
-
-Status SqliteStore::MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) {
-  if (ids.empty()) return Status::Ok();
-  return MarkDeliveredAndClaim(ids, {}, now_ms, /*limit=*/0).status();  // claims nothing
-}
-
 Result<std::vector<OutboxItem>> SqliteStore::MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
                                                                    std::string_view destination, int64_t now_ms,
                                                                    size_t limit) {

@@ -42,8 +42,6 @@ class SqliteStore : public MessageStore {
   uint64_t appends() const override;
   // Passes of the checkpoint thread so far.
   uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
-  Result<std::vector<OutboxItem>> ClaimOutbox(std::string_view destination, int64_t now_ms, size_t limit) override;
-  Status MarkDelivered(const std::vector<int64_t>& ids, int64_t now_ms) override;
   Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
                                                         std::string_view destination, int64_t now_ms,
                                                         size_t limit) override;

@@ -23,16 +23,10 @@ sink_out=$(mktemp)
 node tests/bench/fhir_sink.mjs >"$sink_out" &
 sink=$!
 pid=""
-store='{"type": "sqlite"}'
-pg_dir=""
+. tests/bench/store.sh
 trap 'kill $pid $sink 2>/dev/null; wait $pid $sink 2>/dev/null; rm -rf "$data" "$data.json" "$out" "$sink_out"
-      [ -z "$pg_dir" ] || bash tests/integration/pg_cluster.sh stop "$pg_dir"' EXIT
-if [ "${KGW_STORE:-sqlite}" = "postgres" ]; then
-  pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/kgw-delivery-pg-XXXXXX")
-  bash tests/integration/pg_cluster.sh start "$pg_dir" >/dev/null
-  bash tests/integration/pg_cluster.sh createdb "$pg_dir" load
-  store="{\"type\": \"postgres\", \"conninfo\": \"host=$pg_dir port=5432 user=kgw dbname=load\"}"
-fi
+      bench_store_stop' EXIT
+bench_store_start
 for _ in $(seq 100); do grep -q "listening http" "$sink_out" && break; sleep 0.1; done
 sink_port=$(sed -n 's/^listening http .*:\([0-9]*\)$/\1/p' "$sink_out")
 cat > "$data.json" <<JSON
@@ -51,12 +45,7 @@ build/release/tests/mllp_load "127.0.0.1:$port" --connections "$connections" --s
 load_end_ms=$(date +%s%3N)
 stats() { curl -s "http://127.0.0.1:$sink_port/stats"; }
 unique_at_load_end=$(stats | sed -n 's/.*"unique":\([0-9]*\).*/\1/p')
-if [ -n "$pg_dir" ]; then
-  stored=$("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -tA "host=$pg_dir port=5432 user=kgw dbname=load" \
-    -c "SELECT COUNT(*) FROM inbound_messages")
-else
-  stored=$(sqlite3 "$data/gateway.db" "SELECT COUNT(*) FROM inbound_messages")
-fi
+stored=$(bench_stored_messages "$data")
 # Drain: wait until the sink has every stored message (at most 10 minutes).
 for _ in $(seq 6000); do
   unique=$(stats | sed -n 's/.*"unique":\([0-9]*\).*/\1/p')

@@ -18,25 +18,14 @@ out=$(mktemp)
 config="$data.json"
 convert=true
 if [ "${KGW_CONVERT:-1}" = "0" ]; then convert=false; fi
-store='{"type": "sqlite"}'
-pg_dir=""
-if [ "${KGW_STORE:-sqlite}" = "postgres" ]; then
-  pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/kgw-load-pg-XXXXXX")
-  bash tests/integration/pg_cluster.sh start "$pg_dir" >/dev/null
-  bash tests/integration/pg_cluster.sh createdb "$pg_dir" load
-  store="{\"type\": \"postgres\", \"conninfo\": \"host=$pg_dir port=5432 user=kgw dbname=load\"}"
-fi
+. tests/bench/store.sh
+bench_store_start
 echo "{\"convert_and_validate\": $convert, \"store\": $store}" > "$config"
 build/release/adapter/cli/ketamine-gateway serve --config "$config" --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$out" "$config"; [ -z "$pg_dir" ] || bash tests/integration/pg_cluster.sh stop "$pg_dir"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$out" "$config"; bench_store_stop' EXIT
 for _ in $(seq 100); do grep -q "listening mllp" "$out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening mllp .*:\([0-9]*\)$/\1/p' "$out")
 build/release/tests/mllp_load "127.0.0.1:$port" --connections "$connections" --seconds "$seconds" --message "$message"
-if [ -n "$pg_dir" ]; then
-  stored=$("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -tA "host=$pg_dir port=5432 user=kgw dbname=load" \
-    -c "SELECT COUNT(*) FROM inbound_messages")
-else
-  stored=$(sqlite3 "$data/gateway.db" "SELECT COUNT(*) FROM inbound_messages")
-fi
+stored=$(bench_stored_messages "$data")
 echo "{\"stored_messages\":$stored}"

@@ -26,6 +26,8 @@ std::string Noise(size_t size, uint32_t seed) {
   return out;
 }
 
+constexpr int64_t kNow = 4102444800000;  // claims look from 2100 on
+
 class SqliteStoreTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -43,6 +45,18 @@ class SqliteStoreTest : public testing::Test {
     ASSERT_EQ(sqlite3_open((dir_ / SqliteStore::kFileName).c_str(), &db), SQLITE_OK);
     EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
     sqlite3_close(db);
+  }
+
+  // The store gives back the raw messages and the one outbox payload as they were appended.
+  static void ExpectReadBack(SqliteStore& store, const std::vector<std::string>& raws, const std::string& payload) {
+    auto listed = store.List(0, 10);
+    ASSERT_TRUE(listed.ok()) << listed.status().message();
+    ASSERT_EQ(listed->size(), raws.size());
+    for (size_t i = 0; i < raws.size(); ++i) EXPECT_EQ((*listed)[i].record.raw, raws[i]);
+    auto items = store.ClaimOutbox("registry", kNow, 10);
+    ASSERT_TRUE(items.ok()) << items.status().message();
+    ASSERT_EQ(items->size(), 1u);
+    EXPECT_EQ((*items)[0].write.payload, payload);
   }
 
   std::filesystem::path dir_;
@@ -89,7 +103,6 @@ TEST_F(SqliteStoreTest, TheWalIsCheckpointedAndStaysBounded) {
 // The store's contract (appends, resources, search, outbox) is in store_contract_test.cc, run
 // against SQLite and PostgreSQL; here what is SQLite's own.
 
-constexpr int64_t kNow = 4102444800000;  // claims look from 2100 on
 
 TEST_F(SqliteStoreTest, AnOutboxOfTheOldLayoutIsMovedOnOpen) {
   // Version 3 kept the payload in the outbox row.
@@ -191,15 +204,7 @@ TEST_F(SqliteStoreTest, RawMessagesAndPayloadsAreStoredPacked) {
             static_cast<int64_t>(big.raw.size()));
   EXPECT_EQ(Scalar(file, "SELECT raw_packed FROM inbound_messages WHERE control_id = 'C2'"), 0);
   EXPECT_EQ(Scalar(file, "SELECT packed FROM outbox_payload"), 1);
-  auto listed = (*store)->List(0, 10);
-  ASSERT_TRUE(listed.ok()) << listed.status().message();
-  ASSERT_EQ(listed->size(), 2u);
-  EXPECT_EQ((*listed)[0].record.raw, big.raw);
-  EXPECT_EQ((*listed)[1].record.raw, small.raw);
-  auto items = (*store)->ClaimOutbox("registry", kNow, 10);
-  ASSERT_TRUE(items.ok()) << items.status().message();
-  ASSERT_EQ(items->size(), 1u);
-  EXPECT_EQ((*items)[0].write.payload, payload);
+  ExpectReadBack(**store, {big.raw, small.raw}, payload);
   // A damaged packed blob is an error for the read that meets it, not a crash or garbage.
   Rewrite("UPDATE inbound_messages SET raw = X'FFFFFF7F00' WHERE control_id = 'C1'");
   auto damaged = (*store)->List(0, 10);
@@ -230,14 +235,7 @@ PRAGMA user_version = 6;
   ASSERT_TRUE(store.ok()) << store.status().message();
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('inbound_messages') WHERE name = 'raw_packed'"), 1);
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('outbox_payload') WHERE name = 'packed'"), 1);
-  auto listed = (*store)->List(0, 10);
-  ASSERT_TRUE(listed.ok()) << listed.status().message();
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].record.raw, before.raw);
-  auto items = (*store)->ClaimOutbox("registry", kNow, 10);
-  ASSERT_TRUE(items.ok()) << items.status().message();
-  ASSERT_EQ(items->size(), 1u);
-  EXPECT_EQ((*items)[0].write.payload, before.outbox[0].payload);
+  ExpectReadBack(**store, {before.raw}, before.outbox[0].payload);
 }
 
 TEST_F(SqliteStoreTest, ASearchIndexOfTheOldLayoutIsMovedOnOpen) {
