@@ -12,10 +12,10 @@
 #include <cpprest/http_listener.h>
 #include <cpprest/uri.h>
 
-#include <mutex>
-
 #include <algorithm>
 #include <cctype>
+#include <mutex>
+#include <stdexcept>
 
 #include "common/log.h"
 
@@ -53,18 +53,22 @@ http_response ToCpprest(const Response& r) {
   return out;
 }
 
-// Every reply task is observed: an exception left in a cpprestsdk task ends the process.
+// cpprestsdk observes the task reply() returns itself (http_msg.cpp adds a continuation that waits on
+// it), so a client that went away before its answer ends nothing; a second observer would only cost
+// the pool one more hand-off per request.
 void Reply(http_request request, const Response& response) {
   try {
-    request.reply(ToCpprest(response)).then([](pplx::task<void> done) {
-      try {
-        done.get();
-      } catch (const std::exception&) {
-        // The client went away; nothing to do.
-      }
-    });
+    request.reply(ToCpprest(response));
   } catch (const std::exception&) {
   }
+}
+
+// Runs `then` on the thread that completes `task`, or at once when it is done already. The public
+// then() always hands a continuation to the pool, a thread hop per call; _Then is the form
+// cpprestsdk uses for its own continuations. `then` must not throw: nothing observes its task.
+template <typename T, typename Then>
+void WhenDone(const pplx::task<T>& task, Then then) {
+  task._Then(std::move(then), nullptr);
 }
 
 // A free TCP port on `host`: cpprestsdk cannot tell which port it bound for port 0.
@@ -147,10 +151,25 @@ class CpprestServer : public Server {
         Reply(request, {413, "application/fhir+json", {{"Connection", "close"}},
                         OutcomeBody("too-costly", "the request body is larger than " +
                                                       std::to_string(options_.max_body_bytes) + " bytes")});
+        // cpprestsdk writes an answer only once the request's body is complete, and would read the
+        // whole body into memory first: ending the body here sends the 413 at once, and the
+        // connection closes after it (Connection: close) instead of reading on.
+        request._get_impl()->_complete(0, std::make_exception_ptr(std::length_error("request body over the limit")));
         return;
       }
-      request.extract_string(/*ignore_content_type=*/true).then([this, request](pplx::task<std::string> body) {
+      // The body is complete when the request's data-available event fires: on the thread that
+      // read its last byte, or already (a request without a body) so that this runs here.
+      WhenDone(pplx::create_task(request._get_impl()->_get_data_available()),
+               [this, request](const pplx::task<utility::size64_t>& received) noexcept {
         try {
+          try {
+            received.get();
+          } catch (const std::exception& e) {  // the client went away or its body could not be read
+            log::Warn("http-body-not-received", {{"error", e.what()}});
+            Reply(request, {400, "application/fhir+json", {{"Connection", "close"}},
+                            OutcomeBody("invalid", "the request body was not received")});
+            return;
+          }
           Request r;
           r.method = request.method();
           const web::uri& uri = request.relative_uri();
@@ -159,7 +178,7 @@ class CpprestServer : public Server {
             r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
           }
           for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
-          r.body = body.get();
+          r.body = request._get_impl()->extract_string(/*ignore_content_type=*/true);
           if (r.body.size() > options_.max_body_bytes) {
             Reply(request, {413, "application/fhir+json", {}, OutcomeBody("too-costly", "the request body is too large")});
             return;
@@ -168,11 +187,9 @@ class CpprestServer : public Server {
         } catch (const std::exception& e) {
           log::Error("http-handler-failed", {{"error", e.what()}});
           Reply(request, InternalErrorResponse());
-        }
-      }).then([](pplx::task<void> done) {
-        try {
-          done.get();
-        } catch (const std::exception&) {
+        } catch (...) {
+          log::Error("http-handler-failed", {{"error", "unknown exception"}});
+          Reply(request, InternalErrorResponse());
         }
       });
     } catch (const std::exception& e) {

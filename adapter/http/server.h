@@ -1,10 +1,12 @@
 // The HTTP listener: cpprestsdk's http_listener behind our own request/response types, so that no
-// other folder includes cpprestsdk. It handles cpprestsdk's traps in one place: every task chain
-// ends in a continuation that observes its exception (an unobserved one ends the process), bodies
-// are read whatever the Content-Type (extract_string refuses application/fhir+json otherwise),
-// a throwing handler gives a 500 with an OperationOutcome, TRACE is refused (405), bodies over the
-// limit are refused with 413 before they are read when Content-Length says so, and accepted
-// sockets get TCP_NODELAY (without it Linux holds small responses back up to 40 ms).
+// other folder includes cpprestsdk. It handles cpprestsdk's traps in one place: no task is left with
+// an exception nobody observes (that ends the process), bodies are read whatever the Content-Type
+// (extract_string refuses application/fhir+json otherwise), a throwing handler gives a 500 with an
+// OperationOutcome, TRACE is refused (405), a body the Content-Length says is over the limit gets
+// 413 at once and its connection is closed unread (cpprestsdk would otherwise read it into memory
+// first), and the handler runs on the thread that read the body's last byte rather than one more
+// hand-off through the pool. cpprestsdk sets TCP_NODELAY on accepted sockets itself (without it
+// Linux holds small responses back up to 40 ms).
 //   auto server = http::Server::Start({"127.0.0.1", 0}, [](const http::Request& r, http::Responder respond) {
 //     respond({200, "text/plain", {}, "ok"});
 //   });
