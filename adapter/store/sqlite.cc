@@ -90,7 +90,8 @@ Result<sqlite3*> OpenSqlite(const std::filesystem::path& file, const SqliteOptio
   // The timeout travels as the handler's argument itself: nothing to own or free.
   sqlite3_busy_handler(db, BusyWait, reinterpret_cast<void*>(static_cast<intptr_t>(options.busy_timeout_ms)));
   std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-" +
-                        std::to_string(static_cast<int64_t>(options.cache_mib) * 1024) + "; PRAGMA synchronous=";
+                        std::to_string(static_cast<int64_t>(options.cache_mib) * 1024) + "; PRAGMA journal_size_limit=" +
+                        std::to_string(static_cast<int64_t>(options.wal_limit_mib) << 20) + "; PRAGMA synchronous=";
   pragmas += options.synchronous_full ? "FULL;" : "NORMAL;";
   if (Status s = Exec(db, pragmas.c_str()); !s.ok()) {
     sqlite3_close(db);

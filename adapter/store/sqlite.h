@@ -24,6 +24,10 @@ struct SqliteOptions {
   // writer touches the right edges of every table and index, the outbox, and the index of control
   // ids in every group; with 2 MiB it read pages back from the file in each one as the store grew.
   int cache_mib = 64;
+  // The WAL is cut back to this size when a checkpoint has emptied it. Checkpoints keep it near
+  // ~20 MB under load, but a reader holding an old snapshot (a long export) lets it grow without
+  // bound meanwhile, and SQLite otherwise keeps a WAL file at its largest size until it closes.
+  int wal_limit_mib = 64;
 };
 
 class Statement {

@@ -240,7 +240,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
     return outbox.status();
   }
   SqliteOptions small = options;
-  small.cache_mib = 1;  // it only copies pages from the WAL to the file
+  small.cache_mib = 1;          // it only copies pages from the WAL to the file
+  small.busy_timeout_ms = 100;  // how long its RESTART may hold commits back waiting for readers
   auto checkpoint = OpenSqlite(file, small);
   if (!checkpoint.ok()) {
     sqlite3_close(writer);
@@ -259,9 +260,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
 // what no reader still needs, beside the commits, and never waits for a lock) each time another
 // 1,000 pages have come: a page that every group rewrites (the end of a table, of an index) is
 // copied once per 1,000 pages, not once per group. The WAL starts over only at a commit that finds
-// it all copied, which back-to-back group commits seldom leave room for: past ~4,000 pages the thread holds the
-// next commit back for the last copy (short: the passes have copied nearly all of it). Should the
-// thread be stuck, the writer copies the WAL itself once it passes ~16,000 pages.
+// it all copied, which back-to-back group commits seldom leave room for: past ~4,000 pages, once a
+// pass has copied it all, the thread holds the next commit back until readers have left the WAL
+// (100 ms at most). Should the thread be stuck, the writer copies what it can itself once the WAL
+// passes ~16,000 pages. After a reader held the copies back, the WAL file is cut back to
+// wal_limit_mib when it starts over (SQLite keeps it at its largest otherwise).
 namespace {
 
 constexpr int kCheckpointFrames = 1000;          // SQLite's own default
@@ -311,9 +314,11 @@ void SqliteStore::CheckpointLoop() {
     if (sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK) {
       wal_copied_.store(copied, std::memory_order_relaxed);
     }
-    if (log >= kRestartFrames) {
+    if (log >= kRestartFrames && copied == log) {
       // RESTART holds new commits back (their busy handler polls) while it copies the little the
       // pass above left and until readers have moved on, so the next commit starts the WAL over.
+      // Only once the pass copied it all: short of that a reader holds an older snapshot, and
+      // RESTART would hold the commits back for nothing (this connection waits 100 ms at most).
       if (sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr) == SQLITE_OK) {
         wal_copied_.store(0, std::memory_order_relaxed);
       }
@@ -325,9 +330,15 @@ void SqliteStore::CheckpointLoop() {
 
 void SqliteStore::CheckpointAfterBatch() {
   if (wal_frames_ < kWriterCheckpointFrames) return;
-  // FULL: waits (the busy handler's short polls) for a pass of the checkpoint thread or a delivery
-  // commit to finish, then copies what is left. When it cannot, the next group tries again.
-  if (sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_FULL, nullptr, nullptr) == SQLITE_OK) wal_frames_ = 0;
+  // PASSIVE: copies what no reader still needs and never waits. FULL would wait up to the busy
+  // timeout (2 s) for readers on older snapshots, and that at every group while one stays (a long
+  // export). While the checkpoint thread is in a pass this gets SQLITE_BUSY; the next group tries again.
+  int log = 0;
+  int copied = 0;
+  if (sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK &&
+      copied == log) {
+    wal_frames_ = 0;
+  }
 }
 
 SqliteStore::~SqliteStore() {

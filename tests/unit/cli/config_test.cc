@@ -82,6 +82,16 @@ TEST(ConfigTest, StoreAndRetention) {
   auto pg_cache = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "cache_mib": 8}})", "site.json");
   ASSERT_FALSE(pg_cache.ok());
   EXPECT_EQ(pg_cache.status().location().ToString(), "store.cache_mib");
+  EXPECT_EQ(defaults->sqlite.wal_limit_mib, 64);
+  auto wal = ParseConfig(R"({"store": {"wal_limit_mib": 16}})", "site.json");
+  ASSERT_TRUE(wal.ok()) << wal.status().ToString();
+  EXPECT_EQ(wal->sqlite.wal_limit_mib, 16);
+  auto no_wal = ParseConfig(R"({"store": {"wal_limit_mib": 0}})", "site.json");
+  ASSERT_FALSE(no_wal.ok());
+  EXPECT_EQ(no_wal.status().location().ToString(), "store.wal_limit_mib");
+  auto pg_wal = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "wal_limit_mib": 8}})", "site.json");
+  ASSERT_FALSE(pg_wal.ok());
+  EXPECT_EQ(pg_wal.status().location().ToString(), "store.wal_limit_mib");
   auto ledger_everywhere = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x"},
       "routing": {"destinations": {"ledger": {"type": "ledger"}}}})", "site.json");
   ASSERT_FALSE(ledger_everywhere.ok());

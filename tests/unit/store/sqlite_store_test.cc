@@ -100,6 +100,36 @@ TEST_F(SqliteStoreTest, TheWalIsCheckpointedAndStaysBounded) {
   EXPECT_LT(wal, 9000u * (4096u + 24u)) << "the WAL grew to " << wal << " bytes";  // unchecked: ~16,000
 }
 
+// A reader on an old snapshot holds checkpoints back and the WAL grows past its usual size; once
+// the reader is gone and a checkpoint has emptied the WAL, the file is cut back to wal_limit_mib.
+TEST_F(SqliteStoreTest, TheWalIsCutBackAfterAReaderHeldCheckpointsBack) {
+  SqliteOptions options;
+  options.synchronous_full = false;
+  options.wal_limit_mib = 2;
+  auto store = SqliteStore::Open(dir_, options);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->AppendAndWait(Record("FIRST")).ok());
+  const auto wal_file = dir_ / (std::string(SqliteStore::kFileName) + "-wal");
+  auto append = [&](int i) {
+    InboundRecord record = Record("C" + std::to_string(i));
+    record.raw += Noise(8000, static_cast<uint32_t>(i));
+    ASSERT_TRUE((*store)->AppendAndWait(std::move(record)).ok());
+  };
+  sqlite3* reader = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / SqliteStore::kFileName).c_str(), &reader), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM inbound_messages;", nullptr, nullptr, nullptr), SQLITE_OK);
+  for (int i = 0; i < 1500; ++i) append(i);  // ~3 pages each, none checkpointed past the reader
+  const auto grown = std::filesystem::file_size(wal_file);
+  EXPECT_GT(grown, 8u << 20) << "the reader did not hold the checkpoints back";
+  ASSERT_EQ(sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(reader);
+  int appended = 1500;
+  while (std::filesystem::file_size(wal_file) > (2u << 20) + 64 * 4120 && appended < 6000) append(appended++);
+  EXPECT_LE(std::filesystem::file_size(wal_file), (2u << 20) + 64 * 4120)
+      << "the WAL stayed at " << std::filesystem::file_size(wal_file) << " bytes (it had grown to " << grown << ")";
+  EXPECT_EQ(*(*store)->Count(), appended + 1);
+}
+
 // The store's contract (appends, resources, search, outbox) is in store_contract_test.cc, run
 // against SQLite and PostgreSQL; here what is SQLite's own.
 
