@@ -146,54 +146,89 @@ class CpprestServer : public Server {
         return;
       }
       const auto& headers = request.headers();
-      if (headers.has(web::http::header_names::content_length) &&
-          headers.content_length() > options_.max_body_bytes) {
-        Reply(request, {413, "application/fhir+json", {{"Connection", "close"}},
-                        OutcomeBody("too-costly", "the request body is larger than " +
-                                                      std::to_string(options_.max_body_bytes) + " bytes")});
-        // cpprestsdk writes an answer only once the request's body is complete, and would read the
-        // whole body into memory first: ending the body here sends the 413 at once, and the
-        // connection closes after it (Connection: close) instead of reading on.
-        request._get_impl()->_complete(0, std::make_exception_ptr(std::length_error("request body over the limit")));
-        return;
+      if (headers.has(web::http::header_names::content_length)) {
+        if (headers.content_length() > options_.max_body_bytes) return RefuseTooLarge(request);
+      } else if (std::string coding; headers.match(web::http::header_names::transfer_encoding, coding) &&
+                                     Lower(coding).find("chunked") != std::string::npos) {
+        return ReadAsItComes(request, std::make_shared<std::string>());
       }
       // The body is complete when the request's data-available event fires: on the thread that
       // read its last byte, or already (a request without a body) so that this runs here.
       WhenDone(pplx::create_task(request._get_impl()->_get_data_available()),
                [this, request](const pplx::task<utility::size64_t>& received) noexcept {
         try {
-          try {
-            received.get();
-          } catch (const std::exception& e) {  // the client went away or its body could not be read
-            log::Warn("http-body-not-received", {{"error", e.what()}});
-            Reply(request, {400, "application/fhir+json", {{"Connection", "close"}},
-                            OutcomeBody("invalid", "the request body was not received")});
-            return;
-          }
-          Request r;
-          r.method = request.method();
-          const web::uri& uri = request.relative_uri();
-          r.path = web::uri::decode(uri.path());
-          for (const auto& [name, value] : web::uri::split_query(uri.query())) {
-            r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
-          }
-          for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
-          r.body = request._get_impl()->extract_string(/*ignore_content_type=*/true);
-          if (r.body.size() > options_.max_body_bytes) {
-            Reply(request, {413, "application/fhir+json", {}, OutcomeBody("too-costly", "the request body is too large")});
-            return;
-          }
-          handler_(r, [request](Response response) { Reply(request, response); });
+          received.get();
         } catch (const std::exception& e) {
-          log::Error("http-handler-failed", {{"error", e.what()}});
-          Reply(request, InternalErrorResponse());
-        } catch (...) {
-          log::Error("http-handler-failed", {{"error", "unknown exception"}});
-          Reply(request, InternalErrorResponse());
+          return NotReceived(request, e);
         }
+        Dispatch(request, [&request] { return request._get_impl()->extract_string(/*ignore_content_type=*/true); });
       });
     } catch (const std::exception& e) {
       log::Error("http-request-failed", {{"error", e.what()}});
+      Reply(request, InternalErrorResponse());
+    }
+  }
+
+  // cpprestsdk writes an answer only once the request's body is complete, and would read the whole
+  // body into memory first: ending the body here sends the 413 at once, and the connection closes
+  // after it (Connection: close) instead of reading on.
+  void RefuseTooLarge(const http_request& request) {
+    Reply(request, {413, "application/fhir+json", {{"Connection", "close"}},
+                    OutcomeBody("too-costly", "the request body is larger than " +
+                                                  std::to_string(options_.max_body_bytes) + " bytes")});
+    request._get_impl()->_complete(0, std::make_exception_ptr(std::length_error("request body over the limit")));
+  }
+
+  static void NotReceived(const http_request& request, const std::exception& e) {
+    // The client went away or its body could not be read.
+    log::Warn("http-body-not-received", {{"error", e.what()}});
+    Reply(request, {400, "application/fhir+json", {{"Connection", "close"}},
+                    OutcomeBody("invalid", "the request body was not received")});
+  }
+
+  // A body of no announced length (chunked) is read as it arrives and refused as soon as it passes
+  // the limit. A read completes when it has all it asked for or the body has ended, so each asks
+  // for 64 KB, or for one byte more than the limit leaves. The reads go through the pool:
+  // cpprestsdk completes them under its buffer's lock, where the next read could not be asked for.
+  void ReadAsItComes(const http_request& request, std::shared_ptr<std::string> body) {
+    const size_t at = body->size();
+    const size_t ask = std::min<size_t>(64 << 10, options_.max_body_bytes + 1 - at);
+    body->resize(at + ask);
+    request.body().streambuf().getn(reinterpret_cast<uint8_t*>(body->data() + at), ask)
+        .then([this, request, body, at](const pplx::task<size_t>& read) noexcept {
+          size_t n = 0;
+          try {
+            n = read.get();
+          } catch (const std::exception& e) {
+            return NotReceived(request, e);
+          }
+          body->resize(at + n);
+          if (body->size() > options_.max_body_bytes) return RefuseTooLarge(request);
+          if (n > 0) return ReadAsItComes(request, body);
+          Dispatch(request, [body] { return std::move(*body); });
+        });
+  }
+
+  // Hands the request to the handler; `take_body` gives its body.
+  template <typename TakeBody>
+  void Dispatch(const http_request& request, TakeBody take_body) noexcept {
+    try {
+      Request r;
+      r.method = request.method();
+      const web::uri& uri = request.relative_uri();
+      r.path = web::uri::decode(uri.path());
+      for (const auto& [name, value] : web::uri::split_query(uri.query())) {
+        r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
+      }
+      for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
+      r.body = take_body();
+      if (r.body.size() > options_.max_body_bytes) return RefuseTooLarge(request);
+      handler_(r, [request](Response response) { Reply(request, response); });
+    } catch (const std::exception& e) {
+      log::Error("http-handler-failed", {{"error", e.what()}});
+      Reply(request, InternalErrorResponse());
+    } catch (...) {
+      log::Error("http-handler-failed", {{"error", "unknown exception"}});
       Reply(request, InternalErrorResponse());
     }
   }

@@ -2,11 +2,12 @@
 // other folder includes cpprestsdk. It handles cpprestsdk's traps in one place: no task is left with
 // an exception nobody observes (that ends the process), bodies are read whatever the Content-Type
 // (extract_string refuses application/fhir+json otherwise), a throwing handler gives a 500 with an
-// OperationOutcome, TRACE is refused (405), a body the Content-Length says is over the limit gets
-// 413 at once and its connection is closed unread (cpprestsdk would otherwise read it into memory
-// first), and the handler runs on the thread that read the body's last byte rather than one more
-// hand-off through the pool. cpprestsdk sets TCP_NODELAY on accepted sockets itself (without it
-// Linux holds small responses back up to 40 ms).
+// OperationOutcome, TRACE is refused (405), a body over the limit gets 413 and its connection is
+// closed without reading on (at once when Content-Length says so, as soon as it passes the limit
+// when it is chunked; cpprestsdk would otherwise read all of it into memory first), and the
+// handler runs on the thread that read the body's last byte rather than one more hand-off through
+// the pool. cpprestsdk sets TCP_NODELAY on accepted sockets itself (without it Linux holds small
+// responses back up to 40 ms).
 //   auto server = http::Server::Start({"127.0.0.1", 0}, [](const http::Request& r, http::Responder respond) {
 //     respond({200, "text/plain", {}, "ok"});
 //   });

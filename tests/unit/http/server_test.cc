@@ -192,11 +192,11 @@ TEST_F(ServerTest, TraceIsRefusedNotEchoed) {
   EXPECT_EQ(handled, 0);
 }
 
-TEST_F(ServerTest, ABodyOverTheLimitIsRefusedWith413WithoutReachingTheHandler) {
+TEST_F(ServerTest, ABodyOverTheLimitIsRefusedWith413AsSoonAsItPassesIt) {
   std::atomic<int> handled{0};
-  Start([&](const Request&, Responder respond) {
+  Start([&](const Request& r, Responder respond) {
     ++handled;
-    respond({201, "application/fhir+json", {}, "{}"});
+    respond({r.body == "{\"a\":12}" ? 201 : 400, "application/fhir+json", {}, "{}"});
   }, 1000);
   // Content-Length says so: answered at once, before any of the body is sent, and closed (the
   // server does not read on into memory).
@@ -204,11 +204,19 @@ TEST_F(ServerTest, ABodyOverTheLimitIsRefusedWith413WithoutReachingTheHandler) {
   declared.Send("POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Length: 500000000\r\n\r\n");
   EXPECT_EQ(declared.Answer().rfind("HTTP/1.1 413", 0), 0u);
   EXPECT_TRUE(declared.ClosedByServer());
-  Connection chunked(port());  // no length beforehand: refused once read
+  // No length beforehand (chunked): refused as soon as more than the limit has come, while the
+  // client is still sending, and closed.
+  Connection chunked(port());
   chunked.Send("POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n" +
-               std::string(2000, 'x') + "\r\n0\r\n\r\n");
+               std::string(2000, 'x') + "\r\n");
   EXPECT_EQ(chunked.Answer().rfind("HTTP/1.1 413", 0), 0u);
-  EXPECT_EQ(handled, 0);
+  EXPECT_TRUE(chunked.ClosedByServer());
+  // A chunked body within the limit reaches the handler whole.
+  Connection small(port());
+  small.Send("POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\n{\"a\":\r\n3\r\n12}\r\n0\r\n\r\n");
+  EXPECT_EQ(small.Answer().rfind("HTTP/1.1 201", 0), 0u);
+  EXPECT_EQ(handled, 1);
 }
 
 TEST_F(ServerTest, AClientThatLeavesInTheMiddleOfItsBodyIsNeverHandledAndHarmsNothing) {
@@ -219,7 +227,8 @@ TEST_F(ServerTest, AClientThatLeavesInTheMiddleOfItsBodyIsNeverHandledAndHarmsNo
   });
   for (int i = 0; i < 20; ++i) {
     Connection leaving(port());
-    leaving.Send("POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"resourceType\":");
+    leaving.Send(i % 2 == 0 ? "POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"resourceType\":"
+                            : "POST /fhir/Observation HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"resourceType\":");
     leaving.Close();
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
