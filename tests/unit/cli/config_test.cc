@@ -73,25 +73,19 @@ TEST(ConfigTest, StoreAndRetention) {
   EXPECT_FALSE(ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "lease_ms": 10}})", "site.json").ok());
   EXPECT_FALSE(ParseConfig(R"({"outbox_retention_days": -1})", "site.json").ok());
   EXPECT_EQ(defaults->sqlite.cache_mib, 64);
-  auto cache = ParseConfig(R"({"store": {"type": "sqlite", "cache_mib": 256}})", "site.json");
-  ASSERT_TRUE(cache.ok()) << cache.status().ToString();
-  EXPECT_EQ(cache->sqlite.cache_mib, 256);
-  auto no_cache = ParseConfig(R"({"store": {"cache_mib": 0}})", "site.json");
-  ASSERT_FALSE(no_cache.ok());
-  EXPECT_EQ(no_cache.status().location().ToString(), "store.cache_mib");
-  auto pg_cache = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "cache_mib": 8}})", "site.json");
-  ASSERT_FALSE(pg_cache.ok());
-  EXPECT_EQ(pg_cache.status().location().ToString(), "store.cache_mib");
   EXPECT_EQ(defaults->sqlite.wal_limit_mib, 64);
-  auto wal = ParseConfig(R"({"store": {"wal_limit_mib": 16}})", "site.json");
-  ASSERT_TRUE(wal.ok()) << wal.status().ToString();
-  EXPECT_EQ(wal->sqlite.wal_limit_mib, 16);
-  auto no_wal = ParseConfig(R"({"store": {"wal_limit_mib": 0}})", "site.json");
-  ASSERT_FALSE(no_wal.ok());
-  EXPECT_EQ(no_wal.status().location().ToString(), "store.wal_limit_mib");
-  auto pg_wal = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x", "wal_limit_mib": 8}})", "site.json");
-  ASSERT_FALSE(pg_wal.ok());
-  EXPECT_EQ(pg_wal.status().location().ToString(), "store.wal_limit_mib");
+  // The SQLite sizes: a value in range is taken, 0 is refused, and a PostgreSQL store has neither.
+  for (const std::string key : {"cache_mib", "wal_limit_mib"}) {
+    auto sized = ParseConfig(R"({"store": {"type": "sqlite", ")" + key + R"(": 256}})", "site.json");
+    ASSERT_TRUE(sized.ok()) << sized.status().ToString();
+    EXPECT_EQ(key == "cache_mib" ? sized->sqlite.cache_mib : sized->sqlite.wal_limit_mib, 256);
+    for (const std::string& store : {R"("type": "sqlite", ")" + key + R"(": 0)",
+                                    R"("type": "postgres", "conninfo": "x", ")" + key + R"(": 8)"}) {
+      auto refused = ParseConfig(R"({"store": {)" + store + "}}", "site.json");
+      ASSERT_FALSE(refused.ok()) << store;
+      EXPECT_EQ(refused.status().location().ToString(), "store." + key) << store;
+    }
+  }
   auto ledger_everywhere = ParseConfig(R"({"store": {"type": "postgres", "conninfo": "x"},
       "routing": {"destinations": {"ledger": {"type": "ledger"}}}})", "site.json");
   ASSERT_FALSE(ledger_everywhere.ok());
