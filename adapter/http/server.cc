@@ -91,10 +91,122 @@ Result<uint16_t> FreePort(const std::string& host) {
   return ntohs(addr.sin_port);
 }
 
+// Serves the listener's requests. Its continuations hold it (not the server), so one that runs
+// after Stop() has returned (a body that completed as the listener closed) finds it still there.
+class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
+ public:
+  Dispatcher(Handler handler, size_t max_body_bytes)
+      : handler_(std::move(handler)), max_body_bytes_(max_body_bytes) {}
+
+  void Serve(http_request request) {
+    try {
+      const std::string method = request.method();
+      if (method == web::http::methods::TRCE) {  // never echo a request back
+        Reply(request, {405, "application/fhir+json", {{"Allow", "GET, POST, PUT, DELETE"}},
+                        OutcomeBody("not-supported", "TRACE is not supported")});
+        return;
+      }
+      const auto& headers = request.headers();
+      if (headers.has(web::http::header_names::content_length)) {
+        if (headers.content_length() > max_body_bytes_) return RefuseTooLarge(request);
+      } else if (std::string coding; headers.match(web::http::header_names::transfer_encoding, coding) &&
+                                     Lower(coding).find("chunked") != std::string::npos) {
+        return ReadAsItComes(request, std::make_shared<std::string>());
+      }
+      // The body is complete when the request's data-available event fires: on the thread that
+      // read its last byte, or already (a request without a body) so that this runs here.
+      WhenDone(pplx::create_task(request._get_impl()->_get_data_available()),
+               [self = shared_from_this(), request](const pplx::task<utility::size64_t>& received) noexcept {
+        try {
+          received.get();
+        } catch (const std::exception& e) {
+          return NotReceived(request, e);
+        }
+        self->Dispatch(request, [&request] {
+          return request._get_impl()->extract_string(/*ignore_content_type=*/true);
+        });
+      });
+    } catch (const std::exception& e) {
+      log::Error("http-request-failed", {{"error", e.what()}});
+      Reply(request, InternalErrorResponse());
+    }
+  }
+
+ private:
+  // cpprestsdk writes an answer only once the request's body is complete, and would read the whole
+  // body into memory first: ending the body here sends the 413 at once, and the connection closes
+  // after it (Connection: close) instead of reading on.
+  void RefuseTooLarge(const http_request& request) {
+    Reply(request, {413, "application/fhir+json", {{"Connection", "close"}},
+                    OutcomeBody("too-costly", "the request body is larger than " +
+                                                  std::to_string(max_body_bytes_) + " bytes")});
+    request._get_impl()->_complete(0, std::make_exception_ptr(std::length_error("request body over the limit")));
+  }
+
+  static void NotReceived(const http_request& request, const std::exception& e) {
+    // The client went away or its body could not be read.
+    log::Warn("http-body-not-received", {{"error", e.what()}});
+    Reply(request, {400, "application/fhir+json", {{"Connection", "close"}},
+                    OutcomeBody("invalid", "the request body was not received")});
+  }
+
+  // A body of no announced length (chunked) is read as it arrives and refused as soon as it passes
+  // the limit. A read completes when it has all it asked for or the body has ended, so each asks
+  // for 64 KB, or for one byte more than the limit leaves. The reads go through the pool:
+  // cpprestsdk completes them under its buffer's lock, where the next read could not be asked for.
+  void ReadAsItComes(const http_request& request, std::shared_ptr<std::string> body) {
+    const size_t at = body->size();
+    const size_t ask = std::min<size_t>(64 << 10, max_body_bytes_ + 1 - at);
+    body->resize(at + ask);
+    request.body().streambuf().getn(reinterpret_cast<uint8_t*>(body->data() + at), ask)
+        .then([self = shared_from_this(), request, body, at](const pplx::task<size_t>& read) noexcept {
+          size_t n = 0;
+          try {
+            n = read.get();
+          } catch (const std::exception& e) {
+            return NotReceived(request, e);
+          }
+          body->resize(at + n);
+          if (body->size() > self->max_body_bytes_) return self->RefuseTooLarge(request);
+          if (n > 0) return self->ReadAsItComes(request, body);
+          self->Dispatch(request, [body] { return std::move(*body); });
+        });
+  }
+
+  // Hands the request to the handler; `take_body` gives its body.
+  template <typename TakeBody>
+  void Dispatch(const http_request& request, TakeBody take_body) noexcept {
+    try {
+      Request r;
+      r.method = request.method();
+      const web::uri& uri = request.relative_uri();
+      r.path = web::uri::decode(uri.path());
+      for (const auto& [name, value] : web::uri::split_query(uri.query())) {
+        r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
+      }
+      for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
+      r.body = take_body();
+      if (r.body.size() > max_body_bytes_) return RefuseTooLarge(request);
+      handler_(r, [request](Response response) { Reply(request, response); });
+    } catch (const std::exception& e) {
+      log::Error("http-handler-failed", {{"error", e.what()}});
+      Reply(request, InternalErrorResponse());
+    } catch (...) {
+      log::Error("http-handler-failed", {{"error", "unknown exception"}});
+      Reply(request, InternalErrorResponse());
+    }
+  }
+
+  Handler handler_;
+  size_t max_body_bytes_;
+};
+
 class CpprestServer : public Server {
  public:
   CpprestServer(const ServerOptions& options, Handler handler, uint16_t port)
-      : options_(options), handler_(std::move(handler)), port_(port) {}
+      : options_(options),
+        dispatcher_(std::make_shared<Dispatcher>(std::move(handler), options.max_body_bytes)),
+        port_(port) {}
 
   Status Open() {
     const bool tls = !options_.certificate.empty() && !options_.private_key.empty();
@@ -113,9 +225,10 @@ class CpprestServer : public Server {
     }
     try {
       listener_ = std::make_unique<http_listener>(uri, config);
-      listener_->support([this](http_request request) { Serve(std::move(request)); });
+      listener_->support([dispatcher = dispatcher_](http_request request) { dispatcher->Serve(std::move(request)); });
       // cpprestsdk answers TRACE itself, echoing the request (headers included), unless told otherwise.
-      listener_->support(web::http::methods::TRCE, [this](http_request request) { Serve(std::move(request)); });
+      listener_->support(web::http::methods::TRCE,
+                         [dispatcher = dispatcher_](http_request request) { dispatcher->Serve(std::move(request)); });
       listener_->open().wait();
     } catch (const std::exception& e) {
       return Unavailable("cannot listen on " + uri + ": " + e.what());
@@ -137,104 +250,8 @@ class CpprestServer : public Server {
   ~CpprestServer() override { Stop(); }
 
  private:
-  void Serve(http_request request) {
-    try {
-      const std::string method = request.method();
-      if (method == web::http::methods::TRCE) {  // never echo a request back
-        Reply(request, {405, "application/fhir+json", {{"Allow", "GET, POST, PUT, DELETE"}},
-                        OutcomeBody("not-supported", "TRACE is not supported")});
-        return;
-      }
-      const auto& headers = request.headers();
-      if (headers.has(web::http::header_names::content_length)) {
-        if (headers.content_length() > options_.max_body_bytes) return RefuseTooLarge(request);
-      } else if (std::string coding; headers.match(web::http::header_names::transfer_encoding, coding) &&
-                                     Lower(coding).find("chunked") != std::string::npos) {
-        return ReadAsItComes(request, std::make_shared<std::string>());
-      }
-      // The body is complete when the request's data-available event fires: on the thread that
-      // read its last byte, or already (a request without a body) so that this runs here.
-      WhenDone(pplx::create_task(request._get_impl()->_get_data_available()),
-               [this, request](const pplx::task<utility::size64_t>& received) noexcept {
-        try {
-          received.get();
-        } catch (const std::exception& e) {
-          return NotReceived(request, e);
-        }
-        Dispatch(request, [&request] { return request._get_impl()->extract_string(/*ignore_content_type=*/true); });
-      });
-    } catch (const std::exception& e) {
-      log::Error("http-request-failed", {{"error", e.what()}});
-      Reply(request, InternalErrorResponse());
-    }
-  }
-
-  // cpprestsdk writes an answer only once the request's body is complete, and would read the whole
-  // body into memory first: ending the body here sends the 413 at once, and the connection closes
-  // after it (Connection: close) instead of reading on.
-  void RefuseTooLarge(const http_request& request) {
-    Reply(request, {413, "application/fhir+json", {{"Connection", "close"}},
-                    OutcomeBody("too-costly", "the request body is larger than " +
-                                                  std::to_string(options_.max_body_bytes) + " bytes")});
-    request._get_impl()->_complete(0, std::make_exception_ptr(std::length_error("request body over the limit")));
-  }
-
-  static void NotReceived(const http_request& request, const std::exception& e) {
-    // The client went away or its body could not be read.
-    log::Warn("http-body-not-received", {{"error", e.what()}});
-    Reply(request, {400, "application/fhir+json", {{"Connection", "close"}},
-                    OutcomeBody("invalid", "the request body was not received")});
-  }
-
-  // A body of no announced length (chunked) is read as it arrives and refused as soon as it passes
-  // the limit. A read completes when it has all it asked for or the body has ended, so each asks
-  // for 64 KB, or for one byte more than the limit leaves. The reads go through the pool:
-  // cpprestsdk completes them under its buffer's lock, where the next read could not be asked for.
-  void ReadAsItComes(const http_request& request, std::shared_ptr<std::string> body) {
-    const size_t at = body->size();
-    const size_t ask = std::min<size_t>(64 << 10, options_.max_body_bytes + 1 - at);
-    body->resize(at + ask);
-    request.body().streambuf().getn(reinterpret_cast<uint8_t*>(body->data() + at), ask)
-        .then([this, request, body, at](const pplx::task<size_t>& read) noexcept {
-          size_t n = 0;
-          try {
-            n = read.get();
-          } catch (const std::exception& e) {
-            return NotReceived(request, e);
-          }
-          body->resize(at + n);
-          if (body->size() > options_.max_body_bytes) return RefuseTooLarge(request);
-          if (n > 0) return ReadAsItComes(request, body);
-          Dispatch(request, [body] { return std::move(*body); });
-        });
-  }
-
-  // Hands the request to the handler; `take_body` gives its body.
-  template <typename TakeBody>
-  void Dispatch(const http_request& request, TakeBody take_body) noexcept {
-    try {
-      Request r;
-      r.method = request.method();
-      const web::uri& uri = request.relative_uri();
-      r.path = web::uri::decode(uri.path());
-      for (const auto& [name, value] : web::uri::split_query(uri.query())) {
-        r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
-      }
-      for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
-      r.body = take_body();
-      if (r.body.size() > options_.max_body_bytes) return RefuseTooLarge(request);
-      handler_(r, [request](Response response) { Reply(request, response); });
-    } catch (const std::exception& e) {
-      log::Error("http-handler-failed", {{"error", e.what()}});
-      Reply(request, InternalErrorResponse());
-    } catch (...) {
-      log::Error("http-handler-failed", {{"error", "unknown exception"}});
-      Reply(request, InternalErrorResponse());
-    }
-  }
-
   ServerOptions options_;
-  Handler handler_;
+  std::shared_ptr<Dispatcher> dispatcher_;
   uint16_t port_;
   std::unique_ptr<http_listener> listener_;
 };
