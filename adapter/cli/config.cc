@@ -153,7 +153,8 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     config.router = *router;
   }
   if (const Value* store = r.Find(doc, "store")) {
-    KETAMINE_RETURN_IF_ERROR(r.Keys(*store, "store", {"type", "conninfo", "instance", "lease_ms", "cache_mib", "wal_limit_mib"}));
+    KETAMINE_RETURN_IF_ERROR(
+        r.Keys(*store, "store", {"type", "conninfo", "instance", "lease_ms", "cache_mib", "wal_limit_mib"}));
     std::string type = "sqlite";
     KETAMINE_RETURN_IF_ERROR(r.String(*store, "store", "type", type));
     if (type == "postgres") {
@@ -168,11 +169,11 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     } else if (store->HasMember("conninfo") || store->HasMember("instance") || store->HasMember("lease_ms")) {
       return r.Error("store", "conninfo, instance and lease_ms are for a postgres store");
     }
-    if (type == "postgres" && store->HasMember("cache_mib")) {
-      return r.Error("store.cache_mib", "is for a sqlite store (PostgreSQL has its own shared_buffers)");
-    }
-    if (type == "postgres" && store->HasMember("wal_limit_mib")) {
-      return r.Error("store.wal_limit_mib", "is for a sqlite store (PostgreSQL keeps its own WAL)");
+    for (const char* sqlite_only : {"cache_mib", "wal_limit_mib"}) {
+      if (type == "postgres" && store->HasMember(sqlite_only)) {
+        return r.Error(std::string("store.") + sqlite_only,
+                       "is for a sqlite store (PostgreSQL sizes its own shared_buffers and WAL)");
+      }
     }
     KETAMINE_RETURN_IF_ERROR(r.Integer(*store, "store", "cache_mib", config.sqlite.cache_mib, 1, 65536));
     KETAMINE_RETURN_IF_ERROR(r.Integer(*store, "store", "wal_limit_mib", config.sqlite.wal_limit_mib, 1, 65536));

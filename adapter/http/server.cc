@@ -173,7 +173,8 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
         });
   }
 
-  // Hands the request to the handler; `take_body` gives its body.
+  // Hands the request to the handler; `take_body` gives its body (within the limit: both callers
+  // checked its size, from Content-Length or as it came).
   template <typename TakeBody>
   void Dispatch(const http_request& request, TakeBody take_body) noexcept {
     try {
@@ -186,7 +187,6 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       }
       for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
       r.body = take_body();
-      if (r.body.size() > max_body_bytes_) return RefuseTooLarge(request);
       handler_(r, [request](Response response) { Reply(request, response); });
     } catch (const std::exception& e) {
       log::Error("http-handler-failed", {{"error", e.what()}});
