@@ -13,7 +13,10 @@
 #include <cpprest/uri.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <stdexcept>
 
@@ -53,16 +56,6 @@ http_response ToCpprest(const Response& r) {
   return out;
 }
 
-// cpprestsdk observes the task reply() returns itself (http_msg.cpp adds a continuation that waits on
-// it), so a client that went away before its answer ends nothing; a second observer would only cost
-// the pool one more hand-off per request.
-void Reply(http_request request, const Response& response) {
-  try {
-    request.reply(ToCpprest(response));
-  } catch (const std::exception&) {
-  }
-}
-
 // Runs `then` on the thread that completes `task`, or at once when it is done already. The public
 // then() always hands a continuation to the pool, a thread hop per call; _Then is the form
 // cpprestsdk uses for its own continuations. `then` must not throw: nothing observes its task.
@@ -93,16 +86,20 @@ Result<uint16_t> FreePort(const std::string& host) {
 
 // Serves the listener's requests. Its continuations hold it (not the server), so one that runs
 // after Stop() has returned (a body that completed as the listener closed) finds it still there.
+// It counts the requests it has received and not yet answered, so that Stop() can let them finish:
+// cpprestsdk's close shuts every connection at once, also one whose answer is still to come (a
+// write waiting for its commit), and the client would not learn whether its write was stored.
 class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
  public:
   Dispatcher(Handler handler, size_t max_body_bytes)
       : handler_(std::move(handler)), max_body_bytes_(max_body_bytes) {}
 
   void Serve(http_request request) {
+    open_.fetch_add(1);
     try {
       const std::string method = request.method();
       if (method == web::http::methods::TRCE) {  // never echo a request back
-        Reply(request, {405, "application/fhir+json", {{"Allow", "GET, POST, PUT, DELETE"}},
+        Answer(request, {405, "application/fhir+json", {{"Allow", "GET, POST, PUT, DELETE"}},
                         OutcomeBody("not-supported", "TRACE is not supported")});
         return;
       }
@@ -120,7 +117,7 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
         try {
           received.get();
         } catch (const std::exception& e) {
-          return NotReceived(request, e);
+          return self->NotReceived(request, e);
         }
         self->Dispatch(request, [&request] {
           return request._get_impl()->extract_string(/*ignore_content_type=*/true);
@@ -128,25 +125,34 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       });
     } catch (const std::exception& e) {
       log::Error("http-request-failed", {{"error", e.what()}});
-      Reply(request, InternalErrorResponse());
+      Answer(request, InternalErrorResponse());
     }
   }
+
+  // From now on a request is answered 503 (Connection: close) instead of being handled. Returns once
+  // every request received before has been answered, or at `deadline` (false then).
+  bool Drain(std::chrono::steady_clock::time_point deadline) {
+    draining_.store(true);
+    std::unique_lock<std::mutex> lock(mutex_);
+    return idle_.wait_until(lock, deadline, [this] { return open_.load() == 0; });
+  }
+  size_t open() const { return open_.load(); }
 
  private:
   // cpprestsdk writes an answer only once the request's body is complete, and would read the whole
   // body into memory first: ending the body here sends the 413 at once, and the connection closes
   // after it (Connection: close) instead of reading on.
   void RefuseTooLarge(const http_request& request) {
-    Reply(request, {413, "application/fhir+json", {{"Connection", "close"}},
+    Answer(request, {413, "application/fhir+json", {{"Connection", "close"}},
                     OutcomeBody("too-costly", "the request body is larger than " +
                                                   std::to_string(max_body_bytes_) + " bytes")});
     request._get_impl()->_complete(0, std::make_exception_ptr(std::length_error("request body over the limit")));
   }
 
-  static void NotReceived(const http_request& request, const std::exception& e) {
+  void NotReceived(const http_request& request, const std::exception& e) {
     // The client went away or its body could not be read.
     log::Warn("http-body-not-received", {{"error", e.what()}});
-    Reply(request, {400, "application/fhir+json", {{"Connection", "close"}},
+    Answer(request, {400, "application/fhir+json", {{"Connection", "close"}},
                     OutcomeBody("invalid", "the request body was not received")});
   }
 
@@ -164,7 +170,7 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
           try {
             n = read.get();
           } catch (const std::exception& e) {
-            return NotReceived(request, e);
+            return self->NotReceived(request, e);
           }
           body->resize(at + n);
           if (body->size() > self->max_body_bytes_) return self->RefuseTooLarge(request);
@@ -178,6 +184,10 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
   template <typename TakeBody>
   void Dispatch(const http_request& request, TakeBody take_body) noexcept {
     try {
+      if (draining_.load()) {
+        return Answer(request, {503, "application/fhir+json", {{"Connection", "close"}, {"Retry-After", "1"}},
+                                OutcomeBody("transient", "the server is shutting down; send the request again")});
+      }
       Request r;
       r.method = request.method();
       const web::uri& uri = request.relative_uri();
@@ -187,18 +197,49 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       }
       for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
       r.body = take_body();
-      handler_(r, [request](Response response) { Reply(request, response); });
+      handler_(r, [self = shared_from_this(), request](Response response) { self->Answer(request, response); });
     } catch (const std::exception& e) {
       log::Error("http-handler-failed", {{"error", e.what()}});
-      Reply(request, InternalErrorResponse());
+      Answer(request, InternalErrorResponse());
     } catch (...) {
       log::Error("http-handler-failed", {{"error", "unknown exception"}});
-      Reply(request, InternalErrorResponse());
+      Answer(request, InternalErrorResponse());
+    }
+  }
+
+  // Sends the answer; the request counts as open until it is written or its connection is gone (the
+  // task reply() returns ends then). cpprestsdk observes that task itself (http_msg.cpp), so a
+  // client that went away ends nothing; this continuation runs on the thread that wrote the answer.
+  // A second answer to one request (reply() throws) is dropped and not counted twice.
+  void Answer(const http_request& request, const Response& response) noexcept {
+    pplx::task<void> written;
+    try {
+      written = request.reply(ToCpprest(response));
+    } catch (const std::exception&) {
+      return;
+    }
+    WhenDone(written, [self = shared_from_this()](const pplx::task<void>& done) noexcept {
+      try {
+        done.wait();
+      } catch (const std::exception&) {
+      }
+      self->Finished();
+    });
+  }
+
+  void Finished() noexcept {
+    if (open_.fetch_sub(1) == 1 && draining_.load()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      idle_.notify_all();
     }
   }
 
   Handler handler_;
   size_t max_body_bytes_;
+  std::atomic<size_t> open_{0};  // received, not yet answered
+  std::atomic<bool> draining_{false};
+  std::mutex mutex_;
+  std::condition_variable idle_;
 };
 
 class CpprestServer : public Server {
@@ -240,6 +281,10 @@ class CpprestServer : public Server {
 
   void Stop() override {
     if (!listener_) return;
+    const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+    if (!dispatcher_->Drain(deadline)) {
+      log::Warn("http-drain-timed-out", {{"unanswered", std::to_string(dispatcher_->open())}});
+    }
     try {
       listener_->close().wait();
     } catch (const std::exception&) {

@@ -7,13 +7,15 @@
 // when it is chunked; cpprestsdk would otherwise read all of it into memory first), and the
 // handler runs on the thread that read the body's last byte rather than one more hand-off through
 // the pool. cpprestsdk sets TCP_NODELAY on accepted sockets itself (without it Linux holds small
-// responses back up to 40 ms).
+// responses back up to 40 ms). Stop() answers the requests in flight before cpprestsdk's close,
+// which would otherwise cut their connections.
 //   auto server = http::Server::Start({"127.0.0.1", 0}, [](const http::Request& r, http::Responder respond) {
 //     respond({200, "text/plain", {}, "ok"});
 //   });
 //   std::printf("listening http %s:%u\n", host, (*server)->port());
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -56,6 +58,7 @@ struct ServerOptions {
   uint16_t port = 8080;                  // 0: a free port (see port())
   size_t max_body_bytes = 8 << 20;       // larger requests get 413
   size_t threads = 0;                    // cpprestsdk pool threads, 0: DefaultPoolThreads() (see pool.h)
+  std::chrono::milliseconds drain_timeout{10000};  // how long Stop() waits for unanswered requests
   std::string certificate;               // PEM files: HTTPS when both are given
   std::string private_key;
 };
@@ -65,7 +68,8 @@ class Server {
   static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
-  // Stops accepting; requests in flight finish.
+  // Stops: requests received before are answered (for up to drain_timeout), later ones get 503 with
+  // Connection: close, then the listener closes its connections.
   virtual void Stop() = 0;
 };
 

@@ -233,6 +233,76 @@ test('every error status, each with an OperationOutcome', async () => {
   assert.ok(r.json.issue.some((i) => (i.expression ?? [])[0]?.startsWith('Observation')), 'a FHIRPath location');
 });
 
+// Graceful stop under REST writes: a write is answered once it is committed, so SIGTERM must let
+// the answers of the writes in flight out before the listener closes. Each POST carries its own
+// identifier; after a restart on the same data, every write answered 201 is stored once, every one
+// refused (503, or a connection refused after the listener closed) is not, and no write whose
+// connection was cut without an answer was stored anyway (the client would not know it was).
+test('SIGTERM during REST writes: answered 201 means stored, anything else means not stored', async () => {
+  const dataDir = freshDataDir('kgw-rest-stop-');
+  const own = await startGateway({ dataDir });
+  const obs = example('Observation-pain-score-before.json');
+  delete obs.id;
+  obs.subject = { reference: 'Patient/stop-1' };
+  const system = 'urn:kgw-test:stop';
+  const outcomes = new Map();
+  let next = 0;
+  let exited = false;
+  own.proc.once('exit', () => { exited = true; });
+  // node:http with keep-alive connections: fast enough that at the signal many writes are waiting
+  // for their commit (fetch leaves most of the time in the client).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const post = (body) => new Promise((resolve) => {
+    const req = http.request(`${own.fhirBase}/Observation`, { method: 'POST', agent, headers: FHIR_JSON }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 201 ? 'created' : res.statusCode === 503 ? 'refused' : `status ${res.statusCode}`));
+      res.on('error', () => resolve('cut'));
+    });
+    req.on('error', (e) => resolve(e.code === 'ECONNREFUSED' ? 'refused' : 'cut'));
+    req.end(body);
+  });
+  const client = async () => {
+    while (!exited) {
+      const value = `w-${next++}`;
+      const outcome = await post(JSON.stringify({ ...obs, identifier: [{ system, value }] }));
+      outcomes.set(value, outcome);
+      if (outcome !== 'created') await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const clients = Array.from({ length: 64 }, client);
+  await new Promise((r) => setTimeout(r, 700));
+  const code = await own.stop();
+  await Promise.all(clients);
+  agent.destroy();
+  assert.equal(code, 0, 'a graceful stop exits 0');
+
+  const again = await startGateway({ dataDir });
+  try {
+    const stored = new Map();
+    let url = `${again.fhirBase}/Observation?subject=Patient/stop-1&_count=500`;
+    while (url) {
+      const page = await call('GET', url);
+      assert.equal(page.status, 200, page.text);
+      for (const e of page.json.entry ?? []) {
+        const id = e.resource.identifier?.find((i) => i.system === system)?.value;
+        if (id) stored.set(id, (stored.get(id) ?? 0) + 1);
+      }
+      url = page.json.link?.find((l) => l.relation === 'next')?.url;
+    }
+    const tally = {};
+    for (const outcome of outcomes.values()) tally[outcome] = (tally[outcome] ?? 0) + 1;
+    console.log(JSON.stringify(tally));
+    assert.ok((tally.created ?? 0) > 50, `writes were answered before the stop: ${JSON.stringify(tally)}`);
+    for (const [value, outcome] of outcomes) {
+      if (outcome === 'created') assert.equal(stored.get(value), 1, `${value} was answered 201 and is stored once`);
+      else assert.equal(stored.get(value), undefined, `${value} (${outcome}) must not be stored: ${JSON.stringify(tally)}`);
+    }
+  } finally {
+    await again.stop();
+    again.cleanup();
+  }
+});
+
 test('healthz, readyz and Prometheus metrics', async () => {
   const root = `http://127.0.0.1:${gw.httpPort}`;
   assert.equal((await call('GET', `${root}/healthz`)).status, 200);

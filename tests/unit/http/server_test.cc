@@ -94,10 +94,12 @@ std::string Body(const std::string& answer) { return answer.substr(answer.find("
 
 class ServerTest : public ::testing::Test {
  protected:
-  void Start(Handler handler, size_t max_body_bytes = 8 << 20) {
+  void Start(Handler handler, size_t max_body_bytes = 8 << 20,
+             std::chrono::milliseconds drain_timeout = std::chrono::seconds(10)) {
     ServerOptions options;
     options.port = 0;
     options.max_body_bytes = max_body_bytes;
+    options.drain_timeout = drain_timeout;
     auto server = Server::Start(options, std::move(handler));
     ASSERT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(*server);
@@ -264,6 +266,64 @@ TEST_F(ServerTest, StopsWithAnIdleKeepAliveConnectionOpen) {
   auto stopped = std::async(std::launch::async, [this] { server_->Stop(); });
   ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "Stop() hangs";
   EXPECT_TRUE(idle.ClosedByServer());
+  server_.reset();
+}
+
+// A write answers once the store has committed it: Stop() must let that answer out before
+// cpprestsdk's close cuts the connection (the client would not know whether its write was stored),
+// and refuse what arrives meanwhile with a 503 that closes the connection.
+TEST_F(ServerTest, StopAnswersTheRequestsInFlightAndRefusesLaterOnesWith503) {
+  auto handled = std::make_shared<std::promise<void>>();
+  Start([handled](const Request& r, Responder respond) {
+    if (r.path != "/fhir/Observation") return respond({200, "text/plain", {}, "ok"});
+    handled->set_value();
+    std::thread([respond] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      respond({201, "application/fhir+json", {}, R"({"resourceType":"Observation"})"});
+    }).detach();
+  });
+  Connection later(port());  // open before Stop(), its request sent while stopping
+  later.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(Body(later.Answer()), "ok");
+  Connection writer(port());
+  writer.Send(Post("/fhir/Observation", "{}"));
+  handled->get_future().wait();
+  const auto started = std::chrono::steady_clock::now();
+  auto stopped = std::async(std::launch::async, [this] { server_->Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "Stop() did not wait";
+  later.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string refused = later.Answer();
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
+  EXPECT_NE(refused.find("Connection: close"), std::string::npos) << refused;
+  EXPECT_NE(Body(refused).find("\"transient\""), std::string::npos) << refused;
+  EXPECT_TRUE(later.ClosedByServer());
+  const std::string answer = writer.Answer();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 201", 0), 0u) << answer;
+  EXPECT_EQ(Body(answer), R"({"resourceType":"Observation"})");
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "Stop() hangs";
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300));
+  EXPECT_TRUE(writer.ClosedByServer());
+  server_.reset();
+}
+
+// A handler that never answers holds Stop() back only until the drain timeout; an answer given
+// after the listener closed goes nowhere and harms nothing.
+TEST_F(ServerTest, StopGivesUpOnAnAnswerThatNeverComesAfterTheDrainTimeout) {
+  auto kept = std::make_shared<std::promise<Responder>>();
+  Start([kept](const Request&, Responder respond) { kept->set_value(std::move(respond)); }, 8 << 20,
+        std::chrono::milliseconds(300));
+  Connection client(port());
+  client.Send(Post("/fhir/Observation", "{}"));
+  Responder late = kept->get_future().get();
+  const auto started = std::chrono::steady_clock::now();
+  auto stopped = std::async(std::launch::async, [this] { server_->Stop(); });
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "Stop() hangs";
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_TRUE(client.ClosedByServer());
+  late({201, "application/fhir+json", {}, "{}"});
   server_.reset();
 }
 
