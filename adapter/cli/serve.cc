@@ -2,6 +2,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -310,6 +311,13 @@ int Serve(const std::vector<std::string>& argv) {
   schedule_ledger.reset();
   shared_store.reset();  // drains the store's queue and closes the database
   log::Info("serve.stopped");
+  if (http::CloseStuck()) {
+    // Everything of ours is closed and flushed; cpprestsdk's static objects would wait for the
+    // stuck listener close again at exit (see http::CloseStuck).
+    std::cout.flush();
+    std::fflush(nullptr);
+    std::_Exit(kExitOk);
+  }
   return kExitOk;
 }
 

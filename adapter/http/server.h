@@ -59,6 +59,7 @@ struct ServerOptions {
   size_t max_body_bytes = 8 << 20;       // larger requests get 413
   size_t threads = 0;                    // cpprestsdk pool threads, 0: DefaultPoolThreads() (see pool.h)
   std::chrono::milliseconds drain_timeout{10000};  // how long Stop() waits for unanswered requests
+  std::chrono::milliseconds close_timeout{5000};   // then for cpprestsdk's close (see CloseStuck)
   std::string certificate;               // PEM files: HTTPS when both are given
   std::string private_key;
 };
@@ -68,8 +69,8 @@ class Server {
   static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
-  // Stops: requests received before are answered (for up to drain_timeout), later ones get 503 with
-  // Connection: close, then the listener closes its connections.
+  // Stops: requests received before are answered (for up to drain_timeout), later ones get 503
+  // with Retry-After, then the listener closes its connections (for up to close_timeout).
   virtual void Stop() = 0;
 };
 
@@ -77,6 +78,11 @@ class Server {
 // store's writer calls back once per committed request; building and sending the answer there
 // would hold up the next commit).
 void RunLater(std::function<void()> work);
+
+// True once a listener's close did not end within its close_timeout (a race inside cpprestsdk, see
+// Stop in server.cc). cpprestsdk's own static objects would wait for that close again when the
+// process ends, so the program ends with _Exit once everything of its own is closed and flushed.
+bool CloseStuck();
 
 // 500 body used when a handler throws.
 Response InternalErrorResponse();

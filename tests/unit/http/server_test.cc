@@ -271,7 +271,7 @@ TEST_F(ServerTest, StopsWithAnIdleKeepAliveConnectionOpen) {
 
 // A write answers once the store has committed it: Stop() must let that answer out before
 // cpprestsdk's close cuts the connection (the client would not know whether its write was stored),
-// and refuse what arrives meanwhile with a 503 that closes the connection.
+// and refuse what arrives meanwhile with a 503.
 TEST_F(ServerTest, StopAnswersTheRequestsInFlightAndRefusesLaterOnesWith503) {
   auto handled = std::make_shared<std::promise<void>>();
   Start([handled](const Request& r, Responder respond) {
@@ -295,7 +295,6 @@ TEST_F(ServerTest, StopAnswersTheRequestsInFlightAndRefusesLaterOnesWith503) {
   later.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   const std::string refused = later.Answer();
   EXPECT_EQ(refused.rfind("HTTP/1.1 503", 0), 0u) << refused;
-  EXPECT_NE(refused.find("Connection: close"), std::string::npos) << refused;
   EXPECT_NE(Body(refused).find("\"transient\""), std::string::npos) << refused;
   EXPECT_TRUE(later.ClosedByServer());
   const std::string answer = writer.Answer();
