@@ -9,7 +9,7 @@
 
 namespace ketamine::http {
 
-// Threads of the shared pool: the machine's cores, at least 2. Handlers never block a pool thread
+// Threads of the shared pool: the machine's cores (StartPool never starts fewer than 2). Handlers never block a pool thread
 // (writes wait for the store's commit off the pool), so more threads only add hand-offs.
 size_t DefaultPoolThreads();
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests (the Debian server package, run as the postgres
-# user when the tests run as root; it listens only on a Unix socket in its own folder).
+# user when the tests run as root; it listens only on a Unix socket in its own folder; it loads
+# pg_stat_statements, with which a store test counts the pages a claim reads).
 #   tests/integration/pg_cluster.sh start DIR        # prints a libpq conninfo for database "postgres"
 #   tests/integration/pg_cluster.sh createdb DIR NAME
 #   tests/integration/pg_cluster.sh restart DIR      # a fast restart (every connection is dropped)
@@ -17,7 +18,8 @@ case "$1" in
     as_owner "$bin/initdb" -D "$dir/data" -U kgw -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
       { cat "$dir/initdb.log" >&2; exit 1; }
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-k $dir -c listen_addresses= -p 5432 -c max_connections=200" start >/dev/null ||
+      -o "-k $dir -c listen_addresses= -p 5432 -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" \
+      start >/dev/null ||
       { cat "$dir/server.log" >&2; exit 1; }
     echo "host=$dir port=5432 user=kgw dbname=postgres"
     ;;
