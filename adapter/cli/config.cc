@@ -200,7 +200,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   if (const Value* mllp = r.Find(doc, "mllp")) KETAMINE_RETURN_IF_ERROR(ReadMllp(r, *mllp, config));
   if (const Value* http = r.Find(doc, "http")) {
     KETAMINE_RETURN_IF_ERROR(
-        r.Keys(*http, "http", {"host", "port", "max_body_bytes", "tls", "base_url", "operator_tokens_file"}));
+        r.Keys(*http, "http", {"host", "port", "max_body_bytes", "drain_seconds", "tls", "base_url", "operator_tokens_file"}));
     std::string tokens_file;
     KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "operator_tokens_file", tokens_file));
     if (!tokens_file.empty()) {
@@ -211,6 +211,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "host", config.http_host));
     KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "port", config.http_port, 0, 65535));
     KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "max_body_bytes", config.http_max_body_bytes, 1024, 1 << 30));
+    KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "drain_seconds", config.http_drain_seconds, 1, 3600));
     KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "base_url", config.http_base_url));
     if (const Value* tls = r.Find(*http, "tls")) {
       KETAMINE_RETURN_IF_ERROR(r.Keys(*tls, "http.tls", {"certificate", "private_key"}));

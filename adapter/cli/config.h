@@ -25,6 +25,7 @@ struct GatewayConfig {
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 8080;
   size_t http_max_body_bytes = 8 << 20;
+  int http_drain_seconds = 10;     // how long a stop waits for REST requests in flight
   std::string http_base_url;       // as clients reach the gateway; default http(s)://host:port/fhir
   std::string http_certificate;    // PEM: HTTPS when both are set
   std::string http_private_key;

@@ -1,5 +1,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -267,6 +268,7 @@ int Serve(const std::vector<std::string>& argv) {
   http_options.host = config->http_host;
   http_options.port = config->http_port;
   http_options.max_body_bytes = config->http_max_body_bytes;
+  http_options.drain_timeout = std::chrono::seconds(config->http_drain_seconds);
   http_options.certificate = config->http_certificate;
   http_options.private_key = config->http_private_key;
   auto http_server = http::Server::Start(http_options, [facade](const http::Request& r, http::Responder respond) { facade->Handle(r, std::move(respond)); });

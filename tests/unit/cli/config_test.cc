@@ -15,6 +15,19 @@ TEST(ConfigTest, DefaultsAreTheSandbox) {
   EXPECT_EQ(config->http_port, 8080);
   EXPECT_EQ(config->data_dir, "data");
   EXPECT_EQ(config->mllp.max_frame_bytes, 1u << 20);
+  EXPECT_EQ(config->http_drain_seconds, 10);
+}
+
+TEST(ConfigTest, TheRestDrainTimeIsReadWithinItsRange) {
+  auto config = ParseConfig(R"({"http": {"drain_seconds": 30}})", "test.json");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->http_drain_seconds, 30);
+  for (const char* wrong : {R"({"http": {"drain_seconds": 0}})", R"({"http": {"drain_seconds": 3601}})",
+                            R"({"http": {"drain_seconds": "10"}})"}) {
+    auto refused = ParseConfig(wrong, "site.json");
+    ASSERT_FALSE(refused.ok()) << wrong;
+    EXPECT_EQ(refused.status().location().ToString(), "http.drain_seconds") << wrong;
+  }
 }
 
 TEST(ConfigTest, ReadsListenerSettings) {
