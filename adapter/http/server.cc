@@ -99,37 +99,40 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       : handler_(std::move(handler)), max_body_bytes_(max_body_bytes) {}
 
   void Serve(http_request request) {
-    open_.fetch_add(1);
+    // What arrives once the stop has begun is refused (503) and not counted: the stop waits only for
+    // what came before it, however busy the clients keep it.
+    const bool counted = !draining_.load();
+    if (counted) open_.fetch_add(1);
     try {
       const std::string method = request.method();
       if (method == web::http::methods::TRCE) {  // never echo a request back
         Answer(request, {405, "application/fhir+json", {{"Allow", "GET, POST, PUT, DELETE"}},
-                        OutcomeBody("not-supported", "TRACE is not supported")});
+                        OutcomeBody("not-supported", "TRACE is not supported")}, counted);
         return;
       }
       const auto& headers = request.headers();
       if (headers.has(web::http::header_names::content_length)) {
-        if (headers.content_length() > max_body_bytes_) return RefuseTooLarge(request);
+        if (headers.content_length() > max_body_bytes_) return RefuseTooLarge(request, counted);
       } else if (std::string coding; headers.match(web::http::header_names::transfer_encoding, coding) &&
                                      Lower(coding).find("chunked") != std::string::npos) {
-        return ReadAsItComes(request, std::make_shared<std::string>());
+        return ReadAsItComes(request, std::make_shared<std::string>(), counted);
       }
       // The body is complete when the request's data-available event fires: on the thread that
       // read its last byte, or already (a request without a body) so that this runs here.
       WhenDone(pplx::create_task(request._get_impl()->_get_data_available()),
-               [self = shared_from_this(), request](const pplx::task<utility::size64_t>& received) noexcept {
+               [self = shared_from_this(), request, counted](const pplx::task<utility::size64_t>& received) noexcept {
         try {
           received.get();
         } catch (const std::exception& e) {
-          return self->NotReceived(request, e);
+          return self->NotReceived(request, e, counted);
         }
-        self->Dispatch(request, [&request] {
+        self->Dispatch(request, counted, [&request] {
           return request._get_impl()->extract_string(/*ignore_content_type=*/true);
         });
       });
     } catch (const std::exception& e) {
       log::Error("http-request-failed", {{"error", e.what()}});
-      Answer(request, InternalErrorResponse());
+      Answer(request, InternalErrorResponse(), counted);
     }
   }
 
@@ -149,52 +152,51 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
   // cpprestsdk writes an answer only once the request's body is complete, and would read the whole
   // body into memory first: ending the body here sends the 413 at once, and the connection closes
   // after it (Connection: close) instead of reading on.
-  void RefuseTooLarge(const http_request& request) {
+  void RefuseTooLarge(const http_request& request, bool counted) {
     Answer(request, {413, "application/fhir+json", {{"Connection", "close"}},
                     OutcomeBody("too-costly", "the request body is larger than " +
-                                                  std::to_string(max_body_bytes_) + " bytes")});
+                                                  std::to_string(max_body_bytes_) + " bytes")},
+           counted);
     request._get_impl()->_complete(0, std::make_exception_ptr(std::length_error("request body over the limit")));
   }
 
-  void NotReceived(const http_request& request, const std::exception& e) {
+  void NotReceived(const http_request& request, const std::exception& e, bool counted) {
     // The client went away or its body could not be read.
     log::Warn("http-body-not-received", {{"error", e.what()}});
     Answer(request, {400, "application/fhir+json", {{"Connection", "close"}},
-                    OutcomeBody("invalid", "the request body was not received")});
+                    OutcomeBody("invalid", "the request body was not received")},
+           counted);
   }
 
   // A body of no announced length (chunked) is read as it arrives and refused as soon as it passes
   // the limit. A read completes when it has all it asked for or the body has ended, so each asks
   // for 64 KB, or for one byte more than the limit leaves. The reads go through the pool:
   // cpprestsdk completes them under its buffer's lock, where the next read could not be asked for.
-  void ReadAsItComes(const http_request& request, std::shared_ptr<std::string> body) {
+  void ReadAsItComes(const http_request& request, std::shared_ptr<std::string> body, bool counted) {
     const size_t at = body->size();
     const size_t ask = std::min<size_t>(64 << 10, max_body_bytes_ + 1 - at);
     body->resize(at + ask);
     request.body().streambuf().getn(reinterpret_cast<uint8_t*>(body->data() + at), ask)
-        .then([self = shared_from_this(), request, body, at](const pplx::task<size_t>& read) noexcept {
+        .then([self = shared_from_this(), request, body, at, counted](const pplx::task<size_t>& read) noexcept {
           size_t n = 0;
           try {
             n = read.get();
           } catch (const std::exception& e) {
-            return self->NotReceived(request, e);
+            return self->NotReceived(request, e, counted);
           }
           body->resize(at + n);
-          if (body->size() > self->max_body_bytes_) return self->RefuseTooLarge(request);
-          if (n > 0) return self->ReadAsItComes(request, body);
-          self->Dispatch(request, [body] { return std::move(*body); });
+          if (body->size() > self->max_body_bytes_) return self->RefuseTooLarge(request, counted);
+          if (n > 0) return self->ReadAsItComes(request, body, counted);
+          self->Dispatch(request, counted, [body] { return std::move(*body); });
         });
   }
 
   // Hands the request to the handler; `take_body` gives its body (within the limit: both callers
-  // checked its size, from Content-Length or as it came).
+  // checked its size, from Content-Length or as it came). `counted`: see Serve.
   template <typename TakeBody>
-  void Dispatch(const http_request& request, TakeBody take_body) noexcept {
+  void Dispatch(const http_request& request, bool counted, TakeBody take_body) noexcept {
     try {
-      if (draining_.load()) {
-        return Answer(request, {503, "application/fhir+json", {{"Retry-After", "1"}},
-                                OutcomeBody("transient", "the server is shutting down; send the request again")});
-      }
+      if (draining_.load()) return Answer(request, ShuttingDown(), counted);
       Request r;
       r.method = request.method();
       const web::uri& uri = request.relative_uri();
@@ -204,27 +206,35 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       }
       for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
       r.body = take_body();
-      handler_(r, [self = shared_from_this(), request](Response response) { self->Answer(request, response); });
+      handler_(r, [self = shared_from_this(), request, counted](Response response) {
+        self->Answer(request, response, counted);
+      });
     } catch (const std::exception& e) {
       log::Error("http-handler-failed", {{"error", e.what()}});
-      Answer(request, InternalErrorResponse());
+      Answer(request, InternalErrorResponse(), counted);
     } catch (...) {
       log::Error("http-handler-failed", {{"error", "unknown exception"}});
-      Answer(request, InternalErrorResponse());
+      Answer(request, InternalErrorResponse(), counted);
     }
   }
 
-  // Sends the answer; the request counts as open until it is written or its connection is gone (the
-  // task reply() returns ends then). cpprestsdk observes that task itself (http_msg.cpp), so a
-  // client that went away ends nothing; this continuation runs on the thread that wrote the answer.
-  // A second answer to one request (reply() throws) is dropped and not counted twice.
-  void Answer(const http_request& request, const Response& response) noexcept {
+  static Response ShuttingDown() {
+    return {503, "application/fhir+json", {{"Retry-After", "1"}},
+            OutcomeBody("transient", "the server is shutting down; send the request again")};
+  }
+
+  // Sends the answer; a counted request stays open until the answer is written or its connection is
+  // gone (the task reply() returns ends then). cpprestsdk observes that task itself (http_msg.cpp),
+  // so a client that went away ends nothing; this continuation runs on the thread that wrote the
+  // answer. A second answer to one request (reply() throws) is dropped and not counted twice.
+  void Answer(const http_request& request, const Response& response, bool counted) noexcept {
     pplx::task<void> written;
     try {
       written = request.reply(ToCpprest(response));
     } catch (const std::exception&) {
       return;
     }
+    if (!counted) return;
     WhenDone(written, [self = shared_from_this()](const pplx::task<void>& done) noexcept {
       try {
         done.wait();

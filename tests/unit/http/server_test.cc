@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace ketamine::http {
 namespace {
@@ -35,6 +36,7 @@ class Connection {
   }
   ~Connection() { Close(); }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
 
   void Send(const std::string& bytes) { ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), ssize_t(bytes.size())); }
   void Close() {
@@ -303,6 +305,49 @@ TEST_F(ServerTest, StopAnswersTheRequestsInFlightAndRefusesLaterOnesWith503) {
   ASSERT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "Stop() hangs";
   EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300));
   EXPECT_TRUE(writer.ClosedByServer());
+  server_.reset();
+}
+
+// Clients that keep sending while the server stops (eight connections, a request as soon as the
+// last answer came) get 503s and do not hold the stop back until the drain timeout: it waits only
+// for what came before it began.
+TEST_F(ServerTest, RequestsArrivingWhileStoppingDoNotHoldTheStopBack) {
+  auto handled = std::make_shared<std::promise<void>>();
+  Start([handled](const Request& r, Responder respond) {
+    if (r.path != "/fhir/Observation") return respond({200, "text/plain", {}, "ok"});
+    handled->set_value();
+    std::thread([respond] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      respond({201, "application/fhir+json", {}, "{}"});
+    }).detach();
+  });
+  std::atomic<bool> stopped{false};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([this, &stopped, &refused] {
+      Connection client(port());
+      const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+      while (!stopped) {
+        if (::send(client.fd(), request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) return;
+        const std::string answer = client.Answer();
+        if (answer.empty()) return;
+        if (answer.rfind("HTTP/1.1 503", 0) == 0) ++refused;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Connection writer(port());
+  writer.Send(Post("/fhir/Observation", "{}"));
+  handled->get_future().wait();
+  const auto started = std::chrono::steady_clock::now();
+  server_->Stop();
+  const auto took = std::chrono::steady_clock::now() - started;
+  stopped = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(writer.Answer().rfind("HTTP/1.1 201", 0), 0u);
+  EXPECT_GT(refused.load(), 0) << "requests arrived while stopping";
+  EXPECT_LT(took, std::chrono::seconds(3)) << "the stop waited for requests that came after it began";
   server_.reset();
 }
 
