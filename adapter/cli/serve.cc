@@ -1,4 +1,5 @@
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <csignal>
@@ -290,13 +291,19 @@ int Serve(const std::vector<std::string>& argv) {
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   auto work = boost::asio::make_work_guard(io);
+  std::thread http_stopper;
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     log::Info("serve.stopping", {{"signal", std::to_string(signal)}});
-    (*http_server)->Stop();
+    // Both listeners stop accepting now. MLLP messages in flight finish on the event loop (their
+    // ACKs go out), then the sessions close. The REST stop waits for the writes in flight to be
+    // committed and answered (up to http.drain_seconds): on a thread of its own, so that the event
+    // loop goes on finishing MLLP messages meanwhile; run() returns after both.
     (*server)->Stop();
-    work.reset();
-    // In-flight messages finish (their ACKs go out), then the sessions close and run() returns.
+    http_stopper = std::thread([&] {
+      (*http_server)->Stop();
+      boost::asio::post(io, [&] { work.reset(); });
+    });
   });
   std::vector<std::thread> threads;
   for (int i = 1; i < config->threads; ++i) threads.emplace_back([&io] {
@@ -305,6 +312,7 @@ int Serve(const std::vector<std::string>& argv) {
   });
   io.run();
   for (auto& t : threads) t.join();
+  if (http_stopper.joinable()) http_stopper.join();
   server->reset();
   http_server->reset();
   if (deliveries) deliveries->Stop();  // the item in hand finishes; the rest waits in the outbox
