@@ -12,7 +12,7 @@
 
 namespace ketamine::http {
 
-size_t DefaultPoolThreads() { return std::thread::hardware_concurrency(); }  // StartPool keeps at least 2
+size_t DefaultPoolThreads() { return std::thread::hardware_concurrency(); }
 
 size_t StartPool(size_t threads) {
   static std::once_flag once;

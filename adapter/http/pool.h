@@ -9,8 +9,9 @@
 
 namespace ketamine::http {
 
-// Threads of the shared pool: the machine's cores (StartPool never starts fewer than 2). Handlers never block a pool thread
-// (writes wait for the store's commit off the pool), so more threads only add hand-offs.
+// Threads of the shared pool: the machine's cores (StartPool never starts fewer than 2). Handlers
+// never block a pool thread (writes wait for the store's commit off the pool), so more threads only
+// add hand-offs.
 size_t DefaultPoolThreads();
 
 // Sizes the pool when it has not started yet; returns the size it was given by the first call.

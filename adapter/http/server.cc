@@ -226,12 +226,18 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
   // Sends the answer; a counted request stays open until the answer is written or its connection is
   // gone (the task reply() returns ends then). cpprestsdk observes that task itself (http_msg.cpp),
   // so a client that went away ends nothing; this continuation runs on the thread that wrote the
-  // answer. A second answer to one request (reply() throws) is dropped and not counted twice.
+  // answer. A second answer to one request (reply() throws http_exception) is dropped and not
+  // counted twice; an answer that could not be made at all leaves its request unanswered, and it
+  // no longer holds the stop back.
   void Answer(const http_request& request, const Response& response, bool counted) noexcept {
     pplx::task<void> written;
     try {
       written = request.reply(ToCpprest(response));
-    } catch (const std::exception&) {
+    } catch (const web::http::http_exception&) {
+      return;
+    } catch (const std::exception& e) {
+      log::Error("http-answer-failed", {{"error", e.what()}});
+      if (counted) Finished();
       return;
     }
     if (!counted) return;

@@ -36,9 +36,12 @@ class Connection {
   }
   ~Connection() { Close(); }
   bool connected() const { return connected_; }
-  int fd() const { return fd_; }
 
-  void Send(const std::string& bytes) { ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), ssize_t(bytes.size())); }
+  void Send(const std::string& bytes) { ASSERT_TRUE(TrySend(bytes)); }
+  // False when the server closed the connection (a client loop that runs into a stop ends there).
+  bool TrySend(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size());
+  }
   void Close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -125,6 +128,22 @@ class ServerTest : public ::testing::Test {
     }
   }
   uint16_t port() const { return server_->port(); }
+
+  // A server whose POST /fhir/Observation answers 201 with `body` after `delay`, from another
+  // thread (as a write answers once committed), and anything else 200 "ok" at once. The future is
+  // ready once the POST has reached the handler.
+  std::future<void> StartWithSlowWrites(std::chrono::milliseconds delay, std::string body) {
+    auto handled = std::make_shared<std::promise<void>>();
+    Start([handled, delay, body](const Request& r, Responder respond) {
+      if (r.path != "/fhir/Observation") return respond({200, "text/plain", {}, "ok"});
+      handled->set_value();
+      std::thread([respond, delay, body] {
+        std::this_thread::sleep_for(delay);
+        respond({201, "application/fhir+json", {}, body});
+      }).detach();
+    });
+    return handled->get_future();
+  }
 
   std::unique_ptr<Server> server_;
 };
@@ -275,21 +294,13 @@ TEST_F(ServerTest, StopsWithAnIdleKeepAliveConnectionOpen) {
 // cpprestsdk's close cuts the connection (the client would not know whether its write was stored),
 // and refuse what arrives meanwhile with a 503.
 TEST_F(ServerTest, StopAnswersTheRequestsInFlightAndRefusesLaterOnesWith503) {
-  auto handled = std::make_shared<std::promise<void>>();
-  Start([handled](const Request& r, Responder respond) {
-    if (r.path != "/fhir/Observation") return respond({200, "text/plain", {}, "ok"});
-    handled->set_value();
-    std::thread([respond] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(400));
-      respond({201, "application/fhir+json", {}, R"({"resourceType":"Observation"})"});
-    }).detach();
-  });
+  std::future<void> handled = StartWithSlowWrites(std::chrono::milliseconds(400), R"({"resourceType":"Observation"})");
   Connection later(port());  // open before Stop(), its request sent while stopping
   later.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_EQ(Body(later.Answer()), "ok");
   Connection writer(port());
   writer.Send(Post("/fhir/Observation", "{}"));
-  handled->get_future().wait();
+  handled.wait();
   const auto started = std::chrono::steady_clock::now();
   auto stopped = std::async(std::launch::async, [this] { server_->Stop(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -312,15 +323,7 @@ TEST_F(ServerTest, StopAnswersTheRequestsInFlightAndRefusesLaterOnesWith503) {
 // last answer came) get 503s and do not hold the stop back until the drain timeout: it waits only
 // for what came before it began.
 TEST_F(ServerTest, RequestsArrivingWhileStoppingDoNotHoldTheStopBack) {
-  auto handled = std::make_shared<std::promise<void>>();
-  Start([handled](const Request& r, Responder respond) {
-    if (r.path != "/fhir/Observation") return respond({200, "text/plain", {}, "ok"});
-    handled->set_value();
-    std::thread([respond] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      respond({201, "application/fhir+json", {}, "{}"});
-    }).detach();
-  });
+  std::future<void> handled = StartWithSlowWrites(std::chrono::milliseconds(200), "{}");
   std::atomic<bool> stopped{false};
   std::atomic<int> refused{0};
   std::vector<std::thread> clients;
@@ -329,7 +332,7 @@ TEST_F(ServerTest, RequestsArrivingWhileStoppingDoNotHoldTheStopBack) {
       Connection client(port());
       const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
       while (!stopped) {
-        if (::send(client.fd(), request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) return;
+        if (!client.TrySend(request)) return;
         const std::string answer = client.Answer();
         if (answer.empty()) return;
         if (answer.rfind("HTTP/1.1 503", 0) == 0) ++refused;
@@ -339,7 +342,7 @@ TEST_F(ServerTest, RequestsArrivingWhileStoppingDoNotHoldTheStopBack) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   Connection writer(port());
   writer.Send(Post("/fhir/Observation", "{}"));
-  handled->get_future().wait();
+  handled.wait();
   const auto started = std::chrono::steady_clock::now();
   server_->Stop();
   const auto took = std::chrono::steady_clock::now() - started;
