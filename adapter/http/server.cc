@@ -391,7 +391,7 @@ Response InternalErrorResponse() {
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
   // Handlers run on cpprestsdk's shared pool and never block it (a write answers from the store's
   // commit callback), so a pool the size of the machine serves best; see pool.h.
-  StartPool(options.threads == 0 ? DefaultPoolThreads() : options.threads);
+  StartPool(options.threads);
   Status last = Status::Ok();
   for (int attempt = 0; attempt < (options.port == 0 ? 5 : 1); ++attempt) {
     uint16_t port = options.port;
