@@ -766,6 +766,13 @@ Result<std::vector<OutboxItem>> SqliteStore::MarkDeliveredAndClaim(const std::ve
                                                                    std::string_view destination, int64_t now_ms,
                                                                    size_t limit) {
   std::lock_guard lock(outbox_mutex_);
+  if (delivered.empty()) {
+    // Nothing to record: look without the write lock first. A worker is woken by every group that
+    // queued for it, and the store's writer waits for that lock (in SQLite's busy handler, 1 ms and
+    // more) whenever a claim holds it.
+    auto found = FindClaimable(destination, now_ms, limit);
+    if (!found.ok() || found->empty()) return found;
+  }
   KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
   Status marked = MarkDeliveredInTransaction(delivered, now_ms);
   auto items = marked.ok() ? ClaimInTransaction(destination, now_ms, limit) : Result<std::vector<OutboxItem>>(marked);
@@ -790,11 +797,23 @@ Status SqliteStore::MarkDeliveredInTransaction(const std::vector<int64_t>& ids, 
   return Status::Ok();
 }
 
-Result<std::vector<OutboxItem>> SqliteStore::ClaimInTransaction(std::string_view destination, int64_t now_ms,
-                                                                size_t limit) {
+// A progress handler's budget: SQLite calls it every kStepsPerTick steps of a statement and
+// interrupts the statement once it answers non-zero.
+constexpr int kStepsPerTick = 1000;
+int OverBudget(void* ticks_left) { return --*static_cast<int*>(ticks_left) < 0 ? 1 : 0; }
+
+Result<std::vector<OutboxItem>> SqliteStore::FindClaimable(std::string_view destination, int64_t now_ms,
+                                                           size_t limit) {
   // Items left "sending" (the gateway stopped while they were out: outcome unknown) go first;
-  // then pending items that are due and the oldest undelivered of their partition. Both read the
-  // state index in id order and stop at `limit`: the cost does not grow with delivered items.
+  // then the due pending items that are the oldest undelivered of their partition, asked two ways.
+  // Per pending item, oldest first: cheap while most items are due (a destination that keeps up,
+  // many patients), but it reads every item queued behind a head that waits for its retry. So it
+  // runs on a budget of steps (~20 ms here; a healthy claim of 128 items takes a few thousand), and
+  // past it the claim walks the undelivered index from partition to partition instead, one seek
+  // each, reading each one's oldest item only: the cost of the patients, not of their backlog.
+  // (Asked per item alone, a destination that was down for a while made every claim read its
+  // whole backlog; asked per partition alone, every claim of a healthy destination with 2,000
+  // patients waiting cost as much as 2,000 seeks and deliveries fell from ~5,300 to ~4,200/s.)
   const std::string unknown_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
                                   "WHERE o.destination = ?1 AND o.state = 'sending' ORDER BY o.id LIMIT ?3";
   const std::string due_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
@@ -802,24 +821,59 @@ Result<std::vector<OutboxItem>> SqliteStore::ClaimInTransaction(std::string_view
                               "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND "
                               "e.partition = o.partition AND e.state IN ('pending', 'sending') AND e.id < o.id) "
                               "ORDER BY o.id LIMIT ?3";
+  const std::string heads_sql =
+      std::string("WITH RECURSIVE parts(p) AS (SELECT (SELECT min(partition) FROM outbox WHERE destination = ?1 AND "
+                  "state IN ('pending', 'sending')) UNION ALL SELECT (SELECT min(partition) FROM outbox WHERE "
+                  "destination = ?1 AND state IN ('pending', 'sending') AND partition > parts.p) FROM parts WHERE "
+                  "parts.p IS NOT NULL) SELECT ") +
+      kOutboxColumns +
+      " FROM parts JOIN outbox o ON o.id = (SELECT min(h.id) FROM outbox h WHERE h.destination = ?1 AND "
+      "h.state IN ('pending', 'sending') AND h.partition = parts.p) JOIN outbox_payload p ON p.id = o.id "
+      "WHERE o.state = 'pending' AND o.next_attempt_ms <= ?2 ORDER BY o.id LIMIT ?3";
+  constexpr int kDueBudgetTicks = 20;  // x kStepsPerTick
   std::vector<OutboxItem> items;
-  for (const std::string* sql : {&unknown_sql, &due_sql}) {
-    if (items.size() >= limit) break;
+  uint64_t steps = 0;
+  bool over_budget = false;
+  for (const std::string* sql : {&unknown_sql, &due_sql, &heads_sql}) {
+    if (items.size() >= limit || (sql == &heads_sql && !over_budget)) break;
     Statement select(outbox_, sql->c_str());
     if (!select.ok()) return SqlError(outbox_, "prepare");
     select.Text(1, destination);
     sqlite3_bind_int64(select.get(), 2, now_ms);
     sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit - items.size()));
+    const size_t before = items.size();
+    int ticks_left = kDueBudgetTicks;
+    if (sql == &due_sql) sqlite3_progress_handler(outbox_, kStepsPerTick, OverBudget, &ticks_left);
     int rc;
-    while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-      KETAMINE_ASSIGN_OR_RETURN(OutboxItem item, ReadItem(select));
-      item.outcome_unknown = item.state == OutboxState::kSending;
-      item.state = OutboxState::kSending;
-      ++item.attempts;
-      items.push_back(std::move(item));
+    Status read = Status::Ok();
+    while (read.ok() && (rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+      auto item = ReadItem(select);
+      if (!item.ok()) {
+        read = item.status();
+        break;
+      }
+      item->outcome_unknown = item->state == OutboxState::kSending;
+      item->state = OutboxState::kSending;
+      ++item->attempts;
+      items.push_back(*std::move(item));
+    }
+    sqlite3_progress_handler(outbox_, 0, nullptr, nullptr);
+    if (!read.ok()) return read;
+    steps += static_cast<uint64_t>(sqlite3_stmt_status(select.get(), SQLITE_STMTSTATUS_VM_STEP, 0));
+    if (sql == &due_sql && rc == SQLITE_INTERRUPT) {
+      items.resize(before);  // the walk of the partitions finds them again
+      over_budget = true;
+      continue;
     }
     if (rc != SQLITE_DONE) return SqlError(outbox_, "claim");
   }
+  claim_steps_.store(steps, std::memory_order_relaxed);
+  return items;
+}
+
+Result<std::vector<OutboxItem>> SqliteStore::ClaimInTransaction(std::string_view destination, int64_t now_ms,
+                                                                size_t limit) {
+  KETAMINE_ASSIGN_OR_RETURN(std::vector<OutboxItem> items, FindClaimable(destination, now_ms, limit));
   if (items.empty()) return items;
   std::sort(items.begin(), items.end(), [](const OutboxItem& x, const OutboxItem& y) { return x.id < y.id; });
   Statement mark(outbox_, "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?1");

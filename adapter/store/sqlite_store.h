@@ -40,6 +40,8 @@ class SqliteStore : public MessageStore {
   // Commits done so far; appends / commits is the mean group size.
   uint64_t commits() const override;
   uint64_t appends() const override;
+  // SQLite virtual machine steps of the last claim's queries (a count of the work, for tests).
+  uint64_t claim_steps() const { return claim_steps_.load(std::memory_order_relaxed); }
   // Passes of the checkpoint thread so far.
   uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
   Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
@@ -57,6 +59,7 @@ class SqliteStore : public MessageStore {
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, sqlite3* checkpoint, SqliteOptions options);
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
   // Inside a transaction on outbox_ (outbox_mutex_ held): the parts of the calls above.
+  Result<std::vector<OutboxItem>> FindClaimable(std::string_view destination, int64_t now_ms, size_t limit);
   Result<std::vector<OutboxItem>> ClaimInTransaction(std::string_view destination, int64_t now_ms, size_t limit);
   Status MarkDeliveredInTransaction(const std::vector<int64_t>& ids, int64_t now_ms);
   // WAL checkpoints (see the constructor): the hook every connection calls after a commit, the
@@ -88,6 +91,7 @@ class SqliteStore : public MessageStore {
   bool checkpoint_wanted_ = false;
   bool checkpoint_stopping_ = false;
   std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<uint64_t> claim_steps_{0};
   std::atomic<int> wal_copied_{0};  // WAL pages copied by the last pass
   std::unique_ptr<GroupCommitter> committer_;  // the writer thread, on writer_
 };

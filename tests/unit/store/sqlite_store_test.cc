@@ -213,6 +213,58 @@ PRAGMA user_version = 5;
   EXPECT_EQ((*second)[0].write.payload, "C2");
 }
 
+// A destination that was down for a while: each patient's oldest item waits for its retry and the
+// items queued behind it cannot go. A claim stops asking item by item after ~20,000 SQLite steps
+// and reads each patient's oldest item instead (asked only item by item, it read all 5,000:
+// ~110,000 steps, and a worker claims at each group that queues for it). A claim with nothing to record and nothing to hand out
+// does not take the write lock, which the store's writer needs for every group.
+TEST_F(SqliteStoreTest, AClaimReadsEachPatientsOldestItemNotTheBacklogBehindIt) {
+  SqliteOptions options;
+  options.busy_timeout_ms = 1000;
+  auto opened = SqliteStore::Open(dir_, options);
+  ASSERT_TRUE(opened.ok());
+  SqliteStore& store = **opened;
+  constexpr int kPatients = 20;
+  auto queue = [&](int from, int to) {
+    for (int m = from; m < to; ++m) {
+      InboundRecord r = Record("B" + std::to_string(m));
+      for (int p = 0; p < kPatients; ++p) {
+        const std::string key = std::to_string(m) + "-" + std::to_string(p);
+        r.outbox.push_back({"registry", "Patient/p" + std::to_string(p), "application/fhir+json", key, "k-" + key});
+      }
+      ASSERT_TRUE(store.AppendAndWait(std::move(r)).ok());
+    }
+  };
+  queue(0, 1);
+  auto heads = store.ClaimOutbox("registry", kNow, 64);
+  ASSERT_TRUE(heads.ok()) << heads.status().message();
+  ASSERT_EQ(heads->size(), static_cast<size_t>(kPatients));
+  for (const auto& item : *heads) ASSERT_TRUE(store.MarkRetry(item.id, kNow + 60000, "connection refused").ok());
+  queue(1, 250);  // 4,980 items behind the 20 heads
+  auto none = store.ClaimOutbox("registry", kNow, 64);
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_TRUE(none->empty());
+  EXPECT_LT(store.claim_steps(), 30000u) << "SQLite steps of a claim that hands out nothing";
+  // Another connection holds the write lock: a claim with nothing to hand out still answers.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / SqliteStore::kFileName).c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE;", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto locked = store.MarkDeliveredAndClaim({}, "registry", kNow, 64);
+  EXPECT_TRUE(locked.ok()) << locked.status().message();
+  sqlite3_exec(other, "ROLLBACK;", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  // Due again: the 20 heads, oldest first, and nothing behind them.
+  auto due = store.ClaimOutbox("registry", kNow + 60000, 64);
+  ASSERT_TRUE(due.ok()) << due.status().message();
+  ASSERT_EQ(due->size(), static_cast<size_t>(kPatients));
+  for (size_t i = 0; i < due->size(); ++i) {
+    EXPECT_EQ((*due)[i].write.payload, "0-" + std::to_string(i));
+    EXPECT_EQ((*due)[i].attempts, 2);
+  }
+  EXPECT_LT(store.claim_steps(), 30000u);
+  std::printf("SQLite steps of the last claim: %llu\n", static_cast<unsigned long long>(store.claim_steps()));
+}
+
 // Raw messages and outbox payloads are kept LZ4-packed when that saves space, and read back as
 // they came; a short one is kept as it is.
 TEST_F(SqliteStoreTest, RawMessagesAndPayloadsAreStoredPacked) {
