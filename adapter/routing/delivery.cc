@@ -276,11 +276,14 @@ void DeliveryWorker::Stop() {
 }
 
 void DeliveryWorker::Wake() {
+  bool listening;
   {
     std::lock_guard lock(mutex_);
     woken_ = true;
+    listening = listening_;
   }
-  wake_.notify_all();
+  // A wake-up the worker would only go back to sleep from costs a context switch per group.
+  if (listening) wake_.notify_all();
 }
 
 int64_t DeliveryWorker::BackoffMs(int attempts) {
@@ -300,6 +303,11 @@ void DeliveryWorker::Loop() {
   const size_t claim = std::max<size_t>(64, static_cast<size_t>(destination_.concurrency) * destination_.items_per_request);
   // What the last round delivered is recorded in the commit that claims the next round.
   std::vector<int64_t> delivered;
+  // The last round sent something and no send went through (retries, none delivered): the
+  // destination looks down. Until a send succeeds again, the worker claims once per first retry
+  // delay instead of at every group that queues for it (each claim reads the destination's
+  // undelivered index: a thousand claims a second under load, for items that cannot go).
+  bool looks_down = false;
   while (true) {
     if (stopping_) {
       if (Status s = store_->MarkDelivered(delivered, UnixMs(Clock::System().Now())); !s.ok()) {
@@ -316,12 +324,20 @@ void DeliveryWorker::Loop() {
       delivered.clear();
     }
     if (!items.ok() || items->empty()) {
+      if (looks_down) {
+        PauseWhileDown();
+        continue;
+      }
       std::unique_lock lock(mutex_);
+      listening_ = true;
       wake_.wait_for(lock, kPoll, [this] { return stopping_.load() || woken_; });
+      listening_ = false;
       woken_ = false;
       continue;
     }
     const std::vector<SendResult> results = sender_->SendAll(*items, [this] { return !stopping_.load(); });
+    const uint64_t delivered_before = counters_.delivered;
+    const uint64_t retries_before = counters_.retries;
     for (size_t i = 0; i < items->size(); ++i) {
       const store::OutboxItem& item = (*items)[i];
       const SendResult& result = results[i];
@@ -355,7 +371,19 @@ void DeliveryWorker::Loop() {
         log::Error("delivery.mark-failed", {{"error", s.message()}});
       }
     }
+    if (counters_.delivered != delivered_before) {
+      looks_down = false;
+    } else if (counters_.retries != retries_before) {
+      looks_down = true;
+    }
+    if (looks_down) PauseWhileDown();
   }
+}
+
+void DeliveryWorker::PauseWhileDown() {
+  std::unique_lock lock(mutex_);
+  wake_.wait_for(lock, std::chrono::milliseconds(destination_.initial_backoff_ms), [this] { return stopping_.load(); });
+  woken_ = false;
 }
 
 Result<std::unique_ptr<DeliveryWorkers>> DeliveryWorkers::Start(std::shared_ptr<store::MessageStore> store,

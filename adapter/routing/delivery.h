@@ -87,6 +87,7 @@ class DeliveryWorker {
 
  private:
   void Loop();
+  void PauseWhileDown();  // the first retry delay, or until Stop(); wake-ups do not end it
   int64_t BackoffMs(int attempts);
 
   std::shared_ptr<store::MessageStore> store_;
@@ -97,6 +98,7 @@ class DeliveryWorker {
   std::condition_variable wake_;
   std::atomic<bool> stopping_ = false;  // written under mutex_; read by the sender between items
   bool woken_ = false;
+  bool listening_ = false;  // the worker waits for Wake() (not while the destination looks down)
   std::thread thread_;
 };
 

@@ -190,6 +190,58 @@ TEST(DeliveryWorker, StopSendsNothingMoreAndPutsTheRestBackAsNeverSent) {
   std::filesystem::remove_all(dir);
 }
 
+// A destination that is down (every send a retry) until it is told it is up; counts the attempts.
+class DownSender : public Sender {
+ public:
+  SendResult Send(const store::OutboxItem&) override {
+    ++attempts_;
+    if (!up_) return {SendResult::Kind::kRetry, "connection refused", 0.001};
+    ++delivered_;
+    return {SendResult::Kind::kDelivered, "ok", 0.001};
+  }
+  std::atomic<bool> up_ = false;
+  std::atomic<int> attempts_ = 0;
+  std::atomic<int> delivered_ = 0;
+};
+
+// While every send fails, the worker does not claim at each wake-up (each group that queues for it
+// under load, a thousand a second): it waits the first retry delay between claims, and takes items
+// of new patients, due at once, then. The first delivery ends that.
+TEST(DeliveryWorker, WhileTheDestinationLooksDownClaimsWaitTheFirstRetryDelayNotEachWakeUp) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kgw-delivery-down-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
+  auto router = RouterFrom(R"({"destinations": {"registry": {"type": "folder", "folder": "/nonexistent",
+                               "initial_backoff_ms": 800, "max_backoff_ms": 800}}})");
+  ASSERT_TRUE(router.ok()) << router.status().message();
+  DownSender* sender = nullptr;
+  LocalSenders local = OneSender(DestinationType::kFolder, sender);
+  ASSERT_TRUE(store->AppendAndWait(Queued("D0", "Patient/0", "0")).ok());
+  auto workers = DeliveryWorkers::Start(store, **router, local);
+  ASSERT_TRUE(workers.ok());
+  for (int i = 0; i < 200 && sender->attempts_ == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(sender->attempts_, 1);
+  // Five new patients, each item the oldest of its patient and due at once, each with its wake-up.
+  for (int p = 1; p <= 5; ++p) {
+    ASSERT_TRUE(store->AppendAndWait(Queued("D" + std::to_string(p), "Patient/" + std::to_string(p), std::to_string(p))).ok());
+    (*workers)->Wake("registry");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(sender->attempts_, 1) << "claimed at a wake-up while the destination looked down";
+  sender->up_ = true;
+  for (int i = 0; i < 400 && sender->delivered_ < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(sender->delivered_, 6);
+  // Up again: a wake-up is answered at once.
+  ASSERT_TRUE(store->AppendAndWait(Queued("D6", "Patient/6", "6")).ok());
+  const auto queued = std::chrono::steady_clock::now();
+  (*workers)->Wake("registry");
+  for (int i = 0; i < 400 && sender->delivered_ < 7; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_EQ(sender->delivered_, 7);
+  EXPECT_LT(std::chrono::steady_clock::now() - queued, std::chrono::milliseconds(150)) << "the poll (200 ms), not the wake-up";
+  (*workers)->Stop();
+  std::filesystem::remove_all(dir);
+}
+
 // A FHIR sender told to stop sends nothing, not even its OAuth2 token request.
 TEST(FhirSender, StoppingSendsNothingNotEvenATokenRequest) {
   std::atomic<int> requests = 0;
