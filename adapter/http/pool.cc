@@ -18,7 +18,8 @@ size_t StartPool(size_t threads) {
   static std::once_flag once;
   static size_t size = 0;
   std::call_once(once, [threads] {
-    size = std::max<size_t>(2, threads == 0 ? DefaultPoolThreads() : threads);  // see pool.h: one thread hangs the listener's close
+    // Never 1, see pool.h: one thread hangs the listener's close.
+    size = std::max<size_t>(2, threads == 0 ? DefaultPoolThreads() : threads);
     try {
       crossplat::threadpool::initialize_with_threads(size);
     } catch (const std::exception&) {

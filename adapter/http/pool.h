@@ -14,11 +14,9 @@ namespace ketamine::http {
 // add hand-offs.
 size_t DefaultPoolThreads();
 
-// Sizes the pool when it has not started yet (0: DefaultPoolThreads()); returns the size it was
-// given by the first call. Later calls cost one atomic load: the store's writer calls it for every
-// REST write it answers, so the default is read only inside the first call (the machine's core
-// count is a sysfs read each time, ~7 us, 15 % of the writer's time per write when it was a
-// default argument).
+// Sizes the pool when it has not started yet (0: DefaultPoolThreads(), read in that first call only:
+// the core count is a sysfs read); returns the size it was given by the first call. Later calls
+// cost one atomic load (the store's writer makes one per REST write it answers, see RunLater).
 // Never fewer than 2: asio runs a pool started with one thread as single-threaded (what a handler
 // posts stays queued for that same thread), and cpprestsdk's listener close, a pool task that
 // waits for the open connections to end, then waits forever on an idle keep-alive connection.

@@ -58,8 +58,9 @@ class SqliteStore : public MessageStore {
  private:
   SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, sqlite3* checkpoint, SqliteOptions options);
   std::vector<Result<AppendOutcome>> CommitBatch(const std::deque<PendingAppend>& batch);
-  // Inside a transaction on outbox_ (outbox_mutex_ held): the parts of the calls above.
+  // On outbox_ (outbox_mutex_ held): what a claim would hand out, in or out of a transaction.
   Result<std::vector<OutboxItem>> FindClaimable(std::string_view destination, int64_t now_ms, size_t limit);
+  // Inside a transaction on outbox_ (outbox_mutex_ held): the parts of the calls above.
   Result<std::vector<OutboxItem>> ClaimInTransaction(std::string_view destination, int64_t now_ms, size_t limit);
   Status MarkDeliveredInTransaction(const std::vector<int64_t>& ids, int64_t now_ms);
   // WAL checkpoints (see the constructor): the hook every connection calls after a commit, the
