@@ -21,6 +21,13 @@
 namespace ketamine::routing {
 namespace {
 
+// A retry because the destination failed as a whole (see SendResult::destination_wide).
+SendResult Unreached(std::string detail) {
+  SendResult result{SendResult::Kind::kRetry, std::move(detail)};
+  result.destination_wide = true;
+  return result;
+}
+
 class FhirSender : public Sender {
  public:
   explicit FhirSender(DestinationConfig d) : d_(std::move(d)) {
@@ -72,6 +79,7 @@ class FhirSender : public Sender {
         SendResult& out = results[todo[k]];
         if (!r.ok()) {
           out = {SendResult::Kind::kRetry, r.status().message()};
+          out.destination_wide = true;  // no HTTP answer: not reached, or no answer in time
           continue;
         }
         out = FromHttpStatus(r->status, "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300));
@@ -159,13 +167,13 @@ class MllpSender : public Sender {
       mllp::ClientOptions options;
       options.ack_timeout_ms = d_.timeout_ms;
       auto c = mllp::Client::Connect(d_.host, d_.port, options);
-      if (!c.ok()) return {SendResult::Kind::kRetry, c.status().message()};
+      if (!c.ok()) return Unreached(c.status().message());
       client_ = std::move(*c);
     }
     auto ack = client_->Send(item.write.payload);
     if (!ack.ok()) {
       client_.reset();  // reconnect next time
-      return {SendResult::Kind::kRetry, ack.status().message()};
+      return Unreached(ack.status().message());
     }
     const std::string detail = "MSA-1 " + ack->code;
     if (ack->code == "AA" || ack->code == "CA") return {SendResult::Kind::kDelivered, detail};
@@ -188,7 +196,7 @@ class FolderSender : public Sender {
     const std::filesystem::path tmp = std::filesystem::path(d_.folder) / ("." + name + ".tmp");
     const std::filesystem::path final_path = std::filesystem::path(d_.folder) / name;
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return {SendResult::Kind::kRetry, "cannot write " + tmp.string()};
+    if (fd < 0) return Unreached("cannot write " + tmp.string());
     const std::string& data = item.write.payload;
     size_t done = 0;
     while (done < data.size()) {
@@ -198,9 +206,9 @@ class FolderSender : public Sender {
     }
     const bool ok = done == data.size() && ::fsync(fd) == 0;
     ::close(fd);
-    if (!ok) return {SendResult::Kind::kRetry, "cannot write " + tmp.string()};
+    if (!ok) return Unreached("cannot write " + tmp.string());
     std::filesystem::rename(tmp, final_path, ec);  // the file appears whole or not at all
-    if (ec) return {SendResult::Kind::kRetry, ec.message()};
+    if (ec) return Unreached(ec.message());
     return {SendResult::Kind::kDelivered, final_path.filename().string()};
   }
 
@@ -237,7 +245,9 @@ void DeliveryCounters::Observe(double seconds) {
 SendResult FromHttpStatus(int status, std::string detail) {
   if (status >= 200 && status < 300) return {SendResult::Kind::kDelivered, std::move(detail)};
   if (status == 401 || status == 408 || status == 409 || status == 429 || status >= 500) {
-    return {SendResult::Kind::kRetry, std::move(detail)};
+    SendResult retry{SendResult::Kind::kRetry, std::move(detail)};
+    retry.destination_wide = status == 401 || status == 429 || status == 502 || status == 503 || status == 504;
+    return retry;
   }
   return {SendResult::Kind::kPermanent, std::move(detail)};
 }
@@ -303,10 +313,12 @@ void DeliveryWorker::Loop() {
   const size_t claim = std::max<size_t>(64, static_cast<size_t>(destination_.concurrency) * destination_.items_per_request);
   // What the last round delivered is recorded in the commit that claims the next round.
   std::vector<int64_t> delivered;
-  // The last round sent something and no send went through (retries, none delivered): the
-  // destination looks down. Until a send succeeds again, the worker claims once per first retry
-  // delay instead of at every group that queues for it (each claim reads the destination's
-  // undelivered index: a thousand claims a second under load, for items that cannot go).
+  // The last round sent something, no send went through, and a failure was the destination's
+  // (SendResult::destination_wide: not reached, 503 and the like): the destination looks down.
+  // Until a send succeeds again, the worker claims once per first retry delay instead of at every
+  // group that queues for it (each claim reads the destination's undelivered index: a thousand
+  // claims a second under load, for items that cannot go). One item's own failure (a 409 for
+  // that resource) holds back nothing but that item's patient.
   bool looks_down = false;
   while (true) {
     if (stopping_) {
@@ -337,7 +349,7 @@ void DeliveryWorker::Loop() {
     }
     const std::vector<SendResult> results = sender_->SendAll(*items, [this] { return !stopping_.load(); });
     const uint64_t delivered_before = counters_.delivered;
-    const uint64_t retries_before = counters_.retries;
+    bool destination_failed = false;
     for (size_t i = 0; i < items->size(); ++i) {
       const store::OutboxItem& item = (*items)[i];
       const SendResult& result = results[i];
@@ -352,6 +364,7 @@ void DeliveryWorker::Loop() {
       }
       ++counters_.attempts;
       counters_.Observe(std::max(0.0, result.seconds));
+      destination_failed = destination_failed || result.destination_wide;
       if (result.kind == SendResult::Kind::kDelivered) {
         delivered.push_back(item.id);
         ++counters_.delivered;
@@ -373,7 +386,7 @@ void DeliveryWorker::Loop() {
     }
     if (counters_.delivered != delivered_before) {
       looks_down = false;
-    } else if (counters_.retries != retries_before) {
+    } else if (destination_failed) {
       looks_down = true;
     }
     if (looks_down) PauseWhileDown();

@@ -32,11 +32,16 @@ struct SendResult {
   Kind kind = Kind::kDelivered;
   std::string detail;  // the peer's answer or the error, for the outbox's last_error
   double seconds = -1; // how long the attempt took; < 0: not known (the worker times Send itself)
+  // A failure of the destination, not of this item: it cannot be reached (connection, timeout,
+  // no ACK), says it is unavailable or throttles (502, 503, 504, 429), or refuses our credentials
+  // (401 with a fresh token). The worker then holds the destination's other items back for the
+  // first retry delay; a failure of one item alone (a 409 or 500 for that resource) does not.
+  bool destination_wide = false;
 };
 
 // What an HTTP status from a FHIR server means for the item: 2xx delivered; busy, down,
-// throttled, unauthorized or a conflict of concurrent writes (401, 408, 409, 429, 5xx) a retry;
-// anything else a refusal it would repeat every time.
+// throttled, unauthorized or a conflict of concurrent writes (401, 408, 409, 429, 5xx) a retry,
+// destination-wide for 401, 429, 502, 503 and 504; anything else a refusal it would repeat every time.
 SendResult FromHttpStatus(int status, std::string detail);
 
 class Sender {

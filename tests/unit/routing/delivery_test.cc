@@ -195,7 +195,7 @@ class DownSender : public Sender {
  public:
   SendResult Send(const store::OutboxItem&) override {
     ++attempts_;
-    if (!up_) return {SendResult::Kind::kRetry, "connection refused", 0.001};
+    if (!up_) return {SendResult::Kind::kRetry, "connection refused", 0.001, true};
     ++delivered_;
     return {SendResult::Kind::kDelivered, "ok", 0.001};
   }
@@ -240,6 +240,67 @@ TEST(DeliveryWorker, WhileTheDestinationLooksDownClaimsWaitTheFirstRetryDelayNot
   EXPECT_LT(std::chrono::steady_clock::now() - queued, std::chrono::milliseconds(150)) << "the poll (200 ms), not the wake-up";
   (*workers)->Stop();
   std::filesystem::remove_all(dir);
+}
+
+// A destination that refuses one patient's items (a 409 for that resource, every time) and takes
+// everything else.
+class OneConflictSender : public Sender {
+ public:
+  SendResult Send(const store::OutboxItem& item) override {
+    if (item.write.partition == "Patient/0") {
+      ++conflicts_;
+      return FromHttpStatus(409, "HTTP 409 version conflict");
+    }
+    ++delivered_;
+    return {SendResult::Kind::kDelivered, "ok", 0.001};
+  }
+  std::atomic<int> conflicts_ = 0;
+  std::atomic<int> delivered_ = 0;
+};
+
+// One item's own retryable failure is not the destination's: a round that sent only that item
+// does not hold the next patient's item back for the first retry delay.
+TEST(DeliveryWorker, OneItemsRetryDoesNotHoldTheOtherPatientsBack) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kgw-delivery-conflict-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
+  auto router = RouterFrom(R"({"destinations": {"registry": {"type": "folder", "folder": "/nonexistent",
+                               "initial_backoff_ms": 800, "max_backoff_ms": 800}}})");
+  ASSERT_TRUE(router.ok()) << router.status().message();
+  OneConflictSender* sender = nullptr;
+  LocalSenders local = OneSender(DestinationType::kFolder, sender);
+  ASSERT_TRUE(store->AppendAndWait(Queued("C0", "Patient/0", "0")).ok());
+  auto workers = DeliveryWorkers::Start(store, **router, local);
+  ASSERT_TRUE(workers.ok());
+  for (int i = 0; i < 200 && sender->conflicts_ == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(sender->conflicts_, 1);
+  for (int p = 1; p <= 3; ++p) {
+    ASSERT_TRUE(store->AppendAndWait(Queued("C" + std::to_string(p), "Patient/" + std::to_string(p), std::to_string(p))).ok());
+    const auto queued = std::chrono::steady_clock::now();
+    (*workers)->Wake("registry");
+    for (int i = 0; i < 400 && sender->delivered_ < p; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    EXPECT_EQ(sender->delivered_, p);
+    EXPECT_LT(std::chrono::steady_clock::now() - queued, std::chrono::milliseconds(150))
+        << "held back by the other patient's 409";
+  }
+  EXPECT_EQ(sender->conflicts_, 1) << "the refused item is retried after its backoff (800 ms), not sooner";
+  (*workers)->Stop();
+  std::filesystem::remove_all(dir);
+}
+
+// Which HTTP answers are the destination's failure and which the item's.
+TEST(FromHttpStatus, ServerWideAnswersAreTheDestinationsFailureConflictsAndErrorsTheItems) {
+  for (int status : {401, 429, 502, 503, 504}) {
+    const SendResult r = FromHttpStatus(status, "");
+    EXPECT_EQ(r.kind, SendResult::Kind::kRetry) << status;
+    EXPECT_TRUE(r.destination_wide) << status;
+  }
+  for (int status : {408, 409, 500}) {
+    const SendResult r = FromHttpStatus(status, "");
+    EXPECT_EQ(r.kind, SendResult::Kind::kRetry) << status;
+    EXPECT_FALSE(r.destination_wide) << status;
+  }
+  for (int status : {200, 201, 400, 404, 422}) EXPECT_FALSE(FromHttpStatus(status, "").destination_wide) << status;
 }
 
 // A FHIR sender told to stop sends nothing, not even its OAuth2 token request.
