@@ -78,8 +78,7 @@ class FhirSender : public Sender {
         }
         SendResult& out = results[todo[k]];
         if (!r.ok()) {
-          out = {SendResult::Kind::kRetry, r.status().message()};
-          out.destination_wide = true;  // no HTTP answer: not reached, or no answer in time
+          out = Unreached(r.status().message());  // no HTTP answer: not reached, or none in time
           continue;
         }
         out = FromHttpStatus(r->status, "HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 300));
