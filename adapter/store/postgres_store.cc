@@ -170,6 +170,14 @@ OutboxItem ReadItem(const PGresult* r, int row) {
   return item;
 }
 
+// What a claim does to the items it selected (`due`): leased to this instance, and returned.
+std::string ClaimUpdate() {
+  return "UPDATE outbox u SET state = 'sending', attempts = u.attempts + 1, owner = $4, lease_until_ms = $2::bigint + $5 "
+         "FROM due JOIN outbox_payload p ON p.id = due.id WHERE u.id = due.id RETURNING u.id, u.message_id, "
+         "u.destination, u.partition, u.content_type, p.payload, u.idempotency_key, due.was, u.attempts, u.last_error, "
+         "u.created_ms";
+}
+
 // A claim of the items `which` selects (oldest first, at most one per patient, skipping what
 // another instance is claiming right now), leased to this instance; $1 destination, $2 now,
 // $3 limit, $4 instance, $5 lease. "The patient's oldest undelivered item" is asked as a scalar
@@ -177,15 +185,28 @@ OutboxItem ReadItem(const PGresult* r, int row) {
 // say. Written as NOT EXISTS (an older undelivered item), it became an anti join that, with the
 // statistics of a table that was small when last analysed, scanned every undelivered item of the
 // destination per candidate: 0.5 s per claim with a backlog of 9,000, so a backlog drained at
-// ~250 items/s (6.5 ms per claim now).
-std::string ClaimSql(const char* which) {
-  return std::string("WITH due AS (SELECT o.id, o.state AS was FROM outbox o WHERE o.destination = $1 AND ") + which +
-         " AND o.id = (SELECT min(e.id) FROM outbox e WHERE e.destination = o.destination AND e.partition = o.partition "
-         "AND e.state IN ('pending', 'sending')) ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) "
-         "UPDATE outbox u SET state = 'sending', attempts = u.attempts + 1, owner = $4, lease_until_ms = $2::bigint + $5 "
-         "FROM due JOIN outbox_payload p ON p.id = due.id WHERE u.id = due.id RETURNING u.id, u.message_id, "
-         "u.destination, u.partition, u.content_type, p.payload, u.idempotency_key, due.was, u.attempts, u.last_error, "
-         "u.created_ms";
+// ~250 items/s (6.5 ms per claim now). `candidates` (when given) asks only the oldest 500 that it selects.
+std::string ClaimSql(const char* which, const char* candidates = nullptr) {
+  const std::string cand = candidates == nullptr ? "" : std::string("cand AS MATERIALIZED (SELECT c.id FROM outbox c WHERE c.destination = $1 AND ") +
+                                                            candidates + " ORDER BY c.id LIMIT 500), ";
+  return "WITH " + cand + "due AS (SELECT o.id, o.state AS was FROM " + (candidates == nullptr ? "" : "cand JOIN ") +
+         "outbox o" + (candidates == nullptr ? "" : " ON o.id = cand.id") + " WHERE o.destination = $1 AND " + which +
+         " AND o.id = (SELECT min(e.id) FROM outbox e WHERE e.destination = o.destination AND "
+         "e.partition = o.partition AND e.state IN ('pending', 'sending')) ORDER BY o.id LIMIT $3 FOR UPDATE OF o "
+         "SKIP LOCKED) " + ClaimUpdate();
+}
+
+// The same claim read from the other side: the oldest undelivered item of each patient, one index
+// descent per patient (a recursive walk of outbox_undelivered), then those that are due.
+std::string ClaimHeadsSql() {
+  return std::string(
+             "WITH RECURSIVE heads (partition, id) AS ((SELECT e.partition, e.id FROM outbox e WHERE e.destination = $1 "
+             "AND e.state IN ('pending', 'sending') ORDER BY e.partition, e.id LIMIT 1) UNION ALL SELECT n.partition, "
+             "n.id FROM heads h CROSS JOIN LATERAL (SELECT e.partition, e.id FROM outbox e WHERE e.destination = $1 AND "
+             "e.state IN ('pending', 'sending') AND e.partition > h.partition ORDER BY e.partition, e.id LIMIT 1) n), "
+             "due AS (SELECT o.id, o.state AS was FROM heads JOIN outbox o ON o.id = heads.id WHERE o.state = 'pending' "
+             "AND o.next_attempt_ms <= $2 ORDER BY o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) ") +
+         ClaimUpdate();
 }
 
 }  // namespace
@@ -601,8 +622,17 @@ Result<std::vector<OutboxItem>> PostgresStore::MarkDeliveredAndClaim(const std::
   // Items whose lease ran out (their instance stopped or died while sending: outcome unknown)
   // first, then pending items that are due and the oldest undelivered of their patient. SKIP
   // LOCKED: what another instance is claiming right now is left to it.
+  // The due items are asked item by item among the oldest 500 only: behind patients whose oldest
+  // item waits for its retry (a destination that was down) the rest are due but not their
+  // patient's oldest, and asking each of them read the whole backlog (15,050 pages for a claim
+  // that found nothing, 4,980 items behind 20 heads: 3,095 now). A claim still short of its
+  // limit then reads each patient's oldest item, one index descent per patient, so that no patient
+  // waits behind 500 items that cannot go. The candidates are MATERIALIZED: inlined into the join,
+  // PostgreSQL's generic plan for them read ~1.3 million pages a claim in one load run of three.
   static const std::string kUnknown = ClaimSql("o.state = 'sending' AND o.lease_until_ms <= $2");
-  static const std::string kDue = ClaimSql("o.state = 'pending' AND o.next_attempt_ms <= $2");
+  static const std::string kDue = ClaimSql("o.state = 'pending' AND o.next_attempt_ms <= $2",
+                                           "c.state = 'pending' AND c.next_attempt_ms <= $2");
+  static const std::string kHeads = ClaimHeadsSql();
   auto claim = [&](const std::string& name, const std::string& sql, size_t n) -> Result<ResultPtr> {
     return outbox_->Run(name, sql.c_str(),
                         {Text(destination), Int(now_ms), Int(static_cast<int64_t>(n)), Text(options_.instance),
@@ -614,7 +644,7 @@ Result<std::vector<OutboxItem>> PostgresStore::MarkDeliveredAndClaim(const std::
     return s;
   }
   for (const auto& [name, sql] : {std::pair<const char*, const std::string*>{"claim-unknown", &kUnknown},
-                                 {"claim-due", &kDue}}) {
+                                 {"claim-due", &kDue}, {"claim-heads", &kHeads}}) {
     if (items.size() >= limit) break;
     auto rows = claim(name, *sql, limit - items.size());
     if (!rows.ok()) {
