@@ -204,27 +204,56 @@ class DownSender : public Sender {
   std::atomic<int> delivered_ = 0;
 };
 
+// A store in a folder of its own and the workers of one destination, "registry", whose retries
+// all wait 800 ms, served by a sender of type S. Items queued before Start() are there when the
+// worker first claims.
+template <typename S>
+class SlowRetryRegistry {
+ public:
+  explicit SlowRetryRegistry(const std::string& tag)
+      : dir_(std::filesystem::temp_directory_path() / ("kgw-delivery-" + tag + "-" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(dir_);
+    if (auto opened = store::SqliteStore::Open(dir_); opened.ok()) store = std::move(*opened);
+  }
+  ~SlowRetryRegistry() {
+    if (workers) workers->Stop();
+    std::filesystem::remove_all(dir_);
+  }
+  testing::AssertionResult Start() {
+    if (!store) return testing::AssertionFailure() << "the store did not open";
+    auto router = RouterFrom(R"({"destinations": {"registry": {"type": "folder", "folder": "/nonexistent",
+                                 "initial_backoff_ms": 800, "max_backoff_ms": 800}}})");
+    if (!router.ok()) return testing::AssertionFailure() << router.status().message();
+    router_ = *router;
+    auto started = DeliveryWorkers::Start(store, *router_, OneSender(DestinationType::kFolder, sender));
+    if (!started.ok()) return testing::AssertionFailure() << started.status().message();
+    workers = std::move(*started);
+    return testing::AssertionSuccess();
+  }
+
+  std::shared_ptr<store::MessageStore> store;
+  S* sender = nullptr;
+  std::unique_ptr<DeliveryWorkers> workers;
+
+ private:
+  std::filesystem::path dir_;
+  std::shared_ptr<const Router> router_;
+};
+
 // While every send fails, the worker does not claim at each wake-up (each group that queues for it
 // under load, a thousand a second): it waits the first retry delay between claims, and takes items
 // of new patients, due at once, then. The first delivery ends that.
 TEST(DeliveryWorker, WhileTheDestinationLooksDownClaimsWaitTheFirstRetryDelayNotEachWakeUp) {
-  const auto dir = std::filesystem::temp_directory_path() / ("kgw-delivery-down-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
-  auto router = RouterFrom(R"({"destinations": {"registry": {"type": "folder", "folder": "/nonexistent",
-                               "initial_backoff_ms": 800, "max_backoff_ms": 800}}})");
-  ASSERT_TRUE(router.ok()) << router.status().message();
-  DownSender* sender = nullptr;
-  LocalSenders local = OneSender(DestinationType::kFolder, sender);
-  ASSERT_TRUE(store->AppendAndWait(Queued("D0", "Patient/0", "0")).ok());
-  auto workers = DeliveryWorkers::Start(store, **router, local);
-  ASSERT_TRUE(workers.ok());
+  SlowRetryRegistry<DownSender> registry("down");
+  ASSERT_TRUE(registry.store->AppendAndWait(Queued("D0", "Patient/0", "0")).ok());
+  ASSERT_TRUE(registry.Start());
+  DownSender* sender = registry.sender;
   for (int i = 0; i < 200 && sender->attempts_ == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_EQ(sender->attempts_, 1);
   // Five new patients, each item the oldest of its patient and due at once, each with its wake-up.
   for (int p = 1; p <= 5; ++p) {
-    ASSERT_TRUE(store->AppendAndWait(Queued("D" + std::to_string(p), "Patient/" + std::to_string(p), std::to_string(p))).ok());
-    (*workers)->Wake("registry");
+    ASSERT_TRUE(registry.store->AppendAndWait(Queued("D" + std::to_string(p), "Patient/" + std::to_string(p), std::to_string(p))).ok());
+    registry.workers->Wake("registry");
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(sender->attempts_, 1) << "claimed at a wake-up while the destination looked down";
@@ -232,14 +261,12 @@ TEST(DeliveryWorker, WhileTheDestinationLooksDownClaimsWaitTheFirstRetryDelayNot
   for (int i = 0; i < 400 && sender->delivered_ < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(sender->delivered_, 6);
   // Up again: a wake-up is answered at once.
-  ASSERT_TRUE(store->AppendAndWait(Queued("D6", "Patient/6", "6")).ok());
+  ASSERT_TRUE(registry.store->AppendAndWait(Queued("D6", "Patient/6", "6")).ok());
   const auto queued = std::chrono::steady_clock::now();
-  (*workers)->Wake("registry");
+  registry.workers->Wake("registry");
   for (int i = 0; i < 400 && sender->delivered_ < 7; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   EXPECT_EQ(sender->delivered_, 7);
   EXPECT_LT(std::chrono::steady_clock::now() - queued, std::chrono::milliseconds(150)) << "the poll (200 ms), not the wake-up";
-  (*workers)->Stop();
-  std::filesystem::remove_all(dir);
 }
 
 // A destination that refuses one patient's items (a 409 for that resource, every time) and takes
@@ -261,31 +288,22 @@ class OneConflictSender : public Sender {
 // One item's own retryable failure is not the destination's: a round that sent only that item
 // does not hold the next patient's item back for the first retry delay.
 TEST(DeliveryWorker, OneItemsRetryDoesNotHoldTheOtherPatientsBack) {
-  const auto dir = std::filesystem::temp_directory_path() / ("kgw-delivery-conflict-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::shared_ptr<store::MessageStore> store = std::move(*store::SqliteStore::Open(dir));
-  auto router = RouterFrom(R"({"destinations": {"registry": {"type": "folder", "folder": "/nonexistent",
-                               "initial_backoff_ms": 800, "max_backoff_ms": 800}}})");
-  ASSERT_TRUE(router.ok()) << router.status().message();
-  OneConflictSender* sender = nullptr;
-  LocalSenders local = OneSender(DestinationType::kFolder, sender);
-  ASSERT_TRUE(store->AppendAndWait(Queued("C0", "Patient/0", "0")).ok());
-  auto workers = DeliveryWorkers::Start(store, **router, local);
-  ASSERT_TRUE(workers.ok());
+  SlowRetryRegistry<OneConflictSender> registry("conflict");
+  ASSERT_TRUE(registry.store->AppendAndWait(Queued("C0", "Patient/0", "0")).ok());
+  ASSERT_TRUE(registry.Start());
+  OneConflictSender* sender = registry.sender;
   for (int i = 0; i < 200 && sender->conflicts_ == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_EQ(sender->conflicts_, 1);
   for (int p = 1; p <= 3; ++p) {
-    ASSERT_TRUE(store->AppendAndWait(Queued("C" + std::to_string(p), "Patient/" + std::to_string(p), std::to_string(p))).ok());
+    ASSERT_TRUE(registry.store->AppendAndWait(Queued("C" + std::to_string(p), "Patient/" + std::to_string(p), std::to_string(p))).ok());
     const auto queued = std::chrono::steady_clock::now();
-    (*workers)->Wake("registry");
+    registry.workers->Wake("registry");
     for (int i = 0; i < 400 && sender->delivered_ < p; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     EXPECT_EQ(sender->delivered_, p);
     EXPECT_LT(std::chrono::steady_clock::now() - queued, std::chrono::milliseconds(150))
         << "held back by the other patient's 409";
   }
   EXPECT_EQ(sender->conflicts_, 1) << "the refused item is retried after its backoff (800 ms), not sooner";
-  (*workers)->Stop();
-  std::filesystem::remove_all(dir);
 }
 
 // Which HTTP answers are the destination's failure and which the item's.
