@@ -33,4 +33,15 @@ inline ResourceWrite Patient(std::string id, std::string mrn, std::string birth_
   return w;
 }
 
+// Message number `m` of a backlog (control id `prefix` + m): one item for "registry" for each of
+// `patients` patients, Patient/p0, Patient/p1 ..., its payload "m-p".
+inline InboundRecord ForEveryPatient(const std::string& prefix, int m, int patients) {
+  InboundRecord r = Record(prefix + std::to_string(m));
+  for (int p = 0; p < patients; ++p) {
+    const std::string key = std::to_string(m) + "-" + std::to_string(p);
+    r.outbox.push_back({"registry", "Patient/p" + std::to_string(p), "application/fhir+json", key, "k-" + key});
+  }
+  return r;
+}
+
 }  // namespace ketamine::store::testing_records

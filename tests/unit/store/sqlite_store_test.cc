@@ -12,6 +12,7 @@
 namespace ketamine::store {
 namespace {
 
+using testing_records::ForEveryPatient;
 using testing_records::Patient;
 using testing_records::Record;
 
@@ -226,14 +227,7 @@ TEST_F(SqliteStoreTest, AClaimReadsEachPatientsOldestItemNotTheBacklogBehindIt) 
   SqliteStore& store = **opened;
   constexpr int kPatients = 20;
   auto queue = [&](int from, int to) {
-    for (int m = from; m < to; ++m) {
-      InboundRecord r = Record("B" + std::to_string(m));
-      for (int p = 0; p < kPatients; ++p) {
-        const std::string key = std::to_string(m) + "-" + std::to_string(p);
-        r.outbox.push_back({"registry", "Patient/p" + std::to_string(p), "application/fhir+json", key, "k-" + key});
-      }
-      ASSERT_TRUE(store.AppendAndWait(std::move(r)).ok());
-    }
+    for (int m = from; m < to; ++m) ASSERT_TRUE(store.AppendAndWait(ForEveryPatient("B", m, kPatients)).ok());
   };
   queue(0, 1);
   auto heads = store.ClaimOutbox("registry", kNow, 64);

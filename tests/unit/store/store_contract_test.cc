@@ -63,6 +63,7 @@ class PgCluster {
   int databases_ = 0;
 };
 
+using testing_records::ForEveryPatient;
 using testing_records::Patient;
 using testing_records::Record;
 
@@ -711,14 +712,7 @@ TEST_F(PostgresInstances, AClaimReadsAFewPagesWhateverTheBacklogAndTheStatistics
   ASSERT_EQ(store::Run(psql + "'CREATE EXTENSION IF NOT EXISTS pg_stat_statements; "
                               "ALTER TABLE outbox SET (autovacuum_enabled = false); ANALYZE outbox' && echo ready"),
             "CREATE EXTENSION\nALTER TABLE\nANALYZE\nready");
-  for (int m = 0; m < 50; ++m) {
-    InboundRecord r = Record("B" + std::to_string(m));
-    for (int p = 0; p < 200; ++p) {
-      const std::string key = std::to_string(m) + "-" + std::to_string(p);
-      r.outbox.push_back({"registry", "Patient/p" + std::to_string(p), "application/fhir+json", key, "k-" + key});
-    }
-    ASSERT_TRUE(a->AppendAndWait(r).ok());
-  }
+  for (int m = 0; m < 50; ++m) ASSERT_TRUE(a->AppendAndWait(ForEveryPatient("B", m, 200)).ok());
   const std::string pages = psql + "\"SELECT sum(shared_blks_hit + shared_blks_read) / sum(calls) FROM pg_stat_statements "
                                    "WHERE query LIKE 'WITH %due AS%'\"";
   std::set<std::string> patients;
@@ -752,14 +746,7 @@ TEST_F(PostgresInstances, AClaimDoesNotReadTheBacklogBehindHeadsInBackoff) {
   ASSERT_EQ(store::Run(psql + "'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' && echo ready"), "CREATE EXTENSION\nready");
   constexpr int kPatients = 20;
   auto queue = [&](int from, int to) {
-    for (int m = from; m < to; ++m) {
-      InboundRecord r = Record("H" + std::to_string(m));
-      for (int p = 0; p < kPatients; ++p) {
-        const std::string key = std::to_string(m) + "-" + std::to_string(p);
-        r.outbox.push_back({"registry", "Patient/p" + std::to_string(p), "application/fhir+json", key, "k-" + key});
-      }
-      ASSERT_TRUE(a->AppendAndWait(r).ok());
-    }
+    for (int m = from; m < to; ++m) ASSERT_TRUE(a->AppendAndWait(ForEveryPatient("H", m, kPatients)).ok());
   };
   queue(0, 1);
   auto heads = a->ClaimOutbox("registry", kNow, 64);
