@@ -19,13 +19,8 @@ data=$(mktemp -d "${TMPDIR:-/tmp}/kgw-http-XXXXXX")
 out=$(mktemp)
 trivial_out=$(mktemp)
 lua=$(mktemp --suffix=.lua)
-cat > "$lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/fhir+json"
-local f = io.open("$root/fhir-profiles/examples/valid/Observation-pain-score-before.json", "rb")
-wrk.body = f:read("*a")
-f:close()
-LUA
+. tests/bench/wrk_post.sh
+wrk_post_observation "$lua"
 echo '{}' > "$data.json"
 build/release/adapter/cli/ketamine-gateway serve --config "$data.json" --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
 pid=$!

@@ -19,13 +19,8 @@ fi
 data=$(mktemp -d "${TMPDIR:-/tmp}/kgw-profile-XXXXXX")
 out="$data.out"
 lua="$data.lua"
-cat > "$lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/fhir+json"
-local f = io.open("$root/fhir-profiles/examples/valid/Observation-pain-score-before.json", "rb")
-wrk.body = f:read("*a")
-f:close()
-LUA
+. tests/bench/wrk_post.sh
+wrk_post_observation "$lua"
 echo '{}' > "$data.json"
 KETAMINE_PROFILES_DIR="$root/fhir-profiles" "$binary" serve --config "$data.json" --data-dir "$data" \
   --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
