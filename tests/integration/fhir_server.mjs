@@ -2,7 +2,7 @@
 // packages @medplum/fhir-router and @medplum/core 4.5.2, pinned in tests/peers), served with
 // node:http under /fhir/R4. setDown(true) answers 503 to everything (a server "down for a while"),
 // setReject(true) 400 (a server that refuses the content), setReject('text') 400 to the requests
-// whose body holds that text; state.requests records each request (with the MedicationRequests of
+// whose body holds that text, holdAnswers() keeps answers back until released; state.requests records each request (with the MedicationRequests of
 // its Bundle as `orders`).
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -81,6 +81,7 @@ export async function startFhirServer({ auth = false, clientId = 'kgw', clientSe
         // not JSON: the router below answers it
       }
       state.requests.push({ method: req.method, url: req.url, key: req.headers['x-idempotency-key'], orders });
+      if (state.held) await state.held;  // holdAnswers(): answered once released
       if (state.reject === true || (typeof state.reject === 'string' && body.includes(state.reject))) {
         // a server that refuses the content: 400, the same every time
         state.requests.at(-1).refused = true;
@@ -122,6 +123,13 @@ export async function startFhirServer({ auth = false, clientId = 'kgw', clientSe
     state,
     setDown(down) { state.down = down; },
     setReject(reject) { state.reject = reject; },
+    // Requests that arrive from now on are recorded and then wait for their answer until the
+    // function returned is called (a slow server, on cue).
+    holdAnswers() {
+      let release;
+      state.held = new Promise((resolve) => { release = resolve; });
+      return () => { state.held = null; release(); };
+    },
     revokeTokens() { state.tokens.clear(); },
     tokenUrl,
     async search(type, query = '') {
