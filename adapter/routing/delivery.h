@@ -34,8 +34,9 @@ struct SendResult {
   double seconds = -1; // how long the attempt took; < 0: not known (the worker times Send itself)
   // A failure of the destination, not of this item: it cannot be reached (connection, timeout,
   // no ACK), says it is unavailable or throttles (502, 503, 504, 429), or refuses our credentials
-  // (401; with OAuth2, once a fresh token was refused too). The worker then holds the destination's other items back for the
-  // first retry delay; a failure of one item alone (a 409 or 500 for that resource) does not.
+  // (401; with OAuth2, once a fresh token was refused too). The worker then holds the
+  // destination's other items back for the first retry delay; a failure of one item alone (a 409
+  // or 500 for that resource) does not.
   bool destination_wide = false;
 };
 

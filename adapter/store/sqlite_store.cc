@@ -855,14 +855,15 @@ Result<std::vector<OutboxItem>> SqliteStore::FindClaimable(std::string_view dest
   // it the claim walks the undelivered index from partition to partition instead, one seek each,
   // reading each one's oldest item only: the cost of the patients, not of their backlog. (The walk
   // alone costs every claim a seek per waiting patient: with 2,000, deliveries fell ~15-25 %.)
-  const std::string unknown_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
+  // The statements' text is put together once; every claim of every worker asks them.
+  static const std::string unknown_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
                                   "WHERE o.destination = ?1 AND o.state = 'sending' ORDER BY o.id LIMIT ?3";
-  const std::string due_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
+  static const std::string due_sql = std::string("SELECT ") + kOutboxColumns + kOutboxJoin +
                               "WHERE o.destination = ?1 AND o.state = 'pending' AND o.next_attempt_ms <= ?2 AND "
                               "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.destination = o.destination AND "
                               "e.partition = o.partition AND e.state IN ('pending', 'sending') AND e.id < o.id) "
                               "ORDER BY o.id LIMIT ?3";
-  const std::string heads_sql =
+  static const std::string heads_sql =
       std::string("WITH RECURSIVE parts(p) AS (SELECT (SELECT min(partition) FROM outbox WHERE destination = ?1 AND "
                   "state IN ('pending', 'sending')) UNION ALL SELECT (SELECT min(partition) FROM outbox WHERE "
                   "destination = ?1 AND state IN ('pending', 'sending') AND partition > parts.p) FROM parts WHERE "
