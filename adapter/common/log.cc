@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/utf8.h"
 
 namespace ketamine::log {
 namespace {
@@ -22,7 +23,11 @@ std::string_view LevelName(Level level) {
   return "info";
 }
 
-void AppendJsonString(std::string& out, std::string_view text) {
+void AppendJsonString(std::string& out, std::string_view raw) {
+  // A log line is JSON: bytes that are not UTF-8 (from a request or a peer) become U+FFFD.
+  std::string repaired;
+  std::string_view text = raw;
+  if (!IsValidUtf8(raw)) text = repaired = ValidUtf8(raw);
   out += '"';
   for (unsigned char c : text) {
     switch (c) {

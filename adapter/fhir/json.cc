@@ -1,6 +1,7 @@
 #include "fhir/json.h"
 
 #include "common/file.h"
+#include "common/utf8.h"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -152,7 +153,9 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 // RapidJSON's Writer escapes strings one character at a time. Most FHIR strings (codes, ids,
 // URLs, dates) hold nothing to escape: for those the Writer still places the separators (a raw
-// value of length 0 keeps its state), and the characters go into the buffer in one copy.
+// value of length 0 keeps its state), and the characters go into the buffer in one copy. A string
+// with bytes past ASCII is checked for UTF-8: what the gateway echoes (a request's path, a
+// destination's answer) need not be, and JSON text must (see common/utf8.h).
 void WriteString(const rapidjson::Value& s, JsonWriter& writer, rapidjson::StringBuffer& buffer, bool key) {
   const char* text = s.GetString();
   const rapidjson::SizeType length = s.GetStringLength();
@@ -163,6 +166,7 @@ void WriteString(const rapidjson::Value& s, JsonWriter& writer, rapidjson::Strin
     return table;
   }();
   unsigned bad = 0;
+  unsigned high = 0;  // a byte past ASCII
   rapidjson::SizeType i = 0;
 #if defined(__SSE2__)
   // 16 bytes at a time, unaligned loads that stay inside the string; the tail goes through the table.
@@ -172,9 +176,23 @@ void WriteString(const rapidjson::Value& s, JsonWriter& writer, rapidjson::Strin
     const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
                                      _mm_cmpeq_epi8(_mm_max_epu8(x, control), control));
     bad |= static_cast<unsigned>(_mm_movemask_epi8(hit));
+    high |= static_cast<unsigned>(_mm_movemask_epi8(x));
   }
 #endif
-  for (; i < length; ++i) bad |= kEscaped[static_cast<unsigned char>(text[i])];
+  for (; i < length; ++i) {
+    bad |= kEscaped[static_cast<unsigned char>(text[i])];
+    high |= static_cast<unsigned char>(text[i]) & 0x80u;
+  }
+  if (high != 0 && !IsValidUtf8({text, length})) {
+    const std::string valid = ValidUtf8({text, length});
+    const auto size = static_cast<rapidjson::SizeType>(valid.size());
+    if (key) {
+      writer.Key(valid.data(), size);
+    } else {
+      writer.String(valid.data(), size);
+    }
+    return;
+  }
   if (bad != 0) {
     if (key) {
       writer.Key(text, length);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 
 #include "fhir/json.h"
 
@@ -27,7 +28,8 @@ Issues Validator::ValidateText(std::string_view text, const Profile* extra) cons
   // Hot path: the document lives in a per-thread arena and scratch buffer, so a typical resource
   // is parsed and validated without a heap allocation for its JSON.
   thread_local std::string scratch;
-  thread_local std::array<char, 64 * 1024> arena;
+  // RapidJSON keeps its chunk headers (sizes, pointers) at the start of the buffer it is given.
+  alignas(alignof(std::max_align_t)) thread_local std::array<char, 64 * 1024> arena;
   rapidjson::MemoryPoolAllocator<> allocator(arena.data(), arena.size());
   rapidjson::Document doc(&allocator);
   Status parsed = fhir::ParseJsonInto(text, scratch, doc, limits_);

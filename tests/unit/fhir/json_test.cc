@@ -38,6 +38,25 @@ TEST(JsonTest, ATruncatedCharacterAtTheEndIsRefusedWithoutReadingPastIt) {
   }
 }
 
+TEST(JsonTest, TextThatIsNotUtf8IsWrittenWithReplacementCharacters) {
+  // What an answer echoes (a request's path, a destination's error) may hold any bytes; the JSON
+  // written must still parse, in a member name as in a value.
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  doc.AddMember(rapidjson::Value("n\xB5me", a), rapidjson::Value("/admi\xB5n/dead-letters \"quoted\"", a), a);
+  doc.AddMember("ok", rapidjson::Value("M\xC3\xBCller", a), a);
+  const std::string text = ToJson(doc);
+  auto back = ParseJson(text);
+  ASSERT_TRUE(back.ok()) << text;
+  EXPECT_EQ(StringMember(**back, "n\xEF\xBF\xBDme"), "/admi\xEF\xBF\xBDn/dead-letters \"quoted\"");
+  EXPECT_EQ(StringMember(**back, "ok"), "M\xC3\xBCller");
+
+  Issues issues;
+  issues.Error("not-found", Location("Patient.id"), "no such resource: Patient/\xB5\xFF");
+  auto outcome = ParseJson(OperationOutcomeJson(issues));
+  ASSERT_TRUE(outcome.ok());
+}
+
 TEST(JsonTest, SizeLimit) {
   JsonLimits limits;
   limits.max_bytes = 10;
