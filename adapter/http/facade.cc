@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <set>
@@ -19,6 +21,7 @@
 #include "fhir/operation_outcome.h"
 #include "hl7v2/parser.h"
 #include "mapping/convert_data.h"
+#include "profiles/primitives.h"
 
 namespace ketamine::http {
 namespace {
@@ -429,12 +432,20 @@ Response Facade::Search(const std::string& type, const Request& request) {
   Issues ignored;
   for (const auto& [raw_name, value] : request.query) {
     std::string name = raw_name.substr(0, raw_name.find(':'));
-    if (name == "_count") {
-      count = std::min<size_t>(static_cast<size_t>(std::max(0L, std::strtol(value.c_str(), nullptr, 10))), options_.max_count);
-      continue;
-    }
-    if (name == "_offset") {
-      offset = static_cast<size_t>(std::max(0L, std::strtol(value.c_str(), nullptr, 10)));
+    if (name == "_count" || name == "_offset") {
+      // A whole number, 0 and up; past the largest page (or past any offset) it is taken as that.
+      uint64_t n = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (value.empty() || end != value.data() + value.size() || (error != std::errc() && error != std::errc::result_out_of_range)) {
+        return Outcome(400, "invalid", "search parameter '" + raw_name + "' must be a whole number, 0 or more (got '" +
+                                           value + "')", "Bundle.link");
+      }
+      if (error == std::errc::result_out_of_range) n = UINT64_MAX;
+      if (name == "_count") {
+        count = static_cast<size_t>(std::min<uint64_t>(n, options_.max_count));
+      } else {
+        offset = static_cast<size_t>(std::min<uint64_t>(n, SIZE_MAX));
+      }
       continue;
     }
     if (name == "_format" || name == "_pretty" || name == "_summary" || name == "_total") continue;
@@ -463,7 +474,15 @@ Response Facade::Search(const std::string& type, const Request& request) {
         return Outcome(400, "invalid", "date prefix '" + v.substr(0, 2) + "' is not supported (eq, ge, le, gt, lt)",
                        "Bundle.link");
       }
-      const bool has_time = v.find('T') != std::string::npos;
+      const size_t t = v.find('T');
+      const bool has_time = t != std::string::npos;
+      // Minutes without seconds ("2026-11-23T10:00", as people write them) mean second 00.
+      if (has_time && v.size() >= t + 6 && v[t + 3] == ':' && (v.size() == t + 6 || v[t + 6] != ':')) v.insert(t + 6, ":00");
+      // YYYY, YYYY-MM, YYYY-MM-DD or a dateTime; a time without an offset is taken as UTC.
+      if (!profiles::IsValidDateTime(v) && !(has_time && profiles::IsValidDateTime(v + "Z"))) {
+        return Outcome(400, "invalid", "search parameter '" + raw_name + "': '" + value +
+                                           "' is not a date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)", "Bundle.link");
+      }
       c.value = has_time ? NormalizeDate(v) : v;
       // A date without a time covers its whole day (month, year): "le 2026-11-23" includes 23:59.
       if (!has_time && (c.op == Op::kLe || c.op == Op::kGt)) c.value += "~";

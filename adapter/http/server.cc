@@ -23,6 +23,7 @@
 #include <stdexcept>
 
 #include "common/log.h"
+#include "fhir/json.h"
 
 namespace ketamine::http {
 namespace {
@@ -39,14 +40,20 @@ std::string Lower(std::string text) {
   return text;
 }
 
+// An OperationOutcome of one error issue (`code`, an IssueType) for what the listener answers
+// itself; written by the JSON writer, so any text (a request's URL) stays valid JSON.
 std::string OutcomeBody(const char* code, const std::string& text) {
-  std::string escaped;
-  for (char c : text) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    escaped += c;
-  }
-  return std::string(R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":")") + code +
-         R"(","diagnostics":")" + escaped + R"("}]})";
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  rapidjson::Value issue(rapidjson::kObjectType);
+  issue.AddMember("severity", "error", a);
+  issue.AddMember("code", rapidjson::Value(code, a), a);
+  issue.AddMember("diagnostics", rapidjson::Value(text.data(), static_cast<rapidjson::SizeType>(text.size()), a), a);
+  rapidjson::Value issues(rapidjson::kArrayType);
+  issues.PushBack(issue, a);
+  doc.AddMember("resourceType", "OperationOutcome", a);
+  doc.AddMember("issue", issues, a);
+  return fhir::ToJson(doc);
 }
 
 http_response ToCpprest(const Response& r) {
@@ -200,9 +207,15 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       Request r;
       r.method = request.method();
       const web::uri& uri = request.relative_uri();
-      r.path = web::uri::decode(uri.path());
-      for (const auto& [name, value] : web::uri::split_query(uri.query())) {
-        r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
+      try {
+        r.path = web::uri::decode(uri.path());
+        for (const auto& [name, value] : web::uri::split_query(uri.query())) {
+          r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
+        }
+      } catch (const web::uri_exception&) {  // "%ZZ", a lone "%": the client's error, not ours
+        return Answer(request, {400, "application/fhir+json", {},
+                                OutcomeBody("invalid", "the request's URL has a malformed percent-encoding (%XX): " +
+                                                           uri.to_string())}, counted);
       }
       for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
       r.body = take_body();

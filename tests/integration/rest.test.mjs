@@ -140,6 +140,7 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   assert.equal((await q('date=2026-10-03')).json.total, 1);
   assert.equal((await q('date=ge2026-10-02T14:00:00Z')).json.total, 4, '09:00-05:00 is 14:00Z');
   assert.equal((await q('date=gt2026-10-02T14:00:00Z')).json.total, 3);
+  assert.equal((await q('date=ge2026-10-02T14:00Z')).json.total, 4, 'minutes without seconds mean second 00');
   assert.equal((await q('status=final')).json.total, 5);
   assert.equal((await q('status=amended')).json.total, 0);
   const page1 = (await q('_count=2')).json;
@@ -207,6 +208,10 @@ test('every error status, each with an OperationOutcome', async () => {
   expectOutcome(await call('GET', '/Observation/does-not-exist'), 404);
   expectOutcome(await call('GET', '/Location/1'), 404);
   expectOutcome(await call('DELETE', '/Patient/pat-40021'), 405);
+  // Search values that are not what the parameter takes, and a URL that does not decode.
+  for (const query of ['date=ge2026-13-45', 'date=xx', '_count=-1', '_count=ten', '_offset=1.5', 'name=%ZZ', '%=1']) {
+    expectOutcome(await call('GET', `/Observation?${query}`), 400);
+  }
   const trace = await new Promise((resolve, reject) => {
     const req = http.request(`${base}/Patient`, { method: 'TRACE', headers: { 'X-Secret': 'do-not-echo' } }, (res) => {
       let body = '';
