@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "common/check.h"
+#include "common/log.h"
 #include "fhir/json.h"
 #include "http/facade.h"
 #include "mapping/converter.h"
@@ -38,6 +39,7 @@ struct Gateway {
   std::filesystem::path dir;
   std::shared_ptr<ketamine::http::Facade> facade;
   Gateway() {
+    ketamine::log::SetMinLevel(ketamine::log::Level::kError);  // a log line per input slows the fuzzer down
     std::string base = (std::filesystem::temp_directory_path() / "kgw-rest-fuzz-XXXXXX").string();
     KETAMINE_CHECK(mkdtemp(base.data()) != nullptr);
     dir = base;

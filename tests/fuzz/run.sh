@@ -20,7 +20,7 @@ for target in $(ls tests/fuzz/corpus); do
     continue
   fi
   extra=()
-  if [ "$target" = hl7v2_parse ] || [ "$target" = hl7v2_convert ]; then
+  if [ "$target" = hl7v2_parse ] || [ "$target" = hl7v2_convert ] || [ "$target" = mllp_pipeline ]; then
     [ -d "$samples" ] && extra+=("$samples")
     extra+=(tests/data/hl7v2)
   fi
