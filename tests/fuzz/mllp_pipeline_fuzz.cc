@@ -9,8 +9,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <set>
@@ -19,44 +17,24 @@
 #include <vector>
 
 #include "common/check.h"
-#include "common/log.h"
 #include "hl7v2/ack.h"
 #include "hl7v2/parser.h"
-#include "mapping/converter.h"
 #include "pipeline/inbound.h"
-#include "profiles/validator.h"
-#include "store/sqlite_store.h"
+#include "scratch_gateway.h"
 
 namespace {
 
-// The store's folder is removed when the process ends (after the pipeline and store are gone).
+ketamine::pipeline::InboundOptions Options(const ScratchGateway& parts) {
+  ketamine::pipeline::InboundOptions options;
+  options.validator = parts.validator;
+  options.converter = parts.converter;
+  return options;
+}
+
 struct Gateway {
-  std::filesystem::path dir;
-  std::shared_ptr<ketamine::pipeline::InboundPipeline> pipeline;
-  Gateway() {
-    ketamine::log::SetMinLevel(ketamine::log::Level::kError);  // a log line per input slows the fuzzer down
-    std::string base = (std::filesystem::temp_directory_path() / "kgw-pipeline-fuzz-XXXXXX").string();
-    KETAMINE_CHECK(mkdtemp(base.data()) != nullptr);
-    dir = base;
-    ketamine::pipeline::InboundOptions options;
-    auto validator = ketamine::profiles::Validator::Load(KETAMINE_PROFILES_DIR);
-    KETAMINE_CHECK(validator.ok());
-    auto converter = ketamine::mapping::Converter::Load({KETAMINE_SOURCE_DIR "/mappings"});
-    KETAMINE_CHECK(converter.ok());
-    options.validator = *validator;
-    options.converter = *converter;
-    ketamine::store::SqliteOptions store_options;
-    store_options.synchronous_full = false;  // nothing here needs to survive a power loss
-    auto store = ketamine::store::SqliteStore::Open(dir, store_options);
-    KETAMINE_CHECK(store.ok());
-    std::shared_ptr<ketamine::store::MessageStore> shared = std::move(*store);
-    pipeline = std::make_shared<ketamine::pipeline::InboundPipeline>(shared, options, ketamine::Clock::System());
-  }
-  ~Gateway() {
-    pipeline.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+  ScratchGateway parts{"kgw-pipeline-fuzz"};
+  std::shared_ptr<ketamine::pipeline::InboundPipeline> pipeline = std::make_shared<ketamine::pipeline::InboundPipeline>(
+      parts.store, Options(parts), ketamine::Clock::System());
 };
 
 }  // namespace

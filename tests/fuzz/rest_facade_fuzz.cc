@@ -14,51 +14,25 @@
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/check.h"
-#include "common/log.h"
 #include "fhir/json.h"
 #include "http/facade.h"
-#include "mapping/converter.h"
-#include "profiles/validator.h"
-#include "store/sqlite_store.h"
+#include "scratch_gateway.h"
 
 namespace {
 
 using ketamine::http::Request;
 using ketamine::http::Response;
 
-// The store's folder is removed when the process ends (after the facade and store are gone).
 struct Gateway {
-  std::filesystem::path dir;
-  std::shared_ptr<ketamine::http::Facade> facade;
-  Gateway() {
-    ketamine::log::SetMinLevel(ketamine::log::Level::kError);  // a log line per input slows the fuzzer down
-    std::string base = (std::filesystem::temp_directory_path() / "kgw-rest-fuzz-XXXXXX").string();
-    KETAMINE_CHECK(mkdtemp(base.data()) != nullptr);
-    dir = base;
-    auto validator = ketamine::profiles::Validator::Load(KETAMINE_PROFILES_DIR);
-    KETAMINE_CHECK(validator.ok());
-    auto converter = ketamine::mapping::Converter::Load({KETAMINE_SOURCE_DIR "/mappings"});
-    KETAMINE_CHECK(converter.ok());
-    ketamine::store::SqliteOptions options;
-    options.synchronous_full = false;  // nothing here needs to survive a power loss
-    auto store = ketamine::store::SqliteStore::Open(dir, options);
-    KETAMINE_CHECK(store.ok());
-    std::shared_ptr<ketamine::store::MessageStore> shared = std::move(*store);
-    facade = std::make_shared<ketamine::http::Facade>(shared, *validator, *converter, ketamine::http::FacadeOptions{});
-  }
-  ~Gateway() {
-    facade.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+  ScratchGateway parts{"kgw-rest-fuzz"};
+  std::shared_ptr<ketamine::http::Facade> facade = std::make_shared<ketamine::http::Facade>(
+      parts.store, parts.validator, parts.converter, ketamine::http::FacadeOptions{});
 };
 
 std::string_view NextLine(std::string_view& rest) {
