@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include "store/sqlite.h"
+#include "store/sqlite_terms.h"
 #include "store/internal/names.h"
 #include "store/internal/search_rules.h"
 #include "store/internal/write_rules.h"
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS resources (
   last_updated TEXT NOT NULL,
   json BLOB NOT NULL,
   message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
+  terms BLOB NOT NULL DEFAULT x'',  -- its search entries but identifiers and subjects (sqlite_terms.h)
   UNIQUE (type, id)
 );
 -- Every version an update replaced, for audit (a resource is never changed without a trace); the
@@ -66,9 +68,10 @@ CREATE TABLE IF NOT EXISTS resource_history (
   message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
   UNIQUE (type, id, version)
 );
--- The search index, one B-tree keyed by its owner: a search tests each candidate resource with a
--- key lookup, and an update replaces a resource's entries in one range. Identifiers alone are also
--- kept by value, for the conditional creates and identity matches that look a resource up by them.
+-- The search entries looked up by value, identifiers and subjects (the rest is in resources.terms),
+-- in one B-tree keyed by its owner: an update replaces a resource's entries in one range.
+-- Identifiers are also kept by value, for the conditional creates and identity matches that look a
+-- resource up by them.
 CREATE TABLE IF NOT EXISTS resource_index (
   type TEXT NOT NULL,
   id TEXT NOT NULL,
@@ -107,7 +110,7 @@ CREATE TABLE IF NOT EXISTS outbox_payload (
   payload BLOB NOT NULL,
   packed INTEGER NOT NULL DEFAULT 0  -- 1: payload is LZ4-packed
 );
-PRAGMA user_version = 7;
+PRAGMA user_version = 8;
 )sql";
 
 // Version 3 kept the payload in the outbox row: moved to outbox_payload, all or nothing.
@@ -174,6 +177,43 @@ bool Answers1(sqlite3* db, const char* sql) {
   return probe.ok() && sqlite3_step(probe.get()) == SQLITE_ROW && probe.ColumnInt(0) == 1;
 }
 
+// Version 7 kept every search entry in resource_index, one row each: the entries that are never
+// looked up by value move into their resource's row (resources.terms), in one transaction.
+Status MoveTermsIntoResources(sqlite3* db) {
+  if (!Answers1(db, "SELECT count(*) = 0 FROM pragma_table_info('resources') WHERE name = 'terms'")) return Status::Ok();
+  KETAMINE_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE; ALTER TABLE resources ADD COLUMN terms BLOB NOT NULL DEFAULT x'';"));
+  Statement entries(db, "SELECT type, id, param, system, value FROM resource_index "
+                        "WHERE param NOT IN ('subject', 'identifier') ORDER BY type, id");
+  Statement update(db, "UPDATE resources SET terms = ?3 WHERE type = ?1 AND id = ?2");
+  if (!entries.ok() || !update.ok()) return Internal(sqlite3_errmsg(db));
+  std::string type, id;
+  std::vector<IndexEntry> index;
+  auto flush = [&]() -> Status {
+    if (index.empty()) return Status::Ok();
+    sqlite3_reset(update.get());
+    update.Text(1, type);
+    update.Text(2, id);
+    update.Blob(3, EncodeTerms(index));
+    if (sqlite3_step(update.get()) != SQLITE_DONE) return Internal(sqlite3_errmsg(db));
+    index.clear();
+    return Status::Ok();
+  };
+  int rc;
+  while ((rc = sqlite3_step(entries.get())) == SQLITE_ROW) {
+    if (entries.Column(0) != type || entries.Column(1) != id) {
+      KETAMINE_RETURN_IF_ERROR(flush());
+      type = entries.Column(0);
+      id = entries.Column(1);
+    }
+    index.push_back({entries.Column(2), entries.Column(3), entries.Column(4)});
+  }
+  if (rc != SQLITE_DONE) return Internal(sqlite3_errmsg(db));
+  KETAMINE_RETURN_IF_ERROR(flush());
+  sqlite3_reset(entries.get());
+  sqlite3_reset(update.get());
+  return Exec(db, "DELETE FROM resource_index WHERE param NOT IN ('subject', 'identifier'); COMMIT;");
+}
+
 // Slots of what Append packs for the writer (PendingAppend::prepared): the raw message, then each
 // outbox payload. The packed bytes, or nullptr when that blob is stored as it came.
 constexpr size_t kRawSlot = 0;
@@ -228,10 +268,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
       return Unavailable(std::string("cannot ") + m.what + " " + file.string() + ": " + st.message());
     }
   }
+  if (Status st = MoveTermsIntoResources(writer); !st.ok()) {
+    Exec(writer, "ROLLBACK;").ok();
+    sqlite3_close(writer);
+    return Unavailable("cannot move the search entries into the resource rows of " + file.string() + ": " + st.message());
+  }
   auto reader = OpenSqlite(file, options);
   if (!reader.ok()) {
     sqlite3_close(writer);
     return reader.status();
+  }
+  if (RegisterTermsFunction(*reader) != SQLITE_OK) {
+    Status st = Internal(std::string("cannot register kgw_terms: ") + sqlite3_errmsg(*reader));
+    sqlite3_close(writer);
+    sqlite3_close(*reader);
+    return st;
   }
   auto outbox = OpenSqlite(file, options);
   if (!outbox.ok()) {
@@ -546,9 +597,10 @@ Result<ResourceResult> SqliteStore::DecideResource(const ResourceWrite& w, const
 // Writes a decided create or update: the version it replaces to the history (nothing is
 // overwritten without a trace) with its index entries gone, then the resource and its entries.
 Status SqliteStore::ApplyResource(const ResourceWrite& w, const ResourceResult& decided, int64_t message_id) {
-  Statement upsert(Prepared(4, "INSERT INTO resources (type, id, version, last_updated, json, message_id) VALUES "
-                   "(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
-                   "last_updated = excluded.last_updated, json = excluded.json, message_id = excluded.message_id"));
+  Statement upsert(Prepared(4, "INSERT INTO resources (type, id, version, last_updated, json, message_id, terms) VALUES "
+                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
+                   "last_updated = excluded.last_updated, json = excluded.json, message_id = excluded.message_id, "
+                   "terms = excluded.terms"));
   Statement history(Prepared(5, "INSERT INTO resource_history (type, id, version, last_updated, json, message_id) "
                                "SELECT type, id, version, last_updated, json, message_id FROM resources WHERE type = ?1 "
                                "AND id = ?2"));
@@ -572,8 +624,10 @@ Status SqliteStore::ApplyResource(const ResourceWrite& w, const ResourceResult& 
   upsert.Text(4, decided.last_updated);
   upsert.Blob(5, w.json);
   sqlite3_bind_int64(upsert.get(), 6, message_id);
+  upsert.Blob(7, EncodeTerms(w.index));
   if (sqlite3_step(upsert.get()) != SQLITE_DONE) return SqlError(writer_, "resource write");
   for (const IndexEntry& e : w.index) {
+    if (!KeptByValue(e.param)) continue;  // in the terms above
     sqlite3_reset(index.get());
     index.Text(1, w.type);
     index.Text(2, w.id);
@@ -639,6 +693,15 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
       }
       binds.push_back(c.value);
       where += " AND i.value = ?" + std::to_string(binds.size()) + ")";
+      continue;
+    }
+    if (!KeptByValue(c.param)) {
+      // Tested on the candidate's own row (sqlite_terms.h).
+      const size_t first = binds.size() + 1;
+      binds.insert(binds.end(), {c.param, c.has_system ? "1" : "0", c.system,
+                                 std::to_string(static_cast<int>(c.op)), c.value});
+      where += " AND kgw_terms(r.terms, ?" + std::to_string(first) + ", ?" + std::to_string(first + 1) + ", ?" +
+               std::to_string(first + 2) + ", ?" + std::to_string(first + 3) + ", ?" + std::to_string(first + 4) + ")";
       continue;
     }
     binds.push_back(c.param);

@@ -6,7 +6,9 @@
 # window, how long the outbox took to drain after it, and repeats (must be 0). ITEMS is the
 # destination's items_per_request (messages merged into one transaction per request; 1: each alone).
 # KGW_STORE=postgres stores in a throwaway PostgreSQL cluster (tests/integration/pg_cluster.sh).
-#   tests/bench/run_delivery_load.sh [CONNECTIONS=16] [SECONDS=20] [PATIENTS=2000] [CONCURRENCY=8] [ITEMS=1]
+# BINARY runs that gateway instead of the release build (to alternate two builds: the host's speed
+# drifts from minute to minute).
+#   tests/bench/run_delivery_load.sh [CONNECTIONS=16] [SECONDS=20] [PATIENTS=2000] [CONCURRENCY=8] [ITEMS=1] [BINARY]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -15,6 +17,7 @@ seconds=${2:-20}
 patients=${3:-2000}
 concurrency=${4:-8}
 items=${5:-1}
+binary=${6:-build/release/adapter/cli/ketamine-gateway}
 cmake --preset release >/dev/null
 cmake --build build/release -j"$(nproc)" --target ketamine-gateway mllp_load >/dev/null
 data=$(mktemp -d "${TMPDIR:-/tmp}/kgw-delivery-XXXXXX")
@@ -35,7 +38,7 @@ cat > "$data.json" <<JSON
     "destinations": { "registry": { "type": "fhir", "url": "http://127.0.0.1:$sink_port/fhir", "concurrency": $concurrency, "items_per_request": $items } },
     "routes": [ { "name": "orders", "match": { "message_type": ["RDE^O11"] }, "destinations": ["registry"] } ] } }
 JSON
-build/release/adapter/cli/ketamine-gateway serve --config "$data.json" --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
+"$binary" serve --config "$data.json" --data-dir "$data" --mllp-port 0 --http-port 0 >"$out" 2>/dev/null &
 pid=$!
 for _ in $(seq 100); do grep -q "listening mllp" "$out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening mllp .*:\([0-9]*\)$/\1/p' "$out")

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "records.h"
@@ -203,7 +204,7 @@ PRAGMA user_version = 5;
   EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName,
                    "SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql LIKE '%WHERE state IN%'"),
             1);
-  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 7);
+  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 8);
   auto first = (*store)->ClaimOutbox("registry", kNow, 10);
   ASSERT_TRUE(first.ok()) << first.status().message();
   ASSERT_EQ(first->size(), 1u);
@@ -321,12 +322,13 @@ TEST_F(SqliteStoreTest, ASearchIndexOfTheOldLayoutIsMovedOnOpen) {
             ResourceOutcome::kCreated);
   const std::filesystem::path file = dir_ / SqliteStore::kFileName;
   Rewrite(R"sql(
-ALTER TABLE resource_index RENAME TO new_layout;
+DROP TABLE resource_index;
+ALTER TABLE resources DROP COLUMN terms;
 CREATE TABLE resource_index (type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT NOT NULL,
   value TEXT NOT NULL);
-INSERT INTO resource_index SELECT type, id, param, system, value FROM new_layout;
-INSERT INTO resource_index SELECT type, id, param, system, value FROM new_layout;
-DROP TABLE new_layout;
+INSERT INTO resource_index VALUES ('Patient', 'pat-a', 'identifier', 'urn:mrn', 'MRN-A'),
+  ('Patient', 'pat-a', 'birthdate', '', '1979-04-12'), ('Patient', 'pat-a', 'identifier', 'urn:mrn', 'MRN-A'),
+  ('Patient', 'pat-a', 'birthdate', '', '1979-04-12');
 CREATE INDEX resource_index_lookup ON resource_index (type, param, value);
 CREATE INDEX resource_index_owner ON resource_index (type, id);
 PRAGMA user_version = 4;
@@ -335,7 +337,9 @@ PRAGMA user_version = 4;
 
   auto store = SqliteStore::Open(dir_);
   ASSERT_TRUE(store.ok()) << store.status().message();
-  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 2);  // each entry once
+  // The identifier once; the birth date in the resource's row (version 8).
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 1);
+  EXPECT_EQ(Scalar(file, "SELECT length(terms) > 0 FROM resources WHERE id = 'pat-a'"), 1);
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM pragma_table_info('resource_index') WHERE pk > 0"), 5);
   // The identifier and subject indexes by value, nothing of the old layout.
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'resource_index' "
@@ -344,16 +348,68 @@ PRAGMA user_version = 4;
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name IN ('resource_index_lookup', "
                          "'resource_index_owner', 'resource_index_v4')"),
             0);
-  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 7);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 8);
   // The moved entries are searched and matched as before.
   auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},
                                          10, 0);
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(found->total, 1);
+  auto born = (*store)->SearchResources("Patient", {{"birthdate", SearchCondition::Op::kLt, false, "", "1980"}}, 10, 0);
+  ASSERT_TRUE(born.ok());
+  EXPECT_EQ(born->total, 1);
   auto again = (*store)->AppendAndWait(WithPatient("C2", "pat-b", "MRN-A"));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->resources[0].outcome, ResourceOutcome::kExisting);
   EXPECT_EQ(again->resources[0].id, "pat-a");
+}
+
+// Version 7 kept every search entry in resource_index, one row each. Only identifiers and subjects
+// stay there; the others move into their resource's row, and search and update as before.
+TEST_F(SqliteStoreTest, SearchEntriesOfVersion7MoveIntoTheResourceRows) {
+  {
+    auto store = SqliteStore::Open(dir_);
+    ASSERT_TRUE(store.ok());
+    InboundRecord r = Record("C1");
+    r.resources.push_back(Patient("pat-a", "MRN-A", "1979-04-12"));
+    r.resources.push_back(Patient("pat-b", "MRN-B", "1990-01-02"));
+    ASSERT_TRUE((*store)->AppendAndWait(std::move(r)).ok());
+  }
+  const std::filesystem::path file = dir_ / SqliteStore::kFileName;
+  Rewrite(R"sql(
+ALTER TABLE resources DROP COLUMN terms;
+INSERT INTO resource_index VALUES ('Patient', 'pat-a', 'birthdate', '1979-04-12', ''),
+  ('Patient', 'pat-a', 'gender', 'female', 'http://hl7.org/fhir/administrative-gender'),
+  ('Patient', 'pat-b', 'birthdate', '1990-01-02', '');
+PRAGMA user_version = 7;
+)sql");
+  auto store = SqliteStore::Open(dir_);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 8);
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index WHERE param NOT IN ('subject', 'identifier')"), 0);
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 2);
+  auto ids = [&](std::vector<SearchCondition> conditions) {
+    std::set<std::string> out;
+    auto page = (*store)->SearchResources("Patient", conditions, 10, 0);
+    EXPECT_TRUE(page.ok());
+    if (page.ok()) for (const auto& r : page->resources) out.insert(r.id);
+    return out;
+  };
+  using Op = SearchCondition::Op;
+  EXPECT_EQ(ids({{"birthdate", Op::kLt, false, "", "1980"}}), (std::set<std::string>{"pat-a"}));
+  EXPECT_EQ(ids({{"birthdate", Op::kPrefix, false, "", "1990-01"}}), (std::set<std::string>{"pat-b"}));
+  EXPECT_EQ(ids({{"gender", Op::kEq, true, "http://hl7.org/fhir/administrative-gender", "female"}}),
+            (std::set<std::string>{"pat-a"}));
+  EXPECT_EQ(ids({{"gender", Op::kEq, false, "", ""}}), (std::set<std::string>{"pat-a"}));  // has one at all
+  EXPECT_EQ(ids({{"identifier", Op::kEq, true, "urn:mrn", "MRN-B"}}), (std::set<std::string>{"pat-b"}));
+  // An update replaces the moved entries with its own.
+  InboundRecord update = Record("C2");
+  update.resources.push_back(Patient("pat-a", "MRN-A", "1985-06-07"));
+  update.resources[0].json = R"({"resourceType":"Patient","id":"pat-a","birthDate":"1985-06-07"})";
+  update.resources[0].update = true;
+  ASSERT_TRUE((*store)->AppendAndWait(std::move(update)).ok());
+  EXPECT_EQ(ids({{"birthdate", Op::kLt, false, "", "1980"}}), (std::set<std::string>{}));
+  EXPECT_EQ(ids({{"gender", Op::kEq, false, "", ""}}), (std::set<std::string>{}));
+  EXPECT_EQ(ids({{"birthdate", Op::kGe, false, "", "1985"}}), (std::set<std::string>{"pat-a", "pat-b"}));
 }
 
 TEST_F(SqliteStoreTest, UnwritableFolderIsAnError) {

@@ -1,0 +1,108 @@
+#include "store/sqlite_terms.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <tuple>
+
+namespace ketamine::store {
+namespace {
+
+// Each field: its length as a base-128 varint, then its bytes (any bytes, no separator to escape).
+void PutField(std::string& out, std::string_view field) {
+  uint64_t n = field.size();
+  do {
+    const auto low = static_cast<unsigned char>(n & 0x7f);
+    n >>= 7;
+    out.push_back(static_cast<char>(n != 0 ? (low | 0x80) : low));
+  } while (n != 0);
+  out.append(field);
+}
+
+// The next field, or false when the blob ends or is cut short.
+bool TakeField(std::string_view& in, std::string_view& field) {
+  uint64_t n = 0;
+  for (int shift = 0;; shift += 7) {
+    if (in.empty() || shift > 56) return false;
+    const auto byte = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    n |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) break;
+  }
+  if (n > in.size()) return false;
+  field = in.substr(0, n);
+  in.remove_prefix(n);
+  return true;
+}
+
+bool ValueMatches(std::string_view value, SearchCondition::Op op, std::string_view wanted) {
+  switch (op) {
+    case SearchCondition::Op::kEq: return value == wanted;
+    case SearchCondition::Op::kGe: return value >= wanted;
+    case SearchCondition::Op::kLe: return value <= wanted;
+    case SearchCondition::Op::kGt: return value > wanted;
+    case SearchCondition::Op::kLt: return value < wanted;
+    case SearchCondition::Op::kPrefix: return value.substr(0, wanted.size()) == wanted;
+  }
+  return false;
+}
+
+std::string_view TextArg(sqlite3_value* v) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(v));
+  return text == nullptr ? std::string_view() : std::string_view(text, static_cast<size_t>(sqlite3_value_bytes(v)));
+}
+
+void TermsFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
+  const auto* blob = static_cast<const char*>(sqlite3_value_blob(argv[0]));
+  const std::string_view terms(blob == nullptr ? "" : blob, blob == nullptr ? 0 : static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  SearchCondition c;
+  c.param = std::string(TextArg(argv[1]));
+  c.has_system = sqlite3_value_int(argv[2]) != 0;
+  c.system = std::string(TextArg(argv[3]));
+  const int op = sqlite3_value_int(argv[4]);
+  if (op < 0 || op > static_cast<int>(SearchCondition::Op::kPrefix)) {
+    sqlite3_result_error(context, "kgw_terms: unknown operator", -1);
+    return;
+  }
+  c.op = static_cast<SearchCondition::Op>(op);
+  c.value = std::string(TextArg(argv[5]));
+  sqlite3_result_int(context, TermsMatch(terms, c) ? 1 : 0);
+}
+
+}  // namespace
+
+bool KeptByValue(std::string_view param) { return param == "subject" || param == "identifier"; }
+
+std::string EncodeTerms(const std::vector<IndexEntry>& index) {
+  std::vector<const IndexEntry*> kept;
+  for (const IndexEntry& e : index) {
+    if (!KeptByValue(e.param)) kept.push_back(&e);
+  }
+  const auto key = [](const IndexEntry* e) { return std::tie(e->param, e->system, e->value); };
+  std::sort(kept.begin(), kept.end(), [&](const IndexEntry* a, const IndexEntry* b) { return key(a) < key(b); });
+  kept.erase(std::unique(kept.begin(), kept.end(), [&](const IndexEntry* a, const IndexEntry* b) { return key(a) == key(b); }),
+             kept.end());
+  std::string out;
+  for (const IndexEntry* e : kept) {
+    PutField(out, e->param);
+    PutField(out, e->system);
+    PutField(out, e->value);
+  }
+  return out;
+}
+
+bool TermsMatch(std::string_view terms, const SearchCondition& c) {
+  std::string_view param, system, value;
+  while (TakeField(terms, param) && TakeField(terms, system) && TakeField(terms, value)) {
+    if (param != c.param || (c.has_system && system != c.system)) continue;
+    if (c.op == SearchCondition::Op::kEq && c.value.empty()) return true;
+    if (ValueMatches(value, c.op, c.value)) return true;
+  }
+  return false;
+}
+
+int RegisterTermsFunction(sqlite3* db) {
+  return sqlite3_create_function_v2(db, "kgw_terms", 6, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                                    &TermsFunction, nullptr, nullptr, nullptr);
+}
+
+}  // namespace ketamine::store
