@@ -1057,7 +1057,8 @@ Response Facade::Metrics() const {
       << "ketamine_store_commits_total " << store_->commits() << "\n"
       << "# HELP ketamine_store_appends_total Messages and requests stored.\n"
          "# TYPE ketamine_store_appends_total counter\n"
-      << "ketamine_store_appends_total " << store_->appends() << "\n";
+      << "ketamine_store_appends_total " << store_->appends() << "\n"
+      << store_->MetricsText();
   if (extra_metrics_) out << extra_metrics_();
   return {200, "text/plain; version=0.0.4", {}, out.str()};
 }

@@ -151,6 +151,8 @@ class MessageStore {
   // Transactions committed and records appended so far (appends / commits: the mean group size).
   virtual uint64_t commits() const { return 0; }
   virtual uint64_t appends() const { return 0; }
+  // Prometheus text of what only this kind of store has (SQLite: its WAL checkpoints), or "".
+  virtual std::string MetricsText() const { return {}; }
 
   // FHIR resources. Read: kNotFound when absent.
   virtual Result<StoredResource> ReadResource(std::string_view type, std::string_view id) = 0;

@@ -353,6 +353,26 @@ SqliteStore::SqliteStore(sqlite3* writer, sqlite3* reader, sqlite3* outbox, sqli
       [this] { CheckpointAfterBatch(); });
 }
 
+std::string SqliteStore::MetricsText() const {
+  const auto n = [](const std::atomic<uint64_t>& v) { return std::to_string(v.load(std::memory_order_relaxed)); };
+  const auto seconds = [](const std::atomic<uint64_t>& us) {
+    return std::to_string(static_cast<double>(us.load(std::memory_order_relaxed)) / 1e6);
+  };
+  return "# HELP ketamine_store_checkpoints_total Passes of the SQLite store's checkpoint thread.\n"
+         "# TYPE ketamine_store_checkpoints_total counter\n"
+         "ketamine_store_checkpoints_total " + n(checkpoints_) + "\n"
+         "# HELP ketamine_store_wal_restarts_total WAL restarts by outcome (given_up: a reader held on past 100 ms).\n"
+         "# TYPE ketamine_store_wal_restarts_total counter\n"
+         "ketamine_store_wal_restarts_total{outcome=\"done\"} " + n(wal_restarts_) + "\n"
+         "ketamine_store_wal_restarts_total{outcome=\"given_up\"} " + n(wal_restarts_given_up_) + "\n"
+         "# HELP ketamine_store_wal_restart_seconds_total Time WAL restarts held new commits back.\n"
+         "# TYPE ketamine_store_wal_restart_seconds_total counter\n"
+         "ketamine_store_wal_restart_seconds_total " + seconds(wal_restart_us_) + "\n"
+         "# HELP ketamine_store_wal_restart_max_seconds The longest a WAL restart held new commits back.\n"
+         "# TYPE ketamine_store_wal_restart_max_seconds gauge\n"
+         "ketamine_store_wal_restart_max_seconds " + seconds(wal_restart_max_us_) + "\n";
+}
+
 void SqliteStore::CheckpointLoop() {
   std::unique_lock lock(checkpoint_mutex_);
   while (true) {
@@ -370,8 +390,17 @@ void SqliteStore::CheckpointLoop() {
       // pass above left and until readers have moved on, so the next commit starts the WAL over.
       // Only once the pass copied it all: short of that a reader holds an older snapshot, and
       // RESTART would hold the commits back for nothing (this connection waits 100 ms at most).
-      if (sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr) == SQLITE_OK) {
+      const auto started = std::chrono::steady_clock::now();
+      const int rc = sqlite3_wal_checkpoint_v2(checkpoint_, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      const auto us = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
+      wal_restart_us_.fetch_add(us, std::memory_order_relaxed);
+      if (us > wal_restart_max_us_.load(std::memory_order_relaxed)) wal_restart_max_us_.store(us, std::memory_order_relaxed);
+      if (rc == SQLITE_OK) {
         wal_copied_.store(0, std::memory_order_relaxed);
+        wal_restarts_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        wal_restarts_given_up_.fetch_add(1, std::memory_order_relaxed);
       }
     }
     checkpoints_.fetch_add(1, std::memory_order_relaxed);

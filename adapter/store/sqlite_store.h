@@ -44,6 +44,9 @@ class SqliteStore : public MessageStore {
   uint64_t claim_steps() const { return claim_steps_.load(std::memory_order_relaxed); }
   // Passes of the checkpoint thread so far.
   uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  // The checkpoint passes, and the WAL restarts: done, given up (a reader held on for the 100 ms
+  // they may wait) and the time they held new commits back.
+  std::string MetricsText() const override;
   Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
                                                         std::string_view destination, int64_t now_ms,
                                                         size_t limit) override;
@@ -92,6 +95,10 @@ class SqliteStore : public MessageStore {
   bool checkpoint_wanted_ = false;
   bool checkpoint_stopping_ = false;
   std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<uint64_t> wal_restarts_{0};
+  std::atomic<uint64_t> wal_restarts_given_up_{0};
+  std::atomic<uint64_t> wal_restart_us_{0};
+  std::atomic<uint64_t> wal_restart_max_us_{0};
   std::atomic<uint64_t> claim_steps_{0};
   std::atomic<int> wal_copied_{0};  // WAL pages copied by the last pass
   std::unique_ptr<GroupCommitter> committer_;  // the writer thread, on writer_

@@ -317,6 +317,9 @@ test('healthz, readyz and Prometheus metrics', async () => {
   assert.match(m.text, /^ketamine_http_requests_total\{method="POST",status="201"\} \d+$/m);
   assert.match(m.text, /^ketamine_validation_failures_total [1-9]\d*$/m);
   assert.match(m.text, /^ketamine_store_commits_total \d+$/m);
+  assert.match(m.text, /^ketamine_store_checkpoints_total \d+$/m);
+  assert.match(m.text, /^ketamine_store_wal_restarts_total\{outcome="given_up"\} \d+$/m);
+  assert.match(m.text, /^ketamine_store_wal_restart_max_seconds [\d.]+$/m);
 });
 
 test('HTTPS: the REST facade over TLS with certificates made for the test', async () => {
