@@ -436,7 +436,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
       // A whole number, 0 and up; past the largest page (or past any offset) it is taken as that.
       uint64_t n = 0;
       const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (value.empty() || end != value.data() + value.size() || (error != std::errc() && error != std::errc::result_out_of_range)) {
+      const bool whole = !value.empty() && end == value.data() + value.size();
+      if (!whole || (error != std::errc() && error != std::errc::result_out_of_range)) {
         return Outcome(400, "invalid", "search parameter '" + raw_name + "' must be a whole number, 0 or more (got '" +
                                            value + "')", "Bundle.link");
       }
@@ -477,7 +478,9 @@ Response Facade::Search(const std::string& type, const Request& request) {
       const size_t t = v.find('T');
       const bool has_time = t != std::string::npos;
       // Minutes without seconds ("2026-11-23T10:00", as people write them) mean second 00.
-      if (has_time && v.size() >= t + 6 && v[t + 3] == ':' && (v.size() == t + 6 || v[t + 6] != ':')) v.insert(t + 6, ":00");
+      if (has_time && v.size() >= t + 6 && v[t + 3] == ':' && (v.size() == t + 6 || v[t + 6] != ':')) {
+        v.insert(t + 6, ":00");
+      }
       // YYYY, YYYY-MM, YYYY-MM-DD or a dateTime; a time without an offset is taken as UTC.
       if (!profiles::IsValidDateTime(v) && !(has_time && profiles::IsValidDateTime(v + "Z"))) {
         return Outcome(400, "invalid", "search parameter '" + raw_name + "': '" + value +

@@ -180,8 +180,11 @@ bool Answers1(sqlite3* db, const char* sql) {
 // Version 7 kept every search entry in resource_index, one row each: the entries that are never
 // looked up by value move into their resource's row (resources.terms), in one transaction.
 Status MoveTermsIntoResources(sqlite3* db) {
-  if (!Answers1(db, "SELECT count(*) = 0 FROM pragma_table_info('resources') WHERE name = 'terms'")) return Status::Ok();
-  KETAMINE_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE; ALTER TABLE resources ADD COLUMN terms BLOB NOT NULL DEFAULT x'';"));
+  if (!Answers1(db, "SELECT count(*) = 0 FROM pragma_table_info('resources') WHERE name = 'terms'")) {
+    return Status::Ok();
+  }
+  KETAMINE_RETURN_IF_ERROR(
+      Exec(db, "BEGIN IMMEDIATE; ALTER TABLE resources ADD COLUMN terms BLOB NOT NULL DEFAULT x'';"));
   Statement entries(db, "SELECT type, id, param, system, value FROM resource_index "
                         "WHERE param NOT IN ('subject', 'identifier') ORDER BY type, id");
   Statement update(db, "UPDATE resources SET terms = ?3 WHERE type = ?1 AND id = ?2");
@@ -271,7 +274,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   if (Status st = MoveTermsIntoResources(writer); !st.ok()) {
     Exec(writer, "ROLLBACK;").ok();
     sqlite3_close(writer);
-    return Unavailable("cannot move the search entries into the resource rows of " + file.string() + ": " + st.message());
+    return Unavailable("cannot move the search entries into the resource rows of " + file.string() + ": " +
+                       st.message());
   }
   auto reader = OpenSqlite(file, options);
   if (!reader.ok()) {
@@ -395,7 +399,9 @@ void SqliteStore::CheckpointLoop() {
       const auto us = static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count());
       wal_restart_us_.fetch_add(us, std::memory_order_relaxed);
-      if (us > wal_restart_max_us_.load(std::memory_order_relaxed)) wal_restart_max_us_.store(us, std::memory_order_relaxed);
+      if (us > wal_restart_max_us_.load(std::memory_order_relaxed)) {
+        wal_restart_max_us_.store(us, std::memory_order_relaxed);  // only this thread writes it
+      }
       if (rc == SQLITE_OK) {
         wal_copied_.store(0, std::memory_order_relaxed);
         wal_restarts_.fetch_add(1, std::memory_order_relaxed);
@@ -626,8 +632,8 @@ Result<ResourceResult> SqliteStore::DecideResource(const ResourceWrite& w, const
 // Writes a decided create or update: the version it replaces to the history (nothing is
 // overwritten without a trace) with its index entries gone, then the resource and its entries.
 Status SqliteStore::ApplyResource(const ResourceWrite& w, const ResourceResult& decided, int64_t message_id) {
-  Statement upsert(Prepared(4, "INSERT INTO resources (type, id, version, last_updated, json, message_id, terms) VALUES "
-                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
+  Statement upsert(Prepared(4, "INSERT INTO resources (type, id, version, last_updated, json, message_id, terms) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, "
                    "last_updated = excluded.last_updated, json = excluded.json, message_id = excluded.message_id, "
                    "terms = excluded.terms"));
   Statement history(Prepared(5, "INSERT INTO resource_history (type, id, version, last_updated, json, message_id) "

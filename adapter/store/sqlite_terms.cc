@@ -48,12 +48,15 @@ bool ValueMatches(std::string_view value, SearchCondition::Op op, std::string_vi
 
 std::string_view TextArg(sqlite3_value* v) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(v));
-  return text == nullptr ? std::string_view() : std::string_view(text, static_cast<size_t>(sqlite3_value_bytes(v)));
+  return text == nullptr ? std::string_view()
+                         : std::string_view(text, static_cast<size_t>(sqlite3_value_bytes(v)));
 }
 
 void TermsFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
   const auto* blob = static_cast<const char*>(sqlite3_value_blob(argv[0]));
-  const std::string_view terms(blob == nullptr ? "" : blob, blob == nullptr ? 0 : static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  const std::string_view terms(
+      blob == nullptr ? "" : blob,
+      blob == nullptr ? 0 : static_cast<size_t>(sqlite3_value_bytes(argv[0])));
   SearchCondition c;
   c.param = std::string(TextArg(argv[1]));
   c.has_system = sqlite3_value_int(argv[2]) != 0;
@@ -78,9 +81,12 @@ std::string EncodeTerms(const std::vector<IndexEntry>& index) {
     if (!KeptByValue(e.param)) kept.push_back(&e);
   }
   const auto key = [](const IndexEntry* e) { return std::tie(e->param, e->system, e->value); };
-  std::sort(kept.begin(), kept.end(), [&](const IndexEntry* a, const IndexEntry* b) { return key(a) < key(b); });
-  kept.erase(std::unique(kept.begin(), kept.end(), [&](const IndexEntry* a, const IndexEntry* b) { return key(a) == key(b); }),
-             kept.end());
+  std::sort(kept.begin(), kept.end(),
+            [&](const IndexEntry* a, const IndexEntry* b) { return key(a) < key(b); });
+  kept.erase(
+      std::unique(kept.begin(), kept.end(),
+                  [&](const IndexEntry* a, const IndexEntry* b) { return key(a) == key(b); }),
+      kept.end());
   std::string out;
   for (const IndexEntry* e : kept) {
     PutField(out, e->param);
@@ -101,7 +107,8 @@ bool TermsMatch(std::string_view terms, const SearchCondition& c) {
 }
 
 int RegisterTermsFunction(sqlite3* db) {
-  return sqlite3_create_function_v2(db, "kgw_terms", 6, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+  return sqlite3_create_function_v2(db, "kgw_terms", 6,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
                                     &TermsFunction, nullptr, nullptr, nullptr);
 }
 

@@ -33,8 +33,9 @@ ketamine::pipeline::InboundOptions Options(const ScratchGateway& parts) {
 
 struct Gateway {
   ScratchGateway parts{"kgw-pipeline-fuzz"};
-  std::shared_ptr<ketamine::pipeline::InboundPipeline> pipeline = std::make_shared<ketamine::pipeline::InboundPipeline>(
-      parts.store, Options(parts), ketamine::Clock::System());
+  std::shared_ptr<ketamine::pipeline::InboundPipeline> pipeline =
+      std::make_shared<ketamine::pipeline::InboundPipeline>(parts.store, Options(parts),
+                                                            ketamine::Clock::System());
 };
 
 }  // namespace
@@ -53,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (replies.empty()) {
     // Only a sender that asked for no acknowledgement of this outcome gets none: enhanced mode,
     // MSH-15 and MSH-16 (table 0155) saying NE, ER or SU.
-    auto received = ketamine::hl7v2::Parse(std::string_view(reinterpret_cast<const char*>(data), size));
+    auto received =
+        ketamine::hl7v2::Parse(std::string_view(reinterpret_cast<const char*>(data), size));
     KETAMINE_CHECK(received.ok() && ketamine::hl7v2::IsEnhancedMode(*received));
   }
   static const std::set<std::string_view> kCodes = {"AA", "AE", "AR", "CA", "CE", "CR"};

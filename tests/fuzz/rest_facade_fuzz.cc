@@ -48,7 +48,8 @@ Request ReadRequest(std::string_view in) {
   std::string_view first = NextLine(in);
   const size_t space = first.find(' ');
   request.method = std::string(first.substr(0, space));
-  std::string_view target = space == std::string_view::npos ? std::string_view("/fhir") : first.substr(space + 1);
+  std::string_view target =
+      space == std::string_view::npos ? std::string_view("/fhir") : first.substr(space + 1);
   const size_t question = target.find('?');
   request.path = std::string(target.substr(0, question));
   if (question != std::string_view::npos) {
@@ -57,8 +58,9 @@ Request ReadRequest(std::string_view in) {
       const size_t amp = query.find('&');
       std::string_view pair = query.substr(0, amp);
       const size_t eq = pair.find('=');
-      request.query.emplace_back(std::string(pair.substr(0, eq)),
-                                 eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1)));
+      request.query.emplace_back(
+          std::string(pair.substr(0, eq)),
+          eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1)));
       query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
     }
   }
@@ -68,7 +70,8 @@ Request ReadRequest(std::string_view in) {
     const size_t colon = line.find(':');
     std::string name(line.substr(0, colon));
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    std::string_view value =
+        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     request.headers[name] = std::string(value);
   }
@@ -90,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   const Response response = answered->get_future().get();
   KETAMINE_CHECK(response.status >= 200 && response.status < 500);
-  const bool json = response.content_type == "application/fhir+json" || response.content_type == "application/json";
+  const bool json = response.content_type == "application/fhir+json" ||
+                    response.content_type == "application/json";
   if (response.status >= 400) KETAMINE_CHECK(json);
   if (json && !response.body.empty()) {
     auto doc = ketamine::fhir::ParseJson(response.body);

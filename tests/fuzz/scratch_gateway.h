@@ -1,7 +1,10 @@
 // What the end-to-end fuzz targets (rest_facade, mllp_pipeline) build a gateway from: the shipped
 // profiles and mappings, and a real SQLite store in a scratch folder that is removed when this
 // goes (declare it before what uses the store, so that goes first).
-//   struct Gateway { ScratchGateway parts{"kgw-rest-fuzz"}; std::shared_ptr<Facade> facade = ...; };
+//   struct Gateway {
+//     ScratchGateway parts{"kgw-rest-fuzz"};
+//     std::shared_ptr<Facade> facade = ...;  // built from parts.store, parts.validator ...
+//   };
 #pragma once
 
 #include <cstdlib>
@@ -23,7 +26,8 @@ struct ScratchGateway {
   std::shared_ptr<ketamine::store::MessageStore> store;
 
   explicit ScratchGateway(const std::string& name) {
-    ketamine::log::SetMinLevel(ketamine::log::Level::kError);  // a log line per input slows the fuzzer down
+    // A log line per input would slow the fuzzer down.
+    ketamine::log::SetMinLevel(ketamine::log::Level::kError);
     std::string base = (std::filesystem::temp_directory_path() / (name + "-XXXXXX")).string();
     KETAMINE_CHECK(mkdtemp(base.data()) != nullptr);
     dir = base;

@@ -8,21 +8,22 @@ namespace {
 const std::string kReplacement = "\xEF\xBF\xBD";
 
 TEST(Utf8Test, ValidTextIsKeptAsItIs) {
-  for (const std::string& text : {std::string(), std::string("ketamine 0.5 mg/kg/h"), std::string("M\xC3\xBCller"),
-                                 std::string("\xE2\x82\xAC 12"), std::string("pain \xF0\x9F\x98\x96 8/10")}) {
+  for (const std::string& text :
+       {std::string(), std::string("ketamine 0.5 mg/kg/h"), std::string("M\xC3\xBCller"),
+        std::string("\xE2\x82\xAC 12"), std::string("pain \xF0\x9F\x98\x96 8/10")}) {
     EXPECT_TRUE(IsValidUtf8(text)) << text;
     EXPECT_EQ(ValidUtf8(text), text);
   }
 }
 
 TEST(Utf8Test, EachByteThatStartsNoWellFormedSequenceBecomesOneReplacement) {
-  EXPECT_EQ(ValidUtf8("/admi\xB5n"), "/admi" + kReplacement + "n");       // a lone tail byte
-  EXPECT_EQ(ValidUtf8("M\xFCller"), "M" + kReplacement + "ller");         // Latin-1
-  EXPECT_EQ(ValidUtf8("\xC0\xAF"), kReplacement + kReplacement);          // overlong '/'
+  EXPECT_EQ(ValidUtf8("/admi\xB5n"), "/admi" + kReplacement + "n");  // a lone tail byte
+  EXPECT_EQ(ValidUtf8("M\xFCller"), "M" + kReplacement + "ller");    // Latin-1
+  EXPECT_EQ(ValidUtf8("\xC0\xAF"), kReplacement + kReplacement);     // overlong '/'
   EXPECT_EQ(ValidUtf8("\xED\xA0\x80"), kReplacement + kReplacement + kReplacement);  // a surrogate
-  EXPECT_EQ(ValidUtf8("\xF4\x90\x80\x80").size(), 4 * kReplacement.size());          // past U+10FFFF
+  EXPECT_EQ(ValidUtf8("\xF4\x90\x80\x80").size(), 4 * kReplacement.size());  // past U+10FFFF
   // A sequence cut short keeps the character after it.
-  EXPECT_EQ(ValidUtf8("\xE2\x82" "A"), kReplacement + kReplacement + "A");
+  EXPECT_EQ(ValidUtf8(std::string("\xE2\x82") + "A"), kReplacement + kReplacement + "A");
   EXPECT_EQ(ValidUtf8("end \xE2\x82"), "end " + kReplacement + kReplacement);
   EXPECT_EQ(ValidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));  // NUL is UTF-8
   for (const char* bad : {"\xB5", "\xC3", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xFF"}) {

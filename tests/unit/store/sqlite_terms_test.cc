@@ -13,7 +13,8 @@ TEST(SqliteTermsTest, KeepsEachEntryOnceAndOnlyThoseNotLookedUpByValue) {
                                          {"identifier", "urn:x", "1"},
                                          {"code", "http://loinc.org", "72514-3"},
                                          {"date", "", "2026-11-23T14:00:00Z"}});
-  EXPECT_EQ(terms, EncodeTerms({{"date", "", "2026-11-23T14:00:00Z"}, {"code", "http://loinc.org", "72514-3"}}));
+  EXPECT_EQ(terms, EncodeTerms({{"date", "", "2026-11-23T14:00:00Z"},
+                                {"code", "http://loinc.org", "72514-3"}}));
   EXPECT_TRUE(TermsMatch(terms, {"code", Op::kEq, true, "http://loinc.org", "72514-3"}));
   EXPECT_TRUE(TermsMatch(terms, {"code", Op::kEq, false, "", "72514-3"}));
   EXPECT_FALSE(TermsMatch(terms, {"code", Op::kEq, true, "", "72514-3"}));  // "|code": no system
@@ -26,7 +27,8 @@ TEST(SqliteTermsTest, KeepsEachEntryOnceAndOnlyThoseNotLookedUpByValue) {
 }
 
 TEST(SqliteTermsTest, AnyBytesRoundTripAndADamagedBlobMatchesNothing) {
-  const std::string odd = std::string("a\x1e\x1f\0b", 5) + std::string(300, 'x');  // separators, NUL, a 2-byte length
+  const std::string odd =
+      std::string("a\x1e\x1f\0b", 5) + std::string(300, 'x');  // separators, NUL, a 2-byte length
   const std::string terms = EncodeTerms({{"name", "", odd}});
   EXPECT_TRUE(TermsMatch(terms, {"name", Op::kEq, false, "", odd}));
   EXPECT_TRUE(TermsMatch(terms, {"name", Op::kPrefix, false, "", "a\x1e"}));
