@@ -445,7 +445,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
       if (name == "_count") {
         count = static_cast<size_t>(std::min<uint64_t>(n, options_.max_count));
       } else {
-        offset = static_cast<size_t>(std::min<uint64_t>(n, SIZE_MAX));
+        offset = static_cast<size_t>(std::min<uint64_t>(n, INT64_MAX));  // the stores' OFFSET is a signed 64-bit
       }
       continue;
     }

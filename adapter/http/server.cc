@@ -23,7 +23,7 @@
 #include <stdexcept>
 
 #include "common/log.h"
-#include "fhir/json.h"
+#include "fhir/operation_outcome.h"
 
 namespace ketamine::http {
 namespace {
@@ -40,20 +40,12 @@ std::string Lower(std::string text) {
   return text;
 }
 
-// An OperationOutcome of one error issue (`code`, an IssueType) for what the listener answers
-// itself; written by the JSON writer, so any text (a request's URL) stays valid JSON.
+// An OperationOutcome of one error issue (`code`, an issue type) for what the listener answers
+// itself, in the form of every other outcome the gateway gives (fhir/operation_outcome.h).
 std::string OutcomeBody(const char* code, const std::string& text) {
-  rapidjson::Document doc(rapidjson::kObjectType);
-  auto& a = doc.GetAllocator();
-  rapidjson::Value issue(rapidjson::kObjectType);
-  issue.AddMember("severity", "error", a);
-  issue.AddMember("code", rapidjson::Value(code, a), a);
-  issue.AddMember("diagnostics", rapidjson::Value(text.data(), static_cast<rapidjson::SizeType>(text.size()), a), a);
-  rapidjson::Value issues(rapidjson::kArrayType);
-  issues.PushBack(issue, a);
-  doc.AddMember("resourceType", "OperationOutcome", a);
-  doc.AddMember("issue", issues, a);
-  return fhir::ToJson(doc);
+  Issues issues;
+  issues.Error(code, Location(), text);
+  return fhir::OperationOutcomeJson(issues);
 }
 
 http_response ToCpprest(const Response& r) {

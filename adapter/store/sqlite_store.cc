@@ -178,7 +178,8 @@ bool Answers1(sqlite3* db, const char* sql) {
 }
 
 // Version 7 kept every search entry in resource_index, one row each: the entries that are never
-// looked up by value move into their resource's row (resources.terms), in one transaction.
+// looked up by value move into their resource's row (resources.terms), in one transaction. (The
+// SQL names the params of internal::IndexedByValue.)
 Status MoveTermsIntoResources(sqlite3* db) {
   if (!Answers1(db, "SELECT count(*) = 0 FROM pragma_table_info('resources') WHERE name = 'terms'")) {
     return Status::Ok();
@@ -662,7 +663,7 @@ Status SqliteStore::ApplyResource(const ResourceWrite& w, const ResourceResult& 
   upsert.Blob(7, EncodeTerms(w.index));
   if (sqlite3_step(upsert.get()) != SQLITE_DONE) return SqlError(writer_, "resource write");
   for (const IndexEntry& e : w.index) {
-    if (!KeptByValue(e.param)) continue;  // in the terms above
+    if (!internal::IndexedByValue(e.param)) continue;  // in the terms above
     sqlite3_reset(index.get());
     index.Text(1, w.type);
     index.Text(2, w.id);
@@ -730,7 +731,7 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
       where += " AND i.value = ?" + std::to_string(binds.size()) + ")";
       continue;
     }
-    if (!KeptByValue(c.param)) {
+    if (!internal::IndexedByValue(c.param)) {
       // Tested on the candidate's own row (sqlite_terms.h).
       const size_t first = binds.size() + 1;
       binds.insert(binds.end(), {c.param, c.has_system ? "1" : "0", c.system,

@@ -1,5 +1,7 @@
 #include "store/sqlite_terms.h"
 
+#include "store/internal/search_rules.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <tuple>
@@ -52,33 +54,39 @@ std::string_view TextArg(sqlite3_value* v) {
                          : std::string_view(text, static_cast<size_t>(sqlite3_value_bytes(v)));
 }
 
+// The condition's fields as views: a search calls this once per candidate row, without copies.
+bool Matches(std::string_view terms, std::string_view wanted_param, bool has_system, std::string_view wanted_system,
+             SearchCondition::Op op, std::string_view wanted_value) {
+  std::string_view param, system, value;
+  while (TakeField(terms, param) && TakeField(terms, system) && TakeField(terms, value)) {
+    if (param != wanted_param || (has_system && system != wanted_system)) continue;
+    if (op == SearchCondition::Op::kEq && wanted_value.empty()) return true;
+    if (ValueMatches(value, op, wanted_value)) return true;
+  }
+  return false;
+}
+
 void TermsFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
   const auto* blob = static_cast<const char*>(sqlite3_value_blob(argv[0]));
   const std::string_view terms(
       blob == nullptr ? "" : blob,
       blob == nullptr ? 0 : static_cast<size_t>(sqlite3_value_bytes(argv[0])));
-  SearchCondition c;
-  c.param = std::string(TextArg(argv[1]));
-  c.has_system = sqlite3_value_int(argv[2]) != 0;
-  c.system = std::string(TextArg(argv[3]));
   const int op = sqlite3_value_int(argv[4]);
   if (op < 0 || op > static_cast<int>(SearchCondition::Op::kPrefix)) {
     sqlite3_result_error(context, "kgw_terms: unknown operator", -1);
     return;
   }
-  c.op = static_cast<SearchCondition::Op>(op);
-  c.value = std::string(TextArg(argv[5]));
-  sqlite3_result_int(context, TermsMatch(terms, c) ? 1 : 0);
+  const bool match = Matches(terms, TextArg(argv[1]), sqlite3_value_int(argv[2]) != 0, TextArg(argv[3]),
+                             static_cast<SearchCondition::Op>(op), TextArg(argv[5]));
+  sqlite3_result_int(context, match ? 1 : 0);
 }
 
 }  // namespace
 
-bool KeptByValue(std::string_view param) { return param == "subject" || param == "identifier"; }
-
 std::string EncodeTerms(const std::vector<IndexEntry>& index) {
   std::vector<const IndexEntry*> kept;
   for (const IndexEntry& e : index) {
-    if (!KeptByValue(e.param)) kept.push_back(&e);
+    if (!internal::IndexedByValue(e.param)) kept.push_back(&e);
   }
   const auto key = [](const IndexEntry* e) { return std::tie(e->param, e->system, e->value); };
   std::sort(kept.begin(), kept.end(),
@@ -97,13 +105,7 @@ std::string EncodeTerms(const std::vector<IndexEntry>& index) {
 }
 
 bool TermsMatch(std::string_view terms, const SearchCondition& c) {
-  std::string_view param, system, value;
-  while (TakeField(terms, param) && TakeField(terms, system) && TakeField(terms, value)) {
-    if (param != c.param || (c.has_system && system != c.system)) continue;
-    if (c.op == SearchCondition::Op::kEq && c.value.empty()) return true;
-    if (ValueMatches(value, c.op, c.value)) return true;
-  }
-  return false;
+  return Matches(terms, c.param, c.has_system, c.system, c.op, c.value);
 }
 
 int RegisterTermsFunction(sqlite3* db) {

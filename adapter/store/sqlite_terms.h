@@ -18,10 +18,8 @@
 
 namespace ketamine::store {
 
-// Kept in resource_index (by value), not in the terms.
-bool KeptByValue(std::string_view param);
-
-// The entries of `index` that are not kept by value, each once, as the terms blob.
+// The entries of `index` that the index does not keep by value (internal::IndexedByValue), each
+// once, as the terms blob.
 std::string EncodeTerms(const std::vector<IndexEntry>& index);
 
 // Whether `terms` hold an entry matching the condition (param, system when `has_system`, and the

@@ -143,6 +143,9 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   assert.equal((await q('date=ge2026-10-02T14:00Z')).json.total, 4, 'minutes without seconds mean second 00');
   assert.equal((await q('status=final')).json.total, 5);
   assert.equal((await q('status=amended')).json.total, 0);
+  const far = await q('_offset=99999999999999999999');
+  assert.equal(far.status, 200, 'an offset past any page is an empty page: ' + far.text);
+  assert.equal(far.json.entry.length, 0);
   const page1 = (await q('_count=2')).json;
   assert.equal(page1.entry.length, 2);
   const next = page1.link.find((l) => l.relation === 'next');

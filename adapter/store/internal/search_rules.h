@@ -1,16 +1,22 @@
 // What both stores decide the same way about a search condition.
 #pragma once
 
+#include <string_view>
+
 #include "store/message_store.h"
 
 namespace ketamine::store::internal {
 
-// A condition the index also keeps by value (the partial indexes on identifiers and subjects): the
-// search starts from the few resources it names instead of testing every resource of the type. The
-// stores write its param as a literal in the SQL, which is what lets the partial index serve it.
+// The params the index also keeps by value (the partial indexes on identifiers and subjects); the
+// SQLite store keeps only these in its index rows and the rest in the resource's row.
+inline bool IndexedByValue(std::string_view param) { return param == "subject" || param == "identifier"; }
+
+// A condition that can start from those indexes: the search starts from the few resources it names
+// instead of testing every resource of the type. The stores write its param as a literal in the
+// SQL, which is what lets the partial index serve it.
 inline bool SearchedByValue(const SearchCondition& c) {
-  if (c.op != SearchCondition::Op::kEq || c.value.empty()) return false;
-  return c.param == "subject" || (c.param == "identifier" && c.has_system);
+  if (c.op != SearchCondition::Op::kEq || c.value.empty() || !IndexedByValue(c.param)) return false;
+  return c.param == "subject" || c.has_system;  // an identifier's value alone is not its index's key
 }
 
 }  // namespace ketamine::store::internal

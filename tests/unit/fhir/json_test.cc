@@ -82,6 +82,8 @@ TEST(OperationOutcomeTest, IssueTypesAndEmptyOutcome) {
   EXPECT_EQ(IssueTypeFor("binding-required"), "code-invalid");
   EXPECT_EQ(IssueTypeFor("clinical-rate"), "business-rule");
   EXPECT_EQ(IssueTypeFor("too-large"), "too-costly");
+  EXPECT_EQ(IssueTypeFor("too-costly"), "too-costly");  // what the listener answers itself (413)
+  EXPECT_EQ(IssueTypeFor("transient"), "transient");    // a store that cannot write, a stopping listener
   auto ok = ParseJson(OperationOutcomeJson(Issues{}));
   ASSERT_TRUE(ok.ok());
   EXPECT_STREQ((**ok)["issue"][0]["severity"].GetString(), "information");
