@@ -25,8 +25,7 @@ if [ "${KETAMINE_SKIP_ASAN:-0}" != "1" ]; then
   cmake --preset asan -G Ninja >/dev/null
   cmake --build build/asan -j"$jobs"
   stage "tests (asan build)"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --preset asan -j"$jobs"
+  ctest --preset asan -j"$jobs"  # the preset sets ASAN_OPTIONS, UBSAN_OPTIONS and LSAN_OPTIONS
 fi
 
 fuzz_seconds=${FUZZ_SECONDS:-30}
