@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 seconds=${1:-60}
 samples="$root/../shared/samples/hl7v2"
+# The same LeakSanitizer suppressions as the asan test preset (cpprestsdk's never-run continuations).
+export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p tests/fuzz/crashes
