@@ -1,6 +1,7 @@
 #include "mllp/framer.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace ketamine::mllp {
 
@@ -13,6 +14,24 @@ std::string Frame(std::string_view message) {
   out += kCarriageReturn;
   return out;
 }
+
+namespace {
+
+// Where the first start or end block at or after `pos` is (npos: neither). Two memchr passes:
+// string_view::find_first_of calls memchr on its set once per byte of the text, which made the
+// framer ~5 % of an MLLP thread's time.
+size_t FindBlockByte(std::string_view bytes, size_t pos) {
+  const char* from = bytes.data() + pos;
+  size_t n = bytes.size() - pos;
+  if (const void* end = std::memchr(from, kEndBlock, n); end != nullptr) {
+    n = static_cast<size_t>(static_cast<const char*>(end) - from);
+  }
+  const void* start = std::memchr(from, kStartBlock, n);
+  const char* found = start != nullptr ? static_cast<const char*>(start) : from + n;
+  return found == bytes.data() + bytes.size() ? std::string_view::npos : static_cast<size_t>(found - bytes.data());
+}
+
+}  // namespace
 
 Framer::Framer(size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 
@@ -46,7 +65,7 @@ void Framer::Feed(std::string_view bytes, const std::function<void(const FrameEv
       case State::kOversized: {
         // A new start block before the end block means the sender gave up on the frame (it
         // reconnected or restarted mid-message): drop the partial frame and start over.
-        size_t end = bytes.find_first_of(std::string_view("\x0B\x1C", 2), pos);
+        size_t end = FindBlockByte(bytes, pos);
         if (end != std::string_view::npos && bytes[end] == kStartBlock) {
           skipped_bytes_ += frame_bytes_ + (end - pos) + 1;
           buffer_.clear();
