@@ -28,7 +28,8 @@ size_t FindBlockByte(std::string_view bytes, size_t pos) {
   }
   const void* start = std::memchr(from, kStartBlock, n);
   const char* found = start != nullptr ? static_cast<const char*>(start) : from + n;
-  return found == bytes.data() + bytes.size() ? std::string_view::npos : static_cast<size_t>(found - bytes.data());
+  if (found == bytes.data() + bytes.size()) return std::string_view::npos;
+  return static_cast<size_t>(found - bytes.data());
 }
 
 }  // namespace

@@ -915,9 +915,9 @@ Result<std::vector<OutboxItem>> SqliteStore::MarkDeliveredAndClaim(const std::ve
   if (delivered.empty()) {
     // Nothing to record: look without the write lock first. A worker is woken by every group that
     // queued for it, and the store's writer waits for that lock (in SQLite's busy handler, 1 ms and
-    // more) whenever a claim holds it. The look asks for one item only (each item read is its payload
-    // read and unpacked); the claim under the lock looks again for all it may take (another process,
-    // the outbox command, may have changed the outbox in between).
+    // more) whenever a claim holds it. The look asks for one item only (each item read is its
+    // payload read and unpacked); the claim under the lock looks again for all it may take
+    // (another process, the outbox command, may have changed the outbox in between).
     auto found = FindClaimable(destination, now_ms, 1);
     if (!found.ok() || found->empty()) return found;
   }

@@ -83,7 +83,9 @@ void BM_Frame(benchmark::State& state, const char* file) {
   ketamine::mllp::Framer framer(1 << 20);
   size_t frames = 0;
   for (auto _ : state) {
-    framer.Feed(framed, [&frames](const ketamine::mllp::FrameEvent& e) { frames += e.payload.size() > 0; });
+    framer.Feed(framed, [&frames](const ketamine::mllp::FrameEvent& e) {
+      frames += e.payload.empty() ? 0 : 1;
+    });
   }
   if (frames != static_cast<size_t>(state.iterations())) std::abort();
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * framed.size()));
