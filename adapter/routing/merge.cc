@@ -24,7 +24,8 @@ struct Entry {
 struct Parsed {
   std::unique_ptr<fhir::JsonDocument> doc;
   std::vector<Entry> entries;
-  std::map<std::string, std::string> aliases;  // this item's fullUrl -> the kept entry's fullUrl
+  // This item's fullUrl -> the kept entry's fullUrl (looked up by the references' views).
+  std::map<std::string, std::string, std::less<>> aliases;
 };
 
 std::string_view View(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
@@ -76,7 +77,7 @@ struct Group {
 // Whether `item` can join `group`: every resource it writes is new to the group, or written there
 // alike (then its fullUrl becomes an alias of the kept one).
 bool Join(Group& group, size_t index, Parsed& item) {
-  std::map<std::string, std::string> aliases;
+  std::map<std::string, std::string, std::less<>> aliases;
   for (const Entry& e : item.entries) {
     if (auto same = group.by_url.find(e.url); same != group.by_url.end()) {
       if (!(*e.resource == *same->second->resource)) return false;
@@ -145,7 +146,7 @@ std::vector<DeliveryRequest> MergeDeliveries(const std::vector<store::OutboxItem
         if (!written.insert(e.url).second) continue;  // the same resource, kept from an earlier item
         if (!p.aliases.empty()) {
           fhir::ForEachReference(*e.entry, [&](Value& reference) {
-            if (auto a = p.aliases.find(std::string(View(reference))); a != p.aliases.end()) {
+            if (auto a = p.aliases.find(View(reference)); a != p.aliases.end()) {
               reference.SetString(a->second.data(), static_cast<rapidjson::SizeType>(a->second.size()), allocator);
             }
           });
