@@ -178,16 +178,16 @@ bool Answers1(sqlite3* db, const char* sql) {
 }
 
 // Version 7 kept every search entry in resource_index, one row each: the entries that are never
-// looked up by value move into their resource's row (resources.terms), in one transaction. (The
-// SQL names the params of internal::IndexedByValue.)
+// looked up by value move into their resource's row (resources.terms), in one transaction.
 Status MoveTermsIntoResources(sqlite3* db) {
   if (!Answers1(db, "SELECT count(*) = 0 FROM pragma_table_info('resources') WHERE name = 'terms'")) {
     return Status::Ok();
   }
   KETAMINE_RETURN_IF_ERROR(
       Exec(db, "BEGIN IMMEDIATE; ALTER TABLE resources ADD COLUMN terms BLOB NOT NULL DEFAULT x'';"));
-  Statement entries(db, "SELECT type, id, param, system, value FROM resource_index "
-                        "WHERE param NOT IN ('subject', 'identifier') ORDER BY type, id");
+  const std::string kept_elsewhere = std::string("param NOT IN ") + internal::kIndexedByValueSql;
+  Statement entries(db, ("SELECT type, id, param, system, value FROM resource_index WHERE " + kept_elsewhere +
+                         " ORDER BY type, id").c_str());
   Statement update(db, "UPDATE resources SET terms = ?3 WHERE type = ?1 AND id = ?2");
   if (!entries.ok() || !update.ok()) return Internal(sqlite3_errmsg(db));
   std::string type, id;
@@ -215,7 +215,7 @@ Status MoveTermsIntoResources(sqlite3* db) {
   KETAMINE_RETURN_IF_ERROR(flush());
   sqlite3_reset(entries.get());
   sqlite3_reset(update.get());
-  return Exec(db, "DELETE FROM resource_index WHERE param NOT IN ('subject', 'identifier'); COMMIT;");
+  return Exec(db, ("DELETE FROM resource_index WHERE " + kept_elsewhere + "; COMMIT;").c_str());
 }
 
 // Slots of what Append packs for the writer (PendingAppend::prepared): the raw message, then each

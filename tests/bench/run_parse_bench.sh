@@ -17,6 +17,6 @@ for (const b of ours) {
   const m = theirs.find(t => t.message.startsWith(msg));
   const mps = b.items_per_second, mbs = b.bytes_per_second / 1e6;
   const line = {benchmark: b.name, messages_per_second: Math.round(mps), mb_per_second: +mbs.toFixed(1)};
-  if (m && !b.name.startsWith("BM_Frame/")) line.times_medplum = +(mps / m.messages_per_second).toFixed(1);
+  if (m && b.name.startsWith("BM_Parse")) line.times_medplum = +(mps / m.messages_per_second).toFixed(1);
   console.log(JSON.stringify(line));
 }' "$ours" "$theirs"
