@@ -49,6 +49,19 @@ std::string FormatIsoTimestamp(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::string FormatHttpDate(std::chrono::system_clock::time_point t) {
+  // Named here, not by strftime: the names are fixed whatever the process's locale.
+  static const char* const kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  int millis = 0;
+  std::tm parts = UtcParts(t, &millis);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[parts.tm_wday], parts.tm_mday,
+                kMonths[parts.tm_mon], parts.tm_year + 1900, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  return buf;
+}
+
 int64_t UnixMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }

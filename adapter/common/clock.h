@@ -29,6 +29,8 @@ class FixedClockForTest : public Clock {
 std::string FormatHl7Timestamp(std::chrono::system_clock::time_point t);
 // RFC 3339 in UTC: "2026-11-23T10:13:44.123Z".
 std::string FormatIsoTimestamp(std::chrono::system_clock::time_point t);
+// An HTTP date (RFC 9110 IMF-fixdate, as Last-Modified takes it): "Mon, 23 Nov 2026 10:13:44 GMT".
+std::string FormatHttpDate(std::chrono::system_clock::time_point t);
 // Milliseconds since the Unix epoch, and back (outbox due times, ids that sort by time).
 int64_t UnixMs(std::chrono::system_clock::time_point t);
 std::chrono::system_clock::time_point FromUnixMs(int64_t ms);

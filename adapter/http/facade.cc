@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <set>
 #include <future>
 #include <sstream>
@@ -143,6 +144,13 @@ std::vector<store::IndexEntry> IndexOf(const std::string& type, const Value& r) 
   return out;
 }
 
+// Last-Modified of a stored instant ("2026-11-23T14:05:00.123Z" as meta.lastUpdated has it): HTTP
+// takes a date of its own form ("Mon, 23 Nov 2026 14:05:00 GMT").
+std::string HttpDateOf(const std::string& instant) {
+  const auto seconds = DateTimeToUnixSeconds(instant);
+  return seconds ? FormatHttpDate(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(*seconds))) : instant;
+}
+
 // A stored resource's version and time into its meta (the store keeps them beside the JSON).
 void AddMeta(Value& resource, const store::StoredResource& r, rapidjson::Document::AllocatorType& alloc) {
   auto meta = resource.FindMember("meta");
@@ -163,6 +171,93 @@ std::string WithMeta(const store::StoredResource& r) {
   if (!doc.ok()) return r.json;
   AddMeta(**doc, r, (*doc)->GetAllocator());
   return fhir::ToJson(**doc);
+}
+
+// _summary=data: the resource without its narrative, marked as a subset (FHIR R4 search 3.1.1.5.8).
+void WithoutText(Value& resource, rapidjson::Document::AllocatorType& alloc) {
+  resource.RemoveMember("text");
+  Value& meta = resource["meta"];  // AddMeta made it
+  if (!meta.HasMember("tag") || !meta["tag"].IsArray()) {
+    meta.RemoveMember("tag");
+    meta.AddMember("tag", Value(rapidjson::kArrayType), alloc);
+  }
+  Value tag(rapidjson::kObjectType);
+  tag.AddMember("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", alloc);
+  tag.AddMember("code", "SUBSETTED", alloc);
+  meta["tag"].PushBack(tag, alloc);
+}
+
+// A date search value: its prefix (eq when none) and the date or dateTime after it, minutes
+// without seconds ("2026-11-23T10:00", as people write them) meaning second 00. kInvalidInput names
+// `param` when the prefix or the date is not one we take.
+struct DateSearch {
+  store::SearchCondition::Op op = store::SearchCondition::Op::kPrefix;
+  std::string value;
+  bool has_time = false;
+};
+Result<DateSearch> ParseDateSearch(const std::string& param, const std::string& text) {
+  using Op = store::SearchCondition::Op;
+  static const std::map<std::string, Op, std::less<>> kPrefixes = {
+      {"eq", Op::kPrefix}, {"ge", Op::kGe}, {"le", Op::kLe}, {"gt", Op::kGt}, {"lt", Op::kLt}};
+  DateSearch out;
+  out.value = text;
+  if (text.size() > 2 && std::isalpha(static_cast<unsigned char>(text[0])) != 0) {
+    auto prefix = kPrefixes.find(std::string_view(text).substr(0, 2));
+    if (prefix == kPrefixes.end()) {
+      return InvalidInput("date prefix '" + text.substr(0, 2) + "' is not supported (eq, ge, le, gt, lt)");
+    }
+    out.op = prefix->second;
+    out.value = text.substr(2);
+  }
+  std::string& v = out.value;
+  const size_t t = v.find('T');
+  out.has_time = t != std::string::npos;
+  if (out.has_time && v.size() >= t + 6 && v[t + 3] == ':' && (v.size() == t + 6 || v[t + 6] != ':')) {
+    v.insert(t + 6, ":00");
+  }
+  // YYYY, YYYY-MM, YYYY-MM-DD or a dateTime; a time without an offset is taken as UTC.
+  if (!profiles::IsValidDateTime(v) && !(out.has_time && profiles::IsValidDateTime(v + "Z"))) {
+    return InvalidInput("search parameter '" + param + "': '" + text +
+                        "' is not a date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)");
+  }
+  return out;
+}
+
+// _lastUpdated as conditions on the stored instants ("2026-11-23T14:05:00.123Z", UTC): a value
+// covers its day (month, year), its second, or what its fraction says (".5" covers .500 to .599),
+// and the prefix compares with that range as FHIR's date search does: ge from its start, gt after
+// its end, le to its end, lt before its start, eq within it.
+Result<std::vector<store::SearchCondition>> LastUpdatedConditions(const std::string& param, const std::string& text) {
+  using Op = store::SearchCondition::Op;
+  KETAMINE_ASSIGN_OR_RETURN(DateSearch parsed, ParseDateSearch(param, text));
+  std::string low = parsed.value, high = parsed.value + "~";  // a date: "~" sorts after any time of it
+  if (parsed.has_time) {
+    std::string v = parsed.value;
+    std::string fraction;
+    const size_t dot = v.find('.', v.find('T'));
+    if (dot != std::string::npos) {
+      size_t end = dot + 1;
+      while (end < v.size() && std::isdigit(static_cast<unsigned char>(v[end])) != 0) ++end;
+      fraction = v.substr(dot + 1, std::min<size_t>(end - dot - 1, 3));
+      v.erase(dot, end - dot);
+    }
+    auto utc = DateTimeToUtc(v);
+    if (!utc) utc = DateTimeToUtc(v + "Z");
+    if (!utc) return InvalidInput("search parameter '" + param + "': '" + text + "' is not a date");
+    const std::string second = utc->substr(0, utc->size() - 1);  // without its "Z"
+    low = second + "." + fraction + std::string(3 - fraction.size(), '0') + "Z";
+    high = second + "." + fraction + std::string(3 - fraction.size(), '9') + "Z";
+  }
+  auto condition = [&](Op op, const std::string& value) { return store::SearchCondition{"_lastUpdated", op, false, "", value}; };
+  switch (parsed.op) {
+    case Op::kGe: return std::vector{condition(Op::kGe, low)};
+    case Op::kGt: return std::vector{condition(Op::kGt, high)};
+    case Op::kLe: return std::vector{condition(Op::kLe, high)};
+    case Op::kLt: return std::vector{condition(Op::kLt, low)};
+    case Op::kEq:
+    case Op::kPrefix: break;
+  }
+  return std::vector{condition(Op::kGe, low), condition(Op::kLe, high)};
 }
 
 // A token search value: "system|code", "|code" (no system) or "code" (any system).
@@ -393,10 +488,10 @@ Response Facade::Metadata() const {
       p.AddMember("type", Value(kind, a), a);
       search.PushBack(p, a);
     }
-    for (const char* name : {"_id", "_count"}) {
+    for (const auto& [name, kind] : {std::pair{"_id", "token"}, {"_lastUpdated", "date"}, {"_count", "number"}}) {
       Value p(rapidjson::kObjectType);
       p.AddMember("name", Value(name, a), a);
-      p.AddMember("type", Value(std::string_view(name) == "_id" ? "token" : "number", a), a);
+      p.AddMember("type", Value(kind, a), a);
       search.PushBack(p, a);
     }
     r.AddMember("searchParam", search, a);
@@ -426,14 +521,18 @@ Response Facade::Read(const std::string& type, const std::string& id) {
   }
   return {200,
           "application/fhir+json",
-          {{"ETag", "W/\"" + std::to_string(stored->version) + "\""}, {"Last-Modified", stored->last_updated}},
+          {{"ETag", "W/\"" + std::to_string(stored->version) + "\""}, {"Last-Modified", HttpDateOf(stored->last_updated)}},
           WithMeta(*stored)};
 }
 
 Response Facade::Search(const std::string& type, const Request& request) {
   std::vector<store::SearchCondition> conditions;
-  size_t count = options_.default_count, offset = 0;
+  store::SearchRange range{.count = options_.default_count};
+  bool count_only = false, without_text = false;
   Issues ignored;
+  auto ignore = [&](const std::string& raw_name, const std::string& text) {
+    ignored.Warning("search-param-unknown", Location(raw_name), text);
+  };
   for (const auto& [raw_name, value] : request.query) {
     std::string name = raw_name.substr(0, raw_name.find(':'));
     if (name == "_count" || name == "_offset") {
@@ -447,13 +546,47 @@ Response Facade::Search(const std::string& type, const Request& request) {
       }
       if (error == std::errc::result_out_of_range) n = UINT64_MAX;
       if (name == "_count") {
-        count = static_cast<size_t>(std::min<uint64_t>(n, options_.max_count));
+        range.count = static_cast<size_t>(std::min<uint64_t>(n, options_.max_count));
       } else {
-        offset = static_cast<size_t>(std::min<uint64_t>(n, INT64_MAX));  // the stores' OFFSET is a signed 64-bit
+        range.offset = static_cast<size_t>(std::min<uint64_t>(n, INT64_MAX));  // the stores' OFFSET is a signed 64-bit
       }
       continue;
     }
-    if (name == "_format" || name == "_pretty" || name == "_summary" || name == "_total") continue;
+    if (name == "_format" || name == "_pretty") continue;
+    if (name == "_total") {  // none: the matches are not counted (a cheaper page); estimate and accurate count them
+      if (value != "none" && value != "estimate" && value != "accurate") {
+        return Outcome(400, "invalid", "_total must be none, estimate or accurate (got '" + value + "')", "Bundle.link");
+      }
+      range.counted = value != "none";
+      continue;
+    }
+    if (name == "_summary") {
+      if (value == "count") {
+        count_only = true;
+      } else if (value == "data") {
+        without_text = true;
+      } else if (value == "true" || value == "text") {
+        ignore(raw_name, "_summary=" + value + " is not supported: whole resources are returned");
+      } else if (value != "false") {
+        return Outcome(400, "invalid", "_summary must be true, text, data, count or false (got '" + value + "')",
+                       "Bundle.link");
+      }
+      continue;
+    }
+    if (name == "_sort") {  // by last update only; newest first unless asked
+      if (value == "_lastUpdated") {
+        range.oldest_first = true;
+      } else if (value != "-_lastUpdated") {
+        ignore(raw_name, "_sort=" + value + " is not supported (only _lastUpdated and -_lastUpdated): sorted by -_lastUpdated");
+      }
+      continue;
+    }
+    if (name == "_lastUpdated") {
+      auto bounds = LastUpdatedConditions(raw_name, value);
+      if (!bounds.ok()) return Outcome(400, "invalid", bounds.status().message(), "Bundle.link");
+      conditions.insert(conditions.end(), bounds->begin(), bounds->end());
+      continue;
+    }
     store::SearchCondition c;
     if (name == "_id") {
       c.param = "_id";
@@ -467,50 +600,43 @@ Response Facade::Search(const std::string& type, const Request& request) {
       if (base != std::string::npos) c.value = c.value.substr(base + 6);
     } else if (name == "date" || name == "authoredon" || name == "effective-time" || name == "birthdate") {
       c.param = "date";
-      std::string v = value;
-      using Op = store::SearchCondition::Op;
-      c.op = Op::kPrefix;
-      static const std::map<std::string, Op> kPrefixes = {{"eq", Op::kPrefix}, {"ge", Op::kGe}, {"le", Op::kLe},
-                                                          {"gt", Op::kGt}, {"lt", Op::kLt}};
-      if (v.size() > 2 && kPrefixes.count(v.substr(0, 2))) {
-        c.op = kPrefixes.at(v.substr(0, 2));
-        v = v.substr(2);
-      } else if (v.size() > 2 && std::isalpha(static_cast<unsigned char>(v[0])) != 0) {
-        return Outcome(400, "invalid", "date prefix '" + v.substr(0, 2) + "' is not supported (eq, ge, le, gt, lt)",
-                       "Bundle.link");
-      }
-      const size_t t = v.find('T');
-      const bool has_time = t != std::string::npos;
-      // Minutes without seconds ("2026-11-23T10:00", as people write them) mean second 00.
-      if (has_time && v.size() >= t + 6 && v[t + 3] == ':' && (v.size() == t + 6 || v[t + 6] != ':')) {
-        v.insert(t + 6, ":00");
-      }
-      // YYYY, YYYY-MM, YYYY-MM-DD or a dateTime; a time without an offset is taken as UTC.
-      if (!profiles::IsValidDateTime(v) && !(has_time && profiles::IsValidDateTime(v + "Z"))) {
-        return Outcome(400, "invalid", "search parameter '" + raw_name + "': '" + value +
-                                           "' is not a date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)", "Bundle.link");
-      }
-      c.value = has_time ? NormalizeDate(v) : v;
+      auto parsed = ParseDateSearch(raw_name, value);
+      if (!parsed.ok()) return Outcome(400, "invalid", parsed.status().message(), "Bundle.link");
+      c.op = parsed->op;
+      c.value = parsed->has_time ? NormalizeDate(parsed->value) : parsed->value;
       // A date without a time covers its whole day (month, year): "le 2026-11-23" includes 23:59.
-      if (!has_time && (c.op == Op::kLe || c.op == Op::kGt)) c.value += "~";
+      if (!parsed->has_time && (c.op == store::SearchCondition::Op::kLe || c.op == store::SearchCondition::Op::kGt)) {
+        c.value += "~";
+      }
     } else if (name == "name" || name == "family" || name == "given") {
       c.param = "name";
       c.op = store::SearchCondition::Op::kPrefix;
       c.value = value;
       std::transform(c.value.begin(), c.value.end(), c.value.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     } else {
-      ignored.Warning("search-param-unknown", Location(raw_name), "search parameter '" + raw_name + "' is not supported and was ignored");
+      ignore(raw_name, "search parameter '" + raw_name + "' is not supported and was ignored");
       continue;
     }
     conditions.push_back(std::move(c));
   }
-  auto page = store_->SearchResources(type, conditions, count, offset);
+  // Prefer: handling=strict asks for an error instead of a parameter ignored.
+  if (const std::string* prefer = request.Header("prefer");
+      prefer != nullptr && prefer->find("handling=strict") != std::string::npos && !ignored.empty()) {
+    Issues refused;
+    for (const Issue& i : ignored.items()) refused.Add({Severity::kError, i.code, i.location, i.text});
+    return FromIssues(400, refused);
+  }
+  if (count_only) {
+    range.count = 0;
+    range.counted = true;
+  }
+  auto page = store_->SearchResources(type, conditions, range);
   if (!page.ok()) return StoreFailure(page.status());
   rapidjson::Document bundle(rapidjson::kObjectType);
   auto& a = bundle.GetAllocator();
   bundle.AddMember("resourceType", "Bundle", a);
   bundle.AddMember("type", "searchset", a);
-  bundle.AddMember("total", static_cast<int64_t>(page->total), a);
+  if (page->total) bundle.AddMember("total", *page->total, a);
   std::string query;
   for (const auto& [name, value] : request.query) {
     if (name == "_offset") continue;
@@ -524,10 +650,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
     return l;
   };
   Value links(rapidjson::kArrayType);
-  links.PushBack(link("self", offset), a);
-  if (count > 0 && offset + page->resources.size() < static_cast<size_t>(page->total)) {
-    links.PushBack(link("next", offset + count), a);
-  }
+  links.PushBack(link("self", range.offset), a);
+  if (page->more) links.PushBack(link("next", range.offset + range.count), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
   for (const auto& r : page->resources) {
@@ -535,6 +659,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
     if (!doc.ok()) continue;
     Value resource = fhir::DeepCopy(**doc, a);
     AddMeta(resource, r, a);
+    if (without_text) WithoutText(resource, a);
     Value entry(rapidjson::kObjectType);
     entry.AddMember("fullUrl", Value((options_.base_url + "/" + type + "/" + r.id).c_str(), a), a);
     entry.AddMember("resource", resource, a);
@@ -554,7 +679,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
       entries.PushBack(entry, a);
     }
   }
-  bundle.AddMember("entry", entries, a);
+  if (!entries.Empty()) bundle.AddMember("entry", entries, a);  // FHIR JSON has no empty arrays
   return {200, "application/fhir+json", {}, fhir::ToJson(bundle)};
 }
 
@@ -678,7 +803,7 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
       std::lock_guard lock(self->metrics_mutex_);
       ++self->written_[type];
     }
-    headers.emplace_back("Last-Modified", result.last_updated);
+    headers.emplace_back("Last-Modified", HttpDateOf(result.last_updated));
     if (minimal) return respond({201, "application/fhir+json", headers, ""});
     respond({201, "application/fhir+json", headers, WithMeta({type, result.id, result.version, result.last_updated, json})});
   };
@@ -725,7 +850,7 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
     std::vector<std::pair<std::string, std::string>> headers = {
         {"ETag", "W/\"" + std::to_string(result.version) + "\""},
         {"Location", self->options_.base_url + "/" + type + "/" + id + "/_history/" + std::to_string(result.version)},
-        {"Last-Modified", result.last_updated}};
+        {"Last-Modified", HttpDateOf(result.last_updated)}};
     const int status = result.outcome == store::ResourceOutcome::kCreated ? 201 : 200;
     if (minimal) return respond({status, "application/fhir+json", headers, ""});
     respond({status, "application/fhir+json", headers, WithMeta({type, id, result.version, result.last_updated, json})});
@@ -841,13 +966,13 @@ Response Facade::BundleNow(const Request& request) {
           // whose id is the entry's UUID (the same message gives the same id every time).
           std::string token = url.substr(q + 12);
           store::SearchCondition c = TokenCondition("identifier", token);
-          auto found = store_->SearchResources(p.type, {c}, 2, 0);
+          auto found = store_->SearchResources(p.type, {c}, {.count = 2, .counted = false});
           if (!found.ok()) return StoreFailure(found.status());
-          if (found->total > 1) {
+          if (found->resources.size() > 1) {
             p.failed = true;
             p.error = Outcome(412, "multiple-matches", "more than one " + p.type + " has " + token, where + ".request.url");
           }
-          p.id = found->total == 1 ? found->resources[0].id
+          p.id = found->resources.size() == 1 ? found->resources[0].id
                                    : (p.full_url.rfind("urn:uuid:", 0) == 0 ? p.full_url.substr(9) : NewId());
           p.write.match_identifier = c.has_system ? token : "|" + token;
         } else {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,8 +70,18 @@ struct SearchCondition {
   std::string value;
 };
 
+// Which page of a search's matches: `count` of them from `offset`, ordered by last update (then
+// id), and whether every match is counted.
+struct SearchRange {
+  size_t count = 0;
+  size_t offset = 0;
+  bool oldest_first = false;  // newest first unless asked
+  bool counted = true;        // false: SearchPage::total stays unknown, and the count query is not run
+};
+
 struct SearchPage {
-  int64_t total = 0;
+  std::optional<int64_t> total;  // every match (SearchRange::counted)
+  bool more = false;             // matches after this page
   std::vector<StoredResource> resources;
 };
 
@@ -156,8 +167,10 @@ class MessageStore {
 
   // FHIR resources. Read: kNotFound when absent.
   virtual Result<StoredResource> ReadResource(std::string_view type, std::string_view id) = 0;
+  // A condition on "_lastUpdated" compares the stored last update ("2026-11-23T14:05:00.123Z") as
+  // text with its op.
   virtual Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
-                                             size_t count, size_t offset) = 0;
+                                             const SearchRange& range) = 0;
 
   // The outbox. A worker's round trip: records `delivered` as delivered, then claims up to `limit`
   // items of `destination` due at `now_ms`, at most one per partition and only a partition's oldest

@@ -511,16 +511,23 @@ Result<StoredResource> PostgresStore::ReadResource(std::string_view type, std::s
 }
 
 Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
-                                                  size_t count, size_t offset) {
+                                                  const SearchRange& range) {
   std::string where = "r.type = $1";
   std::vector<Param> binds{Text(type)};
   auto bind = [&](std::string value) {
     binds.push_back(Text(value));
     return "$" + std::to_string(binds.size());
   };
+  // Ranges in byte order, as SQLite compares: dates and tokens sort the same in every locale.
+  // Equality needs no collation (and keeps the indexes usable).
+  auto compare = [&](const std::string& lhs, const SearchCondition& c) {
+    using Op = SearchCondition::Op;
+    if (c.op == Op::kPrefix) return " AND starts_with(" + lhs + ", " + bind(c.value) + ")";
+    return " AND " + lhs + (c.op == Op::kEq ? "" : " COLLATE \"C\"") + internal::ComparisonSql(c.op) + bind(c.value);
+  };
   for (const SearchCondition& c : conditions) {
-    if (c.param == "_id") {
-      where += " AND r.id = " + bind(c.value);
+    if (const char* column = internal::ResourceColumn(c.param)) {
+      where += compare(column, c);
       continue;
     }
     if (internal::SearchedByValue(c)) {
@@ -532,31 +539,23 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
     where += " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
              bind(c.param);
     if (c.has_system) where += " AND i.system = " + bind(c.system);
-    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) {
-      if (c.op == SearchCondition::Op::kPrefix) {
-        where += " AND starts_with(i.value, " + bind(c.value) + ")";
-      } else {
-        const char* op = c.op == SearchCondition::Op::kGe   ? " >= "
-                         : c.op == SearchCondition::Op::kLe ? " <= "
-                         : c.op == SearchCondition::Op::kGt ? " > "
-                         : c.op == SearchCondition::Op::kLt ? " < "
-                                                            : " = ";
-        // Byte order, as SQLite compares: dates and tokens sort the same in every locale.
-        where += std::string(" AND i.value COLLATE \"C\"") + op + bind(c.value);
-      }
-    }
+    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) where += compare("i.value", c);
     where += ")";
   }
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
-  const std::string count_sql = "SELECT count(*) FROM resources r WHERE " + where;
-  KETAMINE_ASSIGN_OR_RETURN(ResultPtr total, reader_->Run("", count_sql.c_str(), binds));
-  page.total = GetInt(total.get(), 0, 0);
+  if (range.counted) {
+    const std::string count_sql = "SELECT count(*) FROM resources r WHERE " + where;
+    KETAMINE_ASSIGN_OR_RETURN(ResultPtr total, reader_->Run("", count_sql.c_str(), binds));
+    page.total = GetInt(total.get(), 0, 0);
+  }
+  if (range.count == 0) return page;
   const std::string sql = "SELECT r.id, r.version, r.last_updated, r.json FROM resources r WHERE " + where +
-                          " ORDER BY r.last_updated COLLATE \"C\" DESC, r.id COLLATE \"C\" LIMIT " +
-                          std::to_string(count) + " OFFSET " + std::to_string(offset);
+                          internal::PageSql(range, " COLLATE \"C\"");
   KETAMINE_ASSIGN_OR_RETURN(ResultPtr rows, reader_->Run("", sql.c_str(), binds));
-  for (int i = 0; i < PQntuples(rows.get()); ++i) {
+  const int found = PQntuples(rows.get());
+  page.more = static_cast<size_t>(found) > range.count;
+  for (int i = 0; i < found && static_cast<size_t>(i) < range.count; ++i) {
     StoredResource r;
     r.type = std::string(type);
     r.id = GetText(rows.get(), i, 0);

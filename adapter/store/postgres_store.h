@@ -46,7 +46,7 @@ class PostgresStore : public MessageStore {
   uint64_t appends() const override;
   Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
   Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
-                                     size_t count, size_t offset) override;
+                                     const SearchRange& range) override;
   Result<std::vector<OutboxItem>> MarkDeliveredAndClaim(const std::vector<int64_t>& delivered,
                                                         std::string_view destination, int64_t now_ms,
                                                         size_t limit) override;

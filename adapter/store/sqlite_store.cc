@@ -712,13 +712,15 @@ Result<StoredResource> SqliteStore::ReadResource(std::string_view type, std::str
 }
 
 Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
-                                                size_t count, size_t offset) {
+                                                const SearchRange& range) {
   std::string where = "r.type = ?1";
   std::vector<std::string> binds{std::string(type)};
   for (const SearchCondition& c : conditions) {
-    if (c.param == "_id") {
-      binds.push_back(c.value);
-      where += " AND r.id = ?" + std::to_string(binds.size());
+    if (const char* column = internal::ResourceColumn(c.param)) {
+      const bool prefix = c.op == SearchCondition::Op::kPrefix;
+      binds.push_back(prefix ? c.value + "%" : c.value);
+      where += std::string(" AND ") + column + (prefix ? " LIKE " : internal::ComparisonSql(c.op)) + "?" +
+               std::to_string(binds.size());
       continue;
     }
     if (internal::SearchedByValue(c)) {
@@ -748,20 +750,16 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
       where += " AND i.system = ?" + std::to_string(binds.size());
     }
     if (!c.value.empty() || c.op != SearchCondition::Op::kEq) {
-      binds.push_back(c.op == SearchCondition::Op::kPrefix ? c.value + "%" : c.value);
-      const char* op = c.op == SearchCondition::Op::kGe   ? " >= "
-                       : c.op == SearchCondition::Op::kLe ? " <= "
-                       : c.op == SearchCondition::Op::kGt ? " > "
-                       : c.op == SearchCondition::Op::kLt ? " < "
-                       : c.op == SearchCondition::Op::kPrefix ? " LIKE "
-                                                              : " = ";
-      where += std::string(" AND i.value") + op + "?" + std::to_string(binds.size());
+      const bool prefix = c.op == SearchCondition::Op::kPrefix;
+      binds.push_back(prefix ? c.value + "%" : c.value);
+      where += std::string(" AND i.value") + (prefix ? " LIKE " : internal::ComparisonSql(c.op)) + "?" +
+               std::to_string(binds.size());
     }
     where += ")";
   }
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
-  {
+  if (range.counted) {
     std::string sql = "SELECT count(*) FROM resources r WHERE " + where;
     Statement total(reader_, sql.c_str());
     if (!total.ok()) return SqlError(reader_, "prepare");
@@ -769,13 +767,18 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
     if (sqlite3_step(total.get()) != SQLITE_ROW) return SqlError(reader_, "count");
     page.total = sqlite3_column_int64(total.get(), 0);
   }
+  if (range.count == 0) return page;
   std::string sql = "SELECT r.id, r.version, r.last_updated, r.json FROM resources r WHERE " + where +
-                    " ORDER BY r.last_updated DESC, r.id LIMIT " + std::to_string(count) + " OFFSET " + std::to_string(offset);
+                    internal::PageSql(range, "");
   Statement select(reader_, sql.c_str());
   if (!select.ok()) return SqlError(reader_, "prepare");
   for (size_t i = 0; i < binds.size(); ++i) select.Text(static_cast<int>(i + 1), binds[i]);
   int rc;
   while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    if (page.resources.size() == range.count) {  // the row past the page
+      page.more = true;
+      break;
+    }
     StoredResource r;
     r.type = std::string(type);
     r.id = select.Column(0);
@@ -784,7 +787,7 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
     r.json = select.Column(3);
     page.resources.push_back(std::move(r));
   }
-  if (rc != SQLITE_DONE) return SqlError(reader_, "search");
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(reader_, "search");
   return page;
 }
 

@@ -34,7 +34,7 @@ class SqliteStore : public MessageStore {
   Result<int64_t> Count() override;
   Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
   Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
-                                     size_t count, size_t offset) override;
+                                     const SearchRange& range) override;
 
   static constexpr const char* kFileName = "gateway.db";
   // Commits done so far; appends / commits is the mean group size.

@@ -77,6 +77,10 @@ test('create, read, conditional create, update with If-Match, Prefer minimal', a
   assert.match(created.headers.get('location'), new RegExp(`/Observation/${id}/_history/1$`));
   assert.equal(created.headers.get('etag'), 'W/"1"');
   assert.deepEqual(medplumErrors(created.json), []);
+  // Last-Modified is an HTTP date (IMF-fixdate), the second of meta.lastUpdated.
+  const modified = created.headers.get('last-modified');
+  assert.match(modified, /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+  assert.equal(Date.parse(modified), Math.floor(Date.parse(created.json.meta.lastUpdated) / 1000) * 1000);
   const read = await call('GET', `/Observation/${id}`);
   assert.equal(read.status, 200);
   assert.equal(read.json.valueQuantity.value, obs.valueQuantity.value);
@@ -146,7 +150,8 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   assert.equal((await q('status=amended')).json.total, 0);
   const far = await q('_offset=99999999999999999999');
   assert.equal(far.status, 200, 'an offset past any page is an empty page: ' + far.text);
-  assert.equal(far.json.entry.length, 0);
+  assert.equal(far.json.entry, undefined, 'an empty page has no entry array (FHIR JSON has no empty arrays)');
+  assert.deepEqual(medplumErrors(far.json), []);
   const page1 = (await q('_count=2')).json;
   assert.equal(page1.entry.length, 2);
   const next = page1.link.find((l) => l.relation === 'next');
@@ -161,6 +166,85 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   const byId = await call('GET', `/Observation?identifier=${encodeURIComponent('urn:test:hr|HR-1')}`);
   assert.equal(byId.json.total, 1);
   assert.equal((await call('GET', '/Observation?identifier=HR-1')).json.total, 1, 'a value alone matches any system');
+});
+
+test('search by _lastUpdated, _sort, _total=none, _summary and Prefer: handling=strict', async () => {
+  const obs = example('Observation-pain-score-before.json');
+  delete obs.id;
+  obs.subject = { reference: 'Patient/updated-1' };
+  obs.text = { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">pain 6/10</div>' };
+  const made = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 5));
+    const r = await call('POST', '/Observation', obs);
+    assert.equal(r.status, 201, r.text);
+    made.push({ id: r.json.id, at: r.json.meta.lastUpdated });
+  }
+  assert.ok(made[0].at < made[1].at && made[1].at < made[2].at, JSON.stringify(made));
+  const q = async (query, headers) => {
+    const r = await call('GET', `/Observation?subject=Patient/updated-1&${query}`, undefined, headers);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    assert.deepEqual(medplumErrors(r.json), [], query);
+    return r.json;
+  };
+  const ids = (bundle) => (bundle.entry ?? []).filter((e) => e.search.mode === 'match').map((e) => e.resource.id);
+  const [a, b, c] = made.map((m) => m.id);
+  assert.deepEqual(ids(await q('')), [c, b, a], 'newest first by default');
+  assert.deepEqual(ids(await q('_sort=_lastUpdated')), [a, b, c]);
+  assert.deepEqual(ids(await q('_sort=-_lastUpdated')), [c, b, a]);
+  const t = made[1].at;
+  assert.deepEqual(ids(await q(`_lastUpdated=ge${t}&_sort=_lastUpdated`)), [b, c]);
+  assert.deepEqual(ids(await q(`_lastUpdated=gt${t}`)), [c]);
+  assert.deepEqual(ids(await q(`_lastUpdated=le${t}&_sort=_lastUpdated`)), [a, b]);
+  assert.deepEqual(ids(await q(`_lastUpdated=lt${t}`)), [a]);
+  assert.deepEqual(ids(await q(`_lastUpdated=${t}`)), [b]);
+  // The same instant at another offset is the same instant.
+  const at = new Date(Date.parse(t) - 5 * 3600 * 1000).toISOString().replace('Z', '-05:00');
+  assert.deepEqual(ids(await q(`_lastUpdated=gt${encodeURIComponent(at)}`)), [c]);
+  // A value of second precision covers its whole second; a date its whole day.
+  const second = t.slice(0, 19) + 'Z';
+  const newestFirst = (keep) => made.filter(keep).map((m) => m.id).reverse();
+  assert.deepEqual(ids(await q(`_lastUpdated=gt${second}`)), newestFirst((m) => m.at > second.replace('Z', '.999Z')));
+  assert.deepEqual(ids(await q(`_lastUpdated=ge${second}`)), newestFirst((m) => m.at >= second.replace('Z', '.000Z')));
+  const day = t.slice(0, 10);
+  assert.deepEqual(ids(await q(`_lastUpdated=${day}`)), newestFirst((m) => m.at.startsWith(day)));
+  assert.deepEqual(ids(await q(`_lastUpdated=lt${day}`)), []);
+  // _total=none: no count, and the next link still comes when more follow.
+  const uncounted = await q('_total=none&_count=2&_sort=_lastUpdated');
+  assert.equal(uncounted.total, undefined);
+  assert.deepEqual(ids(uncounted), [a, b]);
+  const rest = (await call('GET', uncounted.link.find((l) => l.relation === 'next').url)).json;
+  assert.deepEqual(ids(rest), [c]);
+  assert.equal(rest.link.find((l) => l.relation === 'next'), undefined, 'the last page has no next link');
+  // _summary=count: the count alone; data: without the narrative, marked as a subset.
+  const counted = await q('_summary=count');
+  assert.equal(counted.total, 3);
+  assert.equal(counted.entry, undefined);
+  const data = await q('_summary=data');
+  assert.equal(ids(data).length, 3);
+  for (const e of data.entry) {
+    assert.equal(e.resource.text, undefined);
+    assert.ok(e.resource.meta.tag.some((tag) => tag.code === 'SUBSETTED'));
+  }
+  assert.ok((await q('')).entry.every((e) => e.resource.text), 'whole resources otherwise');
+  // What is not supported is reported in an outcome entry, or refused when the client asks to be strict.
+  for (const query of ['_summary=true', '_sort=status', 'color=blue']) {
+    const lenient = await q(query);
+    assert.ok(lenient.entry.some((e) => e.search.mode === 'outcome' && e.resource.issue[0].severity === 'warning'), query);
+    const strict = await call('GET', `/Observation?subject=Patient/updated-1&${query}`, undefined, { Prefer: 'handling=strict' });
+    assert.equal(strict.status, 400, query);
+    assert.equal(strict.json.resourceType, 'OperationOutcome');
+    assert.equal(strict.json.issue[0].severity, 'error');
+  }
+  assert.deepEqual(ids(await q('_sort=_lastUpdated', { Prefer: 'handling=strict' })), [a, b, c]);
+  for (const query of ['_summary=short', '_total=maybe', '_lastUpdated=gx2026-01-01', '_lastUpdated=2026-13']) {
+    const bad = await call('GET', `/Observation?${query}`);
+    assert.equal(bad.status, 400, query);
+    assert.equal(bad.json.resourceType, 'OperationOutcome');
+  }
+  const capability = (await call('GET', '/metadata')).json;
+  const observation = capability.rest[0].resource.find((r) => r.type === 'Observation');
+  assert.ok(observation.searchParam.some((p) => p.name === '_lastUpdated' && p.type === 'date'));
 });
 
 test('a converter Bundle posted twice as a transaction gives each resource once', async () => {

@@ -1,6 +1,7 @@
 // What both stores decide the same way about a search condition.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "store/message_store.h"
@@ -20,6 +21,33 @@ inline constexpr char kIndexedByValueSql[] = "('subject', 'identifier')";
 inline bool SearchedByValue(const SearchCondition& c) {
   if (c.op != SearchCondition::Op::kEq || c.value.empty() || !IndexedByValue(c.param)) return false;
   return c.param == "subject" || c.has_system;  // an identifier's value alone is not its index's key
+}
+
+// The SQL comparison of an op (" >= "); kPrefix is each store's own (LIKE, starts_with).
+inline const char* ComparisonSql(SearchCondition::Op op) {
+  switch (op) {
+    case SearchCondition::Op::kGe: return " >= ";
+    case SearchCondition::Op::kLe: return " <= ";
+    case SearchCondition::Op::kGt: return " > ";
+    case SearchCondition::Op::kLt: return " < ";
+    case SearchCondition::Op::kEq:
+    case SearchCondition::Op::kPrefix: break;
+  }
+  return " = ";
+}
+
+// The stored resources' own column a param compares, or nullptr when it is looked up in the index.
+inline const char* ResourceColumn(std::string_view param) {
+  if (param == "_id") return "r.id";
+  if (param == "_lastUpdated") return "r.last_updated";
+  return nullptr;
+}
+
+// The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.
+inline std::string PageSql(const SearchRange& range, const char* collate) {
+  const std::string c = collate;
+  return std::string(" ORDER BY r.last_updated") + c + (range.oldest_first ? "" : " DESC") + ", r.id" + c +
+         " LIMIT " + std::to_string(range.count + 1) + " OFFSET " + std::to_string(range.offset);
 }
 
 }  // namespace ketamine::store::internal

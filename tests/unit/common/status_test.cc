@@ -54,10 +54,13 @@ TEST(ClockTest, DateTimesInUtc) {
   }
 }
 
-TEST(ClockTest, Hl7AndIsoTimestamps) {
+TEST(ClockTest, Hl7IsoAndHttpTimestamps) {
   auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795428824123));
   EXPECT_EQ(FormatHl7Timestamp(t), "20261123101344.123+0000");
   EXPECT_EQ(FormatIsoTimestamp(t), "2026-11-23T10:13:44.123Z");
+  EXPECT_EQ(FormatHttpDate(t), "Mon, 23 Nov 2026 10:13:44 GMT");
+  EXPECT_EQ(FormatHttpDate(std::chrono::system_clock::time_point(std::chrono::seconds(1772323200))),
+            "Sun, 01 Mar 2026 00:00:00 GMT");
 }
 
 }  // namespace

@@ -351,10 +351,10 @@ PRAGMA user_version = 4;
   EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 8);
   // The moved entries are searched and matched as before.
   auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},
-                                         10, 0);
+                                         {10, 0});
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(found->total, 1);
-  auto born = (*store)->SearchResources("Patient", {{"birthdate", SearchCondition::Op::kLt, false, "", "1980"}}, 10, 0);
+  auto born = (*store)->SearchResources("Patient", {{"birthdate", SearchCondition::Op::kLt, false, "", "1980"}}, {10, 0});
   ASSERT_TRUE(born.ok());
   EXPECT_EQ(born->total, 1);
   auto again = (*store)->AppendAndWait(WithPatient("C2", "pat-b", "MRN-A"));
@@ -389,7 +389,7 @@ PRAGMA user_version = 7;
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 2);
   auto ids = [&](std::vector<SearchCondition> conditions) {
     std::set<std::string> out;
-    auto page = (*store)->SearchResources("Patient", conditions, 10, 0);
+    auto page = (*store)->SearchResources("Patient", conditions, {10, 0});
     EXPECT_TRUE(page.ok());
     if (page.ok()) for (const auto& r : page->resources) out.insert(r.id);
     return out;

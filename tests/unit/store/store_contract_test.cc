@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <chrono>
 #include <thread>
 
 #include "store/postgres_store.h"
@@ -214,7 +215,7 @@ TEST_P(StoreContract, ResourcesAreVersionedAndConflictsStoreNothing) {
   EXPECT_EQ(read->version, 2);
   EXPECT_NE(read->json.find("MRN-1b"), std::string::npos);
   // The old identifier is no longer indexed.
-  EXPECT_EQ(store_->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-1"}}, 10, 0)
+  EXPECT_EQ(store_->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-1"}}, {10, 0})
                 ->total,
             0);
 
@@ -317,7 +318,7 @@ TEST_P(StoreContract, SearchesTokensDatesAndPages) {
   using Op = SearchCondition::Op;
   auto ids = [&](std::vector<SearchCondition> c, size_t count = 10, size_t offset = 0) {
     std::set<std::string> out;
-    auto page = store_->SearchResources("Patient", c, count, offset);
+    auto page = store_->SearchResources("Patient", c, {count, offset});
     if (page.ok()) {
       for (const auto& x : page->resources) out.insert(x.id);
     }
@@ -332,15 +333,65 @@ TEST_P(StoreContract, SearchesTokensDatesAndPages) {
   EXPECT_EQ(ids({{"birthdate", Op::kLe, false, "", "1979-04-12"}}), (std::set<std::string>{"p1"}));
   EXPECT_EQ(ids({{"birthdate", Op::kPrefix, false, "", "1990-07"}}), (std::set<std::string>{"p3", "p4"}));
   EXPECT_EQ(ids({{"_id", Op::kEq, false, "", "p3"}}), (std::set<std::string>{"p3"}));
-  auto page = store_->SearchResources("Patient", {}, 3, 0);
+  auto page = store_->SearchResources("Patient", {}, {3, 0});
   EXPECT_EQ(page->total, 4);
   EXPECT_EQ(page->resources.size(), 3u);
-  auto rest = store_->SearchResources("Patient", {}, 3, 3);
+  auto rest = store_->SearchResources("Patient", {}, {3, 3});
   ASSERT_EQ(rest->resources.size(), 1u);
   std::set<std::string> all = ids({}, 3, 0);
   all.insert(rest->resources[0].id);
   EXPECT_EQ(all.size(), 4u);  // the pages do not overlap
   EXPECT_EQ(store_->ReadResource("Patient", "nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(StoreContract, SearchesByLastUpdateInEitherOrderCountedOrNot) {
+  std::vector<std::string> updated;  // p1, p2, p3: one write each, a few milliseconds apart
+  for (const char* id : {"p1", "p2", "p3"}) {
+    if (!updated.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    InboundRecord r = Record(std::string("L-") + id);
+    r.resources.push_back(Patient(id, std::string("MRN-") + id));
+    ASSERT_TRUE(store_->AppendAndWait(r).ok());
+    updated.push_back(store_->ReadResource("Patient", id)->last_updated);
+  }
+  ASSERT_LT(updated[0], updated[1]);
+  ASSERT_LT(updated[1], updated[2]);
+  using Op = SearchCondition::Op;
+  auto ids = [&](std::vector<SearchCondition> c, SearchRange range = {.count = 10}) {
+    std::vector<std::string> out;
+    auto page = store_->SearchResources("Patient", c, range);
+    EXPECT_TRUE(page.ok());
+    if (page.ok()) {
+      for (const auto& x : page->resources) out.push_back(x.id);
+    }
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids({}), (Ids{"p3", "p2", "p1"}));
+  EXPECT_EQ(ids({}, {.count = 10, .oldest_first = true}), (Ids{"p1", "p2", "p3"}));
+  EXPECT_EQ(ids({}, {.count = 2, .offset = 1, .oldest_first = true}), (Ids{"p2", "p3"}));
+  auto at = [&](Op op, size_t i) { return SearchCondition{"_lastUpdated", op, false, "", updated[i]}; };
+  EXPECT_EQ(ids({at(Op::kGe, 1)}), (Ids{"p3", "p2"}));
+  EXPECT_EQ(ids({at(Op::kGt, 1)}), (Ids{"p3"}));
+  EXPECT_EQ(ids({at(Op::kLe, 1)}), (Ids{"p2", "p1"}));
+  EXPECT_EQ(ids({at(Op::kLt, 1)}), (Ids{"p1"}));
+  EXPECT_EQ(ids({at(Op::kGe, 0), at(Op::kLe, 0)}), (Ids{"p1"}));
+  // Not counted: no total, and whether more follow is told by the page itself.
+  auto first = store_->SearchResources("Patient", {}, {.count = 2, .counted = false});
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->total.has_value());
+  EXPECT_EQ(first->resources.size(), 2u);
+  EXPECT_TRUE(first->more);
+  auto last = store_->SearchResources("Patient", {}, {.count = 2, .offset = 2, .counted = false});
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->resources.size(), 1u);
+  EXPECT_FALSE(last->more);
+  auto exact = store_->SearchResources("Patient", {}, {.count = 3});
+  EXPECT_EQ(exact->total, 3);
+  EXPECT_FALSE(exact->more);
+  // A count alone reads no resource.
+  auto counted = store_->SearchResources("Patient", {at(Op::kGt, 0)}, {.count = 0});
+  EXPECT_EQ(counted->total, 2);
+  EXPECT_TRUE(counted->resources.empty());
 }
 
 ResourceWrite Observation(std::string id, std::string patient, std::string date, std::string status = "final") {
@@ -363,7 +414,7 @@ TEST_P(StoreContract, SearchesBySubjectStartFromThatSubject) {
   using Op = SearchCondition::Op;
   auto ids = [&](std::vector<SearchCondition> c) {
     std::set<std::string> out;
-    auto page = store_->SearchResources("Observation", c, 10, 0);
+    auto page = store_->SearchResources("Observation", c, {10, 0});
     EXPECT_TRUE(page.ok());
     if (!page.ok()) return out;
     EXPECT_EQ(page->total, static_cast<int64_t>(page->resources.size()));
@@ -617,7 +668,7 @@ TEST_F(PostgresInstances, TwoInstancesCreatingOneIdentifierMakeOneResource) {
     tb.join();
     ASSERT_TRUE(ra.ok() && rb.ok()) << (ra.ok() ? rb.status().message() : ra.status().message());
     created += (ra->resources[0].outcome == ResourceOutcome::kCreated) + (rb->resources[0].outcome == ResourceOutcome::kCreated);
-    EXPECT_EQ(a->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", mrn}}, 10, 0)->total, 1)
+    EXPECT_EQ(a->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", mrn}}, {10, 0})->total, 1)
         << mrn;
   }
   EXPECT_EQ(created, kRounds);
