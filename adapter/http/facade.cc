@@ -173,6 +173,57 @@ std::string WithMeta(const store::StoredResource& r) {
   return fhir::ToJson(**doc);
 }
 
+// _count or _offset: a whole number, 0 and up; past any offset it is taken as the largest the stores'
+// OFFSET takes (a signed 64-bit).
+Result<size_t> PageNumber(const std::string& param, const std::string& value) {
+  uint64_t n = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
+  const bool whole = !value.empty() && end == value.data() + value.size();
+  if (!whole || (error != std::errc() && error != std::errc::result_out_of_range)) {
+    return InvalidInput("search parameter '" + param + "' must be a whole number, 0 or more (got '" + value + "')");
+  }
+  if (error == std::errc::result_out_of_range) n = UINT64_MAX;
+  return static_cast<size_t>(std::min<uint64_t>(n, INT64_MAX));
+}
+
+// A conditional read (RFC 9110 section 13): If-None-Match naming the current version (or "*"), or
+// else If-Modified-Since not before its last update, is answered 304 with no body.
+Response NotModified(Response read, const Request& request) {
+  if (read.status != 200) return read;
+  auto header = [&](const char* name) -> std::string {
+    for (const auto& [key, value] : read.headers) {
+      if (key == name) return value;
+    }
+    return {};
+  };
+  const std::string etag = header("ETag");
+  bool unchanged = false;
+  if (const std::string* match = request.Header("if-none-match")) {
+    const std::string strong = etag.size() > 2 ? etag.substr(2) : etag;  // W/"2" -> "2": weak comparison
+    size_t at = 0;
+    while (at <= match->size() && !unchanged) {
+      size_t comma = std::min(match->find(',', at), match->size());
+      std::string tag = match->substr(at, comma - at);
+      tag.erase(0, tag.find_first_not_of(' '));
+      tag.erase(tag.find_last_not_of(' ') + 1);
+      if (tag.rfind("W/", 0) == 0) tag.erase(0, 2);
+      unchanged = tag == "*" || tag == strong;
+      at = comma + 1;
+    }
+  } else if (const std::string* since = request.Header("if-modified-since")) {
+    std::tm parts{};
+    const char* end = strptime(since->c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
+    if (end != nullptr && *end == '\0') {
+      const std::string last = header("Last-Modified");
+      std::tm last_parts{};
+      const char* last_end = strptime(last.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &last_parts);
+      unchanged = last_end != nullptr && timegm(&last_parts) <= timegm(&parts);
+    }
+  }
+  if (!unchanged) return read;
+  return {304, "", {{"ETag", etag}, {"Last-Modified", header("Last-Modified")}}, ""};
+}
+
 // _summary=data: the resource without its narrative, marked as a subset (FHIR R4 search 3.1.1.5.8).
 void WithoutText(Value& resource, rapidjson::Document::AllocatorType& alloc) {
   resource.RemoveMember("text");
@@ -414,17 +465,13 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
     return respond(method == "POST" ? Validate(type, request) : Outcome(405, "not-supported", "$validate takes POST"));
   }
   if (parts.size() == 2) {
-    if (method == "GET") return respond(Read(type, parts[1]));
+    if (method == "GET") return respond(NotModified(Read(type, parts[1]), request));
     if (method == "PUT") return Update(type, parts[1], request, std::move(respond));
     return respond(Outcome(405, "not-supported", method + " is not supported on a " + type + " (resources are never deleted)"));
   }
-  if (parts.size() == 4 && parts[2] == "_history" && method == "GET") {
-    Response current = Read(type, parts[1]);
-    auto etag = std::find_if(current.headers.begin(), current.headers.end(), [](const auto& h) { return h.first == "ETag"; });
-    if (current.status == 200 && (etag == current.headers.end() || etag->second != "W/\"" + parts[3] + "\"")) {
-      return respond(Outcome(404, "not-found", "only the current version is served"));
-    }
-    return respond(current);
+  if ((parts.size() == 3 || parts.size() == 4) && parts[2] == "_history") {
+    if (method != "GET") return respond(Outcome(405, "not-supported", "history is read with GET"));
+    return respond(parts.size() == 3 ? History(type, parts[1], request) : ReadVersion(type, parts[1], parts[3]));
   }
   respond(Outcome(404, "not-found", "no such endpoint: " + request.path));
 }
@@ -471,14 +518,16 @@ Response Facade::Metadata() const {
     Value r(rapidjson::kObjectType);
     r.AddMember("type", Value(type.c_str(), a), a);
     Value interactions(rapidjson::kArrayType);
-    for (const char* code : {"read", "vread", "update", "create", "search-type"}) {
+    for (const char* code : {"read", "vread", "update", "history-instance", "create", "search-type"}) {
       Value i(rapidjson::kObjectType);
       i.AddMember("code", Value(code, a), a);
       interactions.PushBack(i, a);
     }
     r.AddMember("interaction", interactions, a);
     r.AddMember("versioning", "versioned-update", a);
+    r.AddMember("readHistory", true, a);
     r.AddMember("conditionalCreate", true, a);
+    r.AddMember("conditionalRead", "full-support", a);
     r.AddMember("conditionalUpdate", false, a);
     r.AddMember("conditionalDelete", "not-supported", a);
     Value search(rapidjson::kArrayType);
@@ -525,6 +574,86 @@ Response Facade::Read(const std::string& type, const std::string& id) {
           WithMeta(*stored)};
 }
 
+Response Facade::ReadVersion(const std::string& type, const std::string& id, const std::string& version) {
+  int64_t v = 0;
+  const auto [end, error] = std::from_chars(version.data(), version.data() + version.size(), v);
+  if (error != std::errc() || end != version.data() + version.size() || v < 1) {
+    return Outcome(404, "not-found", type + "/" + id + " has no version '" + version + "'");
+  }
+  auto found = store_->ResourceVersions(type, id, v);
+  if (!found.ok()) return StoreFailure(found.status());
+  if (found->empty()) {
+    auto current = store_->ResourceVersions(type, id, 0);
+    if (current.ok() && current->empty()) return Outcome(404, "not-found", type + "/" + id + " does not exist");
+    return Outcome(404, "not-found", type + "/" + id + " has no version " + version);
+  }
+  const store::StoredResource& r = found->front();
+  return {200,
+          "application/fhir+json",
+          {{"ETag", "W/\"" + std::to_string(r.version) + "\""}, {"Last-Modified", HttpDateOf(r.last_updated)}},
+          WithMeta(r)};
+}
+
+// Every kept version, newest first (the store keeps what each update replaced), paged like a search.
+// Bundle.entry.request is PUT Type/id for every version: the store does not keep which interaction
+// made the first (a POST, or a PUT naming the id); response.status tells created (201) from updated.
+Response Facade::History(const std::string& type, const std::string& id, const Request& request) {
+  size_t count = options_.default_count, offset = 0;
+  for (const auto& [name, value] : request.query) {
+    if (name == "_count" || name == "_offset") {
+      auto n = PageNumber(name, value);
+      if (!n.ok()) return Outcome(400, "invalid", n.status().message(), "Bundle.link");
+      if (name == "_count") {
+        count = std::min<size_t>(*n, options_.max_count);
+      } else {
+        offset = *n;
+      }
+    }
+  }
+  auto versions = store_->ResourceVersions(type, id, 0);
+  if (!versions.ok()) return StoreFailure(versions.status());
+  if (versions->empty()) return Outcome(404, "not-found", type + "/" + id + " does not exist");
+  rapidjson::Document bundle(rapidjson::kObjectType);
+  auto& a = bundle.GetAllocator();
+  bundle.AddMember("resourceType", "Bundle", a);
+  bundle.AddMember("type", "history", a);
+  bundle.AddMember("total", static_cast<uint64_t>(versions->size()), a);
+  const std::string here = options_.base_url + "/" + type + "/" + id + "/_history";
+  auto link = [&](const char* relation, size_t at) {
+    Value l(rapidjson::kObjectType);
+    l.AddMember("relation", Value(relation, a), a);
+    l.AddMember("url", Value((here + "?_count=" + std::to_string(count) + "&_offset=" + std::to_string(at)).c_str(), a), a);
+    return l;
+  };
+  Value links(rapidjson::kArrayType);
+  links.PushBack(link("self", offset), a);
+  if (count > 0 && offset + count < versions->size()) links.PushBack(link("next", offset + count), a);
+  bundle.AddMember("link", links, a);
+  Value entries(rapidjson::kArrayType);
+  for (size_t i = offset; i < versions->size() && i - offset < count; ++i) {
+    const store::StoredResource& r = (*versions)[i];
+    auto doc = fhir::ParseJson(r.json);
+    if (!doc.ok()) continue;
+    Value resource = fhir::DeepCopy(**doc, a);
+    AddMeta(resource, r, a);
+    Value entry(rapidjson::kObjectType);
+    entry.AddMember("fullUrl", Value((options_.base_url + "/" + type + "/" + id).c_str(), a), a);
+    entry.AddMember("resource", resource, a);
+    Value req(rapidjson::kObjectType);
+    req.AddMember("method", "PUT", a);
+    req.AddMember("url", Value((type + "/" + id).c_str(), a), a);
+    entry.AddMember("request", req, a);
+    Value res(rapidjson::kObjectType);
+    res.AddMember("status", r.version == 1 ? "201" : "200", a);
+    res.AddMember("etag", Value(("W/\"" + std::to_string(r.version) + "\"").c_str(), a), a);
+    res.AddMember("lastModified", Value(r.last_updated.c_str(), a), a);
+    entry.AddMember("response", res, a);
+    entries.PushBack(entry, a);
+  }
+  if (!entries.Empty()) bundle.AddMember("entry", entries, a);
+  return {200, "application/fhir+json", {}, fhir::ToJson(bundle)};
+}
+
 Response Facade::Search(const std::string& type, const Request& request) {
   std::vector<store::SearchCondition> conditions;
   store::SearchRange range{.count = options_.default_count};
@@ -536,19 +665,12 @@ Response Facade::Search(const std::string& type, const Request& request) {
   for (const auto& [raw_name, value] : request.query) {
     std::string name = raw_name.substr(0, raw_name.find(':'));
     if (name == "_count" || name == "_offset") {
-      // A whole number, 0 and up; past the largest page (or past any offset) it is taken as that.
-      uint64_t n = 0;
-      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
-      const bool whole = !value.empty() && end == value.data() + value.size();
-      if (!whole || (error != std::errc() && error != std::errc::result_out_of_range)) {
-        return Outcome(400, "invalid", "search parameter '" + raw_name + "' must be a whole number, 0 or more (got '" +
-                                           value + "')", "Bundle.link");
-      }
-      if (error == std::errc::result_out_of_range) n = UINT64_MAX;
+      auto n = PageNumber(raw_name, value);
+      if (!n.ok()) return Outcome(400, "invalid", n.status().message(), "Bundle.link");
       if (name == "_count") {
-        range.count = static_cast<size_t>(std::min<uint64_t>(n, options_.max_count));
+        range.count = std::min<size_t>(*n, options_.max_count);
       } else {
-        range.offset = static_cast<size_t>(std::min<uint64_t>(n, INT64_MAX));  // the stores' OFFSET is a signed 64-bit
+        range.offset = *n;
       }
       continue;
     }

@@ -67,6 +67,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   void Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond);
   Response Metadata() const;
   Response Read(const std::string& type, const std::string& id);
+  Response ReadVersion(const std::string& type, const std::string& id, const std::string& version);
+  Response History(const std::string& type, const std::string& id, const Request& request);
   Response Search(const std::string& type, const Request& request);
   void Create(const std::string& type, const Request& request, Responder respond);
   void Update(const std::string& type, const std::string& id, const Request& request, Responder respond);

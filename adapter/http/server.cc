@@ -51,7 +51,7 @@ std::string OutcomeBody(const char* code, const std::string& text) {
 http_response ToCpprest(const Response& r) {
   http_response out(static_cast<web::http::status_code>(r.status));
   for (const auto& [name, value] : r.headers) out.headers().add(name, value);
-  if (!r.body.empty() || r.status != 204) {
+  if (!r.body.empty() || (r.status != 204 && r.status != 304)) {  // neither has a body
     out.set_body(r.body, r.content_type.empty() ? "application/fhir+json" : r.content_type);
     // set_body appends "; charset=utf-8" for text types; keep the type we name.
     out.headers().set_content_type(r.content_type.empty() ? "application/fhir+json" : r.content_type);

@@ -167,6 +167,10 @@ class MessageStore {
 
   // FHIR resources. Read: kNotFound when absent.
   virtual Result<StoredResource> ReadResource(std::string_view type, std::string_view id) = 0;
+  // The versions kept of a resource, newest first: the current one and those its updates replaced
+  // (kept for audit). `version` > 0 asks for that version alone. Empty when there is none.
+  virtual Result<std::vector<StoredResource>> ResourceVersions(std::string_view type, std::string_view id,
+                                                               int64_t version) = 0;
   // A condition on "_lastUpdated" compares the stored last update ("2026-11-23T14:05:00.123Z") as
   // text with its op.
   virtual Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,

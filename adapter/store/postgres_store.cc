@@ -510,6 +510,24 @@ Result<StoredResource> PostgresStore::ReadResource(std::string_view type, std::s
   return out;
 }
 
+Result<std::vector<StoredResource>> PostgresStore::ResourceVersions(std::string_view type, std::string_view id,
+                                                                     int64_t version) {
+  std::lock_guard lock(reader_mutex_);
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("versions", internal::kResourceVersionsPgSql,
+                                                      {Text(type), Text(id), Int(version)}));
+  std::vector<StoredResource> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    StoredResource v;
+    v.type = std::string(type);
+    v.id = std::string(id);
+    v.version = GetInt(r.get(), i, 0);
+    v.last_updated = GetText(r.get(), i, 1);
+    v.json = GetText(r.get(), i, 2);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                                   const SearchRange& range) {
   std::string where = "r.type = $1";

@@ -711,6 +711,29 @@ Result<StoredResource> SqliteStore::ReadResource(std::string_view type, std::str
   return out;
 }
 
+Result<std::vector<StoredResource>> SqliteStore::ResourceVersions(std::string_view type, std::string_view id,
+                                                                   int64_t version) {
+  std::lock_guard lock(reader_mutex_);
+  Statement select(reader_, internal::kResourceVersionsSql);
+  if (!select.ok()) return SqlError(reader_, "prepare");
+  select.Text(1, type);
+  select.Text(2, id);
+  sqlite3_bind_int64(select.get(), 3, version);
+  std::vector<StoredResource> out;
+  int rc;
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    StoredResource r;
+    r.type = std::string(type);
+    r.id = std::string(id);
+    r.version = sqlite3_column_int64(select.get(), 0);
+    r.last_updated = select.Column(1);
+    r.json = select.Column(2);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader_, "history");
+  return out;
+}
+
 Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                                 const SearchRange& range) {
   std::string where = "r.type = ?1";

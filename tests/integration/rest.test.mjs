@@ -168,6 +168,61 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   assert.equal((await call('GET', '/Observation?identifier=HR-1')).json.total, 1, 'a value alone matches any system');
 });
 
+test('history: every version kept, read by version, paged; conditional reads answer 304', async () => {
+  const patient = example('Patient-infusion-patient.json');
+  patient.id = 'history-1';
+  const v1 = await call('PUT', '/Patient/history-1', patient);
+  assert.equal(v1.status, 201, v1.text);
+  const v2 = await call('PUT', '/Patient/history-1', { ...patient, gender: patient.gender === 'male' ? 'female' : 'male' });
+  assert.equal(v2.json.meta.versionId, '2');
+  const v3 = await call('PUT', '/Patient/history-1', { ...patient, birthDate: '1970-01-01' });
+  assert.equal(v3.json.meta.versionId, '3');
+  const history = await call('GET', '/Patient/history-1/_history');
+  assert.equal(history.status, 200, history.text);
+  assert.deepEqual(medplumErrors(history.json), []);
+  assert.equal(history.json.type, 'history');
+  assert.equal(history.json.total, 3);
+  assert.deepEqual(history.json.entry.map((e) => e.resource.meta.versionId), ['3', '2', '1'], 'newest first');
+  assert.deepEqual(history.json.entry.map((e) => e.response.status), ['200', '200', '201']);
+  assert.equal(history.json.entry[1].resource.gender, v2.json.gender);
+  assert.equal(history.json.entry[2].resource.birthDate, patient.birthDate, 'what the first version said');
+  const first = await call('GET', '/Patient/history-1/_history/1');
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('etag'), 'W/"1"');
+  assert.equal(first.json.meta.versionId, '1');
+  assert.equal(first.json.gender, patient.gender);
+  assert.deepEqual(medplumErrors(first.json), []);
+  const paged = await call('GET', '/Patient/history-1/_history?_count=2');
+  assert.deepEqual(paged.json.entry.map((e) => e.resource.meta.versionId), ['3', '2']);
+  const rest = await call('GET', paged.json.link.find((l) => l.relation === 'next').url);
+  assert.deepEqual(rest.json.entry.map((e) => e.resource.meta.versionId), ['1']);
+  for (const url of ['/Patient/history-1/_history/4', '/Patient/history-1/_history/0', '/Patient/history-1/_history/x',
+    '/Patient/nobody/_history', '/Patient/nobody/_history/1']) {
+    const r = await call('GET', url);
+    assert.equal(r.status, 404, url);
+    assert.equal(r.json.resourceType, 'OperationOutcome', url);
+  }
+  assert.equal((await call('DELETE', '/Patient/history-1/_history')).status, 405);
+  // Conditional read: the version the client has, or a time not before the last update.
+  const current = await call('GET', '/Patient/history-1');
+  for (const headers of [{ 'If-None-Match': 'W/"3"' }, { 'If-None-Match': '"1", W/"3"' }, { 'If-None-Match': '*' },
+    { 'If-Modified-Since': current.headers.get('last-modified') }]) {
+    const r = await call('GET', '/Patient/history-1', undefined, headers);
+    assert.equal(r.status, 304, JSON.stringify(headers));
+    assert.equal(r.text, '');
+    assert.equal(r.headers.get('etag'), 'W/"3"');
+  }
+  for (const headers of [{ 'If-None-Match': 'W/"2"' }, { 'If-Modified-Since': 'Mon, 01 Jan 2024 00:00:00 GMT' },
+    { 'If-Modified-Since': 'yesterday' }]) {
+    const r = await call('GET', '/Patient/history-1', undefined, headers);
+    assert.equal(r.status, 200, JSON.stringify(headers));
+    assert.equal(r.json.meta.versionId, '3');
+  }
+  const capability = (await call('GET', '/metadata')).json.rest[0].resource.find((r) => r.type === 'Patient');
+  assert.ok(capability.interaction.some((i) => i.code === 'history-instance'));
+  assert.equal(capability.conditionalRead, 'full-support');
+});
+
 test('search by _lastUpdated, _sort, _total=none, _summary and Prefer: handling=strict', async () => {
   const obs = example('Observation-pain-score-before.json');
   delete obs.id;

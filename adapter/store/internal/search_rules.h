@@ -23,6 +23,17 @@ inline bool SearchedByValue(const SearchCondition& c) {
   return c.param == "subject" || c.has_system;  // an identifier's value alone is not its index's key
 }
 
+// A resource's kept versions, newest first; ?3 / $3 > 0 picks one. The current version is in
+// resources, those its updates replaced in resource_history (both stores' schema).
+inline constexpr char kResourceVersionsSql[] =
+    "SELECT version, last_updated, json FROM resources WHERE type = ?1 AND id = ?2 AND (?3 = 0 OR version = ?3) "
+    "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = ?1 AND id = ?2 "
+    "AND (?3 = 0 OR version = ?3) ORDER BY version DESC";
+inline constexpr char kResourceVersionsPgSql[] =
+    "SELECT version, last_updated, json FROM resources WHERE type = $1 AND id = $2 AND ($3::bigint = 0 OR version = $3::bigint) "
+    "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = $1 AND id = $2 "
+    "AND ($3::bigint = 0 OR version = $3::bigint) ORDER BY version DESC";
+
 // The SQL comparison of an op (" >= "); kPrefix is each store's own (LIKE, starts_with).
 inline const char* ComparisonSql(SearchCondition::Op op) {
   switch (op) {

@@ -214,6 +214,20 @@ TEST_P(StoreContract, ResourcesAreVersionedAndConflictsStoreNothing) {
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(read->version, 2);
   EXPECT_NE(read->json.find("MRN-1b"), std::string::npos);
+  // Both versions are kept, newest first; each can be asked for alone.
+  auto versions = store_->ResourceVersions("Patient", "pat-1", 0);
+  ASSERT_TRUE(versions.ok()) << versions.status().message();
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].version, 2);
+  EXPECT_EQ((*versions)[0].json, read->json);
+  EXPECT_EQ((*versions)[1].version, 1);
+  EXPECT_NE((*versions)[1].json.find("\"MRN-1\""), std::string::npos);
+  EXPECT_LE((*versions)[1].last_updated, (*versions)[0].last_updated);
+  auto first = store_->ResourceVersions("Patient", "pat-1", 1);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].json, (*versions)[1].json);
+  EXPECT_TRUE(store_->ResourceVersions("Patient", "pat-1", 3)->empty());
+  EXPECT_TRUE(store_->ResourceVersions("Patient", "pat-9", 0)->empty());
   // The old identifier is no longer indexed.
   EXPECT_EQ(store_->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-1"}}, {10, 0})
                 ->total,
