@@ -311,6 +311,36 @@ Result<std::vector<store::SearchCondition>> LastUpdatedConditions(const std::str
   return std::vector{condition(Op::kGe, low), condition(Op::kLe, high)};
 }
 
+enum class SearchParamKind { kUnknown, kToken, kReference, kDate, kString };
+SearchParamKind KindOfSearchParam(const std::string& name) {
+  static const std::map<std::string, SearchParamKind, std::less<>> kKinds = {
+      {"_id", SearchParamKind::kToken},          {"identifier", SearchParamKind::kToken},
+      {"code", SearchParamKind::kToken},         {"status", SearchParamKind::kToken},
+      {"category", SearchParamKind::kToken},     {"gender", SearchParamKind::kToken},
+      {"patient", SearchParamKind::kReference},  {"subject", SearchParamKind::kReference},
+      {"date", SearchParamKind::kDate},          {"authoredon", SearchParamKind::kDate},
+      {"effective-time", SearchParamKind::kDate}, {"birthdate", SearchParamKind::kDate},
+      {"_lastUpdated", SearchParamKind::kDate},  {"name", SearchParamKind::kString},
+      {"family", SearchParamKind::kString},      {"given", SearchParamKind::kString}};
+  auto it = kKinds.find(name);
+  return it == kKinds.end() ? SearchParamKind::kUnknown : it->second;
+}
+
+// A search value's comma list ("final,amended": either), "\," standing for a comma within a value.
+std::vector<std::string> SplitSearchValues(const std::string& value) {
+  std::vector<std::string> out(1);
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\\' && i + 1 < value.size() && (value[i + 1] == ',' || value[i + 1] == '\\')) {
+      out.back() += value[++i];
+    } else if (value[i] == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += value[i];
+    }
+  }
+  return out;
+}
+
 // A token search value: "system|code", "|code" (no system) or "code" (any system).
 store::SearchCondition TokenCondition(std::string param, const std::string& value) {
   store::SearchCondition c;
@@ -658,6 +688,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   std::vector<store::SearchCondition> conditions;
   store::SearchRange range{.count = options_.default_count};
   bool count_only = false, without_text = false;
+  int or_groups = 0;
   Issues ignored;
   auto ignore = [&](const std::string& raw_name, const std::string& text) {
     ignored.Warning("search-param-unknown", Location(raw_name), text);
@@ -703,43 +734,72 @@ Response Facade::Search(const std::string& type, const Request& request) {
       }
       continue;
     }
-    if (name == "_lastUpdated") {
-      auto bounds = LastUpdatedConditions(raw_name, value);
-      if (!bounds.ok()) return Outcome(400, "invalid", bounds.status().message(), "Bundle.link");
-      conditions.insert(conditions.end(), bounds->begin(), bounds->end());
-      continue;
-    }
-    store::SearchCondition c;
-    if (name == "_id") {
-      c.param = "_id";
-      c.value = value;
-    } else if (name == "identifier" || name == "code" || name == "status" || name == "category" || name == "gender") {
-      c = TokenCondition(name, value);
-    } else if (name == "patient" || name == "subject") {
-      c.param = "subject";
-      c.value = value.find('/') == std::string::npos ? "Patient/" + value : value;
-      size_t base = c.value.find("/fhir/");
-      if (base != std::string::npos) c.value = c.value.substr(base + 6);
-    } else if (name == "date" || name == "authoredon" || name == "effective-time" || name == "birthdate") {
-      c.param = "date";
-      auto parsed = ParseDateSearch(raw_name, value);
-      if (!parsed.ok()) return Outcome(400, "invalid", parsed.status().message(), "Bundle.link");
-      c.op = parsed->op;
-      c.value = parsed->has_time ? NormalizeDate(parsed->value) : parsed->value;
-      // A date without a time covers its whole day (month, year): "le 2026-11-23" includes 23:59.
-      if (!parsed->has_time && (c.op == store::SearchCondition::Op::kLe || c.op == store::SearchCondition::Op::kGt)) {
-        c.value += "~";
-      }
-    } else if (name == "name" || name == "family" || name == "given") {
-      c.param = "name";
-      c.op = store::SearchCondition::Op::kPrefix;
-      c.value = value;
-      std::transform(c.value.begin(), c.value.end(), c.value.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    } else {
+    const SearchParamKind kind = KindOfSearchParam(name);
+    if (kind == SearchParamKind::kUnknown) {
       ignore(raw_name, "search parameter '" + raw_name + "' is not supported and was ignored");
       continue;
     }
-    conditions.push_back(std::move(c));
+    // Modifiers: ":not" on tokens, a resource type on references; any other is refused, not dropped
+    // (dropping ":not" would answer the opposite of the question).
+    const std::string modifier = raw_name.size() > name.size() ? raw_name.substr(name.size() + 1) : "";
+    const bool negated = modifier == "not" && kind == SearchParamKind::kToken;
+    const bool typed = kind == SearchParamKind::kReference && !modifier.empty() &&
+                       std::isupper(static_cast<unsigned char>(modifier[0])) != 0 &&
+                       std::all_of(modifier.begin(), modifier.end(), [](unsigned char ch) { return std::isalpha(ch) != 0; });
+    if (!modifier.empty() && !negated && !typed) {
+      return Outcome(400, "not-supported", "search parameter '" + name + "' does not take the modifier ':" + modifier +
+                                              "' here", "Bundle.link");
+    }
+    // A comma list: any of the values (for ":not", none of them).
+    const std::vector<std::string> values = SplitSearchValues(value);
+    if (values.size() > 1 && kind == SearchParamKind::kDate) {
+      return Outcome(400, "invalid", "search parameter '" + raw_name + "' takes one date; repeat it for a range",
+                     "Bundle.link");
+    }
+    const int group = values.size() > 1 && !negated ? ++or_groups : 0;
+    for (const std::string& v : values) {
+      std::vector<store::SearchCondition> made;
+      if (name == "_lastUpdated") {
+        auto bounds = LastUpdatedConditions(raw_name, v);
+        if (!bounds.ok()) return Outcome(400, "invalid", bounds.status().message(), "Bundle.link");
+        made = std::move(*bounds);
+      } else if (name == "_id") {
+        made.push_back({"_id", store::SearchCondition::Op::kEq, false, "", v});
+      } else if (kind == SearchParamKind::kToken) {
+        made.push_back(TokenCondition(name, v));
+      } else if (kind == SearchParamKind::kReference) {
+        store::SearchCondition c;
+        c.param = "subject";
+        c.value = v.find('/') == std::string::npos ? (typed ? modifier : "Patient") + "/" + v : v;
+        size_t base = c.value.find("/fhir/");
+        if (base != std::string::npos) c.value = c.value.substr(base + 6);
+        made.push_back(std::move(c));
+      } else if (kind == SearchParamKind::kDate) {
+        store::SearchCondition c;
+        c.param = "date";
+        auto parsed = ParseDateSearch(raw_name, v);
+        if (!parsed.ok()) return Outcome(400, "invalid", parsed.status().message(), "Bundle.link");
+        c.op = parsed->op;
+        c.value = parsed->has_time ? NormalizeDate(parsed->value) : parsed->value;
+        // A date without a time covers its whole day (month, year): "le 2026-11-23" includes 23:59.
+        if (!parsed->has_time && (c.op == store::SearchCondition::Op::kLe || c.op == store::SearchCondition::Op::kGt)) {
+          c.value += "~";
+        }
+        made.push_back(std::move(c));
+      } else {  // a name: starts with the value, whatever the case
+        store::SearchCondition c;
+        c.param = "name";
+        c.op = store::SearchCondition::Op::kPrefix;
+        c.value = v;
+        std::transform(c.value.begin(), c.value.end(), c.value.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        made.push_back(std::move(c));
+      }
+      for (store::SearchCondition& c : made) {
+        c.negated = negated;
+        c.or_group = group;
+        conditions.push_back(std::move(c));
+      }
+    }
   }
   // Prefer: handling=strict asks for an error instead of a parameter ignored.
   if (const std::string* prefer = request.Header("prefer");

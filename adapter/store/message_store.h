@@ -68,6 +68,8 @@ struct SearchCondition {
   bool has_system = false;  // "system|code" (an empty system matches "|code": no system)
   std::string system;
   std::string value;
+  bool negated = false;  // holds when the rest does not (":not")
+  int or_group = 0;      // > 0: one of the conditions with this number must hold (a comma list)
 };
 
 // Which page of a search's matches: `count` of them from `offset`, ordered by last update (then

@@ -540,26 +540,22 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   // Equality needs no collation (and keeps the indexes usable).
   auto compare = [&](const std::string& lhs, const SearchCondition& c) {
     using Op = SearchCondition::Op;
-    if (c.op == Op::kPrefix) return " AND starts_with(" + lhs + ", " + bind(c.value) + ")";
-    return " AND " + lhs + (c.op == Op::kEq ? "" : " COLLATE \"C\"") + internal::ComparisonSql(c.op) + bind(c.value);
+    if (c.op == Op::kPrefix) return "starts_with(" + lhs + ", " + bind(c.value) + ")";
+    return lhs + (c.op == Op::kEq ? "" : " COLLATE \"C\"") + internal::ComparisonSql(c.op) + bind(c.value);
   };
-  for (const SearchCondition& c : conditions) {
-    if (const char* column = internal::ResourceColumn(c.param)) {
-      where += compare(column, c);
-      continue;
-    }
+  where += internal::JoinConditions(conditions, [&](const SearchCondition& c) {
+    if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (internal::SearchedByValue(c)) {
-      where += " AND r.id IN (SELECT i.id FROM resource_index i WHERE i.type = $1 AND i.param = '" + c.param + "'";
-      if (c.has_system) where += " AND i.system = " + bind(c.system);
-      where += " AND i.value = " + bind(c.value) + ")";
-      continue;
+      std::string sql = "r.id IN (SELECT i.id FROM resource_index i WHERE i.type = $1 AND i.param = '" + c.param + "'";
+      if (c.has_system) sql += " AND i.system = " + bind(c.system);
+      return sql + " AND i.value = " + bind(c.value) + ")";
     }
-    where += " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
-             bind(c.param);
-    if (c.has_system) where += " AND i.system = " + bind(c.system);
-    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) where += compare("i.value", c);
-    where += ")";
-  }
+    std::string sql = "EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
+                      bind(c.param);
+    if (c.has_system) sql += " AND i.system = " + bind(c.system);
+    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) sql += " AND " + compare("i.value", c);
+    return sql + ")";
+  });
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
   if (range.counted) {

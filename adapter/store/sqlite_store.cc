@@ -736,50 +736,34 @@ Result<std::vector<StoredResource>> SqliteStore::ResourceVersions(std::string_vi
 
 Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                                 const SearchRange& range) {
-  std::string where = "r.type = ?1";
   std::vector<std::string> binds{std::string(type)};
-  for (const SearchCondition& c : conditions) {
-    if (const char* column = internal::ResourceColumn(c.param)) {
-      const bool prefix = c.op == SearchCondition::Op::kPrefix;
-      binds.push_back(prefix ? c.value + "%" : c.value);
-      where += std::string(" AND ") + column + (prefix ? " LIKE " : internal::ComparisonSql(c.op)) + "?" +
-               std::to_string(binds.size());
-      continue;
-    }
+  auto bind = [&](std::string value) {
+    binds.push_back(std::move(value));
+    return "?" + std::to_string(binds.size());
+  };
+  auto compare = [&](const std::string& lhs, const SearchCondition& c) {
+    const bool prefix = c.op == SearchCondition::Op::kPrefix;
+    return lhs + (prefix ? " LIKE " : internal::ComparisonSql(c.op)) + bind(prefix ? c.value + "%" : c.value);
+  };
+  const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, [&](const SearchCondition& c) {
+    if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (internal::SearchedByValue(c)) {
-      where += " AND r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ?1 AND i.param = '" + c.param + "'";
-      if (c.has_system) {
-        binds.push_back(c.system);
-        where += " AND i.system = ?" + std::to_string(binds.size());
-      }
-      binds.push_back(c.value);
-      where += " AND i.value = ?" + std::to_string(binds.size()) + ")";
-      continue;
+      std::string sql = "r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ?1 AND i.param = '" + c.param + "'";
+      if (c.has_system) sql += " AND i.system = " + bind(c.system);
+      return sql + " AND i.value = " + bind(c.value) + ")";
     }
     if (!internal::IndexedByValue(c.param)) {
       // Tested on the candidate's own row (sqlite_terms.h).
-      const size_t first = binds.size() + 1;
-      binds.insert(binds.end(), {c.param, c.has_system ? "1" : "0", c.system,
-                                 std::to_string(static_cast<int>(c.op)), c.value});
-      where += " AND kgw_terms(r.terms, ?" + std::to_string(first) + ", ?" + std::to_string(first + 1) + ", ?" +
-               std::to_string(first + 2) + ", ?" + std::to_string(first + 3) + ", ?" + std::to_string(first + 4) + ")";
-      continue;
+      std::string sql = "kgw_terms(r.terms, " + bind(c.param) + ", " + bind(c.has_system ? "1" : "0");
+      sql += ", " + bind(c.system) + ", " + bind(std::to_string(static_cast<int>(c.op)));
+      return sql + ", " + bind(c.value) + ")";
     }
-    binds.push_back(c.param);
-    where += " AND EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = ?" +
-             std::to_string(binds.size());
-    if (c.has_system) {
-      binds.push_back(c.system);
-      where += " AND i.system = ?" + std::to_string(binds.size());
-    }
-    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) {
-      const bool prefix = c.op == SearchCondition::Op::kPrefix;
-      binds.push_back(prefix ? c.value + "%" : c.value);
-      where += std::string(" AND i.value") + (prefix ? " LIKE " : internal::ComparisonSql(c.op)) + "?" +
-               std::to_string(binds.size());
-    }
-    where += ")";
-  }
+    std::string sql = "EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
+                      bind(c.param);
+    if (c.has_system) sql += " AND i.system = " + bind(c.system);
+    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) sql += " AND " + compare("i.value", c);
+    return sql + ")";
+  });
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
   if (range.counted) {

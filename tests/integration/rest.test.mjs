@@ -168,6 +168,49 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   assert.equal((await call('GET', '/Observation?identifier=HR-1')).json.total, 1, 'a value alone matches any system');
 });
 
+test('search: comma lists, :not, a reference type, and modifiers that are not taken refused', async () => {
+  const pain = example('Observation-pain-score-before.json');
+  const heart = example('Observation-heart-rate.json');
+  const made = {};
+  for (const [name, resource, status] of [['pain', pain, 'final'], ['amended', pain, 'amended'], ['heart', heart, 'final']]) {
+    const body = { ...resource, subject: { reference: 'Patient/either-1' }, status };
+    delete body.id;
+    delete body.identifier;
+    const r = await call('POST', '/Observation', body);
+    assert.equal(r.status, 201, `${name}: ${r.text}`);
+    made[r.json.id] = name;
+  }
+  const q = async (query) => {
+    const r = await call('GET', `/Observation?subject=Patient/either-1&${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    assert.equal(r.json.total, (r.json.entry ?? []).length, query);
+    return (r.json.entry ?? []).map((e) => made[e.resource.id]).sort();
+  };
+  const painCode = pain.code.coding[0].code;
+  const heartCode = heart.code.coding[0].code;
+  assert.deepEqual(await q('status=final,amended'), ['amended', 'heart', 'pain']);
+  assert.deepEqual(await q('status=amended'), ['amended']);
+  assert.deepEqual(await q(`code=${painCode},${heartCode}`), ['amended', 'heart', 'pain']);
+  assert.deepEqual(await q(`code=${encodeURIComponent(`http://loinc.org|${heartCode},http://loinc.org|${painCode}`)}&status=final`), ['heart', 'pain']);
+  assert.deepEqual(await q('status:not=final'), ['amended'], ':not is the opposite, never dropped');
+  assert.deepEqual(await q('status:not=final,amended'), [], 'none of the list');
+  assert.deepEqual(await q(`code:not=${painCode}`), ['heart']);
+  const ids = Object.keys(made);
+  assert.deepEqual(await q(`_id=${ids[0]},${ids[2]},missing`), [made[ids[0]], made[ids[2]]].sort());
+  assert.deepEqual((await call('GET', '/Observation?subject:Patient=either-1')).json.total, 3);
+  assert.equal((await call('GET', '/Observation?subject:Group=either-1')).json.total, 0, 'Group/either-1 is not the patient');
+  assert.equal((await call('GET', '/Observation?patient=either-1,nobody')).json.total, 3);
+  for (const query of ['code:text=pain', 'status:missing=true', 'patient:identifier=x', 'date:missing=false',
+    'subject:not=Patient/either-1', 'date=2026-01-01,2026-01-02']) {
+    const r = await call('GET', `/Observation?subject=Patient/either-1&${query}`);
+    assert.equal(r.status, 400, query);
+    assert.equal(r.json.resourceType, 'OperationOutcome', query);
+  }
+  const exact = await call('GET', '/Patient?name:exact=Testpatient');
+  assert.equal(exact.status, 400);
+  assert.match(exact.json.issue[0].details.text, /modifier ':exact'/);
+});
+
 test('history: every version kept, read by version, paged; conditional reads answer 304', async () => {
   const patient = example('Patient-infusion-patient.json');
   patient.id = 'history-1';

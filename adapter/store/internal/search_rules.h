@@ -1,7 +1,9 @@
 // What both stores decide the same way about a search condition.
 #pragma once
 
+#include <map>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "store/message_store.h"
@@ -52,6 +54,27 @@ inline const char* ResourceColumn(std::string_view param) {
   if (param == "_id") return "r.id";
   if (param == "_lastUpdated") return "r.last_updated";
   return nullptr;
+}
+
+// The conditions of a search as SQL (" AND ..." for each), from each one's predicate (`predicate(c)`,
+// SQL without a leading AND): conditions of one or_group (> 0) are alternatives, any of which
+// holds; a negated one holds when its predicate does not.
+template <typename Predicate>
+std::string JoinConditions(const std::vector<SearchCondition>& conditions, Predicate predicate) {
+  std::string where;
+  std::map<int, std::string> groups;  // or_group -> "a OR b"
+  for (const SearchCondition& c : conditions) {
+    std::string sql = predicate(c);
+    if (c.negated) sql = "NOT (" + sql + ")";
+    if (c.or_group == 0) {
+      where += " AND " + sql;
+      continue;
+    }
+    std::string& group = groups[c.or_group];
+    group += (group.empty() ? "" : " OR ") + sql;
+  }
+  for (const auto& [number, group] : groups) where += " AND (" + group + ")";
+  return where;
 }
 
 // The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.

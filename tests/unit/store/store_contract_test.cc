@@ -452,6 +452,46 @@ TEST_P(StoreContract, SearchesBySubjectStartFromThatSubject) {
   EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/b"}}), (std::set<std::string>{"o1", "o3"}));
 }
 
+TEST_P(StoreContract, SearchesWithAlternativesAndNegations) {
+  InboundRecord r = Record("N1");
+  r.resources.push_back(Observation("o1", "Patient/a", "2026-11-01T08:00:00Z"));
+  r.resources.push_back(Observation("o2", "Patient/b", "2026-11-20T08:00:00Z", "amended"));
+  r.resources.push_back(Observation("o3", "Patient/c", "2026-11-20T08:00:00Z", "cancelled"));
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  using Op = SearchCondition::Op;
+  auto ids = [&](std::vector<SearchCondition> c) {
+    std::set<std::string> out;
+    auto page = store_->SearchResources("Observation", c, {10, 0});
+    EXPECT_TRUE(page.ok()) << page.status().message();
+    if (!page.ok()) return out;
+    EXPECT_EQ(page->total, static_cast<int64_t>(page->resources.size()));
+    for (const auto& x : page->resources) out.insert(x.id);
+    return out;
+  };
+  using Ids = std::set<std::string>;
+  auto is = [](std::string param, std::string value, int group = 0, bool negated = false) {
+    SearchCondition c{std::move(param), Op::kEq, false, "", std::move(value)};
+    c.or_group = group;
+    c.negated = negated;
+    return c;
+  };
+  // One group: any of its conditions; two groups: one of each; every param kind the stores keep
+  // apart (in the row's terms, in the index by value, the resource's own columns).
+  EXPECT_EQ(ids({is("status", "final", 1), is("status", "amended", 1)}), (Ids{"o1", "o2"}));
+  EXPECT_EQ(ids({is("subject", "Patient/a", 1), is("subject", "Patient/c", 1)}), (Ids{"o1", "o3"}));
+  EXPECT_EQ(ids({is("_id", "o2", 1), is("_id", "o3", 1), is("_id", "nope", 1)}), (Ids{"o2", "o3"}));
+  EXPECT_EQ(ids({is("status", "final", 1), is("status", "amended", 1), is("subject", "Patient/b", 2),
+                 is("subject", "Patient/c", 2)}),
+            (Ids{"o2"}));
+  EXPECT_EQ(ids({is("status", "final", 1), is("subject", "Patient/c", 1)}), (Ids{"o1", "o3"}));
+  // Negated: what does not match, also a resource without that entry.
+  EXPECT_EQ(ids({is("status", "final", 0, true)}), (Ids{"o2", "o3"}));
+  EXPECT_EQ(ids({is("status", "final", 0, true), is("status", "cancelled", 0, true)}), (Ids{"o2"}));
+  EXPECT_EQ(ids({is("subject", "Patient/a", 0, true)}), (Ids{"o2", "o3"}));
+  EXPECT_EQ(ids({is("_id", "o1", 0, true)}), (Ids{"o2", "o3"}));
+  EXPECT_EQ(ids({is("category", "vital-signs", 0, true)}), (Ids{"o1", "o2", "o3"}));
+}
+
 TEST_P(StoreContract, ClaimHandsOutTheOldestItemOfEachPartitionOnly) {
   auto& s = *store_;
   ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}})).ok());
