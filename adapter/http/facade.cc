@@ -1104,7 +1104,7 @@ Response Facade::BundleNow(const Request& request) {
   }
   // Plan every entry: its type, id, and the fullUrl other entries may reference it by.
   struct Planned {
-    std::string type, id, full_url, method;
+    std::string type, id, full_url, method, url;  // url: of a GET, read after the writes
     store::ResourceWrite write;
     Response error;
     bool failed = false;
@@ -1117,7 +1117,16 @@ Response Facade::BundleNow(const Request& request) {
     const std::string where = "Bundle.entry[" + std::to_string(index++) + "]";
     auto resource = entry.IsObject() ? entry.FindMember("resource") : Value::MemberIterator();
     auto req = entry.IsObject() ? entry.FindMember("request") : Value::MemberIterator();
-    if (!entry.IsObject() || resource == entry.MemberEnd() || req == entry.MemberEnd()) {
+    const std::string method = entry.IsObject() && req != entry.MemberEnd() ? Str(req->value, "method") : "";
+    if (method == "GET") {
+      p.method = "GET";
+      p.url = Str(req->value, "url");
+    } else if (!method.empty() && method != "POST" && method != "PUT") {
+      p.failed = true;
+      p.error = Outcome(405, "not-supported", "entry method '" + method + "' is not supported (POST, PUT, GET" +
+                                                  (method == "DELETE" ? "; resources are never deleted)" : ")"),
+                        where + ".request.method");
+    } else if (!entry.IsObject() || resource == entry.MemberEnd() || req == entry.MemberEnd()) {
       p.failed = true;
       p.error = Outcome(400, "required", "each entry needs resource and request", where);
     } else {
@@ -1169,7 +1178,8 @@ Response Facade::BundleNow(const Request& request) {
         p.write.update = true;
       } else {
         p.failed = true;
-        p.error = Outcome(405, "not-supported", "entry method '" + p.method + "' is not supported (POST, PUT)", where + ".request.method");
+        p.error = Outcome(405, "not-supported", "entry method '" + p.method + "' is not supported (POST, PUT, GET)",
+                          where + ".request.method");
       }
       if (!p.failed) {
         for (const Planned& earlier : plan) {
@@ -1191,9 +1201,11 @@ Response Facade::BundleNow(const Request& request) {
     });
   };
   index = 0;
+  size_t writes_planned = 0;
   for (Value& entry : entries->value.GetArray()) {
     Planned& p = plan[index++];
-    if (p.failed) continue;
+    if (p.failed || p.method == "GET") continue;
+    ++writes_planned;
     Value& resource = entry["resource"];
     rewrite(resource);
     rapidjson::Document copy;
@@ -1208,7 +1220,7 @@ Response Facade::BundleNow(const Request& request) {
     std::vector<store::ResourceWrite> writes;
     for (Planned* p : group) writes.push_back(p->write);
     std::vector<std::string> destinations;
-    store::InboundRecord record = Record("POST Bundle " + kind, request, group.size() == plan.size() ? request.body : std::string(),
+    store::InboundRecord record = Record("POST Bundle " + kind, request, group.size() == writes_planned ? request.body : std::string(),
                                          std::move(writes), destinations);
     auto outcome = store_->AppendAndWait(std::move(record));
     if (outcome.ok() && !outcome->rolled_back && !destinations.empty() && queued_) queued_(destinations);
@@ -1236,6 +1248,21 @@ Response Facade::BundleNow(const Request& request) {
     e.AddMember("response", resp, a);
     out_entries.PushBack(e, a);
   };
+  // A GET entry: what the same GET on the base answers, its body as the entry's resource.
+  auto entry_read = [&](const std::string& url) {
+    Response read = ReadEntry(url);
+    Value e(rapidjson::kObjectType);
+    auto body = fhir::ParseJson(read.body);
+    if (read.status < 300 && body.ok()) e.AddMember("resource", fhir::DeepCopy(**body, a), a);
+    Value resp(rapidjson::kObjectType);
+    resp.AddMember("status", Value(read.status == 200 ? "200 OK" : std::to_string(read.status).c_str(), a), a);
+    for (const auto& [name, value] : read.headers) {
+      if (name == "ETag") resp.AddMember("etag", Value(value.c_str(), a), a);
+    }
+    if (read.status >= 300 && body.ok()) resp.AddMember("outcome", fhir::DeepCopy(**body, a), a);
+    e.AddMember("response", resp, a);
+    out_entries.PushBack(e, a);
+  };
   auto status_text = [](const store::ResourceResult& r) {
     switch (r.outcome) {
       case store::ResourceOutcome::kCreated: return std::string("201 Created");
@@ -1252,8 +1279,10 @@ Response Facade::BundleNow(const Request& request) {
       if (p.failed) return p.error;  // all or nothing
     }
     std::vector<Planned*> all;
-    for (Planned& p : plan) all.push_back(&p);
-    auto outcome = submit(all);
+    for (Planned& p : plan) {
+      if (p.method != "GET") all.push_back(&p);
+    }
+    auto outcome = all.empty() ? Result<store::AppendOutcome>(store::AppendOutcome{}) : submit(all);
     if (!outcome.ok()) return StoreFailure(outcome.status());
     if (outcome->rolled_back) {
       for (const auto& r : outcome->resources) {
@@ -1266,13 +1295,26 @@ Response Facade::BundleNow(const Request& request) {
       }
       return Outcome(409, "conflict", "the transaction conflicted with another write");
     }
-    std::lock_guard lock(metrics_mutex_);
-    for (const auto& r : outcome->resources) {
-      ++written_[r.type];
-      entry_response(status_text(r), &r, nullptr);
+    {
+      std::lock_guard lock(metrics_mutex_);
+      for (const auto& r : outcome->resources) ++written_[r.type];
+    }
+    // In the order of the request; the GETs read what the transaction wrote (FHIR processes them last).
+    size_t written = 0;
+    for (const Planned& p : plan) {
+      if (p.method == "GET") {
+        entry_read(p.url);
+      } else if (written < outcome->resources.size()) {
+        const auto& r = outcome->resources[written++];
+        entry_response(status_text(r), &r, nullptr);
+      }
     }
   } else {
     for (Planned& p : plan) {
+      if (p.method == "GET") {
+        entry_read(p.url);
+        continue;
+      }
       if (p.failed) {
         entry_response(std::to_string(p.error.status), nullptr, &p.error);
         continue;
@@ -1295,6 +1337,23 @@ Response Facade::BundleNow(const Request& request) {
   }
   response.AddMember("entry", out_entries, a);
   return {200, "application/fhir+json", {}, fhir::ToJson(response)};
+}
+
+Response Facade::ReadEntry(const std::string& url) {
+  std::string relative = url;
+  if (relative.rfind(options_.base_url + "/", 0) == 0) relative.erase(0, options_.base_url.size() + 1);
+  Request r;
+  r.method = "GET";
+  if (Status decoded = DecodeUrl(relative, r); !decoded.ok()) return Outcome(400, "invalid", decoded.message(), "Bundle.entry.request.url");
+  const std::vector<std::string> parts = SplitPath(r.path);
+  if (parts.empty() || !kTypes.count(parts[0])) {
+    return Outcome(404, "not-supported", "'" + url + "' is not a resource type served here", "Bundle.entry.request.url");
+  }
+  if (parts.size() == 1) return Search(parts[0], r);
+  if (parts.size() == 2) return Read(parts[0], parts[1]);
+  if (parts.size() == 3 && parts[2] == "_history") return History(parts[0], parts[1], r);
+  if (parts.size() == 4 && parts[2] == "_history") return ReadVersion(parts[0], parts[1], parts[3]);
+  return Outcome(404, "not-found", "no such endpoint: " + url, "Bundle.entry.request.url");
 }
 
 // /admin/dead-letters[?destination=NAME]            GET: the dead letters, oldest first

@@ -59,6 +59,20 @@ http_response ToCpprest(const Response& r) {
   return out;
 }
 
+// The decoded path and query of a URL, or kInvalidInput ("%ZZ", a lone "%": the client's error).
+Status DecodeParts(const std::string& path, const std::string& query, Request& r) {
+  try {
+    r.path = web::uri::decode(path);
+    r.query.clear();
+    for (const auto& [name, value] : web::uri::split_query(query)) {
+      r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
+    }
+  } catch (const web::uri_exception&) {
+    return InvalidInput("the URL has a malformed percent-encoding (%XX)");
+  }
+  return Status::Ok();
+}
+
 // Runs `then` on the thread that completes `task`, or at once when it is done already. The public
 // then() always hands a continuation to the pool, a thread hop per call; _Then is the form
 // cpprestsdk uses for its own continuations. `then` must not throw: nothing observes its task.
@@ -199,15 +213,9 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       Request r;
       r.method = request.method();
       const web::uri& uri = request.relative_uri();
-      try {
-        r.path = web::uri::decode(uri.path());
-        for (const auto& [name, value] : web::uri::split_query(uri.query())) {
-          r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
-        }
-      } catch (const web::uri_exception&) {  // "%ZZ", a lone "%": the client's error, not ours
+      if (Status decoded = DecodeParts(uri.path(), uri.query(), r); !decoded.ok()) {
         return Answer(request, {400, "application/fhir+json", {},
-                                OutcomeBody("invalid", "the request's URL has a malformed percent-encoding (%XX): " +
-                                                           uri.to_string())}, counted);
+                                OutcomeBody("invalid", decoded.message() + ": " + uri.to_string())}, counted);
       }
       for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
       r.body = take_body();
@@ -352,6 +360,12 @@ class CpprestServer : public Server {
 };
 
 }  // namespace
+
+Status DecodeUrl(std::string_view url, Request& request) {
+  const size_t mark = url.find('?');
+  return DecodeParts(std::string(url.substr(0, mark)),
+                     mark == std::string_view::npos ? std::string() : std::string(url.substr(mark + 1)), request);
+}
 
 const std::string* Request::Header(const std::string& name) const {
   auto it = headers.find(name);

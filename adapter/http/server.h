@@ -41,6 +41,11 @@ struct Request {
   const std::string* Query(const std::string& name) const;  // the first value
 };
 
+// Decodes a relative URL's path and query ("Observation?code=a%7Cb") into `request`, as the listener
+// decodes what it receives (a transaction's GET entries come this way); kInvalidInput when its
+// percent-encoding does not decode ("%ZZ").
+Status DecodeUrl(std::string_view url, Request& request);
+
 struct Response {
   int status = 200;
   std::string content_type = "application/fhir+json";

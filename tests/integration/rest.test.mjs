@@ -367,6 +367,40 @@ test('a converter Bundle posted twice as a transaction gives each resource once'
   assert.deepEqual(medplumErrors(order), []);
 });
 
+test('GET entries in a batch and a transaction: reads and searches, in the order asked', async () => {
+  const patient = example('Patient-infusion-patient.json');
+  delete patient.id;
+  patient.identifier = [{ system: 'urn:test:mrn', value: 'BATCH-GET-1' }];
+  const tx = await call('POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [
+    { request: { method: 'GET', url: `Patient?identifier=${encodeURIComponent('urn:test:mrn|BATCH-GET-1')}` } },
+    { fullUrl: 'urn:uuid:8d0f6b9e-5a52-4c1e-9d5a-3f1c2b7e4a10', resource: patient, request: { method: 'POST', url: 'Patient' } },
+    { request: { method: 'GET', url: 'Patient/pat-40021' } },
+  ] });
+  assert.equal(tx.status, 200, tx.text);
+  assert.deepEqual(medplumErrors(tx.json), []);
+  assert.deepEqual(tx.json.entry.map((e) => e.response.status.slice(0, 3)), ['200', '201', '200']);
+  assert.equal(tx.json.entry[0].resource.type, 'searchset');
+  assert.equal(tx.json.entry[0].resource.total, 1, 'the GETs read what the transaction wrote');
+  assert.equal(tx.json.entry[2].resource.id, 'pat-40021');
+  assert.equal(tx.json.entry[2].response.etag, 'W/"1"');
+  const id = tx.json.entry[1].response.location.split('/')[1];
+  const batch = await call('POST', '', { resourceType: 'Bundle', type: 'batch', entry: [
+    { request: { method: 'GET', url: `Patient/${id}` } },
+    { request: { method: 'GET', url: `Patient/${id}/_history/1` } },
+    { request: { method: 'DELETE', url: `Patient/${id}` } },
+    { request: { method: 'GET', url: 'Patient/nobody' } },
+    { request: { method: 'GET', url: 'Location/1' } },
+    { request: { method: 'GET', url: 'Observation?status:text=x' } },
+  ] });
+  assert.equal(batch.status, 200, batch.text);
+  assert.deepEqual(medplumErrors(batch.json), []);
+  assert.deepEqual(batch.json.entry.map((e) => e.response.status.slice(0, 3)), ['200', '200', '405', '404', '404', '400']);
+  assert.equal(batch.json.entry[0].resource.identifier[0].value, 'BATCH-GET-1');
+  assert.equal(batch.json.entry[3].response.outcome.resourceType, 'OperationOutcome');
+  assert.equal((await call('GET', `/Patient?identifier=${encodeURIComponent('urn:test:mrn|BATCH-GET-1')}`)).json.total, 1,
+    'the batch deleted nothing');
+});
+
 test('$validate and $convert-data', async () => {
   const bad = example('Observation-pain-score-before.json');
   bad.valueInteger = 12;
