@@ -311,6 +311,46 @@ Result<std::vector<store::SearchCondition>> LastUpdatedConditions(const std::str
   return std::vector{condition(Op::kGe, low), condition(Op::kLe, high)};
 }
 
+// The references _include follows: "Type:param" -> the elements (dotted paths) that hold them.
+const std::map<std::string, std::vector<std::string>, std::less<>>& IncludePaths() {
+  static const std::map<std::string, std::vector<std::string>, std::less<>> kPaths = {
+      {"MedicationRequest:subject", {"subject"}},
+      {"MedicationRequest:patient", {"subject"}},
+      {"MedicationRequest:medication", {"medicationReference"}},
+      {"MedicationRequest:requester", {"requester"}},
+      {"MedicationAdministration:subject", {"subject"}},
+      {"MedicationAdministration:patient", {"subject"}},
+      {"MedicationAdministration:medication", {"medicationReference"}},
+      {"MedicationAdministration:performer", {"performer.actor"}},
+      {"MedicationAdministration:request", {"request"}},
+      {"Observation:subject", {"subject"}},
+      {"Observation:patient", {"subject"}},
+      {"Observation:performer", {"performer"}}};
+  return kPaths;
+}
+
+// Calls f(reference text) for each Reference at a dotted path of `resource` (arrays on the way are
+// walked through).
+template <typename F>
+void ForEachReferenceAt(const Value& value, std::string_view path, F&& f) {
+  if (value.IsArray()) {
+    for (const Value& element : value.GetArray()) ForEachReferenceAt(element, path, f);
+    return;
+  }
+  if (!value.IsObject()) return;
+  if (path.empty()) {
+    if (auto ref = value.FindMember("reference"); ref != value.MemberEnd() && ref->value.IsString()) {
+      f(std::string(ref->value.GetString(), ref->value.GetStringLength()));
+    }
+    return;
+  }
+  const size_t dot = path.find('.');
+  const std::string key(path.substr(0, dot));
+  if (auto member = value.FindMember(key.c_str()); member != value.MemberEnd()) {
+    ForEachReferenceAt(member->value, dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1), f);
+  }
+}
+
 enum class SearchParamKind { kUnknown, kToken, kReference, kDate, kString };
 SearchParamKind KindOfSearchParam(const std::string& name) {
   static const std::map<std::string, SearchParamKind, std::less<>> kKinds = {
@@ -574,6 +614,11 @@ Response Facade::Metadata() const {
       search.PushBack(p, a);
     }
     r.AddMember("searchParam", search, a);
+    Value include(rapidjson::kArrayType);
+    for (const auto& [key, paths] : IncludePaths()) {
+      if (key.rfind(type + ":", 0) == 0) include.PushBack(Value(key.c_str(), a), a);
+    }
+    if (!include.Empty()) r.AddMember("searchInclude", include, a);
     r.AddMember("operation", operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"), a);
     resources.PushBack(r, a);
   }
@@ -689,6 +734,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   store::SearchRange range{.count = options_.default_count};
   bool count_only = false, without_text = false;
   int or_groups = 0;
+  std::vector<std::pair<std::string, std::string>> includes;  // "Type:param", the target type ("": any)
   Issues ignored;
   auto ignore = [&](const std::string& raw_name, const std::string& text) {
     ignored.Warning("search-param-unknown", Location(raw_name), text);
@@ -723,6 +769,27 @@ Response Facade::Search(const std::string& type, const Request& request) {
       } else if (value != "false") {
         return Outcome(400, "invalid", "_summary must be true, text, data, count or false (got '" + value + "')",
                        "Bundle.link");
+      }
+      continue;
+    }
+    if (name == "_include") {  // Type:param[:Target]; ":iterate" and the like are not followed
+      std::vector<std::string> pieces;
+      for (size_t at = 0; at <= value.size();) {
+        const size_t colon = std::min(value.find(':', at), value.size());
+        pieces.push_back(value.substr(at, colon - at));
+        at = colon + 1;
+      }
+      const std::string key = pieces.size() >= 2 ? pieces[0] + ":" + pieces[1] : value;
+      if (raw_name != "_include") {
+        ignore(raw_name, "'" + raw_name + "' is not supported: only the matches' own references are included");
+      } else if (value == "*") {
+        for (const auto& [path_key, paths] : IncludePaths()) {
+          if (path_key.rfind(type + ":", 0) == 0) includes.push_back({path_key, ""});
+        }
+      } else if (pieces.size() > 3 || pieces[0] != type || !IncludePaths().count(key)) {
+        ignore(raw_name, "_include=" + value + " is not supported (see the CapabilityStatement's searchInclude)");
+      } else {
+        includes.push_back({key, pieces.size() == 3 ? pieces[2] : ""});
       }
       continue;
     }
@@ -847,6 +914,41 @@ Response Facade::Search(const std::string& type, const Request& request) {
     entry.AddMember("resource", resource, a);
     Value search(rapidjson::kObjectType);
     search.AddMember("mode", "match", a);
+    entry.AddMember("search", search, a);
+    entries.PushBack(entry, a);
+  }
+  // What the matches reference, once each, unless it is a match itself (search.mode include).
+  std::set<std::string> listed;
+  for (const auto& r : page->resources) listed.insert(type + "/" + r.id);
+  std::vector<std::string> wanted;
+  for (const auto& r : page->resources) {
+    if (includes.empty()) break;
+    auto doc = fhir::ParseJson(r.json);
+    if (!doc.ok()) continue;
+    for (const auto& [key, target] : includes) {
+      for (const std::string& path : IncludePaths().find(key)->second) {
+        ForEachReferenceAt(**doc, path, [&](const std::string& reference) {
+          const std::vector<std::string> parts = SplitPath(reference);
+          if (parts.size() != 2 || !kTypes.count(parts[0]) || (!target.empty() && parts[0] != target)) return;
+          if (listed.insert(reference).second) wanted.push_back(reference);
+        });
+      }
+    }
+  }
+  for (const std::string& reference : wanted) {
+    const size_t slash = reference.find('/');
+    auto included = store_->ReadResource(reference.substr(0, slash), reference.substr(slash + 1));
+    if (!included.ok()) continue;  // a reference to what is not here: nothing to include
+    auto doc = fhir::ParseJson(included->json);
+    if (!doc.ok()) continue;
+    Value resource = fhir::DeepCopy(**doc, a);
+    AddMeta(resource, *included, a);
+    if (without_text) WithoutText(resource, a);
+    Value entry(rapidjson::kObjectType);
+    entry.AddMember("fullUrl", Value((options_.base_url + "/" + reference).c_str(), a), a);
+    entry.AddMember("resource", resource, a);
+    Value search(rapidjson::kObjectType);
+    search.AddMember("mode", "include", a);
     entry.AddMember("search", search, a);
     entries.PushBack(entry, a);
   }

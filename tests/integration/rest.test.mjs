@@ -211,6 +211,33 @@ test('search: comma lists, :not, a reference type, and modifiers that are not ta
   assert.match(exact.json.issue[0].details.text, /modifier ':exact'/);
 });
 
+test('_include: what the matches reference comes along once, as include entries', async () => {
+  const q = async (query) => {
+    const r = await call('GET', `/MedicationAdministration?_id=ket-admin-9001&${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    assert.deepEqual(medplumErrors(r.json), [], query);
+    assert.equal(r.json.total, 1, 'includes are not counted');
+    return r.json.entry.map((e) => `${e.search.mode} ${e.resource.resourceType}/${e.resource.id ?? ''}`);
+  };
+  const all = await q('_include=*');
+  assert.equal(all[0], 'match MedicationAdministration/ket-admin-9001');
+  assert.deepEqual(all.slice(1).sort(), ['include Medication/ketamine-10mg-ml-lot-kx2291', 'include MedicationRequest/ket-order-7001',
+    'include Patient/pat-40021']);
+  assert.deepEqual(await q('_include=MedicationAdministration:request'),
+    ['match MedicationAdministration/ket-admin-9001', 'include MedicationRequest/ket-order-7001']);
+  assert.deepEqual(await q('_include=MedicationAdministration:subject&_include=MedicationAdministration:patient'),
+    ['match MedicationAdministration/ket-admin-9001', 'include Patient/pat-40021'], 'once, however often it is asked for');
+  assert.deepEqual(await q('_include=MedicationAdministration:subject:Practitioner'), ['match MedicationAdministration/ket-admin-9001']);
+  for (const query of ['_include:iterate=MedicationAdministration:subject', '_include=Observation:subject', '_include=MedicationAdministration:device']) {
+    const entries = await q(query);
+    assert.deepEqual(entries, ['match MedicationAdministration/ket-admin-9001', 'outcome OperationOutcome/'], query);
+    const strict = await call('GET', `/MedicationAdministration?_id=ket-admin-9001&${query}`, undefined, { Prefer: 'handling=strict' });
+    assert.equal(strict.status, 400, query);
+  }
+  const capability = (await call('GET', '/metadata')).json.rest[0].resource.find((r) => r.type === 'MedicationRequest');
+  assert.ok(capability.searchInclude.includes('MedicationRequest:medication'));
+});
+
 test('history: every version kept, read by version, paged; conditional reads answer 304', async () => {
   const patient = example('Patient-infusion-patient.json');
   patient.id = 'history-1';
