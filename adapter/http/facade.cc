@@ -925,8 +925,9 @@ Response Facade::Search(const std::string& type, const Request& request) {
     if (includes.empty()) break;
     auto doc = fhir::ParseJson(r.json);
     if (!doc.ok()) continue;
-    for (const auto& [key, target] : includes) {
-      for (const std::string& path : IncludePaths().find(key)->second) {
+    for (const auto& include : includes) {
+      const std::string& target = include.second;
+      for (const std::string& path : IncludePaths().find(include.first)->second) {
         ForEachReferenceAt(**doc, path, [&](const std::string& reference) {
           const std::vector<std::string> parts = SplitPath(reference);
           if (parts.size() != 2 || !kTypes.count(parts[0]) || (!target.empty() && parts[0] != target)) return;
