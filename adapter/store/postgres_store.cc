@@ -124,6 +124,18 @@ int64_t GetInt(const PGresult* r, int row, int col) {
   return static_cast<int64_t>(be64toh(v));
 }
 
+// A stored resource from a result row's version, last_updated and json, in that order from column
+// `first`.
+StoredResource ResourceFromRow(const PGresult* r, int row, std::string_view type, std::string id, int first) {
+  StoredResource out;
+  out.type = std::string(type);
+  out.id = std::move(id);
+  out.version = GetInt(r, row, first);
+  out.last_updated = GetText(r, row, first + 1);
+  out.json = GetText(r, row, first + 2);
+  return out;
+}
+
 bool GetBool(const PGresult* r, int row, int col) {
   return PQgetisnull(r, row, col) == 0 && PQgetlength(r, row, col) == 1 && PQgetvalue(r, row, col)[0] == 1;
 }
@@ -501,13 +513,7 @@ Result<StoredResource> PostgresStore::ReadResource(std::string_view type, std::s
   KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("read", "SELECT version, last_updated, json FROM resources WHERE "
                                                       "type = $1 AND id = $2", {Text(type), Text(id)}));
   if (PQntuples(r.get()) == 0) return NotFound(std::string(type) + "/" + std::string(id) + " is not here");
-  StoredResource out;
-  out.type = std::string(type);
-  out.id = std::string(id);
-  out.version = GetInt(r.get(), 0, 0);
-  out.last_updated = GetText(r.get(), 0, 1);
-  out.json = GetText(r.get(), 0, 2);
-  return out;
+  return ResourceFromRow(r.get(), 0, type, std::string(id), 0);
 }
 
 Result<std::vector<StoredResource>> PostgresStore::ResourceVersions(std::string_view type, std::string_view id,
@@ -516,15 +522,7 @@ Result<std::vector<StoredResource>> PostgresStore::ResourceVersions(std::string_
   KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("versions", internal::kResourceVersionsPgSql,
                                                       {Text(type), Text(id), Int(version)}));
   std::vector<StoredResource> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
-    StoredResource v;
-    v.type = std::string(type);
-    v.id = std::string(id);
-    v.version = GetInt(r.get(), i, 0);
-    v.last_updated = GetText(r.get(), i, 1);
-    v.json = GetText(r.get(), i, 2);
-    out.push_back(std::move(v));
-  }
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ResourceFromRow(r.get(), i, type, std::string(id), 0));
   return out;
 }
 
@@ -545,16 +543,7 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   };
   where += internal::JoinConditions(conditions, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
-    if (internal::SearchedByValue(c)) {
-      std::string sql = "r.id IN (SELECT i.id FROM resource_index i WHERE i.type = $1 AND i.param = '" + c.param + "'";
-      if (c.has_system) sql += " AND i.system = " + bind(c.system);
-      return sql + " AND i.value = " + bind(c.value) + ")";
-    }
-    std::string sql = "EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
-                      bind(c.param);
-    if (c.has_system) sql += " AND i.system = " + bind(c.system);
-    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) sql += " AND " + compare("i.value", c);
-    return sql + ")";
+    return internal::IndexPredicate(c, "$1", bind, compare);
   });
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
@@ -570,13 +559,7 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   const int found = PQntuples(rows.get());
   page.more = static_cast<size_t>(found) > range.count;
   for (int i = 0; i < found && static_cast<size_t>(i) < range.count; ++i) {
-    StoredResource r;
-    r.type = std::string(type);
-    r.id = GetText(rows.get(), i, 0);
-    r.version = GetInt(rows.get(), i, 1);
-    r.last_updated = GetText(rows.get(), i, 2);
-    r.json = GetText(rows.get(), i, 3);
-    page.resources.push_back(std::move(r));
+    page.resources.push_back(ResourceFromRow(rows.get(), i, type, GetText(rows.get(), i, 0), 1));
   }
   return page;
 }

@@ -693,6 +693,21 @@ Result<bool> SqliteStore::WriteResources(const std::vector<ResourceWrite>& write
   return ok;
 }
 
+namespace {
+
+// A stored resource from a row's version, last_updated and json, in that order from column `first`.
+StoredResource ResourceFromRow(Statement& row, std::string_view type, std::string id, int first) {
+  StoredResource out;
+  out.type = std::string(type);
+  out.id = std::move(id);
+  out.version = sqlite3_column_int64(row.get(), first);
+  out.last_updated = row.Column(first + 1);
+  out.json = row.Column(first + 2);
+  return out;
+}
+
+}  // namespace
+
 Result<StoredResource> SqliteStore::ReadResource(std::string_view type, std::string_view id) {
   std::lock_guard lock(reader_mutex_);
   Statement select(reader_, "SELECT version, last_updated, json FROM resources WHERE type = ?1 AND id = ?2");
@@ -702,13 +717,7 @@ Result<StoredResource> SqliteStore::ReadResource(std::string_view type, std::str
   int rc = sqlite3_step(select.get());
   if (rc == SQLITE_DONE) return NotFound(std::string(type) + "/" + std::string(id) + " is not here");
   if (rc != SQLITE_ROW) return SqlError(reader_, "read");
-  StoredResource out;
-  out.type = std::string(type);
-  out.id = std::string(id);
-  out.version = sqlite3_column_int64(select.get(), 0);
-  out.last_updated = select.Column(1);
-  out.json = select.Column(2);
-  return out;
+  return ResourceFromRow(select, type, std::string(id), 0);
 }
 
 Result<std::vector<StoredResource>> SqliteStore::ResourceVersions(std::string_view type, std::string_view id,
@@ -721,15 +730,7 @@ Result<std::vector<StoredResource>> SqliteStore::ResourceVersions(std::string_vi
   sqlite3_bind_int64(select.get(), 3, version);
   std::vector<StoredResource> out;
   int rc;
-  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-    StoredResource r;
-    r.type = std::string(type);
-    r.id = std::string(id);
-    r.version = sqlite3_column_int64(select.get(), 0);
-    r.last_updated = select.Column(1);
-    r.json = select.Column(2);
-    out.push_back(std::move(r));
-  }
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) out.push_back(ResourceFromRow(select, type, std::string(id), 0));
   if (rc != SQLITE_DONE) return SqlError(reader_, "history");
   return out;
 }
@@ -747,22 +748,13 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   };
   const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
-    if (internal::SearchedByValue(c)) {
-      std::string sql = "r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ?1 AND i.param = '" + c.param + "'";
-      if (c.has_system) sql += " AND i.system = " + bind(c.system);
-      return sql + " AND i.value = " + bind(c.value) + ")";
-    }
     if (!internal::IndexedByValue(c.param)) {
       // Tested on the candidate's own row (sqlite_terms.h).
       std::string sql = "kgw_terms(r.terms, " + bind(c.param) + ", " + bind(c.has_system ? "1" : "0");
       sql += ", " + bind(c.system) + ", " + bind(std::to_string(static_cast<int>(c.op)));
       return sql + ", " + bind(c.value) + ")";
     }
-    std::string sql = "EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
-                      bind(c.param);
-    if (c.has_system) sql += " AND i.system = " + bind(c.system);
-    if (!c.value.empty() || c.op != SearchCondition::Op::kEq) sql += " AND " + compare("i.value", c);
-    return sql + ")";
+    return internal::IndexPredicate(c, "?1", bind, compare);
   });
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
@@ -786,13 +778,7 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
       page.more = true;
       break;
     }
-    StoredResource r;
-    r.type = std::string(type);
-    r.id = select.Column(0);
-    r.version = sqlite3_column_int64(select.get(), 1);
-    r.last_updated = select.Column(2);
-    r.json = select.Column(3);
-    page.resources.push_back(std::move(r));
+    page.resources.push_back(ResourceFromRow(select, type, select.Column(0), 1));
   }
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(reader_, "search");
   return page;

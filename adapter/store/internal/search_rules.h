@@ -77,6 +77,25 @@ std::string JoinConditions(const std::vector<SearchCondition>& conditions, Predi
   return where;
 }
 
+// The predicate of a condition the index answers, the same in both stores but for how values are
+// bound (`bind(value)` gives the placeholder) and compared (`compare(lhs, c)`, the op's SQL and its
+// value bound); `type` is the placeholder of the searched type ("?1", "$1"). A condition that can
+// start from the index by value names the resources it holds; any other is tested per candidate.
+template <typename Bind, typename Compare>
+std::string IndexPredicate(const SearchCondition& c, const char* type, Bind bind, Compare compare) {
+  if (SearchedByValue(c)) {
+    std::string sql = std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type +
+                      " AND i.param = '" + c.param + "'";
+    if (c.has_system) sql += " AND i.system = " + bind(c.system);
+    return sql + " AND i.value = " + bind(c.value) + ")";
+  }
+  std::string sql = "EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
+                    bind(c.param);
+  if (c.has_system) sql += " AND i.system = " + bind(c.system);
+  if (!c.value.empty() || c.op != SearchCondition::Op::kEq) sql += " AND " + compare("i.value", c);
+  return sql + ")";
+}
+
 // The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.
 inline std::string PageSql(const SearchRange& range, const char* collate) {
   const std::string c = collate;

@@ -124,6 +124,17 @@ class StoreContract : public testing::TestWithParam<std::string> {
     store_ = std::move(*opened);
   }
 
+  // The ids of the Observations a search finds (one page of up to 10, whose total must be its size).
+  std::set<std::string> ObservationIds(const std::vector<SearchCondition>& conditions) {
+    std::set<std::string> out;
+    auto page = store_->SearchResources("Observation", conditions, {10, 0});
+    EXPECT_TRUE(page.ok()) << page.status().message();
+    if (!page.ok()) return out;
+    EXPECT_EQ(page->total, static_cast<int64_t>(page->resources.size()));
+    for (const auto& x : page->resources) out.insert(x.id);
+    return out;
+  }
+
   std::filesystem::path dir_;
   std::string conninfo_;
   std::unique_ptr<MessageStore> store_;
@@ -426,15 +437,7 @@ TEST_P(StoreContract, SearchesBySubjectStartFromThatSubject) {
   r.resources.push_back(Observation("o4", "Patient/a", "2026-11-21T08:00:00Z", "cancelled"));
   ASSERT_TRUE(store_->AppendAndWait(r).ok());
   using Op = SearchCondition::Op;
-  auto ids = [&](std::vector<SearchCondition> c) {
-    std::set<std::string> out;
-    auto page = store_->SearchResources("Observation", c, {10, 0});
-    EXPECT_TRUE(page.ok());
-    if (!page.ok()) return out;
-    EXPECT_EQ(page->total, static_cast<int64_t>(page->resources.size()));
-    for (const auto& x : page->resources) out.insert(x.id);
-    return out;
-  };
+  auto ids = [&](const std::vector<SearchCondition>& c) { return ObservationIds(c); };
   EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/a"}}), (std::set<std::string>{"o1", "o2", "o4"}));
   EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/a"}, {"date", Op::kGe, false, "", "2026-11-15"},
                  {"status", Op::kEq, false, "", "final"}}),
@@ -459,15 +462,7 @@ TEST_P(StoreContract, SearchesWithAlternativesAndNegations) {
   r.resources.push_back(Observation("o3", "Patient/c", "2026-11-20T08:00:00Z", "cancelled"));
   ASSERT_TRUE(store_->AppendAndWait(r).ok());
   using Op = SearchCondition::Op;
-  auto ids = [&](std::vector<SearchCondition> c) {
-    std::set<std::string> out;
-    auto page = store_->SearchResources("Observation", c, {10, 0});
-    EXPECT_TRUE(page.ok()) << page.status().message();
-    if (!page.ok()) return out;
-    EXPECT_EQ(page->total, static_cast<int64_t>(page->resources.size()));
-    for (const auto& x : page->resources) out.insert(x.id);
-    return out;
-  };
+  auto ids = [&](const std::vector<SearchCondition>& c) { return ObservationIds(c); };
   using Ids = std::set<std::string>;
   auto is = [](std::string param, std::string value, int group = 0, bool negated = false) {
     SearchCondition c{std::move(param), Op::kEq, false, "", std::move(value)};
