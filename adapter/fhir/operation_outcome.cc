@@ -20,7 +20,8 @@ std::string_view IssueTypeFor(std::string_view rule) {
   if (starts("unsupported")) return "not-supported";
   // Codes that are issue types of their own (http://hl7.org/fhir/issue-type).
   for (std::string_view own : {"login", "forbidden", "not-found", "conflict", "duplicate", "not-supported", "exception",
-                               "timeout", "throttled", "invalid", "security", "too-costly", "transient"}) {
+                               "timeout", "throttled", "invalid", "security", "too-costly", "transient",
+                               "informational"}) {
     if (rule == own) return own;
   }
   return "processing";

@@ -401,9 +401,27 @@ bool JsonContentType(const Request& request) {
   return t == "application/fhir+json" || t == "application/json";
 }
 
-bool PreferMinimal(const Request& request) {
+// What a write answers with (Prefer: return=...): the resource as stored, nothing, or an
+// OperationOutcome of what the validation had to say (its warnings: a dose near a clinical limit)
+// and what was done.
+enum class Returned { kRepresentation, kMinimal, kOutcome };
+Returned PreferredReturn(const Request& request) {
   const std::string* prefer = request.Header("prefer");
-  return prefer != nullptr && prefer->find("return=minimal") != std::string::npos;
+  if (prefer == nullptr) return Returned::kRepresentation;
+  if (prefer->find("return=minimal") != std::string::npos) return Returned::kMinimal;
+  if (prefer->find("return=OperationOutcome") != std::string::npos) return Returned::kOutcome;
+  return Returned::kRepresentation;
+}
+
+// The answer to a write: `status` and `headers`, with the body `returned` asks for; `done` says what
+// was done ("created Observation/1 version 1") after the validation's warnings.
+Response WriteAnswer(int status, std::vector<std::pair<std::string, std::string>> headers, Returned returned,
+                     const Issues& warnings, const std::string& done, const std::function<std::string()>& representation) {
+  if (returned == Returned::kMinimal) return {status, "application/fhir+json", std::move(headers), ""};
+  if (returned == Returned::kRepresentation) return {status, "application/fhir+json", std::move(headers), representation()};
+  Issues outcome = warnings;
+  outcome.Add({Severity::kInformation, "informational", Location(), done});
+  return {status, "application/fhir+json", std::move(headers), fhir::OperationOutcomeJson(outcome)};
 }
 
 // "W/\"3\"" or "3" -> 3; 0 when unreadable.
@@ -971,14 +989,45 @@ Response Facade::Search(const std::string& type, const Request& request) {
 namespace {
 
 // Parses and checks a request body as a resource of `type`; 400 or 422 as the case is.
+// What the validation follows outside a request (a dosing weight the order references): read from
+// the store, each reference once, kept as long as this lives (the validation holds pointers into it).
+class StoreLookup {
+ public:
+  explicit StoreLookup(store::MessageStore& store)
+      : store_(store), lookup_([this](std::string_view reference) { return Find(reference); }) {}
+  StoreLookup(const StoreLookup&) = delete;
+  StoreLookup& operator=(const StoreLookup&) = delete;
+  const profiles::ReferenceLookup* get() const { return &lookup_; }
+
+ private:
+  const Value* Find(std::string_view reference) {
+    const std::vector<std::string> parts = SplitPath(reference);
+    if (parts.size() != 2 || !kTypes.count(parts[0])) return nullptr;
+    auto& doc = found_[std::string(reference)];
+    if (doc == nullptr) {
+      auto stored = store_.ReadResource(parts[0], parts[1]);
+      if (!stored.ok()) return nullptr;
+      auto parsed = fhir::ParseJson(stored->json);
+      if (!parsed.ok()) return nullptr;
+      doc = std::move(*parsed);
+    }
+    return doc.get();
+  }
+
+  store::MessageStore& store_;
+  profiles::ReferenceLookup lookup_;
+  std::map<std::string, std::unique_ptr<fhir::JsonDocument>> found_;
+};
+
 struct Parsed {
   std::unique_ptr<fhir::JsonDocument> doc;
+  Issues issues;  // warnings and information: the resource is taken
   Response error;
   bool ok = false;
 };
 
 Parsed ParseResource(const std::string& body, const std::string& type, const profiles::Validator& validator,
-                     std::atomic<uint64_t>& failures) {
+                     std::atomic<uint64_t>& failures, store::MessageStore& store) {
   Parsed out;
   auto doc = fhir::ParseJson(body);
   if (!doc.ok()) {
@@ -989,13 +1038,15 @@ Parsed ParseResource(const std::string& body, const std::string& type, const pro
     out.error = Outcome(400, "invalid", "the body is not a " + type + " (resourceType)", "resourceType");
     return out;
   }
-  Issues issues = validator.Validate(**doc);
+  StoreLookup lookup(store);
+  Issues issues = validator.Validate(**doc, nullptr, lookup.get());
   if (issues.HasErrors()) {
     ++failures;
     out.error = FromIssues(422, issues);
     return out;
   }
   out.doc = std::move(*doc);
+  out.issues = std::move(issues);
   out.ok = true;
   return out;
 }
@@ -1045,7 +1096,7 @@ store::InboundRecord Facade::Record(const std::string& what, const Request& requ
 }
 
 void Facade::Create(const std::string& type, const Request& request, Responder respond) {
-  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_);
+  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
   store::ResourceWrite write;
   write.type = type;
@@ -1067,8 +1118,9 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
   writes.push_back(std::move(write));
   store::InboundRecord record = Record("POST " + type, request, request.body, std::move(writes), destinations);
   // The 201 leaves only after the commit: answered from the store's thread.
-  auto answer = [self = shared_from_this(), type, json = std::move(json), minimal = PreferMinimal(request),
-                 destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
+  auto answer = [self = shared_from_this(), type, json = std::move(json), returned = PreferredReturn(request),
+                 warnings = std::move(parsed.issues), destinations = std::move(destinations),
+                 respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
     const store::ResourceResult& result = outcome->resources.at(0);
     if (!outcome->rolled_back && result.outcome != store::ResourceOutcome::kExisting && !destinations.empty() &&
@@ -1079,18 +1131,22 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
     std::vector<std::pair<std::string, std::string>> headers = {
         {"ETag", "W/\"" + std::to_string(result.version) + "\""},
         {"Location", self->options_.base_url + "/" + type + "/" + result.id + "/_history/" + std::to_string(result.version)}};
+    const std::string what = type + "/" + result.id + " version " + std::to_string(result.version);
     if (result.outcome == store::ResourceOutcome::kExisting) {
       Response existing = self->Read(type, result.id);
+      if (existing.status != 200) return respond(existing);
       existing.headers.push_back(headers[1]);
-      return respond(existing);
+      return respond(WriteAnswer(200, existing.headers, returned, {}, what + " was there already (If-None-Exist)",
+                                 [&] { return existing.body; }));
     }
     {
       std::lock_guard lock(self->metrics_mutex_);
       ++self->written_[type];
     }
     headers.emplace_back("Last-Modified", HttpDateOf(result.last_updated));
-    if (minimal) return respond({201, "application/fhir+json", headers, ""});
-    respond({201, "application/fhir+json", headers, WithMeta({type, result.id, result.version, result.last_updated, json})});
+    respond(WriteAnswer(201, std::move(headers), returned, warnings, "created " + what, [&] {
+      return WithMeta({type, result.id, result.version, result.last_updated, json});
+    }));
   };
   // Answered after the commit, on the HTTP pool: the store's writer goes straight on to the next commit.
   store_->Append(std::move(record), [answer = std::move(answer)](Result<store::AppendOutcome> outcome) mutable {
@@ -1099,7 +1155,7 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
 }
 
 void Facade::Update(const std::string& type, const std::string& id, const Request& request, Responder respond) {
-  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_);
+  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
   if (Str(*parsed.doc, "id") != id) {
     return respond(Outcome(400, "invalid", "the body's id must be '" + id + "' (the id in the URL)", type + ".id"));
@@ -1119,8 +1175,9 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
   std::vector<store::ResourceWrite> writes;
   writes.push_back(std::move(write));
   store::InboundRecord record = Record("PUT " + type, request, request.body, std::move(writes), destinations);
-  auto answer = [self = shared_from_this(), type, id, json = std::move(json), minimal = PreferMinimal(request),
-                 destinations = std::move(destinations), respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
+  auto answer = [self = shared_from_this(), type, id, json = std::move(json), returned = PreferredReturn(request),
+                 warnings = std::move(parsed.issues), destinations = std::move(destinations),
+                 respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
     const store::ResourceResult& result = outcome->resources.at(0);
     if (!outcome->rolled_back && !destinations.empty() && self->queued_) self->queued_(destinations);
@@ -1136,9 +1193,14 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
         {"ETag", "W/\"" + std::to_string(result.version) + "\""},
         {"Location", self->options_.base_url + "/" + type + "/" + id + "/_history/" + std::to_string(result.version)},
         {"Last-Modified", HttpDateOf(result.last_updated)}};
-    const int status = result.outcome == store::ResourceOutcome::kCreated ? 201 : 200;
-    if (minimal) return respond({status, "application/fhir+json", headers, ""});
-    respond({status, "application/fhir+json", headers, WithMeta({type, id, result.version, result.last_updated, json})});
+    const bool created = result.outcome == store::ResourceOutcome::kCreated;
+    const std::string done = (created                                              ? "created "
+                              : result.outcome == store::ResourceOutcome::kUnchanged ? "unchanged (the stored content): "
+                                                                                     : "updated ") +
+                             type + "/" + id + " version " + std::to_string(result.version);
+    respond(WriteAnswer(created ? 201 : 200, std::move(headers), returned, warnings, done, [&] {
+      return WithMeta({type, id, result.version, result.last_updated, json});
+    }));
   };
   store_->Append(std::move(record), [answer = std::move(answer)](Result<store::AppendOutcome> outcome) mutable {
     RunLater([answer = std::move(answer), outcome = std::move(outcome)]() mutable { answer(std::move(outcome)); });
@@ -1162,7 +1224,8 @@ Response Facade::Validate(const std::string& type, const Request& request) {
   if (Str(*resource, "resourceType") != type) {
     return Outcome(400, "invalid", "the resource is not a " + type, "resourceType");
   }
-  Issues issues = validator_->Validate(*resource);
+  StoreLookup lookup(*store_);
+  Issues issues = validator_->Validate(*resource, nullptr, lookup.get());
   if (issues.HasErrors()) ++validation_failures_;
   return FromIssues(200, issues);
 }
@@ -1196,7 +1259,8 @@ Response Facade::BundleNow(const Request& request) {
   if (Str(bundle, "resourceType") != "Bundle" || (kind != "transaction" && kind != "batch")) {
     return Outcome(400, "invalid", "POST to the base takes a transaction or batch Bundle", "Bundle.type");
   }
-  Issues issues = validator_->Validate(bundle);
+  StoreLookup lookup(*store_);
+  Issues issues = validator_->Validate(bundle, nullptr, lookup.get());
   if (issues.HasErrors() && kind == "transaction") {
     ++validation_failures_;
     return FromIssues(422, issues);
@@ -1422,7 +1486,7 @@ Response Facade::BundleNow(const Request& request) {
         entry_response(std::to_string(p.error.status), nullptr, &p.error);
         continue;
       }
-      Issues entry_issues = validator_->ValidateText(p.write.json);
+      Issues entry_issues = validator_->ValidateText(p.write.json, nullptr, lookup.get());
       if (entry_issues.HasErrors()) {
         Response error = FromIssues(422, entry_issues);
         entry_response("422 Unprocessable Entity", nullptr, &error);

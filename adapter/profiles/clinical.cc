@@ -113,7 +113,9 @@ class Checker {
       const Value* obs = context.Resolve(resource, ref);
       if (obs == nullptr) {
         issues_.Add({Severity::kInformation, "clinical-weight-unresolved", Location(location),
-                     "the body weight " + std::string(ref) + " is not in this Bundle; per-kg limits were checked only on mg/kg values"});
+                     "the body weight " + std::string(ref) + " was not found (in this Bundle" +
+                         (context.lookup != nullptr ? " or the store" : "") +
+                         "); per-kg limits were checked only on mg/kg values"});
         return std::nullopt;
       }
       const Value* q = Member(*obs, "valueQuantity");
@@ -259,19 +261,19 @@ const Value* ResourceContext::Resolve(const Value& from, std::string_view refere
     }
     return nullptr;
   }
-  if (bundle == nullptr) return nullptr;
-  const Value* entries = Member(*bundle, "entry");
-  if (entries == nullptr || !entries->IsArray()) return nullptr;
-  for (const auto& e : entries->GetArray()) {
-    const Value* r = Member(e, "resource");
-    if (r == nullptr) continue;
-    std::string_view full_url = Str(e, "fullUrl");
-    std::string type_id = std::string(Str(*r, "resourceType")) + "/" + std::string(Str(*r, "id"));
-    if (full_url == reference || type_id == reference) {
-      return r;
+  const Value* entries = bundle != nullptr ? Member(*bundle, "entry") : nullptr;
+  if (entries != nullptr && entries->IsArray()) {
+    for (const auto& e : entries->GetArray()) {
+      const Value* r = Member(e, "resource");
+      if (r == nullptr) continue;
+      std::string_view full_url = Str(e, "fullUrl");
+      std::string type_id = std::string(Str(*r, "resourceType")) + "/" + std::string(Str(*r, "id"));
+      if (full_url == reference || type_id == reference) {
+        return r;
+      }
     }
   }
-  return nullptr;
+  return lookup != nullptr && *lookup ? (*lookup)(reference) : nullptr;
 }
 
 Result<std::shared_ptr<const ClinicalRules>> ClinicalRules::FromJson(std::string_view text) {

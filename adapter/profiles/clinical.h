@@ -9,10 +9,12 @@
 #include <rapidjson/document.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/issue.h"
@@ -40,9 +42,16 @@ struct Limits {
   std::map<std::string, std::string> vital_units;  // LOINC code -> UCUM unit
 };
 
-// Where referenced resources can be found: the Bundle the resource came in and its contained.
+// A resource by its reference ("Observation/weight-1") from outside what is validated (the REST
+// facade reads it from the store); nullptr when there is none. What it returns must outlive the
+// validation.
+using ReferenceLookup = std::function<const rapidjson::Value*(std::string_view reference)>;
+
+// Where referenced resources can be found: the resource's contained, the Bundle it came in, then
+// the lookup (may be null).
 struct ResourceContext {
   const rapidjson::Value* bundle = nullptr;
+  const ReferenceLookup* lookup = nullptr;
   const rapidjson::Value* Resolve(const rapidjson::Value& from, std::string_view reference) const;
 };
 

@@ -24,7 +24,7 @@ Result<std::shared_ptr<const Validator>> Validator::Load(const std::filesystem::
   return std::shared_ptr<const Validator>(std::move(v));
 }
 
-Issues Validator::ValidateText(std::string_view text, const Profile* extra) const {
+Issues Validator::ValidateText(std::string_view text, const Profile* extra, const ReferenceLookup* lookup) const {
   // Hot path: the document lives in a per-thread arena and scratch buffer, so a typical resource
   // is parsed and validated without a heap allocation for its JSON.
   thread_local std::string scratch;
@@ -38,16 +38,17 @@ Issues Validator::ValidateText(std::string_view text, const Profile* extra) cons
     issues.Error(parsed.code() == StatusCode::kTooLarge ? "too-large" : "json-invalid", Location(), parsed.message());
     return issues;
   }
-  return Validate(doc, extra);
+  return Validate(doc, extra, lookup);
 }
 
-Issues Validator::Validate(const rapidjson::Value& json, const Profile* extra) const {
+Issues Validator::Validate(const rapidjson::Value& json, const Profile* extra, const ReferenceLookup* lookup) const {
   Issues issues;
   structure_->Validate(json, issues);
   if (!json.IsObject()) return issues;
   std::string_view type = Str(json, "resourceType");
   if (type.empty()) return issues;
   ResourceContext context;
+  context.lookup = lookup;
   if (type == "Bundle") {
     context.bundle = &json;
     auto entries = json.FindMember("entry");

@@ -27,10 +27,13 @@ class Validator {
   static Result<std::shared_ptr<const Validator>> Load(const std::filesystem::path& dir);
 
   // Validates a parsed resource or Bundle. `extra_profile` (may be null) is applied to every
-  // resource as well, as `validate --profile URL` asks.
-  Issues Validate(const rapidjson::Value& json, const Profile* extra_profile = nullptr) const;
+  // resource as well, as `validate --profile URL` asks. `lookup` (may be null) finds what the
+  // clinical rules follow outside the resource and its Bundle (the dosing weight).
+  Issues Validate(const rapidjson::Value& json, const Profile* extra_profile = nullptr,
+                  const ReferenceLookup* lookup = nullptr) const;
   // Parses first: malformed, huge or deeply nested JSON is an issue, never a crash.
-  Issues ValidateText(std::string_view text, const Profile* extra_profile = nullptr) const;
+  Issues ValidateText(std::string_view text, const Profile* extra_profile = nullptr,
+                      const ReferenceLookup* lookup = nullptr) const;
 
   const ProfileSet& profiles() const { return *profiles_; }
   const ClinicalRules& clinical() const { return *clinical_; }

@@ -293,6 +293,43 @@ test('history: every version kept, read by version, paged; conditional reads ans
   assert.equal(capability.conditionalRead, 'full-support');
 });
 
+test('an order is checked against the dosing weight in the store; Prefer: return=OperationOutcome shows the warnings', async () => {
+  const order = example('MedicationRequest-ketamine-infusion.json');
+  delete order.id;
+  const weight = order.dosageInstruction[0].extension.find((e) => e.url.endsWith('/dosing-weight')).valueReference.reference;
+  assert.equal(weight, 'Observation/weight-40021', 'the seeded 80 kg weight');
+  const rate = (value, code) => [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/dose-rate-type', code: 'ordered' }] },
+    rateQuantity: { value, unit: code, system: 'http://unitsofmeasure.org', code } }];
+  // 90 mg/h for 80 kg is 1.125 mg/kg/h: over the per-kg limit, which only the stored weight reveals.
+  const fast = await call('POST', '/MedicationRequest', { ...order, dosageInstruction: [{ ...order.dosageInstruction[0], doseAndRate: rate(90, 'mg/h') }] });
+  assert.equal(fast.status, 422, fast.text);
+  const perKg = fast.json.issue.find((i) => i.severity === 'error');
+  assert.match(perKg.details.text, /1\.125 mg\/kg\/h is over the limit/);
+  assert.equal(perKg.expression[0], 'MedicationRequest.dosageInstruction[0].doseAndRate[0].rateQuantity');
+  // The same order naming a weight the store does not have: only the mg/h limits, and it says so.
+  const unknown = { ...order.dosageInstruction[0], doseAndRate: rate(90, 'mg/h'),
+    extension: [{ url: 'http://fhir.ketamine-gateway.org/StructureDefinition/dosing-weight', valueReference: { reference: 'Observation/not-here' } }] };
+  const unchecked = await call('POST', '/MedicationRequest', { ...order, dosageInstruction: [unknown] }, { Prefer: 'return=OperationOutcome' });
+  assert.equal(unchecked.status, 201, unchecked.text);
+  assert.equal(unchecked.json.resourceType, 'OperationOutcome');
+  assert.ok(unchecked.json.issue.some((i) => i.severity === 'information' && /not found \(in this Bundle or the store\)/.test(i.details.text)));
+  assert.ok(unchecked.json.issue.some((i) => i.severity === 'warning' && /90 mg\/h is over the warning level/.test(i.details.text)));
+  assert.match(unchecked.json.issue.at(-1).details.text, /^created MedicationRequest\/[0-9a-f-]+ version 1$/);
+  assert.deepEqual(medplumErrors(unchecked.json), []);
+  assert.match(unchecked.headers.get('location'), /\/MedicationRequest\/[0-9a-f-]+\/_history\/1$/);
+  // 0.8 mg/kg/h: taken, with the warning the clinic would otherwise never see.
+  const warned = await call('POST', '/MedicationRequest', { ...order, dosageInstruction: [{ ...order.dosageInstruction[0], doseAndRate: rate(0.8, 'mg/kg/h') }] },
+    { Prefer: 'return=OperationOutcome' });
+  assert.equal(warned.status, 201, warned.text);
+  assert.ok(warned.json.issue.some((i) => i.severity === 'warning' && /0\.8 mg\/kg\/h is over the warning level of 0\.75/.test(i.details.text)));
+  const plain = await call('POST', '/MedicationRequest', order);
+  assert.equal(plain.status, 201, plain.text);
+  assert.equal(plain.json.resourceType, 'MedicationRequest', 'the resource unless asked otherwise');
+  // $validate follows the stored weight too: the same checks as a write.
+  const check = await call('POST', '/MedicationRequest/$validate', { ...order, dosageInstruction: [{ ...order.dosageInstruction[0], doseAndRate: rate(90, 'mg/h') }] });
+  assert.ok(check.json.issue.some((i) => i.severity === 'error' && /mg\/kg\/h is over the limit/.test(i.details.text)));
+});
+
 test('search by _lastUpdated, _sort, _total=none, _summary and Prefer: handling=strict', async () => {
   const obs = example('Observation-pain-score-before.json');
   delete obs.id;

@@ -51,6 +51,32 @@ TEST(ClinicalTest, PaperScenariosOf80KgPatient) {
   EXPECT_NE(std::find(fast.begin(), fast.end(), "error clinical-rate"), fast.end());
 }
 
+TEST(ClinicalTest, AWeightOutsideTheBundleIsAskedOfTheLookup) {
+  // The order alone (no Bundle): its dosing weight "Observation/w" comes from the lookup, as the REST
+  // facade reads it from the store; 90 mg/h for 80 kg is then over the per-kg limit.
+  auto bundle = fhir::ParseJson(Order(Rate(90, "mg/h"), "1"));
+  ASSERT_TRUE(bundle.ok());
+  const rapidjson::Value& weight = (**bundle)["entry"][0]["resource"];
+  const rapidjson::Value& order = (**bundle)["entry"][1]["resource"];
+  std::vector<std::string> asked;
+  ReferenceLookup lookup = [&](std::string_view reference) -> const rapidjson::Value* {
+    asked.emplace_back(reference);
+    return reference == "Observation/w" ? &weight : nullptr;
+  };
+  auto with = Findings(Shared()->Validate(order, nullptr, &lookup));
+  EXPECT_NE(std::find(with.begin(), with.end(), "error clinical-rate"), with.end());
+  EXPECT_EQ(asked, std::vector<std::string>{"Observation/w"});
+  // Without it, or when it has no such resource, only the mg/h limits apply and the order says why.
+  for (const ReferenceLookup* none : {static_cast<const ReferenceLookup*>(nullptr), static_cast<const ReferenceLookup*>(&lookup)}) {
+    rapidjson::Document other;
+    other.CopyFrom(order, other.GetAllocator());
+    other["dosageInstruction"][0]["extension"][0]["valueReference"]["reference"].SetString("Observation/gone");
+    auto without = Findings(Shared()->Validate(other, nullptr, none));
+    EXPECT_EQ(std::find(without.begin(), without.end(), "error clinical-rate"), without.end());
+    EXPECT_NE(std::find(without.begin(), without.end(), "information clinical-weight-unresolved"), without.end());
+  }
+}
+
 TEST(ClinicalTest, BolusAndUnitSlips) {
   std::string bolus = R"({"doseQuantity":{"value":0.5,"unit":"mg/kg","system":"http://unitsofmeasure.org","code":"mg/kg"}})";
   EXPECT_EQ(Findings(Shared()->ValidateText(Order(bolus))), std::vector<std::string>{"warning clinical-dose"});
