@@ -528,6 +528,21 @@ Response Facade::HandleAndWait(const Request& request) {
 
 void Facade::Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond) {
   const std::string& method = request.method;
+  // A search by POST (FHIR R4 3.1.1.1): its parameters in a form body, out of URLs and the logs
+  // that keep them (an MRN is patient data).
+  if (parts.size() == 2 && parts[1] == "_search" && kTypes.count(parts[0]) > 0) {
+    if (method != "POST") return respond(Outcome(405, "not-supported", "_search takes POST; GET searches at " + parts[0]));
+    const std::string* type = request.Header("content-type");
+    if (type == nullptr || type->rfind("application/x-www-form-urlencoded", 0) != 0) {
+      return respond(Outcome(415, "not-supported", "_search takes application/x-www-form-urlencoded (Content-Type)"));
+    }
+    Request search = request;
+    if (Status decoded = DecodeForm(request.body, search); !decoded.ok()) {
+      return respond(Outcome(400, "invalid", "the form body: " + decoded.message()));
+    }
+    search.query.insert(search.query.begin(), request.query.begin(), request.query.end());
+    return respond(Search(parts[0], search));
+  }
   const bool has_body = method == "POST" || method == "PUT";
   if (has_body && !JsonContentType(request)) {
     return respond(Outcome(415, "not-supported", "send application/fhir+json (Content-Type)"));

@@ -367,6 +367,15 @@ Status DecodeUrl(std::string_view url, Request& request) {
                      mark == std::string_view::npos ? std::string() : std::string(url.substr(mark + 1)), request);
 }
 
+Status DecodeForm(std::string_view body, Request& request) {
+  std::string query;  // "+" as "%20", which the URL decoder reads as a space
+  for (char c : body) query += c == '+' ? std::string("%20") : std::string(1, c);
+  const std::string path = std::move(request.path);  // decoded already
+  Status decoded = DecodeParts("", query, request);
+  request.path = path;
+  return decoded;
+}
+
 const std::string* Request::Header(const std::string& name) const {
   auto it = headers.find(name);
   return it == headers.end() ? nullptr : &it->second;

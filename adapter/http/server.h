@@ -45,6 +45,9 @@ struct Request {
 // decodes what it receives (a transaction's GET entries come this way); kInvalidInput when its
 // percent-encoding does not decode ("%ZZ").
 Status DecodeUrl(std::string_view url, Request& request);
+// Decodes an application/x-www-form-urlencoded body ("code=a%7Cb&name=van+dijk": "+" is a space)
+// into `request.query`, replacing what was there; kInvalidInput when it does not decode.
+Status DecodeForm(std::string_view body, Request& request);
 
 struct Response {
   int status = 200;

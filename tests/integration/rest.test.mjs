@@ -211,6 +211,29 @@ test('search: comma lists, :not, a reference type, and modifiers that are not ta
   assert.match(exact.json.issue[0].details.text, /modifier ':exact'/);
 });
 
+test('search by POST: the parameters in a form body, the same answer as GET', async () => {
+  const form = (body, query = '') => fetch(`${base}/Observation/_search${query}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body,
+  }).then(async (r) => ({ status: r.status, json: await r.json() }));
+  const byGet = (await call('GET', `/Observation?subject=Patient/pat-40021&code=${encodeURIComponent('http://loinc.org|72514-3')}`)).json;
+  const byPost = await form(new URLSearchParams({ subject: 'Patient/pat-40021', code: 'http://loinc.org|72514-3' }).toString());
+  assert.equal(byPost.status, 200);
+  assert.deepEqual(medplumErrors(byPost.json), []);
+  assert.equal(byPost.json.total, byGet.total);
+  assert.deepEqual(byPost.json.entry.map((e) => e.resource.id), byGet.entry.map((e) => e.resource.id));
+  // URL parameters count too; "+" in a form is a space.
+  const paged = await form('subject=Patient%2Fpat-40021', '?_count=1');
+  assert.equal(paged.json.entry.length, 1);
+  assert.ok(paged.json.link.some((l) => l.relation === 'next'));
+  const named = await fetch(`${base}/Patient/_search`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: 'family=Test+patient,Testpatient' }).then((r) => r.json());
+  assert.equal(named.total, 1);
+  assert.equal((await form('name=%ZZ')).status, 400);
+  const json = await call('POST', '/Observation/_search', {});
+  assert.equal(json.status, 415, 'a form body, not FHIR JSON');
+  assert.equal((await call('GET', '/Observation/_search')).status, 405);
+});
+
 test('_include: what the matches reference comes along once, as include entries', async () => {
   const q = async (query) => {
     const r = await call('GET', `/MedicationAdministration?_id=ket-admin-9001&${query}`);
