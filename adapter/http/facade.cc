@@ -562,6 +562,7 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
   if (parts.size() == 1) {
     if (method == "GET") return respond(Search(type, request));
     if (method == "POST") return Create(type, request, std::move(respond));
+    if (method == "PUT") return ConditionalUpdate(type, request, std::move(respond));
     return respond(Outcome(405, "not-supported", method + " is not supported on " + type));
   }
   if (parts.size() == 2 && parts[1] == "$validate") {
@@ -631,7 +632,7 @@ Response Facade::Metadata() const {
     r.AddMember("readHistory", true, a);
     r.AddMember("conditionalCreate", true, a);
     r.AddMember("conditionalRead", "full-support", a);
-    r.AddMember("conditionalUpdate", false, a);
+    r.AddMember("conditionalUpdate", true, a);
     r.AddMember("conditionalDelete", "not-supported", a);
     Value search(rapidjson::kArrayType);
     for (const auto& [name, kind] : params.at(type)) {
@@ -1175,27 +1176,63 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
   if (Str(*parsed.doc, "id") != id) {
     return respond(Outcome(400, "invalid", "the body's id must be '" + id + "' (the id in the URL)", type + ".id"));
   }
+  Write(type, id, std::move(parsed.doc), std::move(parsed.issues), "", request, std::move(respond));
+}
+
+// PUT {type}?identifier=system|value: the resource with that business identifier is updated, or
+// created when there is none (with the body's id, else a new one); two or more are a 412. The store
+// checks again as it writes, so a concurrent write of that identifier is a 409, never a second one.
+void Facade::ConditionalUpdate(const std::string& type, const Request& request, Responder respond) {
+  if (request.query.size() != 1 || request.query[0].first != "identifier" || request.query[0].second.empty()) {
+    return respond(Outcome(400, "not-supported", "a conditional update takes one condition, identifier=system|value",
+                           "Bundle.link"));
+  }
+  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
+  if (!parsed.ok) return respond(parsed.error);
+  const std::string& token = request.query[0].second;
+  const store::SearchCondition c = TokenCondition("identifier", token);
+  auto found = store_->SearchResources(type, {c}, {.count = 2, .counted = false});
+  if (!found.ok()) return respond(StoreFailure(found.status()));
+  if (found->resources.size() > 1) {
+    return respond(Outcome(412, "multiple-matches", "more than one " + type + " has the identifier " + token));
+  }
+  const std::string body_id = Str(*parsed.doc, "id");
+  std::string id = found->resources.empty() ? (body_id.empty() ? NewId() : body_id) : found->resources[0].id;
+  if (!body_id.empty() && body_id != id) {
+    return respond(Outcome(400, "invalid", "the body's id '" + body_id + "' is not that of the " + type +
+                                               " with this identifier (" + id + ")", type + ".id"));
+  }
+  Write(type, id, std::move(parsed.doc), std::move(parsed.issues), c.has_system ? token : "|" + token, request,
+        std::move(respond));
+}
+
+void Facade::Write(const std::string& type, const std::string& id, std::unique_ptr<fhir::JsonDocument> doc,
+                   Issues warnings, const std::string& match_identifier, const Request& request, Responder respond) {
   store::ResourceWrite write;
   write.type = type;
   write.id = id;
   write.update = true;
+  write.match_identifier = match_identifier;
   if (const std::string* match = request.Header("if-match")) {
     write.if_match = VersionFromEtag(*match);
     if (write.if_match == 0) return respond(Outcome(400, "invalid", "If-Match is W/\"<version>\"", "If-Match"));
   }
-  write.index = IndexOf(type, *parsed.doc);
-  write.json = StripMetaVersion(*parsed.doc, id);
+  write.index = IndexOf(type, *doc);
+  write.json = StripMetaVersion(*doc, id);
   std::string json = write.json;
   std::vector<std::string> destinations;
   std::vector<store::ResourceWrite> writes;
   writes.push_back(std::move(write));
   store::InboundRecord record = Record("PUT " + type, request, request.body, std::move(writes), destinations);
   auto answer = [self = shared_from_this(), type, id, json = std::move(json), returned = PreferredReturn(request),
-                 warnings = std::move(parsed.issues), destinations = std::move(destinations),
+                 warnings = std::move(warnings), destinations = std::move(destinations),
                  respond = std::move(respond)](Result<store::AppendOutcome> outcome) {
     if (!outcome.ok()) return respond(StoreFailure(outcome.status()));
     const store::ResourceResult& result = outcome->resources.at(0);
     if (!outcome->rolled_back && !destinations.empty() && self->queued_) self->queued_(destinations);
+    if (outcome->rolled_back && result.outcome == store::ResourceOutcome::kIdentityConflict) {
+      return respond(Outcome(409, "conflict", "another " + type + " took that identifier meanwhile; send it again"));
+    }
     if (outcome->rolled_back) {
       return respond(Outcome(412, "conflict", type + "/" + id + " is at version " + std::to_string(result.version) +
                                                   ", not the one If-Match names"));

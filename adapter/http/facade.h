@@ -14,6 +14,8 @@
 #include <mutex>
 #include <string>
 
+#include "common/issue.h"
+#include "fhir/json.h"
 #include "http/operators.h"
 #include "http/server.h"
 #include "mapping/converter.h"
@@ -74,6 +76,11 @@ class Facade : public std::enable_shared_from_this<Facade> {
   Response Search(const std::string& type, const Request& request);
   void Create(const std::string& type, const Request& request, Responder respond);
   void Update(const std::string& type, const std::string& id, const Request& request, Responder respond);
+  void ConditionalUpdate(const std::string& type, const Request& request, Responder respond);
+  // An update of `type`/`id` to `doc` (validated; `warnings` what the validation said), answered after
+  // its commit; `match_identifier` ("system|value", or "") makes it a conditional update.
+  void Write(const std::string& type, const std::string& id, std::unique_ptr<fhir::JsonDocument> doc, Issues warnings,
+             const std::string& match_identifier, const Request& request, Responder respond);
   Response Validate(const std::string& type, const Request& request);
   Response ConvertData(const Request& request);
   void Bundle(const Request& request, Responder respond);

@@ -211,6 +211,33 @@ test('search: comma lists, :not, a reference type, and modifiers that are not ta
   assert.match(exact.json.issue[0].details.text, /modifier ':exact'/);
 });
 
+test('conditional update by identifier: an upsert that stays one resource under concurrency', async () => {
+  const obs = example('Observation-pain-score-before.json');
+  delete obs.id;
+  obs.identifier = [{ system: 'urn:test:upsert', value: 'U-1' }];
+  const url = `/Observation?identifier=${encodeURIComponent('urn:test:upsert|U-1')}`;
+  const first = await call('PUT', url, obs);
+  assert.equal(first.status, 201, first.text);
+  const id = first.json.id;
+  const again = await call('PUT', url, { ...obs, valueInteger: 5 });
+  assert.equal(again.status, 200, again.text);
+  assert.equal(again.json.id, id);
+  assert.equal(again.json.meta.versionId, '2');
+  assert.equal((await call('PUT', url, { ...obs, id: 'not-that-one' })).status, 400, 'a body id that is not the match');
+  assert.equal((await call('PUT', '/Observation?status=final', obs)).status, 400, 'identifier is the one condition taken');
+  // Twenty clients at once with a new identifier: one resource, each answer 201, 200 or 409 (send again).
+  const racing = { ...obs, identifier: [{ system: 'urn:test:upsert', value: 'U-RACE' }] };
+  const raceUrl = `/Observation?identifier=${encodeURIComponent('urn:test:upsert|U-RACE')}`;
+  const answers = await Promise.all(Array.from({ length: 20 }, () => call('PUT', raceUrl, racing)));
+  assert.ok(answers.every((a) => [200, 201, 409].includes(a.status)), answers.map((a) => a.status).join());
+  assert.equal(answers.filter((a) => a.status === 201).length, 1, answers.map((a) => a.status).join());
+  const stored = await call('GET', raceUrl);
+  assert.equal(stored.json.total, 1);
+  for (const a of answers.filter((x) => x.status !== 409)) assert.equal(a.json.id, stored.json.entry[0].resource.id);
+  const capability = (await call('GET', '/metadata')).json.rest[0].resource.find((r) => r.type === 'Observation');
+  assert.equal(capability.conditionalUpdate, true);
+});
+
 test('search by POST: the parameters in a form body, the same answer as GET', async () => {
   const form = (body, query = '') => fetch(`${base}/Observation/_search${query}`, {
     method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body,
