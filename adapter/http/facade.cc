@@ -224,9 +224,23 @@ Response NotModified(Response read, const Request& request) {
   return {304, "", {{"ETag", etag}, {"Last-Modified", header("Last-Modified")}}, ""};
 }
 
-// _summary=data: the resource without its narrative, marked as a subset (FHIR R4 search 3.1.1.5.8).
-void WithoutText(Value& resource, rapidjson::Document::AllocatorType& alloc) {
-  resource.RemoveMember("text");
+// What _summary=data and _elements leave of a resource: without its narrative, or only the named
+// top-level elements (with resourceType, id and meta); marked as a subset (FHIR R4 search 3.1.1.5.8).
+struct Subset {
+  bool without_text = false;
+  std::set<std::string, std::less<>> elements;  // _elements; empty: all
+  bool any() const { return without_text || !elements.empty(); }
+};
+void ApplySubset(Value& resource, const Subset& subset, rapidjson::Document::AllocatorType& alloc) {
+  if (!subset.any()) return;
+  if (subset.without_text) resource.RemoveMember("text");
+  if (!subset.elements.empty()) {
+    for (auto it = resource.MemberBegin(); it != resource.MemberEnd();) {
+      const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+      const bool kept = name == "resourceType" || name == "id" || name == "meta" || subset.elements.count(name) > 0;
+      it = kept ? it + 1 : resource.EraseMember(it);
+    }
+  }
   Value& meta = resource["meta"];  // AddMeta made it
   if (!meta.HasMember("tag") || !meta["tag"].IsArray()) {
     meta.RemoveMember("tag");
@@ -766,7 +780,8 @@ Response Facade::History(const std::string& type, const std::string& id, const R
 Response Facade::Search(const std::string& type, const Request& request) {
   std::vector<store::SearchCondition> conditions;
   store::SearchRange range{.count = options_.default_count};
-  bool count_only = false, without_text = false;
+  bool count_only = false;
+  Subset subset;
   int or_groups = 0;
   std::vector<std::pair<std::string, std::string>> includes;  // "Type:param", the target type ("": any)
   Issues ignored;
@@ -786,6 +801,12 @@ Response Facade::Search(const std::string& type, const Request& request) {
       continue;
     }
     if (name == "_format" || name == "_pretty") continue;
+    if (name == "_elements") {  // top-level element names, comma-separated
+      for (const std::string& element : SplitSearchValues(value)) {
+        if (!element.empty()) subset.elements.insert(element);
+      }
+      continue;
+    }
     if (name == "_total") {  // none: the matches are not counted (a cheaper page); estimate and accurate count them
       if (value != "none" && value != "estimate" && value != "accurate") {
         return Outcome(400, "invalid", "_total must be none, estimate or accurate (got '" + value + "')", "Bundle.link");
@@ -797,7 +818,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
       if (value == "count") {
         count_only = true;
       } else if (value == "data") {
-        without_text = true;
+        subset.without_text = true;
       } else if (value == "true" || value == "text") {
         ignore(raw_name, "_summary=" + value + " is not supported: whole resources are returned");
       } else if (value != "false") {
@@ -909,6 +930,14 @@ Response Facade::Search(const std::string& type, const Request& request) {
     for (const Issue& i : ignored.items()) refused.Add({Severity::kError, i.code, i.location, i.text});
     return FromIssues(400, refused);
   }
+  // _elements keeps the type's mandatory elements too, so that what is returned is still valid.
+  if (!subset.elements.empty()) {
+    if (const profiles::TypeDef* def = validator_->model().FindType(type)) {
+      for (const auto& [json_name, property] : def->root.Properties()) {
+        if (property.element != nullptr && property.element->min > 0) subset.elements.insert(json_name);
+      }
+    }
+  }
   if (count_only) {
     range.count = 0;
     range.counted = true;
@@ -942,7 +971,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
     if (!doc.ok()) continue;
     Value resource = fhir::DeepCopy(**doc, a);
     AddMeta(resource, r, a);
-    if (without_text) WithoutText(resource, a);
+    ApplySubset(resource, subset, a);
     Value entry(rapidjson::kObjectType);
     entry.AddMember("fullUrl", Value((options_.base_url + "/" + type + "/" + r.id).c_str(), a), a);
     entry.AddMember("resource", resource, a);
@@ -978,7 +1007,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
     if (!doc.ok()) continue;
     Value resource = fhir::DeepCopy(**doc, a);
     AddMeta(resource, *included, a);
-    if (without_text) WithoutText(resource, a);
+    ApplySubset(resource, {.without_text = subset.without_text, .elements = {}}, a);  // _elements: the matches'
     Value entry(rapidjson::kObjectType);
     entry.AddMember("fullUrl", Value((options_.base_url + "/" + reference).c_str(), a), a);
     entry.AddMember("resource", resource, a);

@@ -36,6 +36,7 @@ class Validator {
                       const ReferenceLookup* lookup = nullptr) const;
 
   const ProfileSet& profiles() const { return *profiles_; }
+  const Model& model() const { return structure_->model(); }
   const ClinicalRules& clinical() const { return *clinical_; }
 
  private:

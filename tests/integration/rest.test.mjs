@@ -286,6 +286,16 @@ test('_include: what the matches reference comes along once, as include entries'
   }
   const capability = (await call('GET', '/metadata')).json.rest[0].resource.find((r) => r.type === 'MedicationRequest');
   assert.ok(capability.searchInclude.includes('MedicationRequest:medication'));
+  // _elements: the named elements of the matches and their mandatory ones (still valid), tagged as a subset;
+  // what is included comes whole.
+  const slim = await call('GET', '/MedicationAdministration?_id=ket-admin-9001&_elements=dosage&_include=MedicationAdministration:subject');
+  assert.deepEqual(medplumErrors(slim.json), []);
+  const [match, patient] = slim.json.entry.map((e) => e.resource);
+  assert.deepEqual(Object.keys(match).sort(),
+    ['dosage', 'effectivePeriod', 'id', 'medicationReference', 'meta', 'resourceType', 'status', 'subject']);
+  assert.ok(!('performer' in match) && !('request' in match), 'what was not asked for is left out');
+  assert.ok(match.meta.tag.some((t) => t.code === 'SUBSETTED'));
+  assert.ok(patient.name && patient.birthDate, 'the included patient is whole');
 });
 
 test('history: every version kept, read by version, paged; conditional reads answer 304', async () => {
