@@ -582,6 +582,10 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
   if (parts.size() == 2 && parts[1] == "$validate") {
     return respond(method == "POST" ? Validate(type, request) : Outcome(405, "not-supported", "$validate takes POST"));
   }
+  if (parts.size() == 2 && parts[1] == "_history") {  // an id never starts with "_"
+    return respond(Outcome(404, "not-supported", "the history of every " + type + " is not served; a resource's is at " +
+                                                     type + "/{id}/_history"));
+  }
   if (parts.size() == 2) {
     if (method == "GET") return respond(NotModified(Read(type, parts[1]), request));
     if (method == "PUT") return Update(type, parts[1], request, std::move(respond));

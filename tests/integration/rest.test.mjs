@@ -333,6 +333,9 @@ test('history: every version kept, read by version, paged; conditional reads ans
     assert.equal(r.json.resourceType, 'OperationOutcome', url);
   }
   assert.equal((await call('DELETE', '/Patient/history-1/_history')).status, 405);
+  const everyPatient = await call('GET', '/Patient/_history');
+  assert.equal(everyPatient.status, 404);
+  assert.match(everyPatient.json.issue[0].details.text, /Patient\/\{id\}\/_history/);
   // Conditional read: the version the client has, or a time not before the last update.
   const current = await call('GET', '/Patient/history-1');
   for (const headers of [{ 'If-None-Match': 'W/"3"' }, { 'If-None-Match': '"1", W/"3"' }, { 'If-None-Match': '*' },
