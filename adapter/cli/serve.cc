@@ -14,6 +14,7 @@
 #include "cli/config.h"
 #include "cli/resources.h"
 #include "common/file.h"
+#include "common/process_limits.h"
 #include "common/thread_name.h"
 #include "fhir/json.h"
 #include "http/facade.h"
@@ -156,6 +157,8 @@ int Serve(const std::vector<std::string>& argv) {
   if (!args->positional.empty()) return Fail(kExitUsage, "unexpected argument " + args->positional[0]);
   // A peer (or whoever reads our standard output) going away must never end the gateway.
   std::signal(SIGPIPE, SIG_IGN);
+  // Every connection holds a descriptor: not the 1024 a service manager's default soft limit allows.
+  const uint64_t open_files = RaiseOpenFileLimit();
 
   const bool sandbox = args->Option("--config") == nullptr;
   Result<GatewayConfig> config = GatewayConfig{};
@@ -262,7 +265,8 @@ int Serve(const std::vector<std::string>& argv) {
   const std::string endpoint = config->mllp.host + ":" + std::to_string((*server)->port());
   log::Info("serve.started", {{"mllp", endpoint},
                               {"tls", config->mllp.tls ? "on" : "off"},
-                              {"data_dir", config->data_dir.string()}});
+                              {"data_dir", config->data_dir.string()},
+                              {"open_files", std::to_string(open_files)}});
   std::cout << "listening mllp " << endpoint << std::endl;
 
   http::ServerOptions http_options;
