@@ -30,6 +30,9 @@ namespace {
 
 std::atomic<bool> close_stuck{false};
 
+// The methods the gateway answers (DELETE is refused: resources are never deleted).
+constexpr char kAllowed[] = "GET, HEAD, POST, PUT, OPTIONS";
+
 using web::http::http_request;
 using web::http::http_response;
 using web::http::experimental::listener::http_listener;
@@ -119,8 +122,12 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
     try {
       const std::string method = request.method();
       if (method == web::http::methods::TRCE) {  // never echo a request back
-        Answer(request, {405, "application/fhir+json", {{"Allow", "GET, POST, PUT, DELETE"}},
+        Answer(request, {405, "application/fhir+json", {{"Allow", kAllowed}},
                         OutcomeBody("not-supported", "TRACE is not supported")}, counted);
+        return;
+      }
+      if (method == web::http::methods::OPTIONS) {  // cpprestsdk's own answer would say "Allow: TRACE"
+        Answer(request, {204, "", {{"Allow", kAllowed}}, ""}, counted);
         return;
       }
       const auto& headers = request.headers();
@@ -212,6 +219,10 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       if (draining_.load()) return Answer(request, ShuttingDown(), counted);
       Request r;
       r.method = request.method();
+      // HEAD is a GET whose answer goes without its body (one sent anyway would be read as the next
+      // answer on the connection).
+      const bool head = r.method == web::http::methods::HEAD;
+      if (head) r.method = web::http::methods::GET;
       const web::uri& uri = request.relative_uri();
       if (Status decoded = DecodeParts(uri.path(), uri.query(), r); !decoded.ok()) {
         return Answer(request, {400, "application/fhir+json", {},
@@ -219,7 +230,8 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       }
       for (const auto& [name, value] : request.headers()) r.headers[Lower(name)] = value;
       r.body = take_body();
-      handler_(r, [self = shared_from_this(), request, counted](Response response) {
+      handler_(r, [self = shared_from_this(), request, counted, head](Response response) {
+        if (head) response.body.clear();
         self->Answer(request, response, counted);
       });
     } catch (const std::exception& e) {
@@ -304,8 +316,9 @@ class CpprestServer : public Server {
       listener_ = std::make_unique<http_listener>(uri, config);
       listener_->support([dispatcher = dispatcher_](http_request request) { dispatcher->Serve(std::move(request)); });
       // cpprestsdk answers TRACE itself, echoing the request (headers included), unless told otherwise.
-      listener_->support(web::http::methods::TRCE,
-                         [dispatcher = dispatcher_](http_request request) { dispatcher->Serve(std::move(request)); });
+      for (const auto& method : {web::http::methods::TRCE, web::http::methods::OPTIONS}) {
+        listener_->support(method, [dispatcher = dispatcher_](http_request request) { dispatcher->Serve(std::move(request)); });
+      }
       listener_->open().wait();
     } catch (const std::exception& e) {
       return Unavailable("cannot listen on " + uri + ": " + e.what());

@@ -658,6 +658,33 @@ test('SIGTERM during REST writes: answered 201 means stored, anything else means
 // HTTP/1.1 pipelining (several requests written before any answer) is not taken by cpprestsdk's
 // listener: it answers the first and not the rest properly. What matters is that the client can
 // tell what was stored: every write stored was answered 201, once, and nothing else was stored.
+test('HEAD answers as GET without a body, OPTIONS names the methods; the connection stays in step', async () => {
+  const url = new URL(base);
+  const raw = await new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname);
+    let text = '';
+    const send = (line, after) => setTimeout(() => socket.write(`${line} HTTP/1.1\r\nHost: x\r\n\r\n`), after);
+    socket.on('connect', () => {
+      send(`HEAD ${url.pathname}/Patient/pat-40021`, 0);
+      send(`OPTIONS ${url.pathname}/Patient`, 150);
+      send(`GET ${url.pathname}/Patient/pat-40021`, 300);
+    });
+    socket.on('data', (d) => { text += d; });
+    socket.on('error', reject);
+    setTimeout(() => { socket.destroy(); resolve(text); }, 800);
+  });
+  const answers = raw.split(/(?=HTTP\/1\.1 )/);
+  assert.equal(answers.length, 3, raw);
+  assert.match(answers[0], /^HTTP\/1\.1 200 /);
+  assert.match(answers[0], /ETag: W\/"1"/);
+  assert.ok(answers[0].endsWith('\r\n\r\n'), 'no body after HEAD: ' + JSON.stringify(answers[0]));
+  assert.match(answers[1], /^HTTP\/1\.1 204 /);
+  assert.match(answers[1], /Allow: GET, HEAD, POST, PUT, OPTIONS\r\n/);
+  assert.match(answers[2], /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n\{"resourceType":"Patient"/, 'the GET after them is read as itself');
+  const missing = await fetch(`${base}/Patient/nobody`, { method: 'HEAD' });
+  assert.equal(missing.status, 404);
+});
+
 test('pipelined writes: stored exactly when answered 201', async () => {
   const obs = example('Observation-pain-score-before.json');
   delete obs.id;
