@@ -415,6 +415,23 @@ bool JsonContentType(const Request& request) {
   return t == "application/fhir+json" || t == "application/json";
 }
 
+// Whether an Accept header takes JSON: one of its types is */*, application/* or a JSON type (the
+// parameters and q-values aside). A client asking for FHIR XML alone gets a 406, not JSON it
+// cannot read.
+bool AcceptsJson(const std::string& accept) {
+  size_t at = 0;
+  while (at <= accept.size()) {
+    const size_t comma = std::min(accept.find(',', at), accept.size());
+    std::string type = accept.substr(at, comma - at);
+    type = type.substr(0, type.find(';'));
+    type.erase(std::remove(type.begin(), type.end(), ' '), type.end());
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (type.empty() || type == "*/*" || type == "application/*" || type.find("json") != std::string::npos) return true;
+    at = comma + 1;
+  }
+  return false;
+}
+
 // What a write answers with (Prefer: return=...): the resource as stored, nothing, or an
 // OperationOutcome of what the validation had to say (its warnings: a dose near a clinical limit)
 // and what was done.
@@ -512,6 +529,8 @@ void Facade::Handle(const Request& request, Responder respond) {
     if (const std::string* format = request.Query("_format");
         format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {
       counted(Outcome(406, "not-supported", "only JSON is served (_format=" + *format + ")"));
+    } else if (const std::string* accept = request.Header("accept"); accept != nullptr && !AcceptsJson(*accept)) {
+      counted(Outcome(406, "not-supported", "only JSON is served (Accept: " + *accept + ")"));
     } else {
       parts.erase(parts.begin());
       Fhir(request, parts, std::move(counted));

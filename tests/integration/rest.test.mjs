@@ -559,6 +559,13 @@ test('every error status, each with an OperationOutcome', async () => {
   for (const query of ['date=ge2026-13-45', 'date=xx', '_count=-1', '_count=ten', '_offset=1.5', 'name=%ZZ', '%=1']) {
     expectOutcome(await call('GET', `/Observation?${query}`), 400);
   }
+  for (const accept of ['application/fhir+xml', 'application/xml, text/turtle;q=0.5']) {
+    expectOutcome(await call('GET', '/Patient/pat-40021', undefined, { Accept: accept }), 406);
+  }
+  for (const accept of ['application/fhir+json', 'application/json', 'application/fhir+xml;q=1, */*;q=0.1',
+    'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'application/fhir+json; fhirVersion=4.0']) {
+    assert.equal((await call('GET', '/Patient/pat-40021', undefined, { Accept: accept })).status, 200, accept);
+  }
   const trace = await new Promise((resolve, reject) => {
     const req = http.request(`${base}/Patient`, { method: 'TRACE', headers: { 'X-Secret': 'do-not-echo' } }, (res) => {
       let body = '';
