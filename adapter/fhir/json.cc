@@ -88,6 +88,8 @@ Scan ScanDocument(std::string_view text, int limit) {
 
 Status ParseJsonInto(std::string_view text, std::string& scratch, rapidjson::Document& doc,
                      const JsonLimits& limits) {
+  // A UTF-8 byte order mark, as Windows tools write them, is read past (RFC 8259 section 8.1 allows it).
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   if (text.size() > limits.max_bytes) {
     return TooLarge("JSON document of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                     std::to_string(limits.max_bytes));

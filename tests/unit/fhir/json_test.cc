@@ -28,6 +28,15 @@ TEST(JsonTest, Utf8IsValidatedWhenNotAscii) {
   EXPECT_FALSE(ParseJson("").ok());
 }
 
+TEST(JsonTest, AByteOrderMarkIsReadPast) {
+  auto doc = ParseJson("\xEF\xBB\xBF{\"resourceType\":\"Patient\"}");
+  ASSERT_TRUE(doc.ok()) << doc.status().message();
+  EXPECT_STREQ((**doc)["resourceType"].GetString(), "Patient");
+  EXPECT_FALSE(ParseJson("\xEF\xBB\xBF").ok());                // nothing after it
+  EXPECT_FALSE(ParseJson("{\"a\":1}\xEF\xBB\xBF").ok());        // only at the start
+  EXPECT_FALSE(ParseJson("\xEF\xBB\xBF\xEF\xBB\xBF{}").ok());  // once
+}
+
 TEST(JsonTest, ATruncatedCharacterAtTheEndIsRefusedWithoutReadingPastIt) {
   // A lead byte announcing three bytes, with nothing after it (found by fuzzing; under ASan the
   // parser read past the buffer before the fix).
