@@ -577,6 +577,10 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
     return respond(Search(parts[0], search));
   }
   const bool has_body = method == "POST" || method == "PUT";
+  if (const std::string* coding = request.Header("content-encoding");
+      has_body && coding != nullptr && !coding->empty() && *coding != "identity") {
+    return respond(Outcome(415, "not-supported", "Content-Encoding " + *coding + " is not taken: send the body as it is"));
+  }
   if (has_body && !JsonContentType(request)) {
     return respond(Outcome(415, "not-supported", "send application/fhir+json (Content-Type)"));
   }

@@ -559,6 +559,9 @@ test('every error status, each with an OperationOutcome', async () => {
   for (const query of ['date=ge2026-13-45', 'date=xx', '_count=-1', '_count=ten', '_offset=1.5', 'name=%ZZ', '%=1']) {
     expectOutcome(await call('GET', `/Observation?${query}`), 400);
   }
+  const zipped = await call('POST', '/Observation', JSON.stringify(example('Observation-heart-rate.json')), { 'Content-Encoding': 'gzip' });
+  expectOutcome(zipped, 415);
+  assert.match(zipped.json.issue[0].details.text, /Content-Encoding gzip/);
   for (const accept of ['application/fhir+xml', 'application/xml, text/turtle;q=0.5']) {
     expectOutcome(await call('GET', '/Patient/pat-40021', undefined, { Accept: accept }), 406);
   }
