@@ -173,6 +173,20 @@ std::string WithMeta(const store::StoredResource& r) {
   return fhir::ToJson(**doc);
 }
 
+// The pieces of a list ("a, b;q=1" split on ','), each without the spaces around it.
+std::vector<std::string> SplitList(std::string_view text, char separator) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= text.size();) {
+    const size_t end = std::min(text.find(separator, at), text.size());
+    std::string_view piece = text.substr(at, end - at);
+    while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+    while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
+    out.emplace_back(piece);
+    at = end + 1;
+  }
+  return out;
+}
+
 // _count or _offset: a whole number, 0 and up; past any offset it is taken as the largest the stores'
 // OFFSET takes (a signed 64-bit).
 Result<size_t> PageNumber(const std::string& param, const std::string& value) {
@@ -200,15 +214,9 @@ Response NotModified(Response read, const Request& request) {
   bool unchanged = false;
   if (const std::string* match = request.Header("if-none-match")) {
     const std::string strong = etag.size() > 2 ? etag.substr(2) : etag;  // W/"2" -> "2": weak comparison
-    size_t at = 0;
-    while (at <= match->size() && !unchanged) {
-      size_t comma = std::min(match->find(',', at), match->size());
-      std::string tag = match->substr(at, comma - at);
-      tag.erase(0, tag.find_first_not_of(' '));
-      tag.erase(tag.find_last_not_of(' ') + 1);
+    for (std::string tag : SplitList(*match, ',')) {
       if (tag.rfind("W/", 0) == 0) tag.erase(0, 2);
-      unchanged = tag == "*" || tag == strong;
-      at = comma + 1;
+      unchanged = unchanged || tag == "*" || tag == strong;
     }
   } else if (const std::string* since = request.Header("if-modified-since")) {
     std::tm parts{};
@@ -419,15 +427,10 @@ bool JsonContentType(const Request& request) {
 // parameters and q-values aside). A client asking for FHIR XML alone gets a 406, not JSON it
 // cannot read.
 bool AcceptsJson(const std::string& accept) {
-  size_t at = 0;
-  while (at <= accept.size()) {
-    const size_t comma = std::min(accept.find(',', at), accept.size());
-    std::string type = accept.substr(at, comma - at);
-    type = type.substr(0, type.find(';'));
-    type.erase(std::remove(type.begin(), type.end(), ' '), type.end());
+  for (const std::string& item : SplitList(accept, ',')) {
+    std::string type = SplitList(item, ';').front();
     std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (type.empty() || type == "*/*" || type == "application/*" || type.find("json") != std::string::npos) return true;
-    at = comma + 1;
   }
   return false;
 }
@@ -855,12 +858,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
       continue;
     }
     if (name == "_include") {  // Type:param[:Target]; ":iterate" and the like are not followed
-      std::vector<std::string> pieces;
-      for (size_t at = 0; at <= value.size();) {
-        const size_t colon = std::min(value.find(':', at), value.size());
-        pieces.push_back(value.substr(at, colon - at));
-        at = colon + 1;
-      }
+      const std::vector<std::string> pieces = SplitList(value, ':');
       const std::string key = pieces.size() >= 2 ? pieces[0] + ":" + pieces[1] : value;
       if (raw_name != "_include") {
         ignore(raw_name, "'" + raw_name + "' is not supported: only the matches' own references are included");
@@ -1239,13 +1237,17 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
 // created when there is none (with the body's id, else a new one); two or more are a 412. The store
 // checks again as it writes, so a concurrent write of that identifier is a 409, never a second one.
 void Facade::ConditionalUpdate(const std::string& type, const Request& request, Responder respond) {
-  if (request.query.size() != 1 || request.query[0].first != "identifier" || request.query[0].second.empty()) {
+  std::vector<std::pair<std::string, std::string>> criteria;  // _format and _pretty are no criteria
+  for (const auto& q : request.query) {
+    if (q.first != "_format" && q.first != "_pretty") criteria.push_back(q);
+  }
+  if (criteria.size() != 1 || criteria[0].first != "identifier" || criteria[0].second.empty()) {
     return respond(Outcome(400, "not-supported", "a conditional update takes one condition, identifier=system|value",
                            "Bundle.link"));
   }
   Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
-  const std::string& token = request.query[0].second;
+  const std::string& token = criteria[0].second;
   const store::SearchCondition c = TokenCondition("identifier", token);
   auto found = store_->SearchResources(type, {c}, {.count = 2, .counted = false});
   if (!found.ok()) return respond(StoreFailure(found.status()));
