@@ -49,17 +49,48 @@ std::string FormatIsoTimestamp(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+// HTTP dates name days and months in English whatever the process's locale: named here, not by
+// strftime/strptime.
+constexpr const char* kHttpDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr const char* kHttpMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
 std::string FormatHttpDate(std::chrono::system_clock::time_point t) {
-  // Named here, not by strftime: the names are fixed whatever the process's locale.
-  static const char* const kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   int millis = 0;
   std::tm parts = UtcParts(t, &millis);
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[parts.tm_wday], parts.tm_mday,
-                kMonths[parts.tm_mon], parts.tm_year + 1900, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT", kHttpDays[parts.tm_wday], parts.tm_mday,
+                kHttpMonths[parts.tm_mon], parts.tm_year + 1900, parts.tm_hour, parts.tm_min, parts.tm_sec);
   return buf;
+}
+
+std::optional<int64_t> HttpDateToUnixSeconds(std::string_view text) {
+  // "Mon, 23 Nov 2026 10:13:44 GMT": 29 characters at fixed places.
+  if (text.size() != 29 || text.substr(3, 2) != ", " || text[7] != ' ' || text[11] != ' ' || text[16] != ' ' ||
+      text[19] != ':' || text[22] != ':' || text.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  auto number = [&](size_t at, size_t count, int& out) {
+    out = 0;
+    for (size_t i = at; i < at + count; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  std::tm tm{};
+  int month = -1;
+  for (int m = 0; m < 12; ++m) {
+    if (text.substr(8, 3) == kHttpMonths[m]) month = m;
+  }
+  if (month < 0 || !number(5, 2, tm.tm_mday) || !number(12, 4, tm.tm_year) || !number(17, 2, tm.tm_hour) ||
+      !number(20, 2, tm.tm_min) || !number(23, 2, tm.tm_sec) || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  tm.tm_mon = month;
+  tm.tm_year -= 1900;
+  return static_cast<int64_t>(timegm(&tm));
 }
 
 int64_t UnixMs(std::chrono::system_clock::time_point t) {

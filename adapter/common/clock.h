@@ -31,6 +31,9 @@ std::string FormatHl7Timestamp(std::chrono::system_clock::time_point t);
 std::string FormatIsoTimestamp(std::chrono::system_clock::time_point t);
 // An HTTP date (RFC 9110 IMF-fixdate, as Last-Modified takes it): "Mon, 23 Nov 2026 10:13:44 GMT".
 std::string FormatHttpDate(std::chrono::system_clock::time_point t);
+// That form back as Unix seconds; nullopt for anything else (the obsolete RFC 850 and asctime forms
+// included).
+std::optional<int64_t> HttpDateToUnixSeconds(std::string_view text);
 // Milliseconds since the Unix epoch, and back (outbox due times, ids that sort by time).
 int64_t UnixMs(std::chrono::system_clock::time_point t);
 std::chrono::system_clock::time_point FromUnixMs(int64_t ms);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <set>
 #include <future>
 #include <sstream>
@@ -187,17 +188,22 @@ std::vector<std::string> SplitList(std::string_view text, char separator) {
   return out;
 }
 
-// _count or _offset: a whole number, 0 and up; past any offset it is taken as the largest the stores'
-// OFFSET takes (a signed 64-bit).
-Result<size_t> PageNumber(const std::string& param, const std::string& value) {
+// _count or _offset into `range`: a whole number, 0 and up; a count past `max_count` is that, an
+// offset past any is the largest the stores' OFFSET takes (a signed 64-bit).
+Status SetPage(const std::string& name, const std::string& value, size_t max_count, store::SearchRange& range) {
   uint64_t n = 0;
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
   const bool whole = !value.empty() && end == value.data() + value.size();
   if (!whole || (error != std::errc() && error != std::errc::result_out_of_range)) {
-    return InvalidInput("search parameter '" + param + "' must be a whole number, 0 or more (got '" + value + "')");
+    return InvalidInput("search parameter '" + name + "' must be a whole number, 0 or more (got '" + value + "')");
   }
   if (error == std::errc::result_out_of_range) n = UINT64_MAX;
-  return static_cast<size_t>(std::min<uint64_t>(n, INT64_MAX));
+  if (name == "_count") {
+    range.count = static_cast<size_t>(std::min<uint64_t>(n, max_count));
+  } else {
+    range.offset = static_cast<size_t>(std::min<uint64_t>(n, INT64_MAX));
+  }
+  return Status::Ok();
 }
 
 // A conditional read (RFC 9110 section 13): If-None-Match naming the current version (or "*"), or
@@ -219,14 +225,8 @@ Response NotModified(Response read, const Request& request) {
       unchanged = unchanged || tag == "*" || tag == strong;
     }
   } else if (const std::string* since = request.Header("if-modified-since")) {
-    std::tm parts{};
-    const char* end = strptime(since->c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
-    if (end != nullptr && *end == '\0') {
-      const std::string last = header("Last-Modified");
-      std::tm last_parts{};
-      const char* last_end = strptime(last.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &last_parts);
-      unchanged = last_end != nullptr && timegm(&last_parts) <= timegm(&parts);
-    }
+    const auto client = HttpDateToUnixSeconds(*since), ours = HttpDateToUnixSeconds(header("Last-Modified"));
+    unchanged = client && ours && *ours <= *client;
   }
   if (!unchanged) return read;
   return {304, "", {{"ETag", etag}, {"Last-Modified", header("Last-Modified")}}, ""};
@@ -258,6 +258,26 @@ void ApplySubset(Value& resource, const Subset& subset, rapidjson::Document::All
   tag.AddMember("system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", alloc);
   tag.AddMember("code", "SUBSETTED", alloc);
   meta["tag"].PushBack(tag, alloc);
+}
+
+// A Bundle entry of a stored resource (`resource` its parsed JSON): fullUrl, and the resource with its
+// version and time in meta, trimmed as `subset` says. Searches add search.mode, history its request
+// and response.
+Value StoredEntry(const Value& resource, const store::StoredResource& r, const std::string& full_url,
+                  const Subset& subset, rapidjson::Document::AllocatorType& a) {
+  Value copy = fhir::DeepCopy(resource, a);
+  AddMeta(copy, r, a);
+  ApplySubset(copy, subset, a);
+  Value entry(rapidjson::kObjectType);
+  entry.AddMember("fullUrl", Value(full_url.c_str(), a), a);
+  entry.AddMember("resource", copy, a);
+  return entry;
+}
+
+void SetSearchMode(Value& entry, const char* mode, rapidjson::Document::AllocatorType& a) {
+  Value search(rapidjson::kObjectType);
+  search.AddMember("mode", Value(mode, a), a);
+  entry.AddMember("search", search, a);
 }
 
 // A date search value: its prefix (eq when none) and the date or dateTime after it, minutes
@@ -751,18 +771,14 @@ Response Facade::ReadVersion(const std::string& type, const std::string& id, con
 // Bundle.entry.request is PUT Type/id for every version: the store does not keep which interaction
 // made the first (a POST, or a PUT naming the id); response.status tells created (201) from updated.
 Response Facade::History(const std::string& type, const std::string& id, const Request& request) {
-  size_t count = options_.default_count, offset = 0;
+  store::SearchRange page{.count = options_.default_count};
   for (const auto& [name, value] : request.query) {
-    if (name == "_count" || name == "_offset") {
-      auto n = PageNumber(name, value);
-      if (!n.ok()) return Outcome(400, "invalid", n.status().message(), "Bundle.link");
-      if (name == "_count") {
-        count = std::min<size_t>(*n, options_.max_count);
-      } else {
-        offset = *n;
-      }
+    if (name != "_count" && name != "_offset") continue;
+    if (Status set = SetPage(name, value, options_.max_count, page); !set.ok()) {
+      return Outcome(400, "invalid", set.message(), "Bundle.link");
     }
   }
+  const size_t count = page.count, offset = page.offset;
   auto versions = store_->ResourceVersions(type, id, 0);
   if (!versions.ok()) return StoreFailure(versions.status());
   if (versions->empty()) return Outcome(404, "not-found", type + "/" + id + " does not exist");
@@ -787,11 +803,7 @@ Response Facade::History(const std::string& type, const std::string& id, const R
     const store::StoredResource& r = (*versions)[i];
     auto doc = fhir::ParseJson(r.json);
     if (!doc.ok()) continue;
-    Value resource = fhir::DeepCopy(**doc, a);
-    AddMeta(resource, r, a);
-    Value entry(rapidjson::kObjectType);
-    entry.AddMember("fullUrl", Value((options_.base_url + "/" + type + "/" + id).c_str(), a), a);
-    entry.AddMember("resource", resource, a);
+    Value entry = StoredEntry(**doc, r, options_.base_url + "/" + type + "/" + id, {}, a);
     Value req(rapidjson::kObjectType);
     req.AddMember("method", "PUT", a);
     req.AddMember("url", Value((type + "/" + id).c_str(), a), a);
@@ -821,12 +833,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
   for (const auto& [raw_name, value] : request.query) {
     std::string name = raw_name.substr(0, raw_name.find(':'));
     if (name == "_count" || name == "_offset") {
-      auto n = PageNumber(raw_name, value);
-      if (!n.ok()) return Outcome(400, "invalid", n.status().message(), "Bundle.link");
-      if (name == "_count") {
-        range.count = std::min<size_t>(*n, options_.max_count);
-      } else {
-        range.offset = *n;
+      if (Status set = SetPage(name, value, options_.max_count, range); !set.ok()) {
+        return Outcome(400, "invalid", set.message(), "Bundle.link");
       }
       continue;
     }
@@ -991,26 +999,12 @@ Response Facade::Search(const std::string& type, const Request& request) {
   if (page->more) links.PushBack(link("next", range.offset + range.count), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
-  for (const auto& r : page->resources) {
-    auto doc = fhir::ParseJson(r.json);
-    if (!doc.ok()) continue;
-    Value resource = fhir::DeepCopy(**doc, a);
-    AddMeta(resource, r, a);
-    ApplySubset(resource, subset, a);
-    Value entry(rapidjson::kObjectType);
-    entry.AddMember("fullUrl", Value((options_.base_url + "/" + type + "/" + r.id).c_str(), a), a);
-    entry.AddMember("resource", resource, a);
-    Value search(rapidjson::kObjectType);
-    search.AddMember("mode", "match", a);
-    entry.AddMember("search", search, a);
-    entries.PushBack(entry, a);
-  }
-  // What the matches reference, once each, unless it is a match itself (search.mode include).
+  // The matches, and what they reference (once each, unless a match itself) for _include, read from
+  // the match before _elements trims it.
   std::set<std::string> listed;
   for (const auto& r : page->resources) listed.insert(type + "/" + r.id);
   std::vector<std::string> wanted;
   for (const auto& r : page->resources) {
-    if (includes.empty()) break;
     auto doc = fhir::ParseJson(r.json);
     if (!doc.ok()) continue;
     for (const auto& include : includes) {
@@ -1023,22 +1017,19 @@ Response Facade::Search(const std::string& type, const Request& request) {
         });
       }
     }
+    Value entry = StoredEntry(**doc, r, options_.base_url + "/" + type + "/" + r.id, subset, a);
+    SetSearchMode(entry, "match", a);
+    entries.PushBack(entry, a);
   }
+  const Subset included_subset{.without_text = subset.without_text, .elements = {}};  // _elements: the matches'
   for (const std::string& reference : wanted) {
     const size_t slash = reference.find('/');
     auto included = store_->ReadResource(reference.substr(0, slash), reference.substr(slash + 1));
     if (!included.ok()) continue;  // a reference to what is not here: nothing to include
     auto doc = fhir::ParseJson(included->json);
     if (!doc.ok()) continue;
-    Value resource = fhir::DeepCopy(**doc, a);
-    AddMeta(resource, *included, a);
-    ApplySubset(resource, {.without_text = subset.without_text, .elements = {}}, a);  // _elements: the matches'
-    Value entry(rapidjson::kObjectType);
-    entry.AddMember("fullUrl", Value((options_.base_url + "/" + reference).c_str(), a), a);
-    entry.AddMember("resource", resource, a);
-    Value search(rapidjson::kObjectType);
-    search.AddMember("mode", "include", a);
-    entry.AddMember("search", search, a);
+    Value entry = StoredEntry(**doc, *included, options_.base_url + "/" + reference, included_subset, a);
+    SetSearchMode(entry, "include", a);
     entries.PushBack(entry, a);
   }
   if (!ignored.empty()) {
@@ -1046,9 +1037,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
     if (outcome.ok()) {
       Value entry(rapidjson::kObjectType);
       entry.AddMember("resource", fhir::DeepCopy(**outcome, a), a);
-      Value search(rapidjson::kObjectType);
-      search.AddMember("mode", "outcome", a);
-      entry.AddMember("search", search, a);
+      SetSearchMode(entry, "outcome", a);
       entries.PushBack(entry, a);
     }
   }
@@ -1058,7 +1047,6 @@ Response Facade::Search(const std::string& type, const Request& request) {
 
 namespace {
 
-// Parses and checks a request body as a resource of `type`; 400 or 422 as the case is.
 // What the validation follows outside a request (a dosing weight the order references): read from
 // the store, each reference once, kept as long as this lives (the validation holds pointers into it).
 class StoreLookup {
@@ -1096,6 +1084,7 @@ struct Parsed {
   bool ok = false;
 };
 
+// Parses and checks a request body as a resource of `type`; 400 or 422 as the case is.
 Parsed ParseResource(const std::string& body, const std::string& type, const profiles::Validator& validator,
                      std::atomic<uint64_t>& failures, store::MessageStore& store) {
   Parsed out;
@@ -1622,15 +1611,10 @@ Response Facade::ReadEntry(const std::string& url) {
   Request r;
   r.method = "GET";
   if (Status decoded = DecodeUrl(relative, r); !decoded.ok()) return Outcome(400, "invalid", decoded.message(), "Bundle.entry.request.url");
-  const std::vector<std::string> parts = SplitPath(r.path);
-  if (parts.empty() || !kTypes.count(parts[0])) {
-    return Outcome(404, "not-supported", "'" + url + "' is not a resource type served here", "Bundle.entry.request.url");
-  }
-  if (parts.size() == 1) return Search(parts[0], r);
-  if (parts.size() == 2) return Read(parts[0], parts[1]);
-  if (parts.size() == 3 && parts[2] == "_history") return History(parts[0], parts[1], r);
-  if (parts.size() == 4 && parts[2] == "_history") return ReadVersion(parts[0], parts[1], parts[3]);
-  return Outcome(404, "not-found", "no such endpoint: " + url, "Bundle.entry.request.url");
+  // The same routing as a GET on the base; every GET is answered before Fhir returns.
+  std::optional<Response> answer;
+  Fhir(r, SplitPath(r.path), [&answer](Response response) { answer = std::move(response); });
+  return answer ? std::move(*answer) : InternalErrorResponse();
 }
 
 // /admin/dead-letters[?destination=NAME]            GET: the dead letters, oldest first

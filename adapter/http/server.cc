@@ -62,10 +62,11 @@ http_response ToCpprest(const Response& r) {
   return out;
 }
 
-// The decoded path and query of a URL, or kInvalidInput ("%ZZ", a lone "%": the client's error).
-Status DecodeParts(const std::string& path, const std::string& query, Request& r) {
+// Decoded, a URL's query (into r.query) and, unless null, its path; kInvalidInput when the
+// percent-encoding does not decode ("%ZZ", a lone "%": the client's error).
+Status DecodeParts(const std::string* path, const std::string& query, Request& r) {
   try {
-    r.path = web::uri::decode(path);
+    if (path != nullptr) r.path = web::uri::decode(*path);
     r.query.clear();
     for (const auto& [name, value] : web::uri::split_query(query)) {
       r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
@@ -224,7 +225,8 @@ class Dispatcher : public std::enable_shared_from_this<Dispatcher> {
       const bool head = r.method == web::http::methods::HEAD;
       if (head) r.method = web::http::methods::GET;
       const web::uri& uri = request.relative_uri();
-      if (Status decoded = DecodeParts(uri.path(), uri.query(), r); !decoded.ok()) {
+      const std::string path = uri.path();
+      if (Status decoded = DecodeParts(&path, uri.query(), r); !decoded.ok()) {
         return Answer(request, {400, "application/fhir+json", {},
                                 OutcomeBody("invalid", decoded.message() + ": " + uri.to_string())}, counted);
       }
@@ -376,17 +378,21 @@ class CpprestServer : public Server {
 
 Status DecodeUrl(std::string_view url, Request& request) {
   const size_t mark = url.find('?');
-  return DecodeParts(std::string(url.substr(0, mark)),
-                     mark == std::string_view::npos ? std::string() : std::string(url.substr(mark + 1)), request);
+  const std::string path(url.substr(0, mark));
+  return DecodeParts(&path, mark == std::string_view::npos ? std::string() : std::string(url.substr(mark + 1)),
+                     request);
 }
 
 Status DecodeForm(std::string_view body, Request& request) {
   std::string query;  // "+" as "%20", which the URL decoder reads as a space
-  for (char c : body) query += c == '+' ? std::string("%20") : std::string(1, c);
-  const std::string path = std::move(request.path);  // decoded already
-  Status decoded = DecodeParts("", query, request);
-  request.path = path;
-  return decoded;
+  for (char c : body) {
+    if (c == '+') {
+      query.append("%20");
+    } else {
+      query.push_back(c);
+    }
+  }
+  return DecodeParts(nullptr, query, request);
 }
 
 const std::string* Request::Header(const std::string& name) const {

@@ -519,7 +519,7 @@ Result<StoredResource> PostgresStore::ReadResource(std::string_view type, std::s
 Result<std::vector<StoredResource>> PostgresStore::ResourceVersions(std::string_view type, std::string_view id,
                                                                      int64_t version) {
   std::lock_guard lock(reader_mutex_);
-  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("versions", internal::kResourceVersionsPgSql,
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("versions", internal::kResourceVersionsSql,
                                                       {Text(type), Text(id), Int(version)}));
   std::vector<StoredResource> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ResourceFromRow(r.get(), i, type, std::string(id), 0));

@@ -25,16 +25,15 @@ inline bool SearchedByValue(const SearchCondition& c) {
   return c.param == "subject" || c.has_system;  // an identifier's value alone is not its index's key
 }
 
-// A resource's kept versions, newest first; ?3 / $3 > 0 picks one. The current version is in
-// resources, those its updates replaced in resource_history (both stores' schema).
+// A resource's kept versions, newest first; the type, the id, and a version > 0 to pick one (0: all).
+// The current version is in resources, those its updates replaced in resource_history (both stores'
+// schema). One text for both: PostgreSQL's $N are SQLite's parameters 1 to 3 too (numbered in the
+// order they first appear), and the CAST tells PostgreSQL the third's type.
 inline constexpr char kResourceVersionsSql[] =
-    "SELECT version, last_updated, json FROM resources WHERE type = ?1 AND id = ?2 AND (?3 = 0 OR version = ?3) "
-    "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = ?1 AND id = ?2 "
-    "AND (?3 = 0 OR version = ?3) ORDER BY version DESC";
-inline constexpr char kResourceVersionsPgSql[] =
-    "SELECT version, last_updated, json FROM resources WHERE type = $1 AND id = $2 AND ($3::bigint = 0 OR version = $3::bigint) "
+    "SELECT version, last_updated, json FROM resources WHERE type = $1 AND id = $2 "
+    "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT)) "
     "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = $1 AND id = $2 "
-    "AND ($3::bigint = 0 OR version = $3::bigint) ORDER BY version DESC";
+    "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT)) ORDER BY version DESC";
 
 // The SQL comparison of an op (" >= "); kPrefix is each store's own (LIKE, starts_with).
 inline const char* ComparisonSql(SearchCondition::Op op) {

@@ -61,6 +61,12 @@ TEST(ClockTest, Hl7IsoAndHttpTimestamps) {
   EXPECT_EQ(FormatHttpDate(t), "Mon, 23 Nov 2026 10:13:44 GMT");
   EXPECT_EQ(FormatHttpDate(std::chrono::system_clock::time_point(std::chrono::seconds(1772323200))),
             "Sun, 01 Mar 2026 00:00:00 GMT");
+  EXPECT_EQ(HttpDateToUnixSeconds("Mon, 23 Nov 2026 10:13:44 GMT"), 1795428824);
+  EXPECT_EQ(HttpDateToUnixSeconds("Sun, 01 Mar 2026 00:00:00 GMT"), 1772323200);
+  for (const char* bad : {"", "Monday, 23-Nov-26 10:13:44 GMT", "Mon Nov 23 10:13:44 2026", "Mon, 23 Nov 2026 10:13:44 UTC",
+                          "Mon, 23 Foo 2026 10:13:44 GMT", "Mon, 32 Nov 2026 10:13:44 GMT", "Mon, 23 Nov 2026 1x:13:44 GMT"}) {
+    EXPECT_FALSE(HttpDateToUnixSeconds(bad).has_value()) << bad;
+  }
 }
 
 }  // namespace
