@@ -41,6 +41,8 @@ On a terminal, large inputs show their progress on standard error.
                            the message to the version)
   --sending-facility NAME  hl7v2 output: MSH-4 (MSH-3 is KETAMINE-GW)
   --csv-mapping ID         csv input: the mappings/csv/ layout to use
+  --charset NAME           csv input: its character set when not UTF-8 (WINDOWS-1252, ISO-8859-1, ...;
+                           default the layout's "charset", else UTF-8)
   --mappings DIR           the shipped mappings folder (default: found like fhir-profiles/)
   --site-mappings DIR      a site's override folder, layered over the shipped mappings
   --timezone +HH:MM        offset for v2 times that carry none (default +00:00)
@@ -197,7 +199,7 @@ int CsvToFhir(const Args& args, const Setup& setup, const std::string& bytes) {
 
 int Convert(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"--from", "--to", "--type", "--mappings", "--site-mappings", "--timezone", "--profiles-dir",
-                                "--v2-version", "--sending-facility", "--csv-mapping"},
+                                "--v2-version", "--sending-facility", "--csv-mapping", "--charset"},
                                {"--help", "--no-validate", "--progress"}});
   if (!args.ok()) return Fail(kExitUsage, args.status().message());
   if (args->Has("--help")) {
@@ -235,6 +237,7 @@ int Convert(const std::vector<std::string>& argv) {
     }
     setup.options.default_timezone = *tz;
   }
+  if (const std::string* charset = args->Option("--charset")) setup.options.charset = *charset;
   auto read = ReadFile(input);
   if (!read.ok()) return Fail(kExitRejected, read.status().message());
   if (direction == "fhir->hl7v2") return FhirToHl7(*args, setup, *read);

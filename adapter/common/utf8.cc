@@ -1,8 +1,12 @@
 #include "common/utf8.h"
 
+#include <iconv.h>
 #include <rapidjson/encodings.h>
 
+#include <cerrno>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace ketamine {
 namespace {
@@ -32,13 +36,55 @@ size_t SequenceAt(std::string_view text, size_t start) {
 
 }  // namespace
 
-bool IsValidUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
+bool IsValidUtf8(std::string_view text) { return FirstInvalidUtf8(text) == std::string_view::npos; }
+
+size_t FirstInvalidUtf8(std::string_view text) {
+  size_t i = 0;
+  for (;;) {
+    // ASCII, 8 bytes at a time: most traffic never needs the decoder.
+    for (uint64_t word; i + 8 <= text.size(); i += 8) {
+      std::memcpy(&word, text.data() + i, 8);
+      if ((word & 0x8080808080808080ULL) != 0) break;
+    }
+    while (i < text.size() && static_cast<unsigned char>(text[i]) < 0x80) ++i;
+    if (i == text.size()) return std::string_view::npos;
     const size_t n = SequenceAt(text, i);
-    if (n == 0) return false;
+    if (n == 0) return i;
     i += n;
   }
-  return true;
+}
+
+Result<std::string> IconvToUtf8(std::string_view bytes, const std::string& charset) {
+  iconv_t cd = iconv_open("UTF-8", charset.c_str());
+  if (cd == reinterpret_cast<iconv_t>(-1)) return Unsupported("character set '" + ValidUtf8(charset) + "' is not known");
+  struct Close {
+    iconv_t cd;
+    ~Close() { iconv_close(cd); }
+  } close{cd};
+  std::string out(bytes.size() * 2 + 16, '\0');
+  char* in_ptr = const_cast<char*>(bytes.data());  // iconv's signature; it does not write
+  size_t in_left = bytes.size();
+  size_t out_used = 0;
+  while (in_left > 0) {
+    char* out_ptr = out.data() + out_used;
+    size_t out_left = out.size() - out_used;
+    size_t rc = iconv(cd, &in_ptr, &in_left, &out_ptr, &out_left);
+    out_used = out.size() - out_left;
+    if (rc != static_cast<size_t>(-1)) continue;
+    if (errno == E2BIG) {
+      out.resize(out.size() * 2);
+      continue;
+    }
+    return InvalidInput("byte " + std::to_string(bytes.size() - in_left) + " is not valid " + ValidUtf8(charset));
+  }
+  // Stateful encodings (ISO-2022-JP) may owe a shift sequence back to ASCII: a few bytes.
+  out.resize(out_used + 16);
+  char* out_ptr = out.data() + out_used;
+  size_t out_left = 16;
+  iconv(cd, nullptr, nullptr, &out_ptr, &out_left);
+  out_used += 16 - out_left;
+  out.resize(out_used);
+  return out;
 }
 
 std::string ValidUtf8(std::string_view text) {

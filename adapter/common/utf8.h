@@ -5,12 +5,23 @@
 //   std::string shown = ValidUtf8(request.path);
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
+
+#include "common/status.h"
 
 namespace ketamine {
 
 bool IsValidUtf8(std::string_view text);
 std::string ValidUtf8(std::string_view text);
+// The offset of the first byte that does not begin a well-formed UTF-8 sequence (overlong forms,
+// surrogates and code points past U+10FFFF are not), or npos; ASCII is checked 8 bytes at a time.
+size_t FirstInvalidUtf8(std::string_view text);
+
+// `bytes` in the character set glibc's iconv names `charset` ("ISO-8859-1", "WINDOWS-1252", ...) as
+// UTF-8. kUnsupported for a name iconv does not know; kInvalidInput naming the offset of a byte
+// that is not of that set.
+[[nodiscard]] Result<std::string> IconvToUtf8(std::string_view bytes, const std::string& charset);
 
 }  // namespace ketamine

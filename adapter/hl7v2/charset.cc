@@ -1,12 +1,9 @@
 #include "hl7v2/charset.h"
 
-#include <iconv.h>
-
 #include <array>
-#include <cerrno>
-#include <cstdint>
-#include <cstring>
 #include <utility>
+
+#include "common/utf8.h"
 
 namespace ketamine::hl7v2 {
 namespace {
@@ -42,19 +39,6 @@ constexpr std::array<CharsetName, 22> kCharsets{{
     {"BIG-5", "BIG5"},
 }};
 
-class IconvHandle {
- public:
-  explicit IconvHandle(iconv_t handle) : handle_(handle) {}
-  ~IconvHandle() {
-    if (handle_ != reinterpret_cast<iconv_t>(-1)) iconv_close(handle_);
-  }
-  IconvHandle(const IconvHandle&) = delete;
-  IconvHandle& operator=(const IconvHandle&) = delete;
-  iconv_t get() const { return handle_; }
-
- private:
-  iconv_t handle_;
-};
 
 }  // namespace
 
@@ -82,70 +66,25 @@ Result<std::string> IconvNameFor(std::string_view name) {
 }
 
 Status ValidateUtf8(std::string_view bytes) {
-  // ASCII fast path, 8 bytes at a time: most HL7 traffic never needs iconv.
-  size_t i = 0;
-  bool ascii = true;
-  for (; i + 8 <= bytes.size() && ascii; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes.data() + i, 8);
-    ascii = (word & 0x8080808080808080ULL) == 0;
-  }
-  for (; i < bytes.size() && ascii; ++i) ascii = static_cast<unsigned char>(bytes[i]) < 0x80;
-  if (ascii) return Status::Ok();
-  // To UTF-32: glibc's UTF-8 -> UTF-8 passes code points above U+10FFFF; this direction refuses
-  // them, surrogates and overlong forms.
-  IconvHandle cd(iconv_open("UTF-32LE", "UTF-8"));
-  if (cd.get() == reinterpret_cast<iconv_t>(-1)) return Internal("iconv has no UTF-8");
-  char* in_ptr = const_cast<char*>(bytes.data());  // iconv's signature; it does not write
-  size_t in_left = bytes.size();
-  std::string out(4096, '\0');
-  while (in_left > 0) {
-    char* out_ptr = out.data();
-    size_t out_left = out.size();
-    if (iconv(cd.get(), &in_ptr, &in_left, &out_ptr, &out_left) == static_cast<size_t>(-1) && errno != E2BIG) {
-      return InvalidInput("byte " + std::to_string(bytes.size() - in_left) +
-                              " is not valid UTF-8; name the character set in MSH-18 or set the listener's "
-                              "default_charset",
-                          Location("MSH-18"));
-    }
-  }
-  return Status::Ok();
+  const size_t bad = FirstInvalidUtf8(bytes);
+  if (bad == std::string_view::npos) return Status::Ok();
+  return InvalidInput("byte " + std::to_string(bad) +
+                          " is not valid UTF-8; name the character set in MSH-18 or set the listener's "
+                          "default_charset",
+                      Location("MSH-18"));
 }
 
 Result<std::string> ConvertToUtf8(std::string_view bytes, std::string_view name) {
   KETAMINE_ASSIGN_OR_RETURN(std::string from, IconvNameFor(name));
   if (from.empty()) return std::string(bytes);
-  IconvHandle cd(iconv_open("UTF-8", from.c_str()));
-  if (cd.get() == reinterpret_cast<iconv_t>(-1)) {
-    return Unsupported("character set " + Quoted(name) + " is not available",
-                       Location("MSH-18"));
+  auto converted = IconvToUtf8(bytes, from);
+  if (converted.ok()) return converted;
+  if (converted.status().code() == StatusCode::kUnsupported) {
+    return Unsupported("character set " + Quoted(name) + " is not available", Location("MSH-18"));
   }
-  std::string out(bytes.size() * 2 + 16, '\0');
-  char* in_ptr = const_cast<char*>(bytes.data());  // iconv's signature; it does not write
-  size_t in_left = bytes.size();
-  size_t out_used = 0;
-  while (in_left > 0) {
-    char* out_ptr = out.data() + out_used;
-    size_t out_left = out.size() - out_used;
-    size_t rc = iconv(cd.get(), &in_ptr, &in_left, &out_ptr, &out_left);
-    out_used = out.size() - out_left;
-    if (rc != static_cast<size_t>(-1)) continue;
-    if (errno == E2BIG) {
-      out.resize(out.size() * 2);
-      continue;
-    }
-    size_t offset = bytes.size() - in_left;
-    return InvalidInput("byte " + std::to_string(offset) + " is not valid " + Quoted(name),
-                        Location("MSH-18"));
-  }
-  // Stateful encodings (ISO-2022-JP) may owe a shift sequence; ours ends in ASCII so it is short.
-  out.resize(out_used + 16);
-  char* out_ptr = out.data() + out_used;
-  size_t out_left = 16;
-  iconv(cd.get(), nullptr, nullptr, &out_ptr, &out_left);
-  out_used += 16 - out_left;
-  out.resize(out_used);
-  return out;
+  // "byte N is not valid ISO-8859-1" names the set by its HL7 name.
+  std::string message = converted.status().message();
+  return InvalidInput(message.substr(0, message.rfind(' ') + 1) + Quoted(name), Location("MSH-18"));
 }
 
 }  // namespace ketamine::hl7v2

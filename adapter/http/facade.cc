@@ -1,6 +1,7 @@
 #include "http/facade.h"
 
 #include <openssl/rand.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -18,11 +19,13 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "fhir/json.h"
 #include "http/client.h"
 #include "fhir/operation_outcome.h"
 #include "hl7v2/parser.h"
 #include "mapping/convert_data.h"
+#include "mapping/csv.h"
 #include "profiles/primitives.h"
 
 namespace ketamine::http {
@@ -548,6 +551,9 @@ void Facade::Handle(const Request& request, Responder respond) {
     counted(Admin(request, parts));
   } else if (auto mount = parts.empty() ? mounts_.end() : mounts_.find(parts[0]); mount != mounts_.end()) {
     counted(mount->second(request, parts));
+  } else if (parts.size() == 2 && parts[0] == "csv") {
+    counted(request.method == "POST" ? ImportCsv(parts[1], request)
+                                     : Outcome(405, "not-supported", "a CSV export is sent with POST"));
   } else if (!parts.empty() && parts[0] == "fhir") {
     if (const std::string* format = request.Query("_format");
         format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {
@@ -1344,42 +1350,15 @@ Response Facade::ConvertData(const Request& request) {
   return {200, "application/fhir+json", {}, fhir::ToJson(*result->bundle)};
 }
 
-void Facade::Bundle(const Request& request, Responder respond) {
-  // Transactions plan against the store (conditional updates) before they write: a server thread
-  // waits for them, which the pool is sized for.
-  respond(BundleNow(request));
-}
-
-Response Facade::BundleNow(const Request& request) {
-  auto doc = fhir::ParseJson(request.body);
-  if (!doc.ok()) return Outcome(400, "invalid", "the body is not JSON: " + doc.status().message());
-  rapidjson::Document& bundle = **doc;
-  const std::string kind = Str(bundle, "type");
-  if (Str(bundle, "resourceType") != "Bundle" || (kind != "transaction" && kind != "batch")) {
-    return Outcome(400, "invalid", "POST to the base takes a transaction or batch Bundle", "Bundle.type");
-  }
-  StoreLookup lookup(*store_);
-  Issues issues = validator_->Validate(bundle, nullptr, lookup.get());
-  if (issues.HasErrors() && kind == "transaction") {
-    ++validation_failures_;
-    return FromIssues(422, issues);
-  }
-  auto entries = bundle.FindMember("entry");
-  if (entries == bundle.MemberEnd() || !entries->value.IsArray()) {
-    return Outcome(400, "required", "the Bundle has no entries", "Bundle.entry");
-  }
-  // Plan every entry: its type, id, and the fullUrl other entries may reference it by.
-  struct Planned {
-    std::string type, id, full_url, method, url;  // url: of a GET, read after the writes
-    store::ResourceWrite write;
-    Response error;
-    bool failed = false;
-  };
-  std::vector<Planned> plan;
+// Plans every entry of a transaction or batch: its type, its id (a conditional update resolved
+// against the store, or against `identities`), the fullUrl other entries may reference it by, and its
+// write with those references pointed at the planned ids. A store failure is the answer returned.
+std::optional<Response> Facade::PlanEntries(rapidjson::Document& bundle, Value& entries, std::vector<PlannedEntry>& plan,
+                                            std::map<std::string, std::string>* identities) {
   std::map<std::string, std::string> references;  // fullUrl -> Type/id
   rapidjson::SizeType index = 0;
-  for (Value& entry : entries->value.GetArray()) {
-    Planned p;
+  for (Value& entry : entries.GetArray()) {
+    PlannedEntry p;
     const std::string where = "Bundle.entry[" + std::to_string(index++) + "]";
     auto resource = entry.IsObject() ? entry.FindMember("resource") : Value::MemberIterator();
     auto req = entry.IsObject() ? entry.FindMember("request") : Value::MemberIterator();
@@ -1423,14 +1402,21 @@ Response Facade::BundleNow(const Request& request) {
           // whose id is the entry's UUID (the same message gives the same id every time).
           std::string token = url.substr(q + 12);
           store::SearchCondition c = TokenCondition("identifier", token);
-          auto found = store_->SearchResources(p.type, {c}, {.count = 2, .counted = false});
-          if (!found.ok()) return StoreFailure(found.status());
-          if (found->resources.size() > 1) {
-            p.failed = true;
-            p.error = Outcome(412, "multiple-matches", "more than one " + p.type + " has " + token, where + ".request.url");
+          const std::string identity = p.type + "?" + token;
+          if (auto known = identities != nullptr ? identities->find(identity) : std::map<std::string, std::string>::iterator();
+              identities != nullptr && known != identities->end()) {
+            p.id = known->second;  // planned by an earlier Bundle of the same write
+          } else {
+            auto found = store_->SearchResources(p.type, {c}, {.count = 2, .counted = false});
+            if (!found.ok()) return StoreFailure(found.status());
+            if (found->resources.size() > 1) {
+              p.failed = true;
+              p.error = Outcome(412, "multiple-matches", "more than one " + p.type + " has " + token, where + ".request.url");
+            }
+            p.id = found->resources.size() == 1 ? found->resources[0].id
+                                     : (p.full_url.rfind("urn:uuid:", 0) == 0 ? p.full_url.substr(9) : NewId());
+            if (identities != nullptr && !p.failed) (*identities)[identity] = p.id;
           }
-          p.id = found->resources.size() == 1 ? found->resources[0].id
-                                   : (p.full_url.rfind("urn:uuid:", 0) == 0 ? p.full_url.substr(9) : NewId());
           p.write.match_identifier = c.has_system ? token : "|" + token;
         } else {
           std::vector<std::string> parts = SplitPath(url);
@@ -1448,7 +1434,7 @@ Response Facade::BundleNow(const Request& request) {
                           where + ".request.method");
       }
       if (!p.failed) {
-        for (const Planned& earlier : plan) {
+        for (const PlannedEntry& earlier : plan) {
           if (!earlier.failed && earlier.type == p.type && earlier.id == p.id) {
             p.failed = true;
             p.error = Outcome(409, "conflict", "two entries of the Bundle write " + p.type + "/" + p.id, where);
@@ -1467,11 +1453,9 @@ Response Facade::BundleNow(const Request& request) {
     });
   };
   index = 0;
-  size_t writes_planned = 0;
-  for (Value& entry : entries->value.GetArray()) {
-    Planned& p = plan[index++];
+  for (Value& entry : entries.GetArray()) {
+    PlannedEntry& p = plan[index++];
     if (p.failed || p.method == "GET") continue;
-    ++writes_planned;
     Value& resource = entry["resource"];
     rewrite(resource);
     rapidjson::Document copy;
@@ -1481,10 +1465,41 @@ Response Facade::BundleNow(const Request& request) {
     p.write.index = IndexOf(p.type, copy);
     p.write.json = StripMetaVersion(copy, p.id);
   }
+  return std::nullopt;
+}
+
+void Facade::Bundle(const Request& request, Responder respond) {
+  // Transactions plan against the store (conditional updates) before they write: a server thread
+  // waits for them, which the pool is sized for.
+  respond(BundleNow(request));
+}
+
+Response Facade::BundleNow(const Request& request) {
+  auto doc = fhir::ParseJson(request.body);
+  if (!doc.ok()) return Outcome(400, "invalid", "the body is not JSON: " + doc.status().message());
+  rapidjson::Document& bundle = **doc;
+  const std::string kind = Str(bundle, "type");
+  if (Str(bundle, "resourceType") != "Bundle" || (kind != "transaction" && kind != "batch")) {
+    return Outcome(400, "invalid", "POST to the base takes a transaction or batch Bundle", "Bundle.type");
+  }
+  StoreLookup lookup(*store_);
+  Issues issues = validator_->Validate(bundle, nullptr, lookup.get());
+  if (issues.HasErrors() && kind == "transaction") {
+    ++validation_failures_;
+    return FromIssues(422, issues);
+  }
+  auto entries = bundle.FindMember("entry");
+  if (entries == bundle.MemberEnd() || !entries->value.IsArray()) {
+    return Outcome(400, "required", "the Bundle has no entries", "Bundle.entry");
+  }
+  std::vector<PlannedEntry> plan;
+  if (std::optional<Response> failure = PlanEntries(bundle, entries->value, plan, nullptr)) return *failure;
+  size_t writes_planned = 0;
+  for (const PlannedEntry& p : plan) writes_planned += !p.failed && p.method != "GET";
   // Routed like single writes; the workers are woken once the record is committed.
-  auto submit = [&](std::vector<Planned*> group) -> Result<store::AppendOutcome> {
+  auto submit = [&](std::vector<PlannedEntry*> group) -> Result<store::AppendOutcome> {
     std::vector<store::ResourceWrite> writes;
-    for (Planned* p : group) writes.push_back(p->write);
+    for (PlannedEntry* p : group) writes.push_back(p->write);
     std::vector<std::string> destinations;
     store::InboundRecord record = Record("POST Bundle " + kind, request, group.size() == writes_planned ? request.body : std::string(),
                                          std::move(writes), destinations);
@@ -1541,11 +1556,11 @@ Response Facade::BundleNow(const Request& request) {
     return std::string("500 Internal Server Error");
   };
   if (kind == "transaction") {
-    for (const Planned& p : plan) {
+    for (const PlannedEntry& p : plan) {
       if (p.failed) return p.error;  // all or nothing
     }
-    std::vector<Planned*> all;
-    for (Planned& p : plan) {
+    std::vector<PlannedEntry*> all;
+    for (PlannedEntry& p : plan) {
       if (p.method != "GET") all.push_back(&p);
     }
     auto outcome = all.empty() ? Result<store::AppendOutcome>(store::AppendOutcome{}) : submit(all);
@@ -1567,7 +1582,7 @@ Response Facade::BundleNow(const Request& request) {
     }
     // In the order of the request; the GETs read what the transaction wrote (FHIR processes them last).
     size_t written = 0;
-    for (const Planned& p : plan) {
+    for (const PlannedEntry& p : plan) {
       if (p.method == "GET") {
         entry_read(p.url);
       } else if (written < outcome->resources.size()) {
@@ -1576,7 +1591,7 @@ Response Facade::BundleNow(const Request& request) {
       }
     }
   } else {
-    for (Planned& p : plan) {
+    for (PlannedEntry& p : plan) {
       if (p.method == "GET") {
         entry_read(p.url);
         continue;
@@ -1603,6 +1618,132 @@ Response Facade::BundleNow(const Request& request) {
   }
   response.AddMember("entry", out_entries, a);
   return {200, "application/fhir+json", {}, fhir::ToJson(response)};
+}
+
+// A clinic's CSV export, laid out as mappings/csv/{layout}.json says: every row converted to its
+// transaction Bundle and validated (the per-kg limits against weights in the store too). One error
+// anywhere and nothing is stored: a 422 lists every row's issues, so the clinic mends the file and
+// sends it whole again. Otherwise every row's writes go to the store in one transaction with the file
+// itself, routed like REST writes. Rows plan their conditional updates against each other (a
+// patient on many rows is one resource) and the identifiers come from the row's content, so the same
+// file sent again changes nothing.
+Response Facade::ImportCsv(const std::string& layout, const Request& request) {
+  const mapping::CsvPlan* plan = converter_ ? converter_->CsvPlanById(layout) : nullptr;
+  if (plan == nullptr) {
+    std::string known;
+    if (converter_) {
+      for (const auto& p : converter_->csv_plans()) known += (known.empty() ? "" : ", ") + p->id;
+    }
+    return Outcome(404, "not-found", "no CSV layout '" + ValidUtf8(layout) + "' in mappings/csv/ (there are: " + known + ")");
+  }
+  mapping::ConvertOptions options;
+  const std::string* content_type = request.Header("content-type");
+  std::vector<std::string> params = SplitList(content_type != nullptr ? *content_type : "", ';');
+  std::string media = params.empty() ? "" : params[0];
+  std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (media != "text/csv" && media != "application/csv" && media != "text/plain") {
+    return Outcome(415, "not-supported", "send the export as text/csv (Content-Type), with its charset when not UTF-8");
+  }
+  for (size_t i = 1; i < params.size(); ++i) {
+    if (params[i].size() > 8 && strncasecmp(params[i].c_str(), "charset=", 8) == 0) {
+      options.charset = params[i].substr(8);
+      if (options.charset.size() >= 2 && options.charset.front() == '"' && options.charset.back() == '"') {
+        options.charset = options.charset.substr(1, options.charset.size() - 2);
+      }
+    }
+  }
+  if (const std::string* coding = request.Header("content-encoding"); coding != nullptr && !coding->empty() && *coding != "identity") {
+    return Outcome(415, "not-supported", "Content-Encoding " + *coding + " is not taken: send the file as it is");
+  }
+  // Convert and validate every row before anything is written; the issues name row, line and column
+  // (the converter's) or row and line with a FHIRPath into the row's Bundle (the validator's), the
+  // Bundle `convert --from csv` prints for that row.
+  constexpr size_t kMaxListed = 200;
+  StoreLookup lookup(*store_);
+  std::vector<std::unique_ptr<rapidjson::Document>> bundles;
+  Issues issues;
+  size_t listed = 0, unlisted = 0, rows = 0, rows_with_errors = 0;
+  Status read = converter_->CsvToFhir(request.body, *plan, options, [&](mapping::CsvRowResult& row) {
+    ++rows;
+    Issues found = std::move(row.issues);
+    // A row the converter found errors in is not validated too: what its bad cells left out would
+    // be reported again as missing elements.
+    if (row.bundle && !found.HasErrors()) {
+      Issues validation = validator_->Validate(*row.bundle, nullptr, lookup.get());
+      for (const Issue& issue : validation.items()) found.Add(issue);
+    }
+    const std::string where = "row " + std::to_string(row.row) + " (line " + std::to_string(row.line) + ")";
+    for (const Issue& issue : found.items()) {
+      if (listed == kMaxListed) {
+        ++unlisted;
+        continue;
+      }
+      ++listed;
+      const bool csv_location = issue.location.ToString().rfind("row ", 0) == 0;
+      issues.Add({issue.severity, issue.code, csv_location ? Location() : issue.location,
+                  (csv_location ? issue.location.ToString() : where) + ": " + issue.text});
+    }
+    if (found.HasErrors() || !row.bundle) {
+      ++rows_with_errors;
+    } else {
+      bundles.push_back(std::move(row.bundle));
+    }
+  });
+  if (!read.ok()) {
+    const bool unsupported = read.code() == StatusCode::kUnsupported;
+    return Outcome(unsupported ? 415 : 400, unsupported ? "not-supported" : "invalid", read.message());
+  }
+  if (unlisted > 0) {
+    issues.Add({Severity::kInformation, "informational", Location(), std::to_string(unlisted) + " more issues not listed"});
+  }
+  if (rows_with_errors > 0) {
+    ++validation_failures_;
+    issues.Add({Severity::kInformation, "informational", Location(),
+                std::to_string(rows_with_errors) + " of " + std::to_string(rows) + " rows have errors: nothing was stored"});
+    return FromIssues(422, issues);
+  }
+  // Plan every row's Bundle as a transaction would, the rows sharing their conditional updates.
+  std::map<std::string, std::string> identities;
+  std::vector<store::ResourceWrite> writes;
+  for (size_t i = 0; i < bundles.size(); ++i) {
+    rapidjson::Document& bundle = *bundles[i];
+    std::vector<PlannedEntry> planned;
+    if (std::optional<Response> failure = PlanEntries(bundle, bundle["entry"], planned, &identities)) return *failure;
+    for (PlannedEntry& p : planned) {
+      if (p.failed) {
+        auto body = fhir::ParseJson(p.error.body);
+        std::string text = body.ok() ? fhir::StringMember((**body)["issue"][0]["details"], "text") : std::string();
+        return Outcome(p.error.status, "processing", "data row " + std::to_string(i + 1) + ": " + text);
+      }
+      writes.push_back(std::move(p.write));
+    }
+  }
+  if (writes.empty()) {
+    issues.Add({Severity::kInformation, "informational", Location(), "the file has no data rows: nothing was stored"});
+    return {200, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
+  }
+  std::vector<std::string> destinations;
+  auto outcome = store_->AppendAndWait(Record("POST CSV " + layout, request, request.body, std::move(writes), destinations));
+  if (!outcome.ok()) return StoreFailure(outcome.status());
+  if (outcome->rolled_back) {
+    return Outcome(409, "conflict", "a resource of the file changed while it was stored; send the file again");
+  }
+  if (!destinations.empty() && queued_) queued_(destinations);
+  size_t created = 0, updated = 0, unchanged = 0;
+  {
+    std::lock_guard lock(metrics_mutex_);
+    for (const auto& r : outcome->resources) {
+      ++written_[r.type];
+      created += r.outcome == store::ResourceOutcome::kCreated;
+      updated += r.outcome == store::ResourceOutcome::kUpdated;
+      unchanged += r.outcome == store::ResourceOutcome::kUnchanged || r.outcome == store::ResourceOutcome::kExisting;
+    }
+  }
+  if (PreferredReturn(request) == Returned::kMinimal) return {200, "application/fhir+json", {}, ""};
+  issues.Add({Severity::kInformation, "informational", Location(),
+              "stored " + std::to_string(rows) + (rows == 1 ? " row" : " rows") + " of layout " + layout + ": " + std::to_string(created) +
+                  " resources created, " + std::to_string(updated) + " updated, " + std::to_string(unchanged) + " unchanged"});
+  return {200, "application/fhir+json", {}, fhir::OperationOutcomeJson(issues)};
 }
 
 Response Facade::ReadEntry(const std::string& url) {

@@ -12,7 +12,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/issue.h"
 #include "fhir/json.h"
@@ -83,7 +85,22 @@ class Facade : public std::enable_shared_from_this<Facade> {
              const std::string& match_identifier, const Request& request, Responder respond);
   Response Validate(const std::string& type, const Request& request);
   Response ConvertData(const Request& request);
+  // One entry of a transaction or batch Bundle, planned before anything is written.
+  struct PlannedEntry {
+    std::string type, id, full_url, method, url;  // url: of a GET, read after the writes
+    store::ResourceWrite write;
+    Response error;
+    bool failed = false;
+  };
+  // Plans the entries of `bundle`; `identities` ("Type?system|value" -> id), when given, carries the
+  // conditional updates planned so far across the Bundles of one write (a CSV file's rows). A store
+  // failure is the answer returned.
+  std::optional<Response> PlanEntries(rapidjson::Document& bundle, rapidjson::Value& entries, std::vector<PlannedEntry>& plan,
+                                      std::map<std::string, std::string>* identities);
   void Bundle(const Request& request, Responder respond);
+  // POST /csv/{layout}: a clinic's CSV export, every row converted, validated and stored in one
+  // transaction (all rows or none), routed like REST writes.
+  Response ImportCsv(const std::string& layout, const Request& request);
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();

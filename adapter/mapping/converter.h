@@ -128,6 +128,7 @@ struct CsvPlan;  // mapping/csv.h
 // located as "row 12 column pain_score".
 struct CsvRowResult {
   size_t row = 0;          // 1-based data row (the header is row 0)
+  size_t line = 0;         // the line of the file the row starts on (1-based; quoted fields may span lines)
   size_t bytes_done = 0;   // input consumed so far, for progress
   std::unique_ptr<rapidjson::Document> bundle;
   Issues issues;
@@ -136,6 +137,7 @@ struct CsvRowResult {
 struct ConvertOptions {
   std::string default_timezone = "+00:00";
   std::string message_type;  // "RDE^O11": convert with this type's plan whatever MSH-9 says
+  std::string charset;       // CSV: the input's character set (iconv name), over the layout's
 };
 
 struct Conversion {
@@ -161,6 +163,7 @@ class Converter {
   Status CsvToFhir(std::string_view text, const CsvPlan& plan, const ConvertOptions& options,
                    const std::function<void(CsvRowResult&)>& sink) const;
   const CsvPlan* CsvPlanById(std::string_view id) const;
+  const std::vector<std::shared_ptr<CsvPlan>>& csv_plans() const { return csv_plans_; }
 
   const MessagePlan* PlanFor(std::string_view message_type) const;
   const MessagePlan* PlanById(std::string_view id) const;

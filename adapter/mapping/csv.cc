@@ -1,18 +1,28 @@
 #include "mapping/csv.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <set>
 
 #include "common/file.h"
 #include "fhir/json.h"
-#include "hl7v2/charset.h"
+#include "common/utf8.h"
 #include "mapping/datatypes.h"
 #include "mapping/mapping_file.h"
 
 namespace ketamine::mapping {
 namespace {
+
+// "UTF-8", "utf8", ...: no conversion needed.
+bool IsUtf8Name(std::string_view name) {
+  std::string n;
+  for (char c : name) {
+    if (c != '-' && c != '_') n += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return n == "UTF8";
+}
 
 using rapidjson::Value;
 
@@ -79,7 +89,7 @@ class CsvPlanReader {
   }
 
   Result<CsvPlan> Read(const Value& d, const Vocabulary& vocabulary) const {
-    static const std::set<std::string> kKeys = {"id", "description", "delimiter", "resources"};
+    static const std::set<std::string> kKeys = {"id", "description", "delimiter", "charset", "resources"};
     if (!d.IsObject()) return Bad("(top)", "must be an object");
     for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
       if (!kKeys.count(it->name.GetString())) return Bad(it->name.GetString(), "unknown key", it->name.GetString());
@@ -93,6 +103,10 @@ class CsvPlanReader {
       return Bad("delimiter", "is one character other than a quote or line break", delimiter);
     }
     if (!delimiter.empty()) plan.delimiter = delimiter[0];
+    plan.charset = Str(d, "charset");
+    if (!plan.charset.empty() && !IconvToUtf8("", plan.charset).ok()) {
+      return Bad("charset", "is a character set glibc's iconv knows (UTF-8, WINDOWS-1252, ISO-8859-1, ...)", plan.charset);
+    }
     auto resources = d.FindMember("resources");
     if (resources == d.MemberEnd() || !resources->value.IsArray() || resources->value.Empty()) {
       return Bad("resources", "is a non-empty array");
@@ -286,9 +300,19 @@ const CsvPlan* Converter::CsvPlanById(std::string_view id) const {
 
 Status Converter::CsvToFhir(std::string_view input, const CsvPlan& plan, const ConvertOptions& options,
                             const std::function<void(CsvRowResult&)>& sink) const {
-  // FHIR JSON is UTF-8: other encodings are refused, never passed through as broken JSON.
-  if (Status utf8 = hl7v2::ValidateUtf8(input); !utf8.ok()) {
-    return InvalidInput("the CSV input is not UTF-8 (" + utf8.message() + "); export it as UTF-8");
+  // FHIR JSON is UTF-8: a file in another character set is converted when it is named (the request's,
+  // else the layout's), otherwise refused, never passed through as broken JSON.
+  const std::string& charset = !options.charset.empty() ? options.charset : plan.charset;
+  std::string converted;
+  if (!charset.empty() && !IsUtf8Name(charset)) {
+    auto utf8 = IconvToUtf8(input, charset);
+    if (!utf8.ok()) return Status(utf8.status().code(), "the CSV input: " + utf8.status().message());
+    converted = std::move(*utf8);
+    input = converted;
+  } else if (size_t bad = FirstInvalidUtf8(input); bad != std::string_view::npos) {
+    const size_t line = 1 + static_cast<size_t>(std::count(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(bad), '\n'));
+    return InvalidInput("line " + std::to_string(line) + " of the CSV input is not UTF-8 (byte " + std::to_string(bad) +
+                        "): export it as UTF-8 or name its character set (such as WINDOWS-1252)");
   }
   CsvReader reader(input, plan.delimiter, plan.max_field_bytes);
   std::vector<std::string> header, row;
@@ -315,6 +339,7 @@ Status Converter::CsvToFhir(std::string_view input, const CsvPlan& plan, const C
   while (reader.Next(row, error)) {
     CsvRowResult result;
     result.row = ++row_number;
+    result.line = reader.line();
     result.bytes_done = reader.offset();
     const std::string where_row = "row " + std::to_string(row_number) + " (line " + std::to_string(reader.line()) + ")";
     if (!error.empty()) {
@@ -476,6 +501,15 @@ Status Converter::CsvToFhir(std::string_view input, const CsvPlan& plan, const C
       entries.PushBack(entry, alloc);
     }
     bundle.AddMember("entry", entries, alloc);
+    // A column that several resources read (the time of each Observation) is reported once.
+    Issues unique;
+    for (const Issue& issue : result.issues.items()) {
+      const bool seen = std::any_of(unique.items().begin(), unique.items().end(), [&](const Issue& u) {
+        return u.location.ToString() == issue.location.ToString() && u.text == issue.text;
+      });
+      if (!seen) unique.Add(issue);
+    }
+    result.issues = std::move(unique);
     sink(result);
   }
   if (!error.empty() && row_number == 0) return InvalidInput(error);

@@ -46,6 +46,7 @@ struct CsvResource {
 struct CsvPlan {
   std::string id;
   char delimiter = ',';
+  std::string charset;               // iconv name of the export's character set; "" = UTF-8
   std::vector<CsvResource> resources;
   std::vector<std::string> columns;  // every column the layout reads
   size_t max_field_bytes = 64 * 1024;

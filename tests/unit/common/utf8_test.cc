@@ -32,5 +32,27 @@ TEST(Utf8Test, EachByteThatStartsNoWellFormedSequenceBecomesOneReplacement) {
   }
 }
 
+TEST(Utf8Test, FirstInvalidByteIsFoundPastLongAsciiRuns) {
+  EXPECT_EQ(FirstInvalidUtf8("plain ASCII longer than eight bytes"), std::string_view::npos);
+  EXPECT_EQ(FirstInvalidUtf8("M\xC3\xBCller, Ren\xC3\xA9" "e and more ASCII"), std::string_view::npos);
+  EXPECT_EQ(FirstInvalidUtf8("0123456789abcdef\xFC"), 16u);
+  EXPECT_EQ(FirstInvalidUtf8("0123\xC3\xBC" "6789abcdefgh\xED\xA0\x80"), 18u);  // a surrogate after the fast path
+  EXPECT_EQ(FirstInvalidUtf8("ab\xE2\x82"), 2u);                                // cut short at the end
+}
+
+TEST(Utf8Test, OtherCharacterSetsAreConvertedByTheirIconvNames) {
+  auto latin1 = IconvToUtf8("M\xFCller", "ISO-8859-1");
+  ASSERT_TRUE(latin1.ok());
+  EXPECT_EQ(*latin1, "M\xC3\xBCller");
+  auto cp1252 = IconvToUtf8("\x80 12 \x93quoted\x94", "WINDOWS-1252");  // the euro sign and curly quotes
+  ASSERT_TRUE(cp1252.ok());
+  EXPECT_EQ(*cp1252, "\xE2\x82\xAC 12 \xE2\x80\x9Cquoted\xE2\x80\x9D");
+  auto unknown = IconvToUtf8("x", "KLINGON-8");
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnsupported);
+  auto bad = IconvToUtf8("ok \x81", "WINDOWS-1252");  // 0x81 is not in code page 1252
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(bad.status().message().find("byte 3 "), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ketamine

@@ -87,6 +87,8 @@ TEST(CharsetTest, InvalidUtf8WithoutACharsetIsAClearError) {
   EXPECT_FALSE(ValidateUtf8("\xC3").ok());
   EXPECT_FALSE(ValidateUtf8("a\xF6\xA5\xA5\xA5").ok());  // beyond U+10FFFF
   EXPECT_FALSE(ValidateUtf8("a\xC0\x80").ok());          // overlong
+  EXPECT_FALSE(ValidateUtf8("a\xED\xA0\x80").ok());      // a UTF-16 surrogate
+  EXPECT_NE(ValidateUtf8("0123456789abcdef\xFF").message().find("byte 16 "), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,144 @@
+// A clinic's CSV export sent to a real `ketamine-gateway serve` (POST /csv/{layout}): every row
+// converted, validated and stored in one transaction with the file, searchable at /fhir and routed to a
+// real FHIR server (Medplum's FhirRouter); the same file again changes nothing; a file with bad rows
+// stores nothing and names every row, line and column; other character sets when named.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { medplumErrors } from './peers.mjs';
+import { freshDataDir, startGateway, until } from './gateway.mjs';
+import { startFhirServer } from './fhir_server.mjs';
+
+const profilesDir = process.env.KGW_PROFILES_DIR;
+const csvFile = path.join(process.env.KGW_TEST_DATA_DIR, '..', 'csv', 'pain-vitals-1.csv');
+const HEADER = 'mrn,family_name,given_name,recorded_at,phase,pain_score,heart_rate,spo2,systolic,diastolic,resp_rate\n';
+
+let gw;
+let fhir;
+before(async () => {
+  fhir = await startFhirServer();
+  const dataDir = freshDataDir('kgw-csv-');
+  writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({
+    seed_examples: true, profiles_dir: profilesDir,
+    routing: {
+      destinations: {
+        registry: { type: 'fhir', url: fhir.base, timeout_ms: 2000, initial_backoff_ms: 50, max_backoff_ms: 400 },
+      },
+      routes: [{ name: 'observations-to-the-registry', match: { resource_type: ['Observation'] }, destinations: ['registry'] }],
+    },
+  }));
+  gw = await startGateway({ dataDir, args: ['--config', path.join(dataDir, 'config.json')] });
+});
+after(async () => {
+  await gw.stop();
+  gw.cleanup();
+  await fhir.close();
+});
+
+async function upload(body, { layout = 'pain-vitals', type = 'text/csv', method = 'POST', headers = {} } = {}) {
+  const r = await fetch(`http://127.0.0.1:${gw.httpPort}/csv/${layout}`, {
+    method, headers: { 'Content-Type': type, ...headers }, body: method === 'GET' ? undefined : body,
+  });
+  const text = await r.text();
+  return { status: r.status, text, json: text ? JSON.parse(text) : undefined };
+}
+const fhirGet = async (url) => (await fetch(`${gw.fhirBase}${url}`)).json();
+const texts = (outcome) => outcome.issue.map((i) => i.details.text);
+
+test('a clinic export is stored whole, searchable, valid for Medplum and routed to the registry', async () => {
+  const csv = readFileSync(csvFile);
+  const r = await upload(csv);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(medplumErrors(r.json), []);
+  const summary = texts(r.json).at(-1);
+  assert.match(summary, /^stored 5 rows of layout pain-vitals: (\d+) resources created, 0 updated, (\d+) unchanged$/);
+  // MRN-40021 is on three rows and MRN-40033 on two: one Patient each, found by the MRN.
+  const patients = await fhirGet('/Patient?identifier=urn:ketamine-gateway:assigner:RIVERSIDE_PAIN%7CMRN-40021');
+  assert.equal(patients.total, 1);
+  const patientId = patients.entry[0].resource.id;
+  const pain = await fhirGet(`/Observation?patient=${patientId}&code=http://loinc.org%7C72514-3`);
+  const byTime = pain.entry.map((e) => e.resource).sort((a, b) => a.effectiveDateTime.localeCompare(b.effectiveDateTime));
+  assert.deepEqual(byTime.map((o) => [o.effectiveDateTime, o.valueInteger]),
+    [['2026-11-23T08:55:00+00:00', 8], ['2026-11-23T13:15:00+00:00', 4]]);
+  for (const e of pain.entry) assert.deepEqual(medplumErrors(e.resource), [], JSON.stringify(e.resource));
+  // Every Observation of the file went to the registry, each once, and passes Medplum there too.
+  const stored = await fhirGet('/Observation?_count=500');
+  const fromFile = stored.entry.filter((e) => e.resource.identifier?.[0]?.system === 'urn:ketamine-gateway:csv:pain-vitals');
+  assert.equal(fromFile.length, Number(summary.match(/(\d+) resources created/)[1]) - 2);  // less the two Patients
+  const registry = async () => (await fhir.search('Observation', '_count=500')).entry ?? [];
+  assert.ok(await until(async () => (await registry()).length === fromFile.length), 'the Observations reached the FHIR server');
+  for (const e of await registry()) assert.deepEqual(medplumErrors(e.resource), []);
+});
+
+test('the same file again changes nothing', async () => {
+  const csv = readFileSync(csvFile);
+  const before = (await fhirGet('/Observation?_summary=count')).total;
+  const r = await upload(csv);
+  assert.equal(r.status, 200, r.text);
+  assert.match(texts(r.json).at(-1), /: 0 resources created, 0 updated, \d+ unchanged$/);
+  assert.equal((await fhirGet('/Observation?_summary=count')).total, before);
+});
+
+test('bad rows: nothing stored, every problem named by row, line and column or FHIRPath', async () => {
+  const before = (await fhirGet('/Observation?_summary=count')).total;
+  const csv = HEADER +
+    'MRN-50001,Row,One,2026-11-24 09:00,before,6,80,98,130,80,14\n' +   // good, but stored only with the rest
+    'MRN-50001,Row,Two,2026-11-24 10:00,during,14,80,98,130,80,14\n' +  // pain 14: the profile's 0-10
+    'MRN-50001,Row,Three,yesterday,after,x,80,98,130,80,14\n' +         // converter errors, not validated further
+    ',Row,Four,2026-11-24 11:00,after,3,,,,,\n';                        // no MRN
+  const r = await upload(csv);
+  assert.equal(r.status, 422, r.text);
+  assert.deepEqual(medplumErrors(r.json), []);
+  const issues = r.json.issue;
+  const row2 = issues.find((i) => i.details.text.startsWith('row 2 (line 3): '));
+  assert.ok(row2, JSON.stringify(issues));
+  assert.match(row2.expression[0], /^Bundle\.entry\[\d+\]\.resource\.valueInteger$/);
+  const row3 = issues.filter((i) => i.details.text.startsWith('row 3 (line 4) column '));
+  assert.deepEqual(row3.map((i) => i.details.text.split(':')[0]).sort(),
+    ['row 3 (line 4) column pain_score', 'row 3 (line 4) column recorded_at']);  // the time once, not per resource
+  assert.ok(!issues.some((i) => i.details.text.startsWith('row 3 (line 4): ')), 'no follow-on validation issues');
+  assert.ok(issues.some((i) => i.details.text.startsWith('row 4 (line 5) column mrn: ')));
+  assert.equal(texts(r.json).at(-1), '3 of 4 rows have errors: nothing was stored');
+  assert.equal((await fhirGet('/Observation?_summary=count')).total, before);
+  assert.equal((await fhirGet('/Patient?identifier=MRN-50001')).total, 0);
+});
+
+test('a file in another character set is converted when its charset is named, refused otherwise', async () => {
+  const latin1 = Buffer.concat([Buffer.from(HEADER), Buffer.from('MRN-50002,M\xfcller,Ren\xe9e,2026-11-24 09:00,before,5,,,,,\n', 'latin1')]);
+  const refused = await upload(latin1);
+  assert.equal(refused.status, 400);
+  assert.match(texts(refused.json)[0], /^line 2 of the CSV input is not UTF-8 \(byte \d+\)/);
+  const stored = await upload(latin1, { type: 'text/csv; charset=windows-1252' });
+  assert.equal(stored.status, 200, stored.text);
+  const patient = (await fhirGet('/Patient?identifier=MRN-50002')).entry[0].resource;
+  assert.deepEqual(patient.name[0], { family: 'Müller', given: ['Renée'] });
+  const unknown = await upload(latin1, { type: 'text/csv; charset=klingon-8' });
+  assert.equal(unknown.status, 415);
+});
+
+test('what is not a CSV export of a known layout is refused with the right status', async () => {
+  const csv = readFileSync(csvFile);
+  const layout = await upload(csv, { layout: 'no-such-layout' });
+  assert.equal(layout.status, 404);
+  assert.match(texts(layout.json)[0], /there are: pain-vitals/);
+  assert.equal((await upload(csv, { type: 'application/fhir+json' })).status, 415);
+  assert.equal((await upload(csv, { headers: { 'Content-Encoding': 'gzip' } })).status, 415);
+  assert.equal((await upload('', { method: 'GET' })).status, 405);
+  const header = await upload('mrn,family_name\nMRN-1,X\n');
+  assert.equal(header.status, 400);
+  assert.match(texts(header.json)[0], /lacks column\(s\) .*pain_score/);
+  assert.equal((await upload('')).status, 400);
+  const quote = await upload(HEADER + 'MRN-50003,"unterminated,X,2026-11-24 09:00,before,5,,,,,\n');
+  assert.equal(quote.status, 422);
+  assert.match(texts(quote.json)[0], /^row 1 \(line 2\): a quoted field is not closed/);
+  const empty = await upload(HEADER);
+  assert.equal(empty.status, 200);
+  assert.equal(texts(empty.json).at(-1), 'the file has no data rows: nothing was stored');
+});
+
+test('Prefer: return=minimal gives an empty 200', async () => {
+  const r = await upload(readFileSync(csvFile), { headers: { Prefer: 'return=minimal' } });
+  assert.equal(r.status, 200);
+  assert.equal(r.text, '');
+});
