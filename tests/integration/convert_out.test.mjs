@@ -216,6 +216,25 @@ test('CSV errors name row and column; a missing column is refused up front', () 
   }
 });
 
+test('CSV in another character set: converted with --charset, refused with its line without', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kgw-csv-'));
+  try {
+    const header = 'mrn,family_name,given_name,recorded_at,phase,pain_score,heart_rate,spo2,systolic,diastolic,resp_rate\n';
+    const file = path.join(dir, 'excel.csv');
+    writeFileSync(file, Buffer.concat([Buffer.from(header), Buffer.from('MRN-7,Pe\xf1a,Ren\xe9e,2026-11-23 08:55,before,5,,,,,\n', 'latin1')]));
+    const refused = csv(file);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /line 2 of the CSV input is not UTF-8/);
+    const r = csv(file, ['--charset', 'WINDOWS-1252']);
+    assert.equal(r.status, 0, r.stderr);
+    const patient = JSON.parse(r.stdout.split('\n')[0]).entry[0].resource;
+    assert.deepEqual(patient.name[0], { family: 'Peña', given: ['Renée'] });
+    assert.equal(csv(file, ['--charset', 'KLINGON-8']).status, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('progress is shown for a large input when asked (on a terminal it is automatic)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'kgw-progress-'));
   try {

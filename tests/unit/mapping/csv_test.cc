@@ -103,5 +103,46 @@ TEST_F(CsvLayoutTest, ASiteLayoutWithSemicolonsAndUsDates) {
   EXPECT_EQ(bundles[1].find("Observation"), std::string::npos) << "no score, no Observation";
 }
 
+TEST_F(CsvLayoutTest, ALayoutNamesItsCharacterSetAndTheRequestOverridesIt) {
+  const std::string layout = R"({"id": "latin", "charset": "ISO-8859-1", "resources": [
+    {"name": "patient", "resourceType": "Patient", "identity": {"system": "urn:site", "column": "id"},
+     "fields": [{"to": "identifier[0].value", "column": "id"}, {"to": "name[0].family", "column": "family"}]}]})";
+  auto site = Site("latin.json", layout);
+  auto loaded = Converter::Load({KETAMINE_MAPPINGS_DIR, site});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  const CsvPlan* plan = (*loaded)->CsvPlanById("latin");
+  ASSERT_NE(plan, nullptr);
+  auto family = [&](std::string_view text, const std::string& charset) {
+    ConvertOptions options;
+    options.charset = charset;
+    std::string name;
+    Status status = (*loaded)->CsvToFhir(text, *plan, options, [&](CsvRowResult& row) {
+      name = (*row.bundle)["entry"][0]["resource"]["name"][0]["family"].GetString();
+    });
+    return status.ok() ? name : "error: " + status.message();
+  };
+  EXPECT_EQ(family("id,family\nP1,M\xFCller\n", ""), "M\xC3\xBCller");          // the layout's ISO-8859-1
+  EXPECT_EQ(family("id,family\nP1,M\xC3\xBCller\n", "utf-8"), "M\xC3\xBCller");  // the request says UTF-8
+  EXPECT_EQ(family("id,family\nP1,\x80\n", "WINDOWS-1252"), "\xE2\x82\xAC");     // the euro sign
+  EXPECT_EQ(family("id,family\nP1,\x81\n", "WINDOWS-1252"), "error: the CSV input: byte 13 is not valid WINDOWS-1252");
+
+  auto unknown = Site("unknown.json", R"({"id": "u", "charset": "KLINGON-8", "resources": [
+    {"name": "p", "resourceType": "Patient", "fields": [{"to": "id", "column": "id"}]}]})");
+  auto refused = Converter::Load({KETAMINE_MAPPINGS_DIR, unknown});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("unknown.json line 1: charset: is a character set glibc's iconv knows"),
+            std::string::npos)
+      << refused.status().message();
+}
+
+TEST_F(CsvLayoutTest, TextThatIsNotUtf8IsRefusedWithItsLine) {
+  auto loaded = Converter::Load({KETAMINE_MAPPINGS_DIR});
+  ASSERT_TRUE(loaded.ok());
+  Status status = (*loaded)->CsvToFhir("mrn,family_name\nMRN-1,Doe\nMRN-2,M\xFCller\n", *(*loaded)->CsvPlanById("pain-vitals"),
+                                       {}, [](CsvRowResult&) {});
+  EXPECT_EQ(status.message(), "line 3 of the CSV input is not UTF-8 (byte 33): export it as UTF-8 or name its character set "
+                              "(such as WINDOWS-1252)");
+}
+
 }  // namespace
 }  // namespace ketamine::mapping
