@@ -235,16 +235,55 @@ Response NotModified(Response read, const Request& request) {
   return {304, "", {{"ETag", etag}, {"Last-Modified", header("Last-Modified")}}, ""};
 }
 
-// What _summary=data and _elements leave of a resource: without its narrative, or only the named
-// top-level elements (with resourceType, id and meta); marked as a subset (FHIR R4 search 3.1.1.5.8).
+// What _summary and _elements leave of a resource: without its narrative (data), only what the base
+// definition marks as summary (true: recursively through the backbone elements kept) or only the
+// narrative (text), the type's mandatory elements kept either way so that the subset still
+// validates; or only the named top-level elements (with resourceType, id and meta). Marked as a
+// subset (FHIR R4 search 3.1.1.5.8).
 struct Subset {
+  enum class Summary { kAll, kTrue, kText };
   bool without_text = false;
+  Summary summary = Summary::kAll;
+  const profiles::Model* model = nullptr;       // for kTrue and kText
   std::set<std::string, std::less<>> elements;  // _elements; empty: all
-  bool any() const { return without_text || !elements.empty(); }
+  bool any() const { return without_text || summary != Summary::kAll || !elements.empty(); }
 };
+
+// Keeps the members of `object` (of element `def`) that a summary keeps: summary or mandatory ones
+// (text: mandatory ones and the narrative); "_x" (a primitive's id and extensions) goes with "x".
+void KeepSummary(Value& object, const profiles::ElementDef& def, Subset::Summary summary, bool top) {
+  const auto& properties = def.Properties();
+  for (auto it = object.MemberBegin(); it != object.MemberEnd();) {
+    std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (top && (name == "resourceType" || name == "id" || name == "meta")) {
+      ++it;
+      continue;
+    }
+    if (name.size() > 1 && name[0] == '_') name.remove_prefix(1);
+    auto property = properties.find(name);
+    const profiles::ElementDef* element = property == properties.end() ? nullptr : property->second.element;
+    bool kept = element != nullptr && (element->min > 0 || (summary == Subset::Summary::kTrue ? element->summary
+                                                                                                  : top && name == "text"));
+    if (kept && summary == Subset::Summary::kTrue && !element->Children().empty()) {  // a backbone element
+      if (it->value.IsObject()) KeepSummary(it->value, *element, summary, false);
+      if (it->value.IsArray()) {
+        for (Value& item : it->value.GetArray()) {
+          if (item.IsObject()) KeepSummary(item, *element, summary, false);
+        }
+      }
+    }
+    it = kept ? it + 1 : object.EraseMember(it);
+  }
+}
+
 void ApplySubset(Value& resource, const Subset& subset, rapidjson::Document::AllocatorType& alloc) {
   if (!subset.any()) return;
   if (subset.without_text) resource.RemoveMember("text");
+  if (subset.summary != Subset::Summary::kAll && subset.model != nullptr) {
+    if (const profiles::TypeDef* def = subset.model->FindType(fhir::StringMember(resource, "resourceType"))) {
+      KeepSummary(resource, def->root, subset.summary, true);
+    }
+  }
   if (!subset.elements.empty()) {
     for (auto it = resource.MemberBegin(); it != resource.MemberEnd();) {
       const std::string_view name(it->name.GetString(), it->name.GetStringLength());
@@ -864,7 +903,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
       } else if (value == "data") {
         subset.without_text = true;
       } else if (value == "true" || value == "text") {
-        ignore(raw_name, "_summary=" + value + " is not supported: whole resources are returned");
+        subset.summary = value == "true" ? Subset::Summary::kTrue : Subset::Summary::kText;
+        subset.model = &validator_->model();
       } else if (value != "false") {
         return Outcome(400, "invalid", "_summary must be true, text, data, count or false (got '" + value + "')",
                        "Bundle.link");
@@ -1027,7 +1067,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
     SetSearchMode(entry, "match", a);
     entries.PushBack(entry, a);
   }
-  const Subset included_subset{.without_text = subset.without_text, .elements = {}};  // _elements: the matches'
+  const Subset included_subset{.without_text = subset.without_text, .summary = subset.summary, .model = subset.model,
+                               .elements = {}};  // _elements: the matches'
   for (const std::string& reference : wanted) {
     const size_t slash = reference.find('/');
     auto included = store_->ReadResource(reference.substr(0, slash), reference.substr(slash + 1));

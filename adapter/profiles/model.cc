@@ -85,6 +85,7 @@ class ModelBuilder {
         element->name = element->choice ? last.substr(0, last.size() - 3) : last;
         element->path = name + "." + path;
         element->min = e.HasMember("min") && e["min"].IsUint() ? e["min"].GetUint() : 0;
+        element->summary = e.HasMember("summary") && e["summary"].IsBool() && e["summary"].GetBool();
         std::string max = e.HasMember("max") && e["max"].IsString() ? e["max"].GetString() : "1";
         if (max == "*") {
           element->max = kUnbounded;

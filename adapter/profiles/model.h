@@ -74,6 +74,7 @@ struct ElementDef {
   bool choice = false;
   uint32_t min = 0;
   uint32_t max = 1;
+  bool summary = false;  // isSummary: part of what _summary=true returns
   std::vector<std::string> type_codes;
   std::set<std::string> reference_targets;  // empty: any
   const ValueSetDef* binding = nullptr;     // required binding only

