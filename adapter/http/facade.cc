@@ -659,6 +659,9 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
   if (parts.size() == 1 && parts[0] == "metadata") {
     return respond(method == "GET" ? Metadata() : Outcome(405, "not-supported", "metadata is read with GET"));
   }
+  if (parts.size() == 1 && parts[0] == "_history") {
+    return respond(method == "GET" ? TypeHistory("", request) : Outcome(405, "not-supported", "history is read with GET"));
+  }
   if (parts.size() == 1 && parts[0] == "$convert-data") {
     return respond(method == "POST" ? ConvertData(request) : Outcome(405, "not-supported", "$convert-data takes POST"));
   }
@@ -674,8 +677,7 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
     return respond(method == "POST" ? Validate(type, request) : Outcome(405, "not-supported", "$validate takes POST"));
   }
   if (parts.size() == 2 && parts[1] == "_history") {  // an id never starts with "_"
-    return respond(Outcome(404, "not-supported", "the history of every " + type + " is not served; a resource's is at " +
-                                                     type + "/{id}/_history"));
+    return respond(method == "GET" ? TypeHistory(type, request) : Outcome(405, "not-supported", "history is read with GET"));
   }
   if (parts.size() == 2) {
     if (method == "GET") return respond(NotModified(Read(type, parts[1]), request));
@@ -731,7 +733,7 @@ Response Facade::Metadata() const {
     Value r(rapidjson::kObjectType);
     r.AddMember("type", Value(type.c_str(), a), a);
     Value interactions(rapidjson::kArrayType);
-    for (const char* code : {"read", "vread", "update", "history-instance", "create", "search-type"}) {
+    for (const char* code : {"read", "vread", "update", "history-instance", "history-type", "create", "search-type"}) {
       Value i(rapidjson::kObjectType);
       i.AddMember("code", Value(code, a), a);
       interactions.PushBack(i, a);
@@ -767,7 +769,7 @@ Response Facade::Metadata() const {
   }
   rest.AddMember("resource", resources, a);
   Value interactions(rapidjson::kArrayType);
-  for (const char* code : {"transaction", "batch"}) {
+  for (const char* code : {"transaction", "batch", "history-system"}) {
     Value i(rapidjson::kObjectType);
     i.AddMember("code", Value(code, a), a);
     interactions.PushBack(i, a);
@@ -815,43 +817,37 @@ Response Facade::ReadVersion(const std::string& type, const std::string& id, con
 // Every kept version, newest first (the store keeps what each update replaced), paged like a search.
 // Bundle.entry.request is PUT Type/id for every version: the store does not keep which interaction
 // made the first (a POST, or a PUT naming the id); response.status tells created (201) from updated.
-Response Facade::History(const std::string& type, const std::string& id, const Request& request) {
-  store::SearchRange page{.count = options_.default_count};
-  for (const auto& [name, value] : request.query) {
-    if (name != "_count" && name != "_offset") continue;
-    if (Status set = SetPage(name, value, options_.max_count, page); !set.ok()) {
-      return Outcome(400, "invalid", set.message(), "Bundle.link");
-    }
-  }
-  const size_t count = page.count, offset = page.offset;
-  auto versions = store_->ResourceVersions(type, id, 0);
-  if (!versions.ok()) return StoreFailure(versions.status());
-  if (versions->empty()) return Outcome(404, "not-found", type + "/" + id + " does not exist");
+namespace {
+
+// A history Bundle of a page of versions (each entry's request and response as FHIR's history
+// gives them), with the total when it is known and a next link when more follow; `here` is the
+// history's URL with the parameters every page keeps ("…/_history?" or "…/_history?_since=…&").
+Response HistoryBundle(const std::vector<store::StoredResource>& versions, std::optional<int64_t> total, bool more,
+                       const std::string& here, const store::SearchRange& page, const std::string& base_url) {
   rapidjson::Document bundle(rapidjson::kObjectType);
   auto& a = bundle.GetAllocator();
   bundle.AddMember("resourceType", "Bundle", a);
   bundle.AddMember("type", "history", a);
-  bundle.AddMember("total", static_cast<uint64_t>(versions->size()), a);
-  const std::string here = options_.base_url + "/" + type + "/" + id + "/_history";
+  if (total) bundle.AddMember("total", *total, a);
   auto link = [&](const char* relation, size_t at) {
     Value l(rapidjson::kObjectType);
     l.AddMember("relation", Value(relation, a), a);
-    l.AddMember("url", Value((here + "?_count=" + std::to_string(count) + "&_offset=" + std::to_string(at)).c_str(), a), a);
+    l.AddMember("url", Value((here + "_count=" + std::to_string(page.count) + "&_offset=" + std::to_string(at)).c_str(), a), a);
     return l;
   };
   Value links(rapidjson::kArrayType);
-  links.PushBack(link("self", offset), a);
-  if (count > 0 && offset + count < versions->size()) links.PushBack(link("next", offset + count), a);
+  links.PushBack(link("self", page.offset), a);
+  if (more) links.PushBack(link("next", page.offset + page.count), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
-  for (size_t i = offset; i < versions->size() && i - offset < count; ++i) {
-    const store::StoredResource& r = (*versions)[i];
+  for (const store::StoredResource& r : versions) {
     auto doc = fhir::ParseJson(r.json);
     if (!doc.ok()) continue;
-    Value entry = StoredEntry(**doc, r, options_.base_url + "/" + type + "/" + id, {}, a);
+    const std::string reference = r.type + "/" + r.id;
+    Value entry = StoredEntry(**doc, r, base_url + "/" + reference, {}, a);
     Value req(rapidjson::kObjectType);
     req.AddMember("method", "PUT", a);
-    req.AddMember("url", Value((type + "/" + id).c_str(), a), a);
+    req.AddMember("url", Value(reference.c_str(), a), a);
     entry.AddMember("request", req, a);
     Value res(rapidjson::kObjectType);
     res.AddMember("status", r.version == 1 ? "201" : "200", a);
@@ -862,6 +858,59 @@ Response Facade::History(const std::string& type, const std::string& id, const R
   }
   if (!entries.Empty()) bundle.AddMember("entry", entries, a);
   return {200, "application/fhir+json", {}, fhir::ToJson(bundle)};
+}
+
+}  // namespace
+
+Response Facade::History(const std::string& type, const std::string& id, const Request& request) {
+  store::SearchRange page{.count = options_.default_count};
+  for (const auto& [name, value] : request.query) {
+    if (name != "_count" && name != "_offset") continue;
+    if (Status set = SetPage(name, value, options_.max_count, page); !set.ok()) {
+      return Outcome(400, "invalid", set.message(), "Bundle.link");
+    }
+  }
+  auto versions = store_->ResourceVersions(type, id, 0);
+  if (!versions.ok()) return StoreFailure(versions.status());
+  if (versions->empty()) return Outcome(404, "not-found", type + "/" + id + " does not exist");
+  // A resource has few versions: all are read and paged here.
+  const size_t from = std::min(page.offset, versions->size());
+  const size_t to = std::min(versions->size(), from + page.count);
+  std::vector<store::StoredResource> shown(versions->begin() + static_cast<std::ptrdiff_t>(from),
+                                           versions->begin() + static_cast<std::ptrdiff_t>(to));
+  return HistoryBundle(shown, static_cast<int64_t>(versions->size()), to < versions->size(),
+                       options_.base_url + "/" + type + "/" + id + "/_history?", page, options_.base_url);
+}
+
+// The history of every resource of a type, or of every type (`type` empty): each kept version, newest
+// first, from `_since` on; what a client that follows changes asks for. `_at` and `_list` are refused
+// rather than ignored (ignoring them would answer another question).
+Response Facade::TypeHistory(const std::string& type, const Request& request) {
+  store::SearchRange page{.count = options_.default_count};
+  std::string since, since_text;
+  for (const auto& [name, value] : request.query) {
+    if (name == "_format" || name == "_pretty") continue;
+    if (name == "_count" || name == "_offset") {
+      if (Status set = SetPage(name, value, options_.max_count, page); !set.ok()) {
+        return Outcome(400, "invalid", set.message(), "Bundle.link");
+      }
+    } else if (name == "_since") {
+      auto bounds = value.empty() || std::isdigit(static_cast<unsigned char>(value[0])) == 0
+                        ? Result<std::vector<store::SearchCondition>>(InvalidInput("_since is an instant such as 2026-11-23T14:05:00Z (got '" + value + "')"))
+                        : LastUpdatedConditions("_since", value);
+      if (!bounds.ok()) return Outcome(400, "invalid", bounds.status().message(), "Bundle.link");
+      since = bounds->front().value;  // the first instant the value covers
+      since_text = value;
+    } else {
+      return Outcome(400, "not-supported", "history takes _since, _count and _offset ('" + name + "' is not supported)",
+                     "Bundle.link");
+    }
+  }
+  auto versions = store_->History(type, since, page);
+  if (!versions.ok()) return StoreFailure(versions.status());
+  const std::string here = options_.base_url + (type.empty() ? "" : "/" + type) + "/_history?" +
+                           (since_text.empty() ? "" : "_since=" + PercentEncode(since_text) + "&");
+  return HistoryBundle(versions->resources, versions->total, versions->more, here, page, options_.base_url);
 }
 
 Response Facade::Search(const std::string& type, const Request& request) {

@@ -73,6 +73,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   Response Read(const std::string& type, const std::string& id);
   Response ReadVersion(const std::string& type, const std::string& id, const std::string& version);
   Response History(const std::string& type, const std::string& id, const Request& request);
+  // GET {type}/_history and GET /_history (`type` empty).
+  Response TypeHistory(const std::string& type, const Request& request);
   // A Bundle entry's GET (search, read, vread, history), its URL relative to the base.
   Response ReadEntry(const std::string& url);
   Response Search(const std::string& type, const Request& request);

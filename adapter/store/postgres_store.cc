@@ -526,6 +526,25 @@ Result<std::vector<StoredResource>> PostgresStore::ResourceVersions(std::string_
   return out;
 }
 
+Result<SearchPage> PostgresStore::History(std::string_view type, std::string_view since, const SearchRange& range) {
+  std::lock_guard lock(reader_mutex_);
+  SearchPage page;
+  const std::vector<Param> binds{Text(type), Text(since)};
+  if (range.counted) {
+    KETAMINE_ASSIGN_OR_RETURN(ResultPtr total, reader_->Run("", internal::HistorySql(true, range, "").c_str(), binds));
+    page.total = GetInt(total.get(), 0, 0);
+  }
+  if (range.count == 0) return page;
+  const std::string sql = internal::HistorySql(false, range, " COLLATE \"C\"");
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr rows, reader_->Run("", sql.c_str(), binds));
+  const int found = PQntuples(rows.get());
+  page.more = static_cast<size_t>(found) > range.count;
+  for (int i = 0; i < found && static_cast<size_t>(i) < range.count; ++i) {
+    page.resources.push_back(ResourceFromRow(rows.get(), i, GetText(rows.get(), i, 0), GetText(rows.get(), i, 1), 2));
+  }
+  return page;
+}
+
 Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                                   const SearchRange& range) {
   std::string where = "r.type = $1";

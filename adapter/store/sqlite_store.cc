@@ -735,6 +735,32 @@ Result<std::vector<StoredResource>> SqliteStore::ResourceVersions(std::string_vi
   return out;
 }
 
+Result<SearchPage> SqliteStore::History(std::string_view type, std::string_view since, const SearchRange& range) {
+  std::lock_guard lock(reader_mutex_);
+  SearchPage page;
+  for (const bool count : {true, false}) {
+    if ((count && !range.counted) || (!count && range.count == 0)) continue;
+    const std::string sql = internal::HistorySql(count, range, "");
+    Statement select(reader_, sql.c_str());
+    if (!select.ok()) return SqlError(reader_, "prepare");
+    select.Text(1, type);
+    select.Text(2, since);
+    int rc;
+    while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+      if (count) {
+        page.total = sqlite3_column_int64(select.get(), 0);
+      } else if (page.resources.size() == range.count) {  // the row past the page
+        page.more = true;
+        break;
+      } else {
+        page.resources.push_back(ResourceFromRow(select, select.Column(0), select.Column(1), 2));
+      }
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(reader_, "history");
+  }
+  return page;
+}
+
 Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,
                                                 const SearchRange& range) {
   std::vector<std::string> binds{std::string(type)};

@@ -33,6 +33,7 @@ class SqliteStore : public MessageStore {
   Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) override;
   Result<int64_t> Count() override;
   Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
+  Result<SearchPage> History(std::string_view type, std::string_view since, const SearchRange& range) override;
   Result<std::vector<StoredResource>> ResourceVersions(std::string_view type, std::string_view id,
                                                        int64_t version) override;
   Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,

@@ -298,6 +298,59 @@ test('_include: what the matches reference comes along once, as include entries'
   assert.ok(patient.name && patient.birthDate, 'the included patient is whole');
 });
 
+test('type and system history: every version since a time, newest first, paged; read by fhir-kit-client', async () => {
+  const { Client } = await importPeer('fhir-kit-client');
+  const client = new Client({ baseUrl: base });
+  const start = new Date().toISOString();
+  await new Promise((r) => setTimeout(r, 5));
+  const practitioner = example('Practitioner-ketamine-prescriber.json');
+  practitioner.id = 'type-history-1';
+  delete practitioner.meta;  // a practitioner, not the ketamine prescriber profile that wants a DEA number
+  delete practitioner.identifier;  // the seeded prescriber's DEA number stays that one's alone
+  assert.equal((await call('PUT', '/Practitioner/type-history-1', practitioner)).status, 201);
+  assert.equal((await call('PUT', '/Practitioner/type-history-1', { ...practitioner, gender: 'other' })).status, 200);
+  const obs = example('Observation-heart-rate.json');
+  delete obs.id;
+  const made = await call('POST', '/Observation', obs);
+  assert.equal(made.status, 201);
+  // The type's history since the start: both versions of the practitioner, newest first.
+  const practitioners = (await call('GET', `/Practitioner/_history?_since=${encodeURIComponent(start)}`)).json;
+  assert.deepEqual(medplumErrors(practitioners), []);
+  assert.equal(practitioners.type, 'history');
+  assert.equal(practitioners.total, 2);
+  assert.deepEqual(practitioners.entry.map((e) => [e.resource.id, e.resource.meta.versionId, e.response.status]),
+    [['type-history-1', '2', '200'], ['type-history-1', '1', '201']]);
+  assert.equal(practitioners.entry[0].resource.gender, 'other');
+  // fhir-kit-client reads the whole type's and the system's history (it sends no parameters).
+  const everyPractitioner = await client.typeHistory({ resourceType: 'Practitioner' });
+  assert.ok(everyPractitioner.total >= 3 && everyPractitioner.entry.some((e) => e.resource.id === 'dr-morgan'));
+  const everything = await client.systemHistory();
+  assert.equal(everything.entry[0].fullUrl, `${base}/Observation/${made.json.id}`, 'newest first');
+  // The system's history since the start: the three versions, every type, paged with next links.
+  const all = (await call('GET', `/_history?_since=${encodeURIComponent(start)}&_count=2`)).json;
+  assert.deepEqual(medplumErrors(all), []);
+  assert.equal(all.total, 3);
+  assert.equal(all.entry[0].fullUrl, `${base}/Observation/${made.json.id}`);
+  const next = all.link.find((l) => l.relation === 'next');
+  assert.ok(next, JSON.stringify(all.link));
+  const rest = (await call('GET', next.url)).json;
+  assert.deepEqual(rest.entry.map((e) => e.resource.meta.versionId), ['1']);
+  assert.equal(rest.link.find((l) => l.relation === 'next'), undefined);
+  // Everything since a later time: nothing; _at and unknown parameters refused, a bad _since too.
+  const later = await call('GET', `/_history?_since=${encodeURIComponent(new Date(Date.now() + 60000).toISOString())}`);
+  assert.equal(later.json.total, 0);
+  assert.equal(later.json.entry, undefined);
+  for (const query of ['_at=2026-01-01', '_list=x', '_since=yesterday', '_since=ge2026-01-01', '_count=-1']) {
+    const bad = await call('GET', `/Observation/_history?${query}`);
+    assert.equal(bad.status, 400, query);
+    assert.equal(bad.json.resourceType, 'OperationOutcome');
+  }
+  assert.equal((await call('POST', '/_history', {})).status, 405);
+  const capability = (await call('GET', '/metadata')).json;
+  assert.ok(capability.rest[0].interaction.some((i) => i.code === 'history-system'));
+  assert.ok(capability.rest[0].resource.every((r) => r.interaction.some((i) => i.code === 'history-type')));
+});
+
 test('history: every version kept, read by version, paged; conditional reads answer 304', async () => {
   const patient = example('Patient-infusion-patient.json');
   patient.id = 'history-1';
@@ -333,9 +386,6 @@ test('history: every version kept, read by version, paged; conditional reads ans
     assert.equal(r.json.resourceType, 'OperationOutcome', url);
   }
   assert.equal((await call('DELETE', '/Patient/history-1/_history')).status, 405);
-  const everyPatient = await call('GET', '/Patient/_history');
-  assert.equal(everyPatient.status, 404);
-  assert.match(everyPatient.json.issue[0].details.text, /Patient\/\{id\}\/_history/);
   // Conditional read: the version the client has, or a time not before the last update.
   const current = await call('GET', '/Patient/history-1');
   for (const headers of [{ 'If-None-Match': 'W/"3"' }, { 'If-None-Match': '"1", W/"3"' }, { 'If-None-Match': '*' },

@@ -35,6 +35,23 @@ inline constexpr char kResourceVersionsSql[] =
     "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = $1 AND id = $2 "
     "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT)) ORDER BY version DESC";
 
+// The kept versions of a type's resources (or every type's) last updated at or after a time, for a
+// type-level or system-level history: $1 the type ("" for all), $2 the time ("" for all). With
+// `count`, their number; else a page of them, newest first, one row more than asked. `collate`
+// makes PostgreSQL order the instants as SQLite does, byte by byte. The same text for both stores.
+inline std::string HistorySql(bool count, const SearchRange& range, const char* collate) {
+  const std::string c = collate;
+  std::string versions;
+  for (const char* table : {"resources", "resource_history"}) {
+    versions += std::string(versions.empty() ? "" : " UNION ALL ") + "SELECT type, id, version, last_updated, json FROM " +
+                table + " WHERE (CAST($1 AS TEXT) = '' OR type = $1) AND last_updated" + c + " >= CAST($2 AS TEXT)";
+  }
+  if (count) return "SELECT count(*) FROM (" + versions + ") h";
+  return "SELECT type, id, version, last_updated, json FROM (" + versions + ") h ORDER BY last_updated" + c +
+         " DESC, type" + c + ", id" + c + ", version DESC LIMIT " + std::to_string(range.count + 1) + " OFFSET " +
+         std::to_string(range.offset);
+}
+
 // The SQL comparison of an op (" >= "); kPrefix is each store's own (LIKE, starts_with).
 inline const char* ComparisonSql(SearchCondition::Op op) {
   switch (op) {

@@ -429,6 +429,59 @@ ResourceWrite Observation(std::string id, std::string patient, std::string date,
   return w;
 }
 
+TEST_P(StoreContract, TypeAndSystemHistoryListEveryKeptVersionNewestFirst) {
+  ASSERT_TRUE(store_->AppendAndWait([] {
+                InboundRecord r = Record("H1");
+                r.resources.push_back(Patient("pat-h", "MRN-H1"));
+                return r;
+              }())
+                  .ok());
+  InboundRecord update = Record("H2");
+  update.resources.push_back(Patient("pat-h", "MRN-H2"));
+  update.resources[0].update = true;
+  ASSERT_TRUE(store_->AppendAndWait(update).ok());
+  InboundRecord obs = Record("H3");
+  obs.resources.push_back(Observation("obs-h", "Patient/pat-h", "2026-11-23"));
+  ASSERT_TRUE(store_->AppendAndWait(obs).ok());
+
+  auto patients = store_->History("Patient", "", {.count = 10});
+  ASSERT_TRUE(patients.ok()) << patients.status().message();
+  EXPECT_EQ(patients->total, 2);
+  EXPECT_FALSE(patients->more);
+  ASSERT_EQ(patients->resources.size(), 2u);
+  EXPECT_EQ(patients->resources[0].version, 2);
+  EXPECT_NE(patients->resources[0].json.find("MRN-H2"), std::string::npos);
+  EXPECT_EQ(patients->resources[1].version, 1);
+  EXPECT_NE(patients->resources[1].json.find("MRN-H1"), std::string::npos);
+  for (const auto& r : patients->resources) EXPECT_EQ(r.type + "/" + r.id, "Patient/pat-h");
+
+  auto all = store_->History("", "", {.count = 10});
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_EQ(all->total, 3);
+  ASSERT_EQ(all->resources.size(), 3u);
+  EXPECT_EQ(all->resources[0].type + "/" + all->resources[0].id, "Observation/obs-h");
+  for (size_t i = 1; i < all->resources.size(); ++i) {
+    EXPECT_GE(all->resources[i - 1].last_updated, all->resources[i].last_updated);
+  }
+  // Pages: one row more tells whether more follow; uncounted pages have no total.
+  auto second = store_->History("", "", {.count = 1, .offset = 1, .counted = false});
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(second->total.has_value());
+  EXPECT_TRUE(second->more);
+  ASSERT_EQ(second->resources.size(), 1u);
+  EXPECT_EQ(second->resources[0].last_updated, all->resources[1].last_updated);
+  EXPECT_FALSE(store_->History("", "", {.count = 1, .offset = 2})->more);
+  // Since a time: the versions last updated at or after it.
+  const std::string since = all->resources[0].last_updated;
+  auto recent = store_->History("", since, {.count = 10});
+  ASSERT_TRUE(recent.ok());
+  ASSERT_GE(recent->resources.size(), 1u);
+  EXPECT_EQ(recent->resources[0].id, "obs-h");
+  for (const auto& r : recent->resources) EXPECT_GE(r.last_updated, since);
+  EXPECT_EQ(store_->History("", "9999-01-01T00:00:00.000Z", {.count = 10})->total, 0);
+  EXPECT_EQ(store_->History("Medication", "", {.count = 10})->total, 0);
+}
+
 TEST_P(StoreContract, SearchesBySubjectStartFromThatSubject) {
   InboundRecord r = Record("O1");
   r.resources.push_back(Observation("o1", "Patient/a", "2026-11-01T08:00:00Z"));
