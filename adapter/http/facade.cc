@@ -1495,7 +1495,10 @@ std::optional<Response> Facade::PlanEntries(rapidjson::Document& bundle, Value& 
           const std::string identity = p.type + "?" + token;
           if (auto known = identities != nullptr ? identities->find(identity) : std::map<std::string, std::string>::iterator();
               identities != nullptr && known != identities->end()) {
-            p.id = known->second;  // planned by an earlier Bundle of the same write
+            // Found in the store beforehand or planned by an earlier Bundle of the same write; "": looked
+            // up beforehand and not in the store.
+            if (known->second.empty()) known->second = p.full_url.rfind("urn:uuid:", 0) == 0 ? p.full_url.substr(9) : NewId();
+            p.id = known->second;
           } else {
             auto found = store_->SearchResources(p.type, {c}, {.count = 2, .counted = false});
             if (!found.ok()) return StoreFailure(found.status());
@@ -1710,6 +1713,47 @@ Response Facade::BundleNow(const Request& request) {
   return {200, "application/fhir+json", {}, fhir::ToJson(response)};
 }
 
+// What the conditional updates of `bundles` ("PUT Type?identifier=system|value") find in the store, as
+// PlanEntries takes them: "Type?system|value" -> the id found, or "" when there is none. A hundred
+// identifiers per query instead of a search each; an identifier two resources share is left out, so
+// that its entry finds both on its own and is refused (412).
+Status Facade::LookUpIdentities(const std::vector<std::unique_ptr<rapidjson::Document>>& bundles,
+                                std::map<std::string, std::string>& identities) {
+  constexpr size_t kPerQuery = 100;
+  std::map<std::string, std::vector<std::string>> tokens;  // type -> "system|value", each once
+  for (const auto& bundle : bundles) {
+    auto entries = bundle->FindMember("entry");
+    if (entries == bundle->MemberEnd() || !entries->value.IsArray()) continue;
+    for (const Value& entry : entries->value.GetArray()) {
+      auto req = entry.IsObject() ? entry.FindMember("request") : Value::ConstMemberIterator();
+      if (!entry.IsObject() || req == entry.MemberEnd() || Str(req->value, "method") != "PUT") continue;
+      const std::string url = Str(req->value, "url");
+      const size_t q = url.find("?identifier=");
+      const std::string token = q == std::string::npos ? "" : url.substr(q + 12);
+      if (token.find('|') == std::string::npos || token[0] == '|' || !kTypes.count(url.substr(0, q))) continue;
+      if (identities.emplace(url.substr(0, q) + "?" + token, "").second) tokens[url.substr(0, q)].push_back(token);
+    }
+  }
+  for (const auto& [type, list] : tokens) {
+    for (size_t from = 0; from < list.size(); from += kPerQuery) {
+      const std::vector<std::string> chunk(list.begin() + static_cast<std::ptrdiff_t>(from),
+                                           list.begin() + static_cast<std::ptrdiff_t>(std::min(list.size(), from + kPerQuery)));
+      auto found = store_->IdsByIdentifier(type, chunk);
+      if (!found.ok()) return found.status();
+      for (const auto& [identifier, id] : *found) {
+        auto wanted = identities.find(type + "?" + identifier);
+        if (wanted == identities.end()) continue;  // erased: two resources carry it
+        if (wanted->second.empty()) {
+          wanted->second = id;
+        } else if (wanted->second != id) {
+          identities.erase(wanted);  // the entry's own search finds both and refuses it
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 // A clinic's CSV export, laid out as mappings/csv/{layout}.json says: every row converted to its
 // transaction Bundle and validated (the per-kg limits against weights in the store too). One error
 // anywhere and nothing is stored: a 422 lists every row's issues, so the clinic mends the file and
@@ -1751,6 +1795,7 @@ Response Facade::ImportCsv(const std::string& layout, const Request& request) {
   constexpr size_t kMaxListed = 200;
   StoreLookup lookup(*store_);
   std::vector<std::unique_ptr<rapidjson::Document>> bundles;
+  std::vector<std::string> bundle_rows;  // "row 3 (line 4)" of each
   Issues issues;
   size_t listed = 0, unlisted = 0, rows = 0, rows_with_errors = 0;
   Status read = converter_->CsvToFhir(request.body, *plan, options, [&](mapping::CsvRowResult& row) {
@@ -1777,6 +1822,7 @@ Response Facade::ImportCsv(const std::string& layout, const Request& request) {
       ++rows_with_errors;
     } else {
       bundles.push_back(std::move(row.bundle));
+      bundle_rows.push_back(where);
     }
   });
   if (!read.ok()) {
@@ -1792,8 +1838,10 @@ Response Facade::ImportCsv(const std::string& layout, const Request& request) {
                 std::to_string(rows_with_errors) + " of " + std::to_string(rows) + " rows have errors: nothing was stored"});
     return FromIssues(422, issues);
   }
-  // Plan every row's Bundle as a transaction would, the rows sharing their conditional updates.
+  // Plan every row's Bundle as a transaction would, the rows sharing their conditional updates (looked
+  // up in the store beforehand, a hundred at a time).
   std::map<std::string, std::string> identities;
+  if (Status looked = LookUpIdentities(bundles, identities); !looked.ok()) return StoreFailure(looked);
   std::vector<store::ResourceWrite> writes;
   for (size_t i = 0; i < bundles.size(); ++i) {
     rapidjson::Document& bundle = *bundles[i];
@@ -1802,8 +1850,11 @@ Response Facade::ImportCsv(const std::string& layout, const Request& request) {
     for (PlannedEntry& p : planned) {
       if (p.failed) {
         auto body = fhir::ParseJson(p.error.body);
-        std::string text = body.ok() ? fhir::StringMember((**body)["issue"][0]["details"], "text") : std::string();
-        return Outcome(p.error.status, "processing", "data row " + std::to_string(i + 1) + ": " + text);
+        // The entry's own answer, said of the row: "row 2 (line 3): more than one Patient has ...".
+        const Value* issue = body.ok() ? &(**body)["issue"][0] : nullptr;
+        const std::string code = issue != nullptr ? Str(*issue, "code") : std::string("processing");
+        const std::string text = issue != nullptr ? Str((*issue)["details"], "text") : std::string();
+        return Outcome(p.error.status, code.c_str(), bundle_rows[i] + ": " + text);
       }
       writes.push_back(std::move(p.write));
     }

@@ -100,6 +100,9 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::optional<Response> PlanEntries(rapidjson::Document& bundle, rapidjson::Value& entries, std::vector<PlannedEntry>& plan,
                                       std::map<std::string, std::string>* identities);
   void Bundle(const Request& request, Responder respond);
+  // The conditional updates of `bundles` looked up in the store in a few queries, for PlanEntries.
+  Status LookUpIdentities(const std::vector<std::unique_ptr<rapidjson::Document>>& bundles,
+                          std::map<std::string, std::string>& identities);
   // POST /csv/{layout}: a clinic's CSV export, every row converted, validated and stored in one
   // transaction (all rows or none), routed like REST writes.
   Response ImportCsv(const std::string& layout, const Request& request);

@@ -173,6 +173,11 @@ class MessageStore {
   // (kept for audit). `version` > 0 asks for that version alone. Empty when there is none.
   virtual Result<std::vector<StoredResource>> ResourceVersions(std::string_view type, std::string_view id,
                                                                int64_t version) = 0;
+  // The resources of `type` that carry each of `identifiers` ("system|value", the system given): pairs
+  // of the identifier and the resource's id (two pairs for an identifier two resources carry). One
+  // probe of the identifier index each, in one statement: for callers with many to look up.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> IdsByIdentifier(
+      std::string_view type, const std::vector<std::string>& identifiers) = 0;
   // Every kept version of every resource of `type` ("" for every type) last updated at or after `since`
   // (a stored instant, "2026-11-23T14:05:00.000Z"; "" for all), newest first (then type, id and
   // version, newest first): a page of them, with their total when `range.counted`.

@@ -526,6 +526,24 @@ Result<std::vector<StoredResource>> PostgresStore::ResourceVersions(std::string_
   return out;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> PostgresStore::IdsByIdentifier(
+    std::string_view type, const std::vector<std::string>& identifiers) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (identifiers.empty()) return out;
+  std::vector<Param> binds{Text(type)};
+  for (const std::string& identifier : identifiers) {
+    auto [system, value] = internal::SplitIdentifier(identifier);
+    binds.push_back(Text(system));
+    binds.push_back(Text(value));
+  }
+  std::lock_guard lock(reader_mutex_);
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr rows, reader_->Run("", internal::IdsByIdentifierSql(identifiers.size()).c_str(), binds));
+  for (int i = 0; i < PQntuples(rows.get()); ++i) {
+    out.emplace_back(GetText(rows.get(), i, 0) + "|" + GetText(rows.get(), i, 1), GetText(rows.get(), i, 2));
+  }
+  return out;
+}
+
 Result<SearchPage> PostgresStore::History(std::string_view type, std::string_view since, const SearchRange& range) {
   std::lock_guard lock(reader_mutex_);
   SearchPage page;

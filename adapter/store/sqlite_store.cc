@@ -735,6 +735,30 @@ Result<std::vector<StoredResource>> SqliteStore::ResourceVersions(std::string_vi
   return out;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::IdsByIdentifier(
+    std::string_view type, const std::vector<std::string>& identifiers) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (identifiers.empty()) return out;
+  std::lock_guard lock(reader_mutex_);
+  const std::string sql = internal::IdsByIdentifierSql(identifiers.size());
+  Statement select(reader_, sql.c_str());
+  if (!select.ok()) return SqlError(reader_, "prepare");
+  select.Text(1, type);
+  std::vector<std::pair<std::string, std::string>> parts;
+  parts.reserve(identifiers.size());
+  for (const std::string& identifier : identifiers) parts.push_back(internal::SplitIdentifier(identifier));
+  for (size_t i = 0; i < parts.size(); ++i) {
+    select.Text(static_cast<int>(2 + 2 * i), parts[i].first);
+    select.Text(static_cast<int>(3 + 2 * i), parts[i].second);
+  }
+  int rc;
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    out.emplace_back(select.Column(0) + "|" + select.Column(1), select.Column(2));
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader_, "identifiers");
+  return out;
+}
+
 Result<SearchPage> SqliteStore::History(std::string_view type, std::string_view since, const SearchRange& range) {
   std::lock_guard lock(reader_mutex_);
   SearchPage page;

@@ -33,6 +33,8 @@ class SqliteStore : public MessageStore {
   Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) override;
   Result<int64_t> Count() override;
   Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
+  Result<std::vector<std::pair<std::string, std::string>>> IdsByIdentifier(
+      std::string_view type, const std::vector<std::string>& identifiers) override;
   Result<SearchPage> History(std::string_view type, std::string_view since, const SearchRange& range) override;
   Result<std::vector<StoredResource>> ResourceVersions(std::string_view type, std::string_view id,
                                                        int64_t version) override;

@@ -104,6 +104,20 @@ test('bad rows: nothing stored, every problem named by row, line and column or F
   assert.equal((await fhirGet('/Patient?identifier=MRN-50001')).total, 0);
 });
 
+test('a patient the store has twice by that MRN: the file is refused (412), nothing stored', async () => {
+  const patient = { resourceType: 'Patient', identifier: [{ system: 'urn:ketamine-gateway:assigner:RIVERSIDE_PAIN', value: 'MRN-60001' }] };
+  for (let i = 0; i < 2; i++) {
+    const r = await fetch(`${gw.fhirBase}/Patient`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(patient) });
+    assert.equal(r.status, 201);
+  }
+  const before = (await fhirGet('/Observation?_summary=count')).total;
+  const r = await upload(HEADER + 'MRN-50009,A,B,2026-11-24 09:00,before,5,,,,,\nMRN-60001,C,D,2026-11-24 09:00,before,5,,,,,\n');
+  assert.equal(r.status, 412, r.text);
+  assert.match(texts(r.json)[0], /^row 2 \(line 3\): more than one Patient has urn:ketamine-gateway:assigner:RIVERSIDE_PAIN\|MRN-60001/);
+  assert.equal((await fhirGet('/Observation?_summary=count')).total, before);
+  assert.equal((await fhirGet('/Patient?identifier=MRN-50009')).total, 0);
+});
+
 test('a file in another character set is converted when its charset is named, refused otherwise', async () => {
   const latin1 = Buffer.concat([Buffer.from(HEADER), Buffer.from('MRN-50002,M\xfcller,Ren\xe9e,2026-11-24 09:00,before,5,,,,,\n', 'latin1')]);
   const refused = await upload(latin1);

@@ -35,6 +35,26 @@ inline constexpr char kResourceVersionsSql[] =
     "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = $1 AND id = $2 "
     "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT)) ORDER BY version DESC";
 
+// The identifiers of a type ($1) that `count` (system, value) pairs ($2 and $3, $4 and $5, ...) name,
+// with their owners: one SELECT per pair, each a probe of the partial index on identifiers (SQLite
+// does not turn an OR of such pairs into probes: it would read every identifier of the type). The
+// same text for both stores (SQLite numbers $N parameters in order of appearance).
+inline std::string IdsByIdentifierSql(size_t count) {
+  std::string sql;
+  for (size_t i = 0; i < count; ++i) {
+    sql += std::string(i == 0 ? "" : " UNION ALL ") +
+           "SELECT system, value, id FROM resource_index WHERE param = 'identifier' AND type = $1 AND system = $" +
+           std::to_string(2 + 2 * i) + " AND value = $" + std::to_string(3 + 2 * i);
+  }
+  return sql;
+}
+
+// Splits "system|value" at its first bar.
+inline std::pair<std::string, std::string> SplitIdentifier(const std::string& token) {
+  const size_t bar = token.find('|');
+  return {token.substr(0, bar), bar == std::string::npos ? std::string() : token.substr(bar + 1)};
+}
+
 // The kept versions of a type's resources (or every type's) last updated at or after a time, for a
 // type-level or system-level history: $1 the type ("" for all), $2 the time ("" for all). With
 // `count`, their number; else a page of them, newest first, one row more than asked. `collate`

@@ -1,5 +1,6 @@
 // The MessageStore contract, run against both stores: SQLite in a fresh folder, and PostgreSQL in
 // a fresh database of a real server started for this test program (tests/integration/pg_cluster.sh).
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -427,6 +428,30 @@ ResourceWrite Observation(std::string id, std::string patient, std::string date,
            patient + R"("},"effectiveDateTime":")" + date + R"("})";
   w.index = {{"status", "", status}, {"subject", "", patient}, {"date", "", date}};
   return w;
+}
+
+TEST_P(StoreContract, IdsByIdentifierNameEveryOwnerOfEachIdentifier) {
+  InboundRecord r = Record("I1");
+  r.resources.push_back(Patient("pat-i1", "MRN-I1"));
+  r.resources.push_back(Patient("pat-i2", "MRN-I2"));
+  r.resources.push_back(Patient("pat-i3", "MRN-I2"));  // a second owner of MRN-I2
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  auto found = store_->IdsByIdentifier("Patient", {"urn:mrn|MRN-I1", "urn:mrn|MRN-I2", "urn:mrn|MRN-none", "urn:other|MRN-I1"});
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  std::sort(found->begin(), found->end());
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"urn:mrn|MRN-I1", "pat-i1"}, {"urn:mrn|MRN-I2", "pat-i2"}, {"urn:mrn|MRN-I2", "pat-i3"}};
+  EXPECT_EQ(*found, expected);
+  EXPECT_TRUE(store_->IdsByIdentifier("Observation", {"urn:mrn|MRN-I1"})->empty());
+  EXPECT_TRUE(store_->IdsByIdentifier("Patient", {})->empty());
+  // Many at once: one statement for a hundred.
+  std::vector<std::string> many;
+  for (int i = 0; i < 100; ++i) many.push_back("urn:mrn|MRN-X" + std::to_string(i));
+  many.push_back("urn:mrn|MRN-I1");
+  auto one = store_->IdsByIdentifier("Patient", many);
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].second, "pat-i1");
 }
 
 TEST_P(StoreContract, TypeAndSystemHistoryListEveryKeptVersionNewestFirst) {
