@@ -302,6 +302,38 @@ void ApplySubset(Value& resource, const Subset& subset, rapidjson::Document::All
   meta["tag"].PushBack(tag, alloc);
 }
 
+// Reads _summary or _elements into `subset`; `count_only` (a search's _summary=count) may be null
+// where a count means nothing (a read). A value FHIR does not give them is an error.
+Status ReadSubsetParam(const std::string& name, const std::string& value, const profiles::Model& model, Subset& subset,
+                       bool* count_only) {
+  if (name == "_elements") {  // top-level element names, comma-separated
+    for (const std::string& element : SplitList(value, ',')) {
+      if (!element.empty()) subset.elements.insert(element);
+    }
+  } else if (value == "count" && count_only != nullptr) {
+    *count_only = true;
+  } else if (value == "data") {
+    subset.without_text = true;
+  } else if (value == "true" || value == "text") {
+    subset.summary = value == "true" ? Subset::Summary::kTrue : Subset::Summary::kText;
+    subset.model = &model;
+  } else if (value != "false") {
+    return InvalidInput(std::string("_summary must be true, text, data") + (count_only != nullptr ? ", count" : "") +
+                        " or false (got '" + value + "')");
+  }
+  return Status::Ok();
+}
+
+// _elements keeps the type's mandatory elements too, so that what is returned is still valid.
+void KeepMandatory(const profiles::Model& model, const std::string& type, Subset& subset) {
+  if (subset.elements.empty()) return;
+  if (const profiles::TypeDef* def = model.FindType(type)) {
+    for (const auto& [json_name, property] : def->root.Properties()) {
+      if (property.element != nullptr && property.element->min > 0) subset.elements.insert(json_name);
+    }
+  }
+}
+
 // A Bundle entry of a stored resource (`resource` its parsed JSON): fullUrl, and the resource with its
 // version and time in meta, trimmed as `subset` says. Searches add search.mode, history its request
 // and response.
@@ -680,7 +712,7 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
     return respond(method == "GET" ? TypeHistory(type, request) : Outcome(405, "not-supported", "history is read with GET"));
   }
   if (parts.size() == 2) {
-    if (method == "GET") return respond(NotModified(Read(type, parts[1]), request));
+    if (method == "GET") return respond(NotModified(ReadSubset(type, parts[1], request), request));
     if (method == "PUT") return Update(type, parts[1], request, std::move(respond));
     return respond(Outcome(405, "not-supported", method + " is not supported on a " + type + " (resources are never deleted)"));
   }
@@ -792,6 +824,26 @@ Response Facade::Read(const std::string& type, const std::string& id) {
           "application/fhir+json",
           {{"ETag", "W/\"" + std::to_string(stored->version) + "\""}, {"Last-Modified", HttpDateOf(stored->last_updated)}},
           WithMeta(*stored)};
+}
+
+// A read with _summary or _elements (FHIR allows both on a read): the resource trimmed as a search's
+// matches are.
+Response Facade::ReadSubset(const std::string& type, const std::string& id, const Request& request) {
+  Subset subset;
+  for (const auto& [name, value] : request.query) {
+    if (name != "_summary" && name != "_elements") continue;
+    if (Status read = ReadSubsetParam(name, value, validator_->model(), subset, nullptr); !read.ok()) {
+      return Outcome(400, "invalid", read.message());
+    }
+  }
+  Response read = Read(type, id);
+  if (!subset.any() || read.status != 200) return read;
+  KeepMandatory(validator_->model(), type, subset);
+  auto doc = fhir::ParseJson(read.body);
+  if (!doc.ok()) return read;
+  ApplySubset(**doc, subset, (*doc)->GetAllocator());
+  read.body = fhir::ToJson(**doc);
+  return read;
 }
 
 Response Facade::ReadVersion(const std::string& type, const std::string& id, const std::string& version) {
@@ -933,9 +985,9 @@ Response Facade::Search(const std::string& type, const Request& request) {
       continue;
     }
     if (name == "_format" || name == "_pretty") continue;
-    if (name == "_elements") {  // top-level element names, comma-separated
-      for (const std::string& element : SplitSearchValues(value)) {
-        if (!element.empty()) subset.elements.insert(element);
+    if (name == "_elements" || name == "_summary") {
+      if (Status read = ReadSubsetParam(name, value, validator_->model(), subset, &count_only); !read.ok()) {
+        return Outcome(400, "invalid", read.message(), "Bundle.link");
       }
       continue;
     }
@@ -944,20 +996,6 @@ Response Facade::Search(const std::string& type, const Request& request) {
         return Outcome(400, "invalid", "_total must be none, estimate or accurate (got '" + value + "')", "Bundle.link");
       }
       range.counted = value != "none";
-      continue;
-    }
-    if (name == "_summary") {
-      if (value == "count") {
-        count_only = true;
-      } else if (value == "data") {
-        subset.without_text = true;
-      } else if (value == "true" || value == "text") {
-        subset.summary = value == "true" ? Subset::Summary::kTrue : Subset::Summary::kText;
-        subset.model = &validator_->model();
-      } else if (value != "false") {
-        return Outcome(400, "invalid", "_summary must be true, text, data, count or false (got '" + value + "')",
-                       "Bundle.link");
-      }
       continue;
     }
     if (name == "_include") {  // Type:param[:Target]; ":iterate" and the like are not followed
@@ -1058,14 +1096,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
     for (const Issue& i : ignored.items()) refused.Add({Severity::kError, i.code, i.location, i.text});
     return FromIssues(400, refused);
   }
-  // _elements keeps the type's mandatory elements too, so that what is returned is still valid.
-  if (!subset.elements.empty()) {
-    if (const profiles::TypeDef* def = validator_->model().FindType(type)) {
-      for (const auto& [json_name, property] : def->root.Properties()) {
-        if (property.element != nullptr && property.element->min > 0) subset.elements.insert(json_name);
-      }
-    }
-  }
+  KeepMandatory(validator_->model(), type, subset);
   if (count_only) {
     range.count = 0;
     range.counted = true;

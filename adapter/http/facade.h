@@ -71,6 +71,7 @@ class Facade : public std::enable_shared_from_this<Facade> {
   void Fhir(const Request& request, const std::vector<std::string>& parts, Responder respond);
   Response Metadata() const;
   Response Read(const std::string& type, const std::string& id);
+  Response ReadSubset(const std::string& type, const std::string& id, const Request& request);
   Response ReadVersion(const std::string& type, const std::string& id, const std::string& version);
   Response History(const std::string& type, const std::string& id, const Request& request);
   // GET {type}/_history and GET /_history (`type` empty).

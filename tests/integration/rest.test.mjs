@@ -296,6 +296,19 @@ test('_include: what the matches reference comes along once, as include entries'
   assert.ok(!('performer' in match) && !('request' in match), 'what was not asked for is left out');
   assert.ok(match.meta.tag.some((t) => t.code === 'SUBSETTED'));
   assert.ok(patient.name && patient.birthDate, 'the included patient is whole');
+  // A read takes _elements and _summary too (not _summary=count), with the version's ETag.
+  const whole = await call('GET', '/MedicationAdministration/ket-admin-9001');
+  const read = await call('GET', '/MedicationAdministration/ket-admin-9001?_elements=dosage');
+  assert.equal(read.status, 200);
+  assert.deepEqual(medplumErrors(read.json), []);
+  assert.deepEqual(Object.keys(read.json).sort(), Object.keys(match).sort());
+  assert.equal(read.headers.get('etag'), whole.headers.get('etag'));
+  const summary = await call('GET', '/MedicationAdministration/ket-admin-9001?_summary=true');
+  assert.deepEqual(medplumErrors(summary.json), []);
+  assert.ok(summary.json.meta.tag.some((t) => t.code === 'SUBSETTED'));
+  assert.ok(!('extension' in summary.json) && 'subject' in summary.json, JSON.stringify(summary.json));
+  assert.equal((await call('GET', '/MedicationAdministration/ket-admin-9001?_summary=count')).status, 400);
+  assert.equal((await call('GET', '/MedicationAdministration/no-such?_summary=true')).status, 404);
 });
 
 test('type and system history: every version since a time, newest first, paged; read by fhir-kit-client', async () => {
