@@ -623,7 +623,7 @@ void Facade::Handle(const Request& request, Responder respond) {
   } else if (auto mount = parts.empty() ? mounts_.end() : mounts_.find(parts[0]); mount != mounts_.end()) {
     counted(mount->second(request, parts));
   } else if (parts.size() == 2 && parts[0] == "csv") {
-    counted(request.method == "POST" ? ImportCsv(parts[1], request)
+    counted(request.method == "POST" ? ImportCsvCounted(parts[1], request)
                                      : Outcome(405, "not-supported", "a CSV export is sent with POST"));
   } else if (!parts.empty() && parts[0] == "fhir") {
     if (const std::string* format = request.Query("_format");
@@ -1785,6 +1785,16 @@ Status Facade::LookUpIdentities(const std::vector<std::unique_ptr<rapidjson::Doc
   return Status::Ok();
 }
 
+// ImportCsv, counted for /metrics by layout (a known one: the label stays a configured name) and outcome.
+Response Facade::ImportCsvCounted(const std::string& layout, const Request& request) {
+  Response r = ImportCsv(layout, request);
+  if (converter_ != nullptr && converter_->CsvPlanById(layout) != nullptr) {
+    std::lock_guard lock(metrics_mutex_);
+    ++csv_files_[{layout, r.status == 200 ? "stored" : "refused"}];
+  }
+  return r;
+}
+
 // A clinic's CSV export, laid out as mappings/csv/{layout}.json says: every row converted to its
 // transaction Bundle and validated (the per-kg limits against weights in the store too). One error
 // anywhere and nothing is stored: a 422 lists every row's issues, so the clinic mends the file and
@@ -1904,6 +1914,7 @@ Response Facade::ImportCsv(const std::string& layout, const Request& request) {
   size_t created = 0, updated = 0, unchanged = 0;
   {
     std::lock_guard lock(metrics_mutex_);
+    csv_rows_[layout] += rows;
     for (const auto& r : outcome->resources) {
       ++written_[r.type];
       created += r.outcome == store::ResourceOutcome::kCreated;
@@ -1996,6 +2007,14 @@ Response Facade::Metrics() const {
   out << "# HELP ketamine_resources_written_total FHIR resources written by the REST facade, by type.\n"
          "# TYPE ketamine_resources_written_total counter\n";
   for (const auto& [type, n] : written_) out << "ketamine_resources_written_total{type=\"" << type << "\"} " << n << "\n";
+  out << "# HELP ketamine_csv_files_total CSV exports received at /csv/{layout}, stored whole or refused whole.\n"
+         "# TYPE ketamine_csv_files_total counter\n";
+  for (const auto& [key, n] : csv_files_) {
+    out << "ketamine_csv_files_total{layout=\"" << key.first << "\",outcome=\"" << key.second << "\"} " << n << "\n";
+  }
+  out << "# HELP ketamine_csv_rows_total Rows of CSV exports stored, by layout.\n"
+         "# TYPE ketamine_csv_rows_total counter\n";
+  for (const auto& [layout, n] : csv_rows_) out << "ketamine_csv_rows_total{layout=\"" << layout << "\"} " << n << "\n";
   out << "# HELP ketamine_validation_failures_total Requests refused because the FHIR was not valid.\n"
          "# TYPE ketamine_validation_failures_total counter\n"
       << "ketamine_validation_failures_total " << validation_failures_.load() << "\n"

@@ -107,6 +107,7 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // POST /csv/{layout}: a clinic's CSV export, every row converted, validated and stored in one
   // transaction (all rows or none), routed like REST writes.
   Response ImportCsv(const std::string& layout, const Request& request);
+  Response ImportCsvCounted(const std::string& layout, const Request& request);
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();
@@ -124,6 +125,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // (method, status) -> count
   std::map<std::string, uint64_t> written_;                   // resource type -> resources written
   std::atomic<uint64_t> validation_failures_{0};
+  std::map<std::pair<std::string, std::string>, uint64_t> csv_files_;  // (layout, stored|refused) -> files
+  std::map<std::string, uint64_t> csv_rows_;                           // layout -> rows stored
   std::function<std::string()> extra_metrics_;
   std::function<void(const std::string&)> replayed_;
   std::map<std::string, Mount> mounts_;

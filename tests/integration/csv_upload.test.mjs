@@ -156,3 +156,12 @@ test('Prefer: return=minimal gives an empty 200', async () => {
   assert.equal(r.status, 200);
   assert.equal(r.text, '');
 });
+
+test('/metrics counts the files stored and refused and the rows stored, by layout', async () => {
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  const value = (name) => Number(metrics.match(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm'))?.[1]);
+  assert.ok(value('ketamine_csv_files_total{layout="pain-vitals",outcome="stored"}') >= 4, metrics);
+  assert.ok(value('ketamine_csv_files_total{layout="pain-vitals",outcome="refused"}') >= 4, metrics);
+  assert.ok(value('ketamine_csv_rows_total{layout="pain-vitals"}') >= 15, metrics);
+  assert.ok(!metrics.includes('no-such-layout'), 'an unknown layout makes no label');
+});
