@@ -1,6 +1,7 @@
 #include "cli/config.h"
 
 #include "common/file.h"
+#include "common/utf8.h"
 #include "store/sqlite_store.h"
 
 #include <rapidjson/document.h>
@@ -127,7 +128,7 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
   GatewayConfig config;
   KETAMINE_RETURN_IF_ERROR(
       r.Keys(doc, "", {"data_dir", "threads", "mllp", "http", "application", "facility", "profiles_dir", "seed_examples", "routing",
-                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate", "ledger", "store", "outbox_retention_days"}));
+                       "mappings_dir", "site_mappings_dir", "timezone", "convert_and_validate", "ledger", "store", "outbox_retention_days", "inboxes"}));
   KETAMINE_RETURN_IF_ERROR(r.Integer(doc, "", "outbox_retention_days", config.outbox_retention_days, 0, 36500));
   std::string data_dir;
   KETAMINE_RETURN_IF_ERROR(r.String(doc, "", "data_dir", data_dir));
@@ -193,6 +194,32 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     config.ledger = *options;
   }
   config.seed_examples = false;  // a configured gateway starts empty unless asked
+  if (const Value* inboxes = r.Find(doc, "inboxes")) {
+    if (!inboxes->IsArray()) return r.Error("inboxes", "must be an array");
+    std::set<std::string> names;
+    for (rapidjson::SizeType i = 0; i < inboxes->Size(); ++i) {
+      const std::string path = "inboxes[" + std::to_string(i) + "]";
+      const Value& v = (*inboxes)[i];
+      KETAMINE_RETURN_IF_ERROR(r.Keys(v, path, {"name", "folder", "layout", "charset", "poll_ms", "max_bytes"}));
+      inbox::InboxOptions box;
+      box.name = "inbox-" + std::to_string(i + 1);
+      std::string folder;
+      KETAMINE_RETURN_IF_ERROR(r.String(v, path, "name", box.name));
+      KETAMINE_RETURN_IF_ERROR(r.String(v, path, "folder", folder));
+      KETAMINE_RETURN_IF_ERROR(r.String(v, path, "layout", box.layout));
+      KETAMINE_RETURN_IF_ERROR(r.String(v, path, "charset", box.charset));
+      KETAMINE_RETURN_IF_ERROR(r.Integer(v, path, "poll_ms", box.poll_ms, 100, 3600000));
+      KETAMINE_RETURN_IF_ERROR(r.Integer(v, path, "max_bytes", box.max_bytes, 1, int64_t{1} << 30));
+      if (folder.empty()) return r.Error(path + ".folder", "is required (the folder the exports are written to)");
+      if (box.layout.empty()) return r.Error(path + ".layout", "is required (a layout of mappings/csv/)");
+      if (!names.insert(box.name).second) return r.Error(path + ".name", "is the name of an earlier inbox");
+      if (!box.charset.empty() && !IconvToUtf8("", box.charset).ok()) {
+        return r.Error(path + ".charset", "is a character set glibc's iconv knows (UTF-8, WINDOWS-1252, ISO-8859-1, ...)");
+      }
+      box.folder = folder;
+      config.inboxes.push_back(std::move(box));
+    }
+  }
   if (const Value* seed = r.Find(doc, "seed_examples")) {
     if (!seed->IsBool()) return r.Error("seed_examples", "must be true or false");
     config.seed_examples = seed->GetBool();

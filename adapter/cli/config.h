@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "http/operators.h"
+#include "inbox/inbox.h"
 #include "mllp/server.h"
 #include "pipeline/inbound.h"
 #include "ledger/ledger.h"
@@ -52,6 +54,9 @@ struct GatewayConfig {
   store::SqliteOptions sqlite;
   // Delivered outbox items (copies of what went out) are removed after so many days; 0 keeps them.
   int outbox_retention_days = 30;
+  // Folders a clinic's system exports CSV files into, taken as uploads to /csv/{layout}
+  // ("inboxes": [{"name", "folder", "layout", "charset", "poll_ms", "max_bytes"}]).
+  std::vector<inbox::InboxOptions> inboxes;
 };
 
 // The store the config names: PostgreSQL when configured, else SQLite under data_dir.

@@ -18,6 +18,7 @@
 #include "common/thread_name.h"
 #include "fhir/json.h"
 #include "http/facade.h"
+#include "inbox/inbox.h"
 #include "ledger/posting.h"
 #include "ledger/rest.h"
 #include "routing/delivery.h"
@@ -230,7 +231,8 @@ int Serve(const std::vector<std::string>& argv) {
   }
   auto pipeline = std::make_shared<pipeline::InboundPipeline>(shared_store, config->inbound,
                                                               Clock::System());
-  facade->set_extra_metrics([deliveries, pipeline]() {
+  std::unique_ptr<inbox::Inboxes> inboxes;  // started once routing is set, stopped before the store closes
+  facade->set_extra_metrics([deliveries, pipeline, &inboxes]() {
     std::ostringstream out;
     const auto& c = pipeline->counters();
     out << "# HELP ketamine_mllp_messages_total HL7 v2 messages received over MLLP by outcome.\n"
@@ -241,6 +243,7 @@ int Serve(const std::vector<std::string>& argv) {
         << "ketamine_mllp_messages_total{outcome=\"rejected\"} " << c.rejected << "\n"
         << "ketamine_mllp_messages_total{outcome=\"store_failure\"} " << c.store_failures << "\n";
     if (deliveries) out << deliveries->PrometheusText();
+    if (inboxes) out << inboxes->PrometheusText();
     return out.str();
   });
   if (deliveries) {
@@ -256,6 +259,28 @@ int Serve(const std::vector<std::string>& argv) {
   });
   // The sandbox's examples are in the store before any listener says it is ready.
   if (config->seed_examples) SeedExamples(*facade, *profiles);
+  if (!config->inboxes.empty()) {
+    for (size_t i = 0; i < config->inboxes.size(); ++i) {
+      if ((*converter)->CsvPlanById(config->inboxes[i].layout) == nullptr) {
+        return Fail(kExitUsage, "inboxes[" + std::to_string(i) + "].layout: no CSV layout '" + config->inboxes[i].layout +
+                                    "' in mappings/csv/");
+      }
+    }
+    auto started = inbox::Inboxes::Start(config->inboxes, [facade](const inbox::InboxOptions& box, std::string bytes) {
+      // The file as an upload to /csv/{layout}: the same conversion, validation, transaction and routes.
+      http::Request request;
+      request.method = "POST";
+      request.path = "/csv/" + box.layout;
+      request.headers["content-type"] = "text/csv" + (box.charset.empty() ? std::string() : "; charset=" + box.charset);
+      request.body = std::move(bytes);
+      http::Response r = facade->ImportCsv(box.layout, request);
+      const bool again = r.status == 409 || r.status == 429 || r.status >= 500;  // the store, not the file
+      return inbox::ImportResult{r.status == 200 ? inbox::Verdict::kStored : again ? inbox::Verdict::kRetry : inbox::Verdict::kRefused,
+                                 r.body, r.status};
+    });
+    if (!started.ok()) return Fail(kExitUnavailable, started.status().message());
+    inboxes = std::move(*started);
+  }
   boost::asio::io_context io;
   auto server = mllp::Server::Start(io, config->mllp, pipeline);
   if (!server.ok()) {
@@ -317,6 +342,7 @@ int Serve(const std::vector<std::string>& argv) {
   io.run();
   for (auto& t : threads) t.join();
   if (http_stopper.joinable()) http_stopper.join();
+  inboxes.reset();  // the file in hand finishes; the rest waits in its folder
   server->reset();
   http_server->reset();
   if (deliveries) deliveries->Stop();  // the item in hand finishes; the rest waits in the outbox

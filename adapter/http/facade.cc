@@ -623,7 +623,7 @@ void Facade::Handle(const Request& request, Responder respond) {
   } else if (auto mount = parts.empty() ? mounts_.end() : mounts_.find(parts[0]); mount != mounts_.end()) {
     counted(mount->second(request, parts));
   } else if (parts.size() == 2 && parts[0] == "csv") {
-    counted(request.method == "POST" ? ImportCsvCounted(parts[1], request)
+    counted(request.method == "POST" ? ImportCsv(parts[1], request)
                                      : Outcome(405, "not-supported", "a CSV export is sent with POST"));
   } else if (!parts.empty() && parts[0] == "fhir") {
     if (const std::string* format = request.Query("_format");
@@ -1785,9 +1785,9 @@ Status Facade::LookUpIdentities(const std::vector<std::unique_ptr<rapidjson::Doc
   return Status::Ok();
 }
 
-// ImportCsv, counted for /metrics by layout (a known one: the label stays a configured name) and outcome.
-Response Facade::ImportCsvCounted(const std::string& layout, const Request& request) {
-  Response r = ImportCsv(layout, request);
+// ImportCsvNow, counted for /metrics by layout (a known one: the label stays a configured name) and outcome.
+Response Facade::ImportCsv(const std::string& layout, const Request& request) {
+  Response r = ImportCsvNow(layout, request);
   if (converter_ != nullptr && converter_->CsvPlanById(layout) != nullptr) {
     std::lock_guard lock(metrics_mutex_);
     ++csv_files_[{layout, r.status == 200 ? "stored" : "refused"}];
@@ -1802,7 +1802,7 @@ Response Facade::ImportCsvCounted(const std::string& layout, const Request& requ
 // itself, routed like REST writes. Rows plan their conditional updates against each other (a
 // patient on many rows is one resource) and the identifiers come from the row's content, so the same
 // file sent again changes nothing.
-Response Facade::ImportCsv(const std::string& layout, const Request& request) {
+Response Facade::ImportCsvNow(const std::string& layout, const Request& request) {
   const mapping::CsvPlan* plan = converter_ ? converter_->CsvPlanById(layout) : nullptr;
   if (plan == nullptr) {
     std::string known;

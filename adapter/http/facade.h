@@ -57,6 +57,10 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // Serves /{prefix}/... with `handler` (given the path's segments, prefix first): the ledger's API.
   using Mount = std::function<Response(const Request&, const std::vector<std::string>& parts)>;
   void set_mount(std::string prefix, Mount handler) { mounts_[std::move(prefix)] = std::move(handler); }
+  // POST /csv/{layout}: a clinic's CSV export (the request's body, its Content-Type), every row
+  // converted, validated and stored in one transaction (all rows or none), routed like REST writes;
+  // counted by layout and outcome. The folder inboxes hand their files here too.
+  Response ImportCsv(const std::string& layout, const Request& request);
   // Routing of what REST clients write: the outbox items for a stored resource (its JSON with its
   // id), queued in the same transaction; `queued` is told the destinations after the commit.
   using RouteResource = std::function<std::vector<store::OutboxWrite>(const std::string& type, const std::string& json)>;
@@ -104,10 +108,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // The conditional updates of `bundles` looked up in the store in a few queries, for PlanEntries.
   Status LookUpIdentities(const std::vector<std::unique_ptr<rapidjson::Document>>& bundles,
                           std::map<std::string, std::string>& identities);
-  // POST /csv/{layout}: a clinic's CSV export, every row converted, validated and stored in one
-  // transaction (all rows or none), routed like REST writes.
-  Response ImportCsv(const std::string& layout, const Request& request);
-  Response ImportCsvCounted(const std::string& layout, const Request& request);
+  // POST /csv/{layout} without the request counted as HTTP (below).
+  Response ImportCsvNow(const std::string& layout, const Request& request);
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();

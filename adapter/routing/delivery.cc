@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/thread_name.h"
 #include "fhir/json.h"
@@ -192,22 +193,8 @@ class FolderSender : public Sender {
     std::filesystem::create_directories(d_.folder, ec);
     const bool json = item.write.content_type.find("json") != std::string::npos;
     const std::string name = "outbox-" + std::to_string(item.id) + (json ? ".json" : ".hl7");
-    const std::filesystem::path tmp = std::filesystem::path(d_.folder) / ("." + name + ".tmp");
     const std::filesystem::path final_path = std::filesystem::path(d_.folder) / name;
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return Unreached("cannot write " + tmp.string());
-    const std::string& data = item.write.payload;
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    const bool ok = done == data.size() && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) return Unreached("cannot write " + tmp.string());
-    std::filesystem::rename(tmp, final_path, ec);  // the file appears whole or not at all
-    if (ec) return Unreached(ec.message());
+    if (Status written = WriteFileDurably(final_path, item.write.payload); !written.ok()) return Unreached(written.message());
     return {SendResult::Kind::kDelivered, final_path.filename().string()};
   }
 

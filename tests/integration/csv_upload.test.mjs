@@ -1,10 +1,11 @@
 // A clinic's CSV export sent to a real `ketamine-gateway serve` (POST /csv/{layout}): every row
 // converted, validated and stored in one transaction with the file, searchable at /fhir and routed to a
 // real FHIR server (Medplum's FhirRouter); the same file again changes nothing; a file with bad rows
-// stores nothing and names every row, line and column; other character sets when named.
+// stores nothing and names every row, line and column; other character sets when named. The same
+// through a folder inbox: files dropped into a folder end in done/ or failed/ with their outcome.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { medplumErrors } from './peers.mjs';
 import { freshDataDir, startGateway, until } from './gateway.mjs';
@@ -16,11 +17,19 @@ const HEADER = 'mrn,family_name,given_name,recorded_at,phase,pain_score,heart_ra
 
 let gw;
 let fhir;
+let inbox;
+let excelInbox;
 before(async () => {
   fhir = await startFhirServer();
   const dataDir = freshDataDir('kgw-csv-');
+  inbox = path.join(dataDir, 'chairs');
+  excelInbox = path.join(dataDir, 'excel');
   writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify({
     seed_examples: true, profiles_dir: profilesDir,
+    inboxes: [
+      { name: 'chairs', folder: inbox, layout: 'pain-vitals', poll_ms: 100 },
+      { name: 'excel', folder: excelInbox, layout: 'pain-vitals', charset: 'WINDOWS-1252', poll_ms: 100 },
+    ],
     routing: {
       destinations: {
         registry: { type: 'fhir', url: fhir.base, timeout_ms: 2000, initial_backoff_ms: 50, max_backoff_ms: 400 },
@@ -164,4 +173,43 @@ test('/metrics counts the files stored and refused and the rows stored, by layou
   assert.ok(value('ketamine_csv_files_total{layout="pain-vitals",outcome="refused"}') >= 4, metrics);
   assert.ok(value('ketamine_csv_rows_total{layout="pain-vitals"}') >= 15, metrics);
   assert.ok(!metrics.includes('no-such-layout'), 'an unknown layout makes no label');
+});
+
+// Drops `bytes` into `folder` as NAME the way exporters should (a hidden file renamed when whole).
+function drop(folder, name, bytes) {
+  writeFileSync(path.join(folder, `.${name}.part`), bytes);
+  renameSync(path.join(folder, `.${name}.part`), path.join(folder, name));
+}
+
+test('a folder inbox takes an export dropped into it: stored, moved to done/ with its outcome', async () => {
+  const csv = HEADER + 'MRN-70001,Inbox,Alex,2026-11-25 09:00,before,7,81,97,130,80,14\n' +
+    'MRN-70001,Inbox,Alex,2026-11-25 11:00,after,3,,,,,\n';
+  drop(inbox, '2026-11-25-chair1.csv', csv);
+  const done = path.join(inbox, 'done', '2026-11-25-chair1.csv');
+  assert.ok(await until(() => existsSync(done), 10000), 'moved to done/');
+  assert.ok(!existsSync(path.join(inbox, '2026-11-25-chair1.csv')));
+  const outcome = JSON.parse(readFileSync(`${done}.outcome.json`, 'utf8'));
+  assert.match(outcome.issue.at(-1).details.text, /^stored 2 rows of layout pain-vitals: 7 resources created/);
+  const patient = (await fhirGet('/Patient?identifier=MRN-70001')).entry[0].resource;
+  const pain = await fhirGet(`/Observation?patient=${patient.id}&code=http://loinc.org%7C72514-3`);
+  assert.deepEqual(pain.entry.map((e) => e.resource.valueInteger).sort(), [3, 7]);
+  for (const e of pain.entry) assert.deepEqual(medplumErrors(e.resource), []);
+});
+
+test('a folder inbox moves a refused export to failed/ with the reasons, and converts its charset', async () => {
+  drop(inbox, 'bad.csv', HEADER + 'MRN-70002,X,Y,2026-11-25 09:00,before,15,,,,,\n');
+  const failed = path.join(inbox, 'failed', 'bad.csv');
+  assert.ok(await until(() => existsSync(failed), 10000), 'moved to failed/');
+  const outcome = JSON.parse(readFileSync(`${failed}.outcome.json`, 'utf8'));
+  assert.ok(outcome.issue.some((i) => i.severity === 'error' && i.details.text.startsWith('row 1 (line 2): ')), JSON.stringify(outcome));
+  assert.equal((await fhirGet('/Patient?identifier=MRN-70002')).total, 0);
+  // The Excel inbox names Windows-1252: its names arrive right.
+  drop(excelInbox, 'excel.csv', Buffer.concat([Buffer.from(HEADER), Buffer.from('MRN-70003,Pe\xf1a,Jos\xe9,2026-11-25 09:00,before,4,,,,,\n', 'latin1')]));
+  assert.ok(await until(() => existsSync(path.join(excelInbox, 'done', 'excel.csv')), 10000));
+  assert.deepEqual((await fhirGet('/Patient?identifier=MRN-70003')).entry[0].resource.name[0], { family: 'Peña', given: ['José'] });
+  assert.deepEqual(readdirSync(inbox).filter((n) => n.endsWith('.csv')), [], 'nothing left in the inbox');
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /^ketamine_inbox_files_total\{inbox="chairs",outcome="stored"\} 1$/m);
+  assert.match(metrics, /^ketamine_inbox_files_total\{inbox="chairs",outcome="refused"\} 1$/m);
+  assert.match(metrics, /^ketamine_inbox_files_total\{inbox="excel",outcome="stored"\} 1$/m);
 });

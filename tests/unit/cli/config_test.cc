@@ -65,6 +65,35 @@ TEST(ConfigTest, ErrorsNameTheKey) {
   EXPECT_FALSE(ParseConfig(deep, "deep.json").ok());
 }
 
+TEST(ConfigTest, FolderInboxes) {
+  auto config = ParseConfig(R"({"inboxes": [
+      {"name": "chairs", "folder": "/srv/in/chairs", "layout": "pain-vitals", "poll_ms": 500},
+      {"folder": "/srv/in/excel", "layout": "pain-vitals", "charset": "WINDOWS-1252", "max_bytes": 1048576}]})",
+                            "test.json");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->inboxes.size(), 2u);
+  EXPECT_EQ(config->inboxes[0].name, "chairs");
+  EXPECT_EQ(config->inboxes[0].folder, "/srv/in/chairs");
+  EXPECT_EQ(config->inboxes[0].poll_ms, 500);
+  EXPECT_EQ(config->inboxes[1].name, "inbox-2");
+  EXPECT_EQ(config->inboxes[1].charset, "WINDOWS-1252");
+  EXPECT_EQ(config->inboxes[1].max_bytes, 1048576u);
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"inboxes": {}})", "inboxes"},
+      {R"({"inboxes": [{"layout": "pain-vitals"}]})", "inboxes[0].folder"},
+      {R"({"inboxes": [{"folder": "in"}]})", "inboxes[0].layout"},
+      {R"({"inboxes": [{"folder": "in", "layout": "pain-vitals", "poll_ms": 10}]})", "inboxes[0].poll_ms"},
+      {R"({"inboxes": [{"folder": "in", "layout": "pain-vitals", "charset": "KLINGON-8"}]})", "inboxes[0].charset"},
+      {R"({"inboxes": [{"folder": "in", "layout": "pain-vitals", "watch": true}]})", "inboxes[0].watch"},
+      {R"({"inboxes": [{"name": "a", "folder": "in", "layout": "x"}, {"name": "a", "folder": "in2", "layout": "x"}]})",
+       "inboxes[1].name"}};
+  for (const auto& [text, key] : refused) {
+    auto wrong = ParseConfig(text, "site.json");
+    ASSERT_FALSE(wrong.ok()) << text;
+    EXPECT_EQ(wrong.status().location().ToString(), key) << text;
+  }
+}
+
 TEST(ConfigTest, StoreAndRetention) {
   auto defaults = ParseConfig("{}", "test.json");
   EXPECT_FALSE(defaults->postgres.has_value());
