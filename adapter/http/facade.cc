@@ -8,17 +8,21 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
 #include <future>
 #include <sstream>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "common/utf8.h"
 #include "fhir/json.h"
 #include "http/client.h"
@@ -595,6 +599,78 @@ Facade::Facade(std::shared_ptr<store::MessageStore> store, std::shared_ptr<const
       converter_(std::move(converter)),
       options_(std::move(options)) {}
 
+// One thread that runs long requests in turn, off the HTTP pool; at most kMaxWaiting wait for it.
+// Stopping finishes the one in hand and refuses the rest (each task knows how to say no).
+class Facade::SlowLane {
+ public:
+  static constexpr size_t kMaxWaiting = 4;
+  struct Task {
+    std::function<void()> run;
+    std::function<void()> refuse;
+  };
+  SlowLane() : thread_([this] { Loop(); }) {}
+  ~SlowLane() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  // False when kMaxWaiting tasks wait already (the caller answers for it).
+  bool Post(Task task) {
+    {
+      std::lock_guard lock(mutex_);
+      if (tasks_.size() >= kMaxWaiting) return false;
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+    return true;
+  }
+
+ private:
+  void Loop() {
+    NameThisThread("kgw-import");
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (stopping_) break;
+      Task task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task.run();
+      lock.lock();
+    }
+    std::deque<Task> left = std::move(tasks_);
+    lock.unlock();
+    for (Task& task : left) task.refuse();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Task> tasks_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: it starts once the rest is made
+};
+
+Facade::~Facade() { slow_.reset(); }  // while every member the task in hand uses is still here
+
+void Facade::QueueImport(const std::string& layout, const Request& request, Responder respond) {
+  auto answer = std::make_shared<Responder>(std::move(respond));
+  auto busy = [answer](const std::string& text) {
+    Response r = Outcome(503, "transient", text);
+    r.headers.emplace_back("Retry-After", "5");
+    (*answer)(std::move(r));
+  };
+  std::lock_guard lock(slow_mutex_);
+  if (!slow_) slow_ = std::make_unique<SlowLane>();
+  const bool queued = slow_->Post({[this, layout, request, answer] { (*answer)(ImportCsv(layout, request)); },
+                                   [busy] { busy("the gateway is stopping; send the file again"); }});
+  if (!queued) {
+    busy(std::to_string(SlowLane::kMaxWaiting) + " CSV exports wait to be imported already; send it again in a moment");
+  }
+}
+
 void Facade::Count(const std::string& method, int status) {
   std::lock_guard lock(metrics_mutex_);
   ++requests_[{method, status}];
@@ -602,11 +678,19 @@ void Facade::Count(const std::string& method, int status) {
 
 void Facade::Handle(const Request& request, Responder respond) {
   // Every answer is counted by method and status on its way out.
+  std::vector<std::string> parts = SplitPath(request.path);
+  if (parts.size() == 2 && parts[0] == "csv" && request.method == "POST") {
+    // Counted without holding the Facade: the import thread must never hold its last reference (it
+    // would end the Facade, and so join itself, on its own thread); ~Facade waits for the import.
+    return QueueImport(parts[1], request, [this, respond = std::move(respond)](Response r) {
+      Count("POST", r.status);
+      respond(std::move(r));
+    });
+  }
   Responder counted = [self = shared_from_this(), method = request.method, respond = std::move(respond)](Response r) {
     self->Count(method, r.status);
     respond(std::move(r));
   };
-  std::vector<std::string> parts = SplitPath(request.path);
   if (parts.size() == 1 && parts[0] == "healthz") {
     counted({200, "text/plain", {}, "ok\n"});
   } else if (parts.size() == 1 && parts[0] == "readyz") {
@@ -623,8 +707,7 @@ void Facade::Handle(const Request& request, Responder respond) {
   } else if (auto mount = parts.empty() ? mounts_.end() : mounts_.find(parts[0]); mount != mounts_.end()) {
     counted(mount->second(request, parts));
   } else if (parts.size() == 2 && parts[0] == "csv") {
-    counted(request.method == "POST" ? ImportCsv(parts[1], request)
-                                     : Outcome(405, "not-supported", "a CSV export is sent with POST"));
+    counted(Outcome(405, "not-supported", "a CSV export is sent with POST"));
   } else if (!parts.empty() && parts[0] == "fhir") {
     if (const std::string* format = request.Query("_format");
         format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {

@@ -44,6 +44,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
  public:
   Facade(std::shared_ptr<store::MessageStore> store, std::shared_ptr<const profiles::Validator> validator,
          std::shared_ptr<const mapping::Converter> converter, FacadeOptions options);
+  // Finishes the CSV import in hand; those still waiting are answered 503.
+  ~Facade();
   // Answers through `respond`; writes answer from the store's thread once committed. The Facade
   // must be owned by a shared_ptr (answers that arrive late keep it alive).
   void Handle(const Request& request, Responder respond);
@@ -110,6 +112,9 @@ class Facade : public std::enable_shared_from_this<Facade> {
                           std::map<std::string, std::string>& identities);
   // POST /csv/{layout} without the request counted as HTTP (below).
   Response ImportCsvNow(const std::string& layout, const Request& request);
+  // A CSV import from the listener: run on the import thread, not on an HTTP pool thread (an import
+  // takes up to seconds, and two would hold both pool threads, health checks included).
+  void QueueImport(const std::string& layout, const Request& request, Responder respond);
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();
@@ -134,6 +139,10 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::map<std::string, Mount> mounts_;
   RouteResource route_;
   std::function<void(const std::vector<std::string>&)> queued_;
+  // The import thread (kgw-import), started by the first CSV upload.
+  class SlowLane;
+  std::mutex slow_mutex_;
+  std::unique_ptr<SlowLane> slow_;
 };
 
 }  // namespace ketamine::http

@@ -53,6 +53,7 @@ async function upload(body, { layout = 'pain-vitals', type = 'text/csv', method 
   return { status: r.status, text, json: text ? JSON.parse(text) : undefined };
 }
 const fhirGet = async (url) => (await fetch(`${gw.fhirBase}${url}`)).json();
+const call = async (url) => fetch(`${gw.fhirBase}${url}`);
 const texts = (outcome) => outcome.issue.map((i) => i.details.text);
 
 test('a clinic export is stored whole, searchable, valid for Medplum and routed to the registry', async () => {
@@ -164,6 +165,31 @@ test('Prefer: return=minimal gives an empty 200', async () => {
   const r = await upload(readFileSync(csvFile), { headers: { Prefer: 'return=minimal' } });
   assert.equal(r.status, 200);
   assert.equal(r.text, '');
+});
+
+test('imports run on a thread of their own: the listener answers meanwhile, and a full queue is a 503', async () => {
+  // 2,000 rows of 100 patients: long enough that the uploads below overlap.
+  let csv = HEADER;
+  for (let i = 0; i < 2000; i++) {
+    csv += `MRN-8${String(i % 100).padStart(4, '0')},Queue,Q${i % 100},2026-10-${String(1 + (i % 28)).padStart(2, '0')} ` +
+      `${String(8 + (i % 10)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')},before,${i % 11},${60 + (i % 40)},,,,\n`;
+  }
+  const uploads = [];
+  for (let i = 0; i < 7; i++) uploads.push(upload(csv).then((r) => ({ ...r, at: process.hrtime.bigint() })));
+  const health = await fetch(`http://127.0.0.1:${gw.httpPort}/healthz`);
+  const healthAt = process.hrtime.bigint();
+  assert.equal(health.status, 200);
+  const read = await call('/Patient/pat-40021');
+  assert.equal(read.status, 200);
+  const done = await Promise.all(uploads);
+  const stored = done.filter((r) => r.status === 200);
+  const busy = done.filter((r) => r.status === 503);
+  assert.equal(stored.length + busy.length, 7, JSON.stringify(done.map((r) => r.status)));
+  assert.ok(stored.length >= 1 && stored.length <= 5, 'one runs, four wait');
+  assert.ok(busy.length >= 2, 'the others are told to send again');
+  assert.match(texts(busy[0].json)[0], /wait to be imported already/);
+  assert.ok(stored.every((r) => r.at > healthAt), 'the health check was answered while the imports ran');
+  assert.equal((await fhirGet('/Patient?identifier=MRN-80000')).total, 1, 'imported once whatever the repeats');
 });
 
 test('/metrics counts the files stored and refused and the rows stored, by layout', async () => {
