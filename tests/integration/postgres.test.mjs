@@ -120,6 +120,21 @@ test('two instances share the store: every order delivered once, duplicates answ
   const metricsB = await (await fetch(`http://127.0.0.1:${b.httpPort}/metrics`)).text();
   assert.match(metricsB, /^ketamine_outbox_items\{destination="registry",state="delivered"\} 60$/m);
   assert.match(metricsB, /^ketamine_outbox_items\{destination="registry",state="pending"\} 0$/m);
+  // A clinic's CSV export uploaded to A, sent again to B: B finds every row's resources (the batch
+  // lookup of identifiers on PostgreSQL) and changes nothing; B's type history lists A's writes.
+  const csv = readFileSync(path.join(ownDir, '..', 'csv', 'pain-vitals-1.csv'));
+  const upload = async (gw) => {
+    const r = await fetch(`http://127.0.0.1:${gw.httpPort}/csv/pain-vitals`, { method: 'POST', headers: { 'Content-Type': 'text/csv' }, body: csv });
+    return { status: r.status, text: (await r.json()).issue.at(-1).details.text };
+  };
+  const first = await upload(a);
+  assert.equal(first.status, 200, first.text);
+  assert.match(first.text, /^stored 5 rows of layout pain-vitals: \d+ resources created/);
+  const again = await upload(b);
+  assert.equal(again.status, 200, again.text);
+  assert.match(again.text, /: 0 resources created, 0 updated, \d+ unchanged$/);
+  const history = await (await fetch(`${b.fhirBase}/Observation/_history?_count=100`)).json();
+  assert.ok(history.total >= 16 && history.entry.every((e) => e.resource.resourceType === 'Observation'), JSON.stringify(history.total));
 });
 
 test('one instance killed with SIGKILL under load: the other delivers everything it acknowledged, once', async () => {
