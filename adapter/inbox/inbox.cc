@@ -85,14 +85,18 @@ void Inboxes::Stop() {
 
 void Inboxes::Loop() {
   NameThisThread("kgw-inbox");
-  int wait_ms = 2000;
-  for (const InboxOptions& box : inboxes_) wait_ms = std::min(wait_ms, box.poll_ms);
+  using Steady = std::chrono::steady_clock;
+  std::vector<Steady::time_point> due(inboxes_.size(), Steady::now());  // each inbox's next look
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    PollOnce();
+    for (size_t i = 0; i < inboxes_.size(); ++i) {
+      if (due[i] > Steady::now()) continue;
+      Poll(i);
+      due[i] = Steady::now() + std::chrono::milliseconds(inboxes_[i].poll_ms);
+    }
     lock.lock();
-    wake_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return stopping_; });
+    wake_.wait_until(lock, *std::min_element(due.begin(), due.end()), [this] { return stopping_; });
   }
 }
 

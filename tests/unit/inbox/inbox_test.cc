@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <string>
 #include <vector>
@@ -130,6 +131,35 @@ TEST_F(InboxTest, TheThreadPollsAndStopsPromptly) {
   const auto before = std::chrono::steady_clock::now();
   (*started)->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(1));
+}
+
+TEST_F(InboxTest, EachInboxIsLookedAtEveryPollMsOfItsOwn) {
+  InboxOptions fast, slow;
+  fast.name = "fast";
+  fast.folder = dir_ / "fast";
+  fast.poll_ms = 20;
+  slow.name = "slow";
+  slow.folder = dir_ / "slow";
+  slow.poll_ms = 3600000;  // once at start, then in an hour
+  std::mutex mutex;
+  std::vector<std::string> taken;
+  auto started = Inboxes::Start({fast, slow}, [&](const InboxOptions& box, std::string) {
+    std::lock_guard lock(mutex);
+    taken.push_back(box.name);
+    return ImportResult{Verdict::kStored, "", 200};
+  });
+  ASSERT_TRUE(started.ok());
+  std::ofstream(dir_ / "slow" / "s.csv") << "s\n";
+  std::ofstream(dir_ / "fast" / "f.csv") << "f\n";
+  auto count = [&] {
+    std::lock_guard lock(mutex);
+    return taken.size();
+  };
+  for (int i = 0; i < 500 && count() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // five more looks at the fast one
+  (*started)->Stop();
+  ASSERT_EQ(taken, std::vector<std::string>{"fast"});
+  EXPECT_TRUE(fs::exists(dir_ / "slow" / "s.csv")) << "the slow inbox was not looked at again";
 }
 
 TEST_F(InboxTest, AFolderThatCannotBeMadeIsAnErrorNamingIt) {
