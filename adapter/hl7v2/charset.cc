@@ -39,10 +39,6 @@ constexpr std::array<CharsetName, 22> kCharsets{{
     {"BIG-5", "BIG5"},
 }};
 
-
-}  // namespace
-
-namespace {
 // Input quoted in an error message: printable ASCII only, so the message (and the ACK carrying it)
 // stays valid whatever bytes the sender put there.
 std::string Quoted(std::string_view text) {

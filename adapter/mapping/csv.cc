@@ -7,8 +7,8 @@
 #include <set>
 
 #include "common/file.h"
-#include "fhir/json.h"
 #include "common/utf8.h"
+#include "fhir/json.h"
 #include "mapping/datatypes.h"
 #include "mapping/mapping_file.h"
 
