@@ -512,6 +512,13 @@ store::SearchCondition TokenCondition(std::string param, const std::string& valu
   return c;
 }
 
+// A body sent with a Content-Encoding (gzip ...): a 415 that says so; bodies are not unpacked.
+std::optional<Response> RefuseEncoded(const Request& request) {
+  const std::string* coding = request.Header("content-encoding");
+  if (coding == nullptr || coding->empty() || *coding == "identity") return std::nullopt;
+  return Outcome(415, "not-supported", "Content-Encoding " + *coding + " is not taken: send the body as it is");
+}
+
 bool JsonContentType(const Request& request) {
   const std::string* type = request.Header("content-type");
   if (type == nullptr) return false;
@@ -760,10 +767,7 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
     return respond(Search(parts[0], search));
   }
   const bool has_body = method == "POST" || method == "PUT";
-  if (const std::string* coding = request.Header("content-encoding");
-      has_body && coding != nullptr && !coding->empty() && *coding != "identity") {
-    return respond(Outcome(415, "not-supported", "Content-Encoding " + *coding + " is not taken: send the body as it is"));
-  }
+  if (std::optional<Response> encoded = RefuseEncoded(request); has_body && encoded) return respond(std::move(*encoded));
   if (has_body && !JsonContentType(request)) {
     return respond(Outcome(415, "not-supported", "send application/fhir+json (Content-Type)"));
   }
@@ -1910,9 +1914,7 @@ Response Facade::ImportCsvNow(const std::string& layout, const Request& request)
       }
     }
   }
-  if (const std::string* coding = request.Header("content-encoding"); coding != nullptr && !coding->empty() && *coding != "identity") {
-    return Outcome(415, "not-supported", "Content-Encoding " + *coding + " is not taken: send the file as it is");
-  }
+  if (std::optional<Response> encoded = RefuseEncoded(request)) return *encoded;
   // Convert and validate every row before anything is written; the issues name row, line and column
   // (the converter's) or row and line with a FHIRPath into the row's Bundle (the validator's), the
   // Bundle `convert --from csv` prints for that row.

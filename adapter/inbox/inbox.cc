@@ -8,8 +8,10 @@
 
 #include "common/clock.h"
 #include "common/file.h"
+#include "common/issue.h"
 #include "common/log.h"
 #include "common/thread_name.h"
+#include "fhir/operation_outcome.h"
 
 namespace ketamine::inbox {
 namespace {
@@ -36,17 +38,6 @@ fs::path FreeName(const fs::path& folder, const fs::path& name) {
   if (!fs::exists(target, ec)) return target;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::System().Now().time_since_epoch()).count();
   return folder / (name.stem().string() + "-" + std::to_string(ms) + name.extension().string());
-}
-
-// A refusal written by the inbox itself, in the importer's shape (an OperationOutcome).
-std::string OutcomeText(const std::string& text) {
-  std::string escaped;
-  for (char c : text) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    escaped += c;
-  }
-  return R"({"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"too-costly","details":{"text":")" +
-         escaped + R"("}}]})";
 }
 
 }  // namespace
@@ -137,10 +128,11 @@ void Inboxes::Take(size_t index, const fs::path& file) {
   ImportResult result;
   if (ec) return;  // gone since the look: nothing to do
   if (size > box.max_bytes) {
-    result = {Verdict::kRefused,
-              OutcomeText("the file has " + std::to_string(size) + " bytes, over the inbox's max_bytes of " +
-                          std::to_string(box.max_bytes) + ": send it in parts"),
-              413};
+    // A refusal of the inbox's own, in the importer's shape (an OperationOutcome).
+    Issues refused;
+    refused.Error("too-large", Location(), "the file has " + std::to_string(size) + " bytes, over the inbox's max_bytes of " +
+                                               std::to_string(box.max_bytes) + ": send it in parts");
+    result = {Verdict::kRefused, fhir::OperationOutcomeJson(refused), 413};
   } else {
     auto bytes = ReadFile(file);
     if (!bytes.ok()) {
