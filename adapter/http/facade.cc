@@ -486,6 +486,27 @@ SearchParamKind KindOfSearchParam(const std::string& name) {
   return it == kKinds.end() ? SearchParamKind::kUnknown : it->second;
 }
 
+// At most this many patients a chained search may find (an identifier names one patient).
+constexpr size_t kMaxChainMatches = 100;
+
+// A chained search on the patient ("patient.identifier", "subject.identifier",
+// "subject:Patient.identifier"): the resource type the chain looks in, or an error for any other
+// chain (refused, not ignored: ignoring it would return every patient's resources). nullopt: no chain.
+std::optional<Result<std::string>> ChainTarget(const std::string& raw_name) {
+  const size_t dot = raw_name.find('.');
+  if (dot == std::string::npos) return std::nullopt;
+  const std::string head = raw_name.substr(0, dot);
+  const size_t colon = head.find(':');
+  const std::string param = head.substr(0, colon);
+  const std::string target = colon == std::string::npos ? "Patient" : head.substr(colon + 1);
+  if (KindOfSearchParam(param) != SearchParamKind::kReference || target != "Patient" ||
+      raw_name.substr(dot + 1) != "identifier") {
+    return Result<std::string>(Unsupported("chained search '" + raw_name +
+                                               "' is not supported (patient.identifier and subject.identifier are)"));
+  }
+  return Result<std::string>(target);
+}
+
 // A search value's comma list ("final,amended": either), "\," standing for a comma within a value.
 std::vector<std::string> SplitSearchValues(const std::string& value) {
   std::vector<std::string> out(1);
@@ -869,6 +890,12 @@ Response Facade::Metadata() const {
       Value p(rapidjson::kObjectType);
       p.AddMember("name", Value(name, a), a);
       p.AddMember("type", Value(kind, a), a);
+      if (std::string_view(kind) == "reference") {
+        p.AddMember("documentation",
+                    Value((std::string("a patient's id or reference; chained by the patient's identifier: ") + name +
+                           ".identifier=system|value").c_str(), a),
+                    a);
+      }
       search.PushBack(p, a);
     }
     for (const auto& [name, kind] : {std::pair{"_id", "token"}, {"_lastUpdated", "date"}, {"_count", "number"}}) {
@@ -1058,6 +1085,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   bool count_only = false;
   Subset subset;
   int or_groups = 0;
+  bool matches_nothing = false;  // a chained parameter found no patient
   std::vector<std::pair<std::string, std::string>> includes;  // "Type:param", the target type ("": any)
   Issues ignored;
   auto ignore = [&](const std::string& raw_name, const std::string& text) {
@@ -1107,6 +1135,31 @@ Response Facade::Search(const std::string& type, const Request& request) {
       } else if (value != "-_lastUpdated") {
         ignore(raw_name, "_sort=" + value + " is not supported (only _lastUpdated and -_lastUpdated): sorted by -_lastUpdated");
       }
+      continue;
+    }
+    if (auto chain = ChainTarget(raw_name)) {
+      if (!chain->ok()) return Outcome(400, "not-supported", chain->status().message(), "Bundle.link");
+      // The patients with any of the identifiers, then their resources: one OR group of references.
+      // A chain that finds no patient finds nothing.
+      const int group = ++or_groups;
+      size_t found = 0;
+      for (const std::string& v : SplitSearchValues(value)) {
+        auto patients = store_->SearchResources(**chain, {TokenCondition("identifier", v)},
+                                                {.count = kMaxChainMatches + 1, .counted = false});
+        if (!patients.ok()) return StoreFailure(patients.status());
+        for (const store::StoredResource& patient : patients->resources) {
+          if (++found > kMaxChainMatches) {
+            return Outcome(400, "too-costly", raw_name + " matches more than " + std::to_string(kMaxChainMatches) +
+                                                  " patients: name the identifier's system", "Bundle.link");
+          }
+          store::SearchCondition c;
+          c.param = "subject";
+          c.value = **chain + "/" + patient.id;
+          c.or_group = group;
+          conditions.push_back(std::move(c));
+        }
+      }
+      if (found == 0) matches_nothing = true;
       continue;
     }
     const SearchParamKind kind = KindOfSearchParam(name);
@@ -1188,7 +1241,9 @@ Response Facade::Search(const std::string& type, const Request& request) {
     range.count = 0;
     range.counted = true;
   }
-  auto page = store_->SearchResources(type, conditions, range);
+  auto page = matches_nothing ? Result<store::SearchPage>(store::SearchPage{
+                                    range.counted ? std::optional<int64_t>(0) : std::nullopt, false, {}})
+                              : store_->SearchResources(type, conditions, range);
   if (!page.ok()) return StoreFailure(page.status());
   rapidjson::Document bundle(rapidjson::kObjectType);
   auto& a = bundle.GetAllocator();

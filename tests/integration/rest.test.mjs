@@ -238,6 +238,69 @@ test('conditional update by identifier: an upsert that stays one resource under 
   assert.equal(capability.conditionalUpdate, true);
 });
 
+test('chained search by the patient\'s identifier: patient.identifier, subject:Patient.identifier', async () => {
+  // Clinics know their MRNs, not the ids the gateway gave their patients.
+  // Not the seeded patient's name: other tests search by it.
+  const patient = { ...example('Patient-infusion-patient.json'), name: [{ family: 'Chainsearch', given: ['Test'] }] };
+  const pain = example('Observation-pain-score-before.json');
+  const ids = {};
+  for (const mrn of ['CH-1', 'CH-2']) {
+    const body = { ...patient, identifier: [{ system: 'urn:test:chain', value: mrn }] };
+    delete body.id;
+    const r = await call('POST', '/Patient', body);
+    assert.equal(r.status, 201, r.text);
+    ids[mrn] = r.json.id;
+  }
+  for (const [mrn, count] of [['CH-1', 2], ['CH-2', 1]]) {
+    for (let i = 0; i < count; i++) {
+      const body = { ...pain, subject: { reference: `Patient/${ids[mrn]}` } };
+      delete body.id;
+      delete body.identifier;
+      assert.equal((await call('POST', '/Observation', body)).status, 201);
+    }
+  }
+  const found = async (query) => {
+    const r = await call('GET', `/Observation?${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    assert.equal(r.json.total, (r.json.entry ?? []).length, query);
+    return (r.json.entry ?? []).map((e) => e.resource.subject.reference).sort();
+  };
+  const one = `Patient/${ids['CH-1']}`;
+  const two = `Patient/${ids['CH-2']}`;
+  assert.deepEqual(await found(`patient.identifier=${encodeURIComponent('urn:test:chain|CH-1')}`), [one, one]);
+  assert.deepEqual(await found('subject.identifier=CH-2'), [two], 'a value alone matches any system');
+  assert.deepEqual(await found('subject:Patient.identifier=CH-2'), [two]);
+  assert.deepEqual(await found('patient.identifier=CH-1,CH-2'), [one, one, two], 'a comma list: any of them');
+  assert.deepEqual(await found(`patient.identifier=${encodeURIComponent('urn:other|CH-1')}`), [], 'another system');
+  assert.deepEqual(await found('patient.identifier=nobody'), [], 'no such patient: nothing, not everything');
+  assert.deepEqual(await found(`patient.identifier=CH-1&patient=${ids['CH-2']}`), [], 'both must hold');
+  const orders = await call('GET', '/MedicationRequest?patient.identifier=MRN-40021&_elements=subject');
+  assert.equal(orders.status, 200);
+  assert.ok(orders.json.total >= 1, 'the seeded order of MRN-40021');
+  // A chain the gateway does not follow is refused rather than ignored (that would return everyone's).
+  for (const query of ['patient.name=x', 'subject:Group.identifier=x', 'patient.identifier:not=CH-1', 'code.identifier=x']) {
+    const r = await call('GET', `/Observation?${query}`);
+    assert.equal(r.status, 400, query);
+    assert.equal(r.json.issue[0].code, 'not-supported', query);
+    assert.deepEqual(r.json.issue[0].expression, ['Bundle.link']);
+  }
+  // An identifier value many patients share (in other systems) is refused: name the system.
+  const twins = Array.from({ length: 101 }, (_, i) => ({
+    request: { method: 'POST', url: 'Patient' },
+    resource: { ...patient, id: undefined, identifier: [{ system: `urn:test:twin:${i}`, value: 'TWIN' }] },
+  }));
+  const batch = await call('POST', '', { resourceType: 'Bundle', type: 'batch', entry: twins });
+  assert.equal(batch.status, 200, batch.text);
+  const costly = await call('GET', '/Observation?patient.identifier=TWIN');
+  assert.equal(costly.status, 400);
+  assert.equal(costly.json.issue[0].code, 'too-costly');
+  assert.equal((await call('GET', `/Observation?patient.identifier=${encodeURIComponent('urn:test:twin:7|TWIN')}`)).status, 200);
+  const cs = await call('GET', '/metadata');
+  const obs = cs.json.rest[0].resource.find((r) => r.type === 'Observation');
+  assert.match(obs.searchParam.find((p) => p.name === 'patient').documentation, /patient\.identifier/);
+  assert.deepEqual(medplumErrors(cs.json), []);
+});
+
 test('search by POST: the parameters in a form body, the same answer as GET', async () => {
   const form = (body, query = '') => fetch(`${base}/Observation/_search${query}`, {
     method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body,
