@@ -824,6 +824,10 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
     if (method == "PUT") return Update(type, parts[1], request, std::move(respond));
     return respond(Outcome(405, "not-supported", method + " is not supported on a " + type + " (resources are never deleted)"));
   }
+  if (parts.size() == 3 && parts[2] == "$everything") {
+    if (type != "Patient") return respond(Outcome(404, "not-supported", "$everything is served on Patient only"));
+    return respond(method == "GET" ? Everything(parts[1], request) : Outcome(405, "not-supported", "$everything is read with GET"));
+  }
   if ((parts.size() == 3 || parts.size() == 4) && parts[2] == "_history") {
     if (method != "GET") return respond(Outcome(405, "not-supported", "history is read with GET"));
     return respond(parts.size() == 3 ? History(type, parts[1], request) : ReadVersion(type, parts[1], parts[3]));
@@ -910,7 +914,12 @@ Response Facade::Metadata() const {
       if (key.rfind(type + ":", 0) == 0) include.PushBack(Value(key.c_str(), a), a);
     }
     if (!include.Empty()) r.AddMember("searchInclude", include, a);
-    r.AddMember("operation", operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"), a);
+    Value operations = operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate");
+    if (type == "Patient") {
+      Value everything = operation("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything");
+      operations.PushBack(everything[0], a);
+    }
+    r.AddMember("operation", operations, a);
     resources.PushBack(r, a);
   }
   rest.AddMember("resource", resources, a);
@@ -1048,6 +1057,22 @@ Response Facade::History(const std::string& type, const std::string& id, const R
                        options_.base_url + "/" + type + "/" + id + "/_history?", page, options_.base_url);
 }
 
+namespace {
+
+// `_since` of a history or $everything: the resources last updated at or after the first instant
+// the value covers (a date: from the start of that day, UTC).
+Result<store::SearchCondition> SinceCondition(const std::string& value) {
+  if (value.empty() || std::isdigit(static_cast<unsigned char>(value[0])) == 0) {
+    return InvalidInput("_since is an instant such as 2026-11-23T14:05:00Z (got '" + value + "')");
+  }
+  KETAMINE_ASSIGN_OR_RETURN(std::vector<store::SearchCondition> bounds, LastUpdatedConditions("_since", value));
+  store::SearchCondition from = bounds.front();
+  from.op = store::SearchCondition::Op::kGe;
+  return from;
+}
+
+}  // namespace
+
 // The history of every resource of a type, or of every type (`type` empty): each kept version, newest
 // first, from `_since` on; what a client that follows changes asks for. `_at` and `_list` are refused
 // rather than ignored (ignoring them would answer another question).
@@ -1061,11 +1086,9 @@ Response Facade::TypeHistory(const std::string& type, const Request& request) {
         return Outcome(400, "invalid", set.message(), "Bundle.link");
       }
     } else if (name == "_since") {
-      auto bounds = value.empty() || std::isdigit(static_cast<unsigned char>(value[0])) == 0
-                        ? Result<std::vector<store::SearchCondition>>(InvalidInput("_since is an instant such as 2026-11-23T14:05:00Z (got '" + value + "')"))
-                        : LastUpdatedConditions("_since", value);
-      if (!bounds.ok()) return Outcome(400, "invalid", bounds.status().message(), "Bundle.link");
-      since = bounds->front().value;  // the first instant the value covers
+      auto from = SinceCondition(value);
+      if (!from.ok()) return Outcome(400, "invalid", from.status().message(), "Bundle.link");
+      since = from->value;
       since_text = value;
     } else {
       return Outcome(400, "not-supported", "history takes _since, _count and _offset ('" + name + "' is not supported)",
@@ -1311,6 +1334,130 @@ Response Facade::Search(const std::string& type, const Request& request) {
     }
   }
   if (!entries.Empty()) bundle.AddMember("entry", entries, a);  // FHIR JSON has no empty arrays
+  return {200, "application/fhir+json", {}, fhir::ToJson(bundle)};
+}
+
+// Patient/{id}/$everything: the patient, then its orders, administrations and observations (each type
+// oldest first), paged with _count/_offset as one list; what a page's resources reference (medications,
+// prescribers, performers) comes along once each as include entries, not counted in the total.
+Response Facade::Everything(const std::string& id, const Request& request) {
+  static const std::vector<std::string> kEverything = {"Patient", "MedicationRequest", "MedicationAdministration",
+                                                       "Observation"};
+  store::SearchRange range{.count = options_.default_count};
+  std::vector<store::SearchCondition> since;
+  std::set<std::string> only;  // _type
+  for (const auto& [name, value] : request.query) {
+    if (name == "_format" || name == "_pretty") continue;
+    if (name == "_count" || name == "_offset") {
+      if (Status set = SetPage(name, value, options_.max_count, range); !set.ok()) {
+        return Outcome(400, "invalid", set.message(), "Bundle.link");
+      }
+    } else if (name == "_since") {
+      auto from = SinceCondition(value);
+      if (!from.ok()) return Outcome(400, "invalid", from.status().message(), "Bundle.link");
+      since.push_back(std::move(*from));
+    } else if (name == "_type") {
+      for (const std::string& t : SplitList(value, ',')) {
+        if (std::find(kEverything.begin(), kEverything.end(), t) == kEverything.end()) {
+          return Outcome(400, "not-supported", "$everything: _type takes Patient, MedicationRequest, "
+                                               "MedicationAdministration and Observation (got '" + t + "')", "Bundle.link");
+        }
+        only.insert(t);
+      }
+    } else {
+      return Outcome(400, "not-supported", "$everything takes _count, _offset, _since and _type ('" + name +
+                                              "' is not supported)", "Bundle.link");
+    }
+  }
+  if (auto patient = store_->ReadResource("Patient", id); !patient.ok()) {
+    if (patient.status().code() == StatusCode::kNotFound) return Outcome(404, "not-found", "Patient/" + id + " does not exist");
+    return StoreFailure(patient.status());
+  }
+  // Each type's matches and how many there are, then the slice of each that falls on this page.
+  struct Part {
+    std::string type;
+    std::vector<store::SearchCondition> conditions;
+    int64_t count = 0;
+  };
+  std::vector<Part> parts;
+  int64_t total = 0;
+  for (const std::string& type : kEverything) {
+    if (!only.empty() && !only.count(type)) continue;
+    Part part{type, since};
+    part.conditions.push_back(type == "Patient" ? store::SearchCondition{"_id", store::SearchCondition::Op::kEq, false, "", id}
+                                                : store::SearchCondition{"subject", store::SearchCondition::Op::kEq, false, "",
+                                                                         "Patient/" + id});
+    auto counted = store_->SearchResources(type, part.conditions, {.count = 0, .counted = true});
+    if (!counted.ok()) return StoreFailure(counted.status());
+    part.count = counted->total.value_or(0);
+    total += part.count;
+    parts.push_back(std::move(part));
+  }
+  rapidjson::Document bundle(rapidjson::kObjectType);
+  auto& a = bundle.GetAllocator();
+  bundle.AddMember("resourceType", "Bundle", a);
+  bundle.AddMember("type", "searchset", a);
+  bundle.AddMember("total", total, a);
+  std::string query;
+  for (const auto& [name, value] : request.query) {
+    if (name != "_offset") query += PercentEncode(name) + "=" + PercentEncode(value) + "&";
+  }
+  auto link = [&](const char* relation, size_t at) {
+    Value l(rapidjson::kObjectType);
+    l.AddMember("relation", Value(relation, a), a);
+    const std::string url = options_.base_url + "/Patient/" + id + "/$everything?" + query + "_offset=" + std::to_string(at);
+    l.AddMember("url", Value(url.c_str(), a), a);
+    return l;
+  };
+  Value links(rapidjson::kArrayType);
+  links.PushBack(link("self", range.offset), a);
+  const uint64_t end = static_cast<uint64_t>(range.offset) + range.count;
+  if (end < static_cast<uint64_t>(total)) links.PushBack(link("next", static_cast<size_t>(end)), a);
+  bundle.AddMember("link", links, a);
+  Value entries(rapidjson::kArrayType);
+  std::vector<std::string> wanted;  // medications and practitioners, in the order first referenced
+  uint64_t start = 0;  // where the part begins in the whole list
+  for (const Part& part : parts) {
+    const uint64_t part_end = start + static_cast<uint64_t>(part.count);
+    const uint64_t from = std::max<uint64_t>(start, range.offset), to = std::min(part_end, end);
+    if (from < to) {
+      auto page = store_->SearchResources(part.type, part.conditions,
+                                          {.count = static_cast<size_t>(to - from), .offset = static_cast<size_t>(from - start),
+                                           .oldest_first = true, .counted = false});
+      if (!page.ok()) return StoreFailure(page.status());
+      for (const auto& r : page->resources) {
+        auto doc = fhir::ParseJson(r.json);
+        if (!doc.ok()) continue;
+        for (const auto& [key, paths] : IncludePaths()) {
+          if (key.rfind(part.type + ":", 0) != 0) continue;
+          for (const std::string& path : paths) {
+            ForEachReferenceAt(**doc, path, [&](const std::string& reference) {
+              const std::vector<std::string> ref = SplitPath(reference);
+              if (ref.size() == 2 && (ref[0] == "Medication" || ref[0] == "Practitioner") &&
+                  std::find(wanted.begin(), wanted.end(), reference) == wanted.end()) {
+                wanted.push_back(reference);
+              }
+            });
+          }
+        }
+        Value entry = StoredEntry(**doc, r, options_.base_url + "/" + part.type + "/" + r.id, {}, a);
+        SetSearchMode(entry, "match", a);
+        entries.PushBack(entry, a);
+      }
+    }
+    start = part_end;
+  }
+  for (const std::string& reference : wanted) {
+    const size_t slash = reference.find('/');
+    auto included = store_->ReadResource(reference.substr(0, slash), reference.substr(slash + 1));
+    if (!included.ok()) continue;  // a reference to what is not here
+    auto doc = fhir::ParseJson(included->json);
+    if (!doc.ok()) continue;
+    Value entry = StoredEntry(**doc, *included, options_.base_url + "/" + reference, {}, a);
+    SetSearchMode(entry, "include", a);
+    entries.PushBack(entry, a);
+  }
+  if (!entries.Empty()) bundle.AddMember("entry", entries, a);
   return {200, "application/fhir+json", {}, fhir::ToJson(bundle)};
 }
 

@@ -85,6 +85,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // A Bundle entry's GET (search, read, vread, history), its URL relative to the base.
   Response ReadEntry(const std::string& url);
   Response Search(const std::string& type, const Request& request);
+  // GET Patient/{id}/$everything.
+  Response Everything(const std::string& id, const Request& request);
   void Create(const std::string& type, const Request& request, Responder respond);
   void Update(const std::string& type, const std::string& id, const Request& request, Responder respond);
   void ConditionalUpdate(const std::string& type, const Request& request, Responder respond);

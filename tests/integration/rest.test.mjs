@@ -301,6 +301,65 @@ test('chained search by the patient\'s identifier: patient.identifier, subject:P
   assert.deepEqual(medplumErrors(cs.json), []);
 });
 
+test('Patient/$everything: the patient, its orders, administrations and observations, paged, with what they reference', async () => {
+  const patientBody = { ...example('Patient-infusion-patient.json'), name: [{ family: 'Everythingtest' }],
+    identifier: [{ system: 'urn:test:everything', value: 'EV-1' }] };
+  delete patientBody.id;
+  const made = await call('POST', '/Patient', patientBody);
+  assert.equal(made.status, 201, made.text);
+  const pid = made.json.id;
+  const order = { ...example('MedicationRequest-ketamine-infusion.json'), subject: { reference: `Patient/${pid}` } };
+  delete order.id;
+  delete order.identifier;
+  const orderMade = await call('POST', '/MedicationRequest', order);
+  assert.equal(orderMade.status, 201, orderMade.text);
+  const admin = { ...example('MedicationAdministration-ketamine-infusion.json'), subject: { reference: `Patient/${pid}` },
+    request: { reference: `MedicationRequest/${orderMade.json.id}` } };
+  delete admin.id;
+  delete admin.identifier;
+  const adminMade = await call('POST', '/MedicationAdministration', admin);
+  assert.equal(adminMade.status, 201, adminMade.text);
+  for (let i = 0; i < 3; i++) {
+    const obs = { ...example('Observation-pain-score-before.json'), subject: { reference: `Patient/${pid}` } };
+    delete obs.id;
+    delete obs.identifier;
+    assert.equal((await call('POST', '/Observation', obs)).status, 201);
+  }
+  const first = await call('GET', `/Patient/${pid}/$everything?_count=3`);
+  assert.equal(first.status, 200, first.text);
+  assert.deepEqual(medplumErrors(first.json), []);
+  assert.equal(first.json.total, 6, 'the patient, one order, one administration, three observations');
+  const matches = first.json.entry.filter((e) => e.search.mode === 'match').map((e) => e.resource.resourceType);
+  assert.deepEqual(matches, ['Patient', 'MedicationRequest', 'MedicationAdministration']);
+  const included = first.json.entry.filter((e) => e.search.mode === 'include').map((e) => `${e.resource.resourceType}/${e.resource.id}`).sort();
+  assert.deepEqual(included, ['Medication/ketamine-10mg-ml-lot-kx2291', 'Practitioner/dr-morgan'],
+    'the prescriber and the medication stored here come along once (a performer not stored does not)');
+  const next = first.json.link.find((l) => l.relation === 'next');
+  assert.ok(next, 'a next link');
+  const second = await call('GET', next.url);
+  assert.equal(second.status, 200);
+  assert.deepEqual(medplumErrors(second.json), []);
+  assert.deepEqual(second.json.entry.map((e) => e.resource.resourceType), ['Observation', 'Observation', 'Observation']);
+  assert.ok(!second.json.link.some((l) => l.relation === 'next'));
+  assert.ok(second.json.entry.every((e) => e.resource.subject.reference === `Patient/${pid}`));
+  const onlyObs = await call('GET', `/Patient/${pid}/$everything?_type=Observation`);
+  assert.equal(onlyObs.json.total, 3);
+  const later = await call('GET', `/Patient/${pid}/$everything?_since=2999-01-01`);
+  assert.equal(later.json.total, 0, 'nothing updated since a time to come');
+  // Refusals: each an OperationOutcome with its status.
+  for (const [url, status] of [[`/Patient/nobody-here/$everything`, 404], [`/Observation/x/$everything`, 404],
+    [`/Patient/${pid}/$everything?start=2026-01-01`, 400], [`/Patient/${pid}/$everything?_type=Device`, 400],
+    [`/Patient/${pid}/$everything?_since=yesterday`, 400], [`/Patient/${pid}/$everything?_count=-1`, 400]]) {
+    const r = await call('GET', url);
+    assert.equal(r.status, status, url);
+    assert.equal(r.json.resourceType, 'OperationOutcome', url);
+  }
+  assert.equal((await call('POST', `/Patient/${pid}/$everything`, {})).status, 405);
+  const cs = await call('GET', '/metadata');
+  const patientOps = cs.json.rest[0].resource.find((r) => r.type === 'Patient').operation.map((o) => o.name);
+  assert.deepEqual(patientOps, ['validate', 'everything']);
+});
+
 test('search by POST: the parameters in a form body, the same answer as GET', async () => {
   const form = (body, query = '') => fetch(`${base}/Observation/_search${query}`, {
     method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body,
