@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/clock.h"
+#include "common/utf8.h"
 #include "cli/config.h"
 #include "routing/delivery.h"
 
@@ -17,12 +18,16 @@ constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-lette
        ketamine-gateway outbox replay ID... [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox stats DESTINATION [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox prune --days N [--data-dir DIR] [--config FILE]
+       ketamine-gateway outbox trace CONTROL_ID [--facility NAME] [--data-dir DIR] [--config FILE]
 
   dead-letters   lists the deliveries that gave up (id, destination, attempts, created, last error)
   replay ID      puts dead letters back in the queue, due now; a running gateway sends them
   stats NAME     pending, delivered and dead items of a destination, and the oldest pending one
   prune --days N removes delivered items older than N days (serve does it hourly, outbox_retention_days);
                  pending and dead items and the stored messages stay
+  trace ID       what arrived under a control id (MSH-10; --facility: MSH-4 too), newest first: a line per
+                 message (id, received, listener, sender, type, status, its ACK codes) and one per delivery it
+                 queued (id, destination, state, attempts, created, last error); exit 1 when none arrived
   --data-dir DIR the store's folder (default: data, like serve)
   --config FILE  serve's config: its data_dir, or its PostgreSQL store
 
@@ -37,17 +42,17 @@ int Fail(int code, const std::string& message) {
 }  // namespace
 
 int Outbox(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config", "--days"}, {"--help"}});
+  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config", "--days", "--facility"}, {"--help"}});
   if (!args.ok()) return Fail(kExitUsage, args.status().message());
   if (args->Has("--help")) {
     std::fputs(kOutboxHelp, stdout);
     return kExitOk;
   }
-  if (args->positional.empty()) return Fail(kExitUsage, "dead-letters, replay, stats or prune (see --help)");
+  if (args->positional.empty()) return Fail(kExitUsage, "dead-letters, replay, stats, prune or trace (see --help)");
   const std::string action = args->positional[0];
   const std::string data_dir = args->Option("--data-dir") != nullptr ? *args->Option("--data-dir") : "data";
-  if (action != "dead-letters" && action != "replay" && action != "stats" && action != "prune") {
-    return Fail(kExitUsage, "unknown action '" + action + "' (dead-letters, replay, stats, prune)");
+  if (action != "dead-letters" && action != "replay" && action != "stats" && action != "prune" && action != "trace") {
+    return Fail(kExitUsage, "unknown action '" + action + "' (dead-letters, replay, stats, prune, trace)");
   }
   int days = -1;
   if (action == "prune") {
@@ -59,8 +64,11 @@ int Outbox(const std::vector<std::string>& argv) {
     }
     days = static_cast<int>(value);
   }
-  if ((action == "replay" && args->positional.size() < 2) || (action == "stats" && args->positional.size() != 2)) {
-    return Fail(kExitUsage, action == "replay" ? "replay takes the ids of dead letters" : "stats takes a destination");
+  if ((action == "replay" && args->positional.size() < 2) || (action == "stats" && args->positional.size() != 2) ||
+      (action == "trace" && args->positional.size() != 2)) {
+    return Fail(kExitUsage, action == "replay"  ? "replay takes the ids of dead letters"
+                            : action == "trace" ? "trace takes a control id (MSH-10)"
+                                                : "stats takes a destination");
   }
   GatewayConfig config;
   if (const std::string* file = args->Option("--config")) {
@@ -78,6 +86,36 @@ int Outbox(const std::vector<std::string>& argv) {
     for (const auto& item : *items) {
       std::printf("%lld\t%s\t%d attempts\t%s\t%s\n", static_cast<long long>(item.id), item.write.destination.c_str(),
                   item.attempts, FormatIsoTimestamp(FromUnixMs(item.created_ms)).c_str(), item.last_error.c_str());
+    }
+    return kExitOk;
+  }
+  if (action == "trace") {
+    const std::string facility = args->Option("--facility") != nullptr ? *args->Option("--facility") : "";
+    auto messages = (*store)->FindMessages(args->positional[1], facility, 1000);
+    if (!messages.ok()) return Fail(kExitUnavailable, messages.status().message());
+    for (const auto& m : *messages) {
+      std::string acks;  // MSA-1 of each reply
+      for (const std::string& reply : m.record.replies) {
+        const size_t msa = reply.find("\rMSA|");
+        if (msa != std::string::npos) acks += (acks.empty() ? "" : ",") + reply.substr(msa + 5, 2);
+      }
+      std::printf("message %lld\t%s\t%s\t%s|%s\t%s\t%s\t%s\n", static_cast<long long>(m.id), m.record.received_at.c_str(),
+                  m.record.listener.c_str(), ValidUtf8(m.record.sending_application).c_str(),
+                  ValidUtf8(m.record.sending_facility).c_str(), ValidUtf8(m.record.message_type).c_str(),
+                  std::string(store::MessageStatusName(m.record.status)).c_str(), acks.empty() ? "-" : acks.c_str());
+      auto items = (*store)->OutboxOfMessage(m.id);
+      if (!items.ok()) return Fail(kExitUnavailable, items.status().message());
+      for (const auto& item : *items) {
+        std::printf("  delivery %lld\t%s\t%s%s\t%d attempts\t%s\t%s\n", static_cast<long long>(item.id),
+                    item.write.destination.c_str(), std::string(store::OutboxStateName(item.state)).c_str(),
+                    item.outcome_unknown ? " (outcome unknown)" : "", item.attempts,
+                    FormatIsoTimestamp(FromUnixMs(item.created_ms)).c_str(), item.last_error.c_str());
+      }
+    }
+    if (messages->empty()) {
+      std::fprintf(stderr, "ketamine-gateway outbox: no message with control id %s%s\n", args->positional[1].c_str(),
+                   facility.empty() ? "" : (" from " + facility).c_str());
+      return kExitRejected;
     }
     return kExitOk;
   }

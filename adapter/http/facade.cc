@@ -1,5 +1,6 @@
 #include "http/facade.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <strings.h>
 
@@ -2263,6 +2264,9 @@ Response Facade::Admin(const Request& request, const std::vector<std::string>& p
     if (replayed_) replayed_(*destination);
     return {202, "application/json", {}, "{\"replayed\":" + std::to_string(id) + "}"};
   }
+  if (parts.size() >= 2 && parts.size() <= 3 && parts[1] == "messages" && request.method == "GET") {
+    return MessageTrace(request, parts.size() == 3 ? &parts[2] : nullptr);
+  }
   if (parts.size() == 3 && parts[1] == "outbox" && request.method == "GET") {
     auto stats = store_->Stats(parts[2]);
     if (!stats.ok()) return StoreFailure(stats.status());
@@ -2275,6 +2279,115 @@ Response Facade::Admin(const Request& request, const std::vector<std::string>& p
     return json_response(200, d);
   }
   return Outcome(404, "not-found", "no such admin endpoint: " + request.method + " " + request.path);
+}
+
+namespace {
+
+// Bytes as received (an HL7 v2 message in its own character set) in a JSON object: as text when
+// they are UTF-8, else as text with U+FFFD for each byte that is not and, exactly, as base64 under
+// KEY_base64.
+void AddReceivedBytes(Value& object, const std::string& key, const std::string& bytes,
+                      rapidjson::Document::AllocatorType& a) {
+  if (IsValidUtf8(bytes)) {
+    object.AddMember(Value(key.c_str(), a), Value(bytes.c_str(), static_cast<rapidjson::SizeType>(bytes.size()), a), a);
+    return;
+  }
+  const std::string shown = ValidUtf8(bytes);
+  object.AddMember(Value(key.c_str(), a), Value(shown.c_str(), static_cast<rapidjson::SizeType>(shown.size()), a), a);
+  std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  encoded.resize(static_cast<size_t>(n));
+  object.AddMember(Value((key + "_base64").c_str(), a), Value(encoded.c_str(), a), a);
+}
+
+}  // namespace
+
+// GET /admin/messages?control_id=X[&sending_facility=F][&limit=N]: what arrived under a sender's
+// control id (MSH-10), newest first, each with the ACKs it was answered and the deliveries it
+// queued (state, attempts, last error). GET /admin/messages/{id}: one message, with its text as
+// received. An interface analyst's answer to "did the gateway get order X, and where did it go?".
+Response Facade::MessageTrace(const Request& request, const std::string* id) {
+  std::vector<store::StoredMessage> messages;
+  if (id != nullptr) {
+    int64_t n = 0;
+    const auto [end, error] = std::from_chars(id->data(), id->data() + id->size(), n);
+    if (error != std::errc() || end != id->data() + id->size() || n <= 0) {
+      return Outcome(400, "invalid", "a message id is a whole number above 0 (got '" + ValidUtf8(*id) + "')");
+    }
+    auto found = store_->List(n - 1, 1);
+    if (!found.ok()) return StoreFailure(found.status());
+    if (found->empty() || found->front().id != n) return Outcome(404, "not-found", "message " + std::to_string(n) + " does not exist");
+    messages = std::move(*found);
+  } else {
+    const std::string* control_id = request.Query("control_id");
+    const std::string* facility = request.Query("sending_facility");
+    const std::string* limit_text = request.Query("limit");
+    for (const auto& [name, value] : request.query) {
+      if (name != "control_id" && name != "sending_facility" && name != "limit") {
+        return Outcome(400, "not-supported", "/admin/messages takes control_id, sending_facility and limit ('" +
+                                                 ValidUtf8(name) + "' is not taken)");
+      }
+    }
+    if (control_id == nullptr || control_id->empty()) {
+      return Outcome(400, "invalid", "/admin/messages needs control_id (MSH-10 of the message looked for)");
+    }
+    size_t limit = 20;
+    if (limit_text != nullptr) {
+      const auto [end, error] = std::from_chars(limit_text->data(), limit_text->data() + limit_text->size(), limit);
+      if (error != std::errc() || end != limit_text->data() + limit_text->size() || limit == 0 || limit > 1000) {
+        return Outcome(400, "invalid", "limit is a whole number from 1 to 1000 (got '" + ValidUtf8(*limit_text) + "')");
+      }
+    }
+    auto found = store_->FindMessages(*control_id, facility == nullptr ? "" : *facility, limit);
+    if (!found.ok()) return StoreFailure(found.status());
+    messages = std::move(*found);
+  }
+  rapidjson::Document d(rapidjson::kArrayType);
+  auto& a = d.GetAllocator();
+  for (const store::StoredMessage& m : messages) {
+    const store::InboundRecord& r = m.record;
+    Value v(rapidjson::kObjectType);
+    v.AddMember("id", m.id, a);
+    v.AddMember("received_at", Value(r.received_at.c_str(), a), a);
+    v.AddMember("listener", Value(r.listener.c_str(), a), a);
+    AddReceivedBytes(v, "sending_application", r.sending_application, a);
+    AddReceivedBytes(v, "sending_facility", r.sending_facility, a);
+    AddReceivedBytes(v, "control_id", r.control_id, a);
+    AddReceivedBytes(v, "message_type", r.message_type, a);
+    AddReceivedBytes(v, "version", r.version, a);
+    v.AddMember("status", Value(std::string(store::MessageStatusName(r.status)).c_str(), a), a);
+    Value acks(rapidjson::kArrayType);
+    for (const std::string& reply : r.replies) {
+      Value ack(rapidjson::kObjectType);
+      AddReceivedBytes(ack, "text", reply, a);
+      acks.PushBack(ack, a);
+    }
+    v.AddMember("acks", acks, a);
+    auto items = store_->OutboxOfMessage(m.id);
+    if (!items.ok()) return StoreFailure(items.status());
+    Value deliveries(rapidjson::kArrayType);
+    for (const store::OutboxItem& item : *items) {
+      Value o(rapidjson::kObjectType);
+      o.AddMember("id", item.id, a);
+      o.AddMember("destination", Value(item.write.destination.c_str(), a), a);
+      o.AddMember("state", Value(std::string(store::OutboxStateName(item.state)).c_str(), a), a);
+      o.AddMember("attempts", item.attempts, a);
+      if (item.outcome_unknown) o.AddMember("outcome_unknown", true, a);
+      if (!item.last_error.empty()) o.AddMember("last_error", Value(ValidUtf8(item.last_error).c_str(), a), a);
+      o.AddMember("created_ms", item.created_ms, a);
+      deliveries.PushBack(o, a);
+    }
+    v.AddMember("deliveries", deliveries, a);
+    if (id != nullptr) AddReceivedBytes(v, "raw", r.raw, a);
+    d.PushBack(v, a);
+  }
+  if (id != nullptr) {
+    rapidjson::Document one;
+    one.CopyFrom(d[0], one.GetAllocator());
+    return {200, "application/json", {}, fhir::ToJson(one)};
+  }
+  return {200, "application/json", {}, fhir::ToJson(d)};
 }
 
 Response Facade::Ready() {

@@ -123,6 +123,8 @@ class Facade : public std::enable_shared_from_this<Facade> {
   store::InboundRecord Record(const std::string& what, const Request& request, const std::string& body,
                               std::vector<store::ResourceWrite> writes,
                               std::vector<std::string>& destinations) const;
+  // GET /admin/messages (`id` null) and /admin/messages/{id}.
+  Response MessageTrace(const Request& request, const std::string* id);
   Response Admin(const Request& request, const std::vector<std::string>& parts);
   void Count(const std::string& method, int status);
 

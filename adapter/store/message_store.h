@@ -160,6 +160,11 @@ class MessageStore {
   // Messages with id > after_id, oldest first.
   virtual Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) = 0;
   virtual Result<int64_t> Count() = 0;
+  // The messages a sender's control id (MSH-10) names, newest first, at most `limit`; with
+  // `sending_facility` not empty, those of that facility (MSH-4) only. An operator's trace of what
+  // became of a message (the index by control id makes it one probe).
+  virtual Result<std::vector<StoredMessage>> FindMessages(std::string_view control_id, std::string_view sending_facility,
+                                                          size_t limit) = 0;
 
   // Transactions committed and records appended so far (appends / commits: the mean group size).
   virtual uint64_t commits() const { return 0; }
@@ -209,6 +214,9 @@ class MessageStore {
   virtual Status Unclaim(int64_t id) = 0;
   virtual Status MarkDead(int64_t id, std::string_view error) = 0;
   virtual Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) = 0;
+  // The deliveries a message queued, in order, whatever their state (delivered ones until retention
+  // removes them).
+  virtual Result<std::vector<OutboxItem>> OutboxOfMessage(int64_t message_id) = 0;
   // A dead item goes back to pending, due now, attempts from 0; its destination, to wake that
   // worker. kNotFound unless it is dead.
   virtual Result<std::string> Replay(int64_t id) = 0;

@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (destination, partition, id) WHERE state IN ('pending', 'sending');
 DROP INDEX IF EXISTS outbox_queue;
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
+-- An operator's trace: a message by its control id, the deliveries of a message.
+CREATE INDEX IF NOT EXISTS inbound_messages_control ON inbound_messages (control_id) WHERE control_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_message ON outbox (message_id);
 CREATE TABLE IF NOT EXISTS outbox_payload (
   id BIGINT PRIMARY KEY REFERENCES outbox (id),
   payload BYTEA NOT NULL
@@ -601,31 +604,50 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   return page;
 }
 
-Result<std::vector<StoredMessage>> PostgresStore::List(int64_t after_id, size_t limit) {
-  std::lock_guard lock(reader_mutex_);
-  KETAMINE_ASSIGN_OR_RETURN(
-      ResultPtr r, reader_->Run("list",
-                                "SELECT id, received_at, listener, sending_application, sending_facility, "
-                                "coalesce(control_id, ''), message_type, version, status, raw, replies FROM "
-                                "inbound_messages WHERE id > $1 ORDER BY id LIMIT $2",
-                                {Int(after_id), Int(static_cast<int64_t>(limit))}));
+namespace {
+
+constexpr const char* kMessageColumns =
+    "SELECT id, received_at, listener, sending_application, sending_facility, coalesce(control_id, ''), "
+    "message_type, version, status, raw, replies FROM inbound_messages ";
+
+std::vector<StoredMessage> ReadMessages(const PGresult* r) {
   std::vector<StoredMessage> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
+  for (int i = 0; i < PQntuples(r); ++i) {
     StoredMessage m;
-    m.id = GetInt(r.get(), i, 0);
-    m.record.received_at = GetText(r.get(), i, 1);
-    m.record.listener = GetText(r.get(), i, 2);
-    m.record.sending_application = GetText(r.get(), i, 3);
-    m.record.sending_facility = GetText(r.get(), i, 4);
-    m.record.control_id = GetText(r.get(), i, 5);
-    m.record.message_type = GetText(r.get(), i, 6);
-    m.record.version = GetText(r.get(), i, 7);
-    m.record.status = MessageStatusFromName(GetText(r.get(), i, 8));
-    m.record.raw = GetText(r.get(), i, 9);
-    m.record.replies = SplitReplies(GetText(r.get(), i, 10));
+    m.id = GetInt(r, i, 0);
+    m.record.received_at = GetText(r, i, 1);
+    m.record.listener = GetText(r, i, 2);
+    m.record.sending_application = GetText(r, i, 3);
+    m.record.sending_facility = GetText(r, i, 4);
+    m.record.control_id = GetText(r, i, 5);
+    m.record.message_type = GetText(r, i, 6);
+    m.record.version = GetText(r, i, 7);
+    m.record.status = MessageStatusFromName(GetText(r, i, 8));
+    m.record.raw = GetText(r, i, 9);
+    m.record.replies = SplitReplies(GetText(r, i, 10));
     out.push_back(std::move(m));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<StoredMessage>> PostgresStore::List(int64_t after_id, size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  const std::string sql = std::string(kMessageColumns) + "WHERE id > $1 ORDER BY id LIMIT $2";
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("list", sql.c_str(), {Int(after_id), Int(static_cast<int64_t>(limit))}));
+  return ReadMessages(r.get());
+}
+
+Result<std::vector<StoredMessage>> PostgresStore::FindMessages(std::string_view control_id,
+                                                               std::string_view sending_facility, size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  const std::string sql = std::string(kMessageColumns) +
+                          "WHERE control_id = $1 AND ($2 = '' OR sending_facility = $2) ORDER BY id DESC LIMIT $3";
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("find-messages", sql.c_str(),
+                                                      {Text(control_id), Text(sending_facility),
+                                                       Int(static_cast<int64_t>(limit))}));
+  return ReadMessages(r.get());
 }
 
 Result<int64_t> PostgresStore::Count() {
@@ -722,6 +744,16 @@ Result<std::vector<OutboxItem>> PostgresStore::ListOutbox(std::string_view desti
   KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, outbox_->Run("list-outbox", sql.c_str(),
                                                       {Text(destination), Text(OutboxStateName(state)),
                                                        Int(static_cast<int64_t>(limit))}));
+  std::vector<OutboxItem> items;
+  for (int i = 0; i < PQntuples(r.get()); ++i) items.push_back(ReadItem(r.get(), i));
+  return items;
+}
+
+Result<std::vector<OutboxItem>> PostgresStore::OutboxOfMessage(int64_t message_id) {
+  std::lock_guard lock(outbox_mutex_);
+  const std::string sql = std::string("SELECT ") + kOutboxColumns +
+                          " FROM outbox o JOIN outbox_payload p ON p.id = o.id WHERE o.message_id = $1 ORDER BY o.id";
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, outbox_->Run("outbox-of-message", sql.c_str(), {Int(message_id)}));
   std::vector<OutboxItem> items;
   for (int i = 0; i < PQntuples(r.get()); ++i) items.push_back(ReadItem(r.get(), i));
   return items;

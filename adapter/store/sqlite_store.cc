@@ -103,6 +103,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 -- commit already wrote instead of a random one among every item ever queued.
 CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (destination, partition, id) WHERE state IN ('pending', 'sending');
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
+-- An operator's trace: a message by its control id, the deliveries of a message.
+CREATE INDEX IF NOT EXISTS inbound_messages_control ON inbound_messages (control_id) WHERE control_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_message ON outbox (message_id);
 -- The payload apart from the row whose state changes at every attempt: an UPDATE rewrites the
 -- whole row, and a scan over states would walk every payload's overflow pages.
 CREATE TABLE IF NOT EXISTS outbox_payload (
@@ -110,7 +113,7 @@ CREATE TABLE IF NOT EXISTS outbox_payload (
   payload BLOB NOT NULL,
   packed INTEGER NOT NULL DEFAULT 0  -- 1: payload is LZ4-packed
 );
-PRAGMA user_version = 8;
+PRAGMA user_version = 9;
 )sql";
 
 // Version 3 kept the payload in the outbox row: moved to outbox_payload, all or nothing.
@@ -834,15 +837,14 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   return page;
 }
 
-Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t limit) {
-  std::lock_guard lock(reader_mutex_);
-  Statement select(reader_,
-                   "SELECT id, received_at, listener, sending_application, sending_facility, "
-                   "control_id, message_type, version, status, raw, replies, raw_packed FROM "
-                   "inbound_messages WHERE id > ?1 ORDER BY id LIMIT ?2");
-  if (!select.ok()) return SqlError(reader_, "prepare");
-  sqlite3_bind_int64(select.get(), 1, after_id);
-  sqlite3_bind_int64(select.get(), 2, static_cast<sqlite3_int64>(limit));
+namespace {
+
+constexpr const char* kMessageColumns =
+    "SELECT id, received_at, listener, sending_application, sending_facility, control_id, message_type, version, "
+    "status, raw, replies, raw_packed FROM inbound_messages ";
+
+// The rows of a statement that selects kMessageColumns.
+Result<std::vector<StoredMessage>> ReadMessages(sqlite3* db, Statement& select) {
   std::vector<StoredMessage> out;
   int rc;
   while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
@@ -860,8 +862,32 @@ Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t li
     m.record.replies = SplitReplies(select.Column(10));
     out.push_back(std::move(m));
   }
-  if (rc != SQLITE_DONE) return SqlError(reader_, "list");
+  if (rc != SQLITE_DONE) return SqlError(db, "list");
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  Statement select(reader_, (std::string(kMessageColumns) + "WHERE id > ?1 ORDER BY id LIMIT ?2").c_str());
+  if (!select.ok()) return SqlError(reader_, "prepare");
+  sqlite3_bind_int64(select.get(), 1, after_id);
+  sqlite3_bind_int64(select.get(), 2, static_cast<sqlite3_int64>(limit));
+  return ReadMessages(reader_, select);
+}
+
+Result<std::vector<StoredMessage>> SqliteStore::FindMessages(std::string_view control_id,
+                                                             std::string_view sending_facility, size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  Statement select(reader_, (std::string(kMessageColumns) +
+                             "WHERE control_id = ?1 AND (?2 = '' OR sending_facility = ?2) ORDER BY id DESC LIMIT ?3")
+                                .c_str());
+  if (!select.ok()) return SqlError(reader_, "prepare");
+  select.Text(1, control_id);
+  select.Text(2, sending_facility);
+  sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit));
+  return ReadMessages(reader_, select);
 }
 
 Result<int64_t> SqliteStore::Count() {
@@ -903,6 +929,18 @@ Result<OutboxItem> ReadItem(Statement& row) {
   item.last_error = row.Column(9);
   item.created_ms = sqlite3_column_int64(row.get(), 10);
   return item;
+}
+
+// Every row of a statement that selects kOutboxColumns.
+Result<std::vector<OutboxItem>> ReadItems(sqlite3* db, Statement& select) {
+  std::vector<OutboxItem> items;
+  int rc;
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    KETAMINE_ASSIGN_OR_RETURN(OutboxItem item, ReadItem(select));
+    items.push_back(std::move(item));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db, "list");
+  return items;
 }
 
 // A progress handler's budget: SQLite calls it every kStepsPerTick steps of a statement and
@@ -1080,14 +1118,15 @@ Result<std::vector<OutboxItem>> SqliteStore::ListOutbox(std::string_view destina
   select.Text(1, destination);
   select.Text(2, OutboxStateName(state));
   sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit));
-  std::vector<OutboxItem> items;
-  int rc;
-  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
-    KETAMINE_ASSIGN_OR_RETURN(OutboxItem item, ReadItem(select));
-    items.push_back(std::move(item));
-  }
-  if (rc != SQLITE_DONE) return SqlError(outbox_, "list");
-  return items;
+  return ReadItems(outbox_, select);
+}
+
+Result<std::vector<OutboxItem>> SqliteStore::OutboxOfMessage(int64_t message_id) {
+  std::lock_guard lock(outbox_mutex_);
+  Statement select(outbox_, (std::string("SELECT ") + kOutboxColumns + kOutboxJoin + "WHERE o.message_id = ?1 ORDER BY o.id").c_str());
+  if (!select.ok()) return SqlError(outbox_, "prepare");
+  sqlite3_bind_int64(select.get(), 1, message_id);
+  return ReadItems(outbox_, select);
 }
 
 Result<std::string> SqliteStore::Replay(int64_t id) {

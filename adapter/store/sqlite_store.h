@@ -31,6 +31,8 @@ class SqliteStore : public MessageStore {
 
   void Append(InboundRecord record, AppendCallback done) override;
   Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) override;
+  Result<std::vector<StoredMessage>> FindMessages(std::string_view control_id, std::string_view sending_facility,
+                                                  size_t limit) override;
   Result<int64_t> Count() override;
   Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
   Result<std::vector<std::pair<std::string, std::string>>> IdsByIdentifier(
@@ -59,6 +61,7 @@ class SqliteStore : public MessageStore {
   Status Unclaim(int64_t id) override;
   Status MarkDead(int64_t id, std::string_view error) override;
   Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) override;
+  Result<std::vector<OutboxItem>> OutboxOfMessage(int64_t message_id) override;
   Result<std::string> Replay(int64_t id) override;
   Result<OutboxStats> Stats(std::string_view destination) override;
   Result<int64_t> PruneDelivered(int64_t delivered_before_ms, size_t limit) override;

@@ -186,6 +186,63 @@ test('a message the server refuses becomes a dead letter that an operator replay
   assert.equal(cli('prune', '--days', '-1').status, 2);
 });
 
+test('an operator traces a message by its control id: its ACK, and what became of each delivery', async () => {
+  const admin = `http://127.0.0.1:${gw.httpPort}/admin`;
+  const fetch = (url) => globalThis.fetch(url, { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } });
+  assert.equal((await globalThis.fetch(`${admin}/messages?control_id=KET-TRACE-1`)).status, 401, 'operators only');
+  fhir.setReject(true);
+  assert.deepEqual(await send([withControlId(rde, 'KET-TRACE-1', 'ORD-TRACE-1')]), ['AA']);
+  let traced = [];
+  assert.ok(await until(async () => {
+    traced = await (await fetch(`${admin}/messages?control_id=KET-TRACE-1`)).json();
+    const states = Object.fromEntries((traced[0]?.deliveries ?? []).map((d) => [d.destination, d.state]));
+    return states.registry === 'dead' && states.archive === 'delivered';
+  }), 'the registry refused it (dead letter), the folder has it');
+  assert.equal(traced.length, 1);
+  const [message] = traced;
+  assert.equal(message.listener, 'mllp');
+  assert.equal(message.message_type, 'RDE^O11');
+  assert.equal(message.status, 'accepted');
+  assert.match(message.acks[0].text, /\rMSA\|AA\|KET-TRACE-1/);
+  const registry = message.deliveries.find((d) => d.destination === 'registry');
+  assert.match(registry.last_error, /^HTTP 400/);
+  assert.equal(registry.attempts, 1);
+  assert.equal(message.raw, undefined, 'the list leaves the message text out');
+  const facility = message.sending_facility;
+  assert.equal((await (await fetch(`${admin}/messages?control_id=KET-TRACE-1&sending_facility=${facility}`)).json()).length, 1);
+  assert.deepEqual(await (await fetch(`${admin}/messages?control_id=KET-TRACE-1&sending_facility=ELSEWHERE`)).json(), []);
+  assert.deepEqual(await (await fetch(`${admin}/messages?control_id=KET-NEVER-SENT`)).json(), []);
+  const one = await fetch(`${admin}/messages/${message.id}`);
+  assert.equal(one.status, 200);
+  const full = await one.json();
+  assert.equal(full.id, message.id);
+  assert.match(full.raw, /^MSH\|.*\|KET-TRACE-1\|/);
+  assert.deepEqual(full.deliveries, message.deliveries);
+  for (const [url, status] of [['/messages', 400], ['/messages?control_id=X&limit=0', 400], ['/messages?control_id=X&limit=abc', 400],
+    ['/messages?control_id=X&patient=Y', 400], ['/messages/abc', 400], ['/messages/0', 400], ['/messages/999999999', 404]]) {
+    const r = await fetch(`${admin}${url}`);
+    assert.equal(r.status, status, url);
+    assert.equal((await r.json()).resourceType, 'OperationOutcome', url);
+  }
+  // The same from the command line.
+  const cli = (...args) => spawnSync(gatewayBin, ['outbox', ...args, '--data-dir', gw.dataDir], { encoding: 'utf8' });
+  const trace = cli('trace', 'KET-TRACE-1');
+  assert.equal(trace.status, 0, trace.stderr);
+  assert.match(trace.stdout, new RegExp(`^message ${message.id}\t.*\tmllp\t.*\tRDE\\^O11\taccepted\tAA$`, 'm'));
+  assert.match(trace.stdout, /^ {2}delivery \d+\tregistry\tdead\t1 attempts\t.*\tHTTP 400/m);
+  assert.match(trace.stdout, /^ {2}delivery \d+\tarchive\tdelivered\t/m);
+  const none = cli('trace', 'KET-NEVER-SENT');
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /no message with control id KET-NEVER-SENT/);
+  assert.equal(cli('trace').status, 2);
+  // Put things back: the dead letter replayed and delivered.
+  fhir.setReject(false);
+  assert.equal((await globalThis.fetch(`${admin}/dead-letters/${registry.id}/replay`, {
+    method: 'POST', headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } })).status, 202);
+  assert.ok(await until(async () => (await (await fetch(`${admin}/messages/${message.id}`)).json())
+    .deliveries.every((d) => d.state === 'delivered')), 'the trace follows the replay');
+});
+
 test('a MedicationRequest POSTed to the gateway reaches the pharmacy over MLLP as an RDE^O11', async () => {
   const base = gw.fhirBase;
   const example = (name) => JSON.parse(readFileSync(path.join(profilesDir, 'examples', 'valid', name), 'utf8'));

@@ -204,7 +204,7 @@ PRAGMA user_version = 5;
   EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName,
                    "SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql LIKE '%WHERE state IN%'"),
             1);
-  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 8);
+  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 9);
   auto first = (*store)->ClaimOutbox("registry", kNow, 10);
   ASSERT_TRUE(first.ok()) << first.status().message();
   ASSERT_EQ(first->size(), 1u);
@@ -348,7 +348,7 @@ PRAGMA user_version = 4;
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name IN ('resource_index_lookup', "
                          "'resource_index_owner', 'resource_index_v4')"),
             0);
-  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 8);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 9);
   // The moved entries are searched and matched as before.
   auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},
                                          {10, 0});
@@ -384,7 +384,7 @@ PRAGMA user_version = 7;
 )sql");
   auto store = SqliteStore::Open(dir_);
   ASSERT_TRUE(store.ok()) << store.status().message();
-  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 8);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 9);
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index WHERE param NOT IN ('subject', 'identifier')"), 0);
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 2);
   auto ids = [&](std::vector<SearchCondition> conditions) {

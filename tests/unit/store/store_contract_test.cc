@@ -171,6 +171,50 @@ TEST_P(StoreContract, SameControlIdFromTheSameSenderIsStoredOnce) {
   EXPECT_FALSE(store_->AppendAndWait(no_id)->duplicate);  // no control id: never deduplicated
 }
 
+// An operator's trace: what arrived under a control id (rejected tries and the accepted one, newest
+// first), and what each queued, in every state.
+TEST_P(StoreContract, FindsMessagesByControlIdAndTheirDeliveries) {
+  auto rejected = store_->AppendAndWait(Record("T1", MessageStatus::kRejected));
+  InboundRecord accepted = Record("T1");
+  accepted.outbox.push_back({"registry", "Patient/p1", "application/fhir+json", "one", "k-1"});
+  accepted.outbox.push_back({"pharmacy", "Patient/p1", "x-application/hl7-v2+er7", "two", "k-2"});
+  auto stored = store_->AppendAndWait(accepted);
+  InboundRecord elsewhere = Record("T1");
+  elsewhere.sending_facility = "OTHER";
+  auto other = store_->AppendAndWait(elsewhere);
+  ASSERT_TRUE(rejected.ok() && stored.ok() && other.ok());
+  ASSERT_TRUE(store_->AppendAndWait(Record("T2")).ok());
+  auto all = store_->FindMessages("T1", "", 10);
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].id, other->id);  // newest first
+  EXPECT_EQ((*all)[1].id, stored->id);
+  EXPECT_EQ((*all)[2].id, rejected->id);
+  EXPECT_EQ((*all)[2].record.status, MessageStatus::kRejected);
+  EXPECT_EQ((*all)[1].record.raw, accepted.raw);
+  EXPECT_EQ((*all)[1].record.replies, accepted.replies);
+  auto clinic = store_->FindMessages("T1", "CLINIC", 10);
+  ASSERT_TRUE(clinic.ok());
+  EXPECT_EQ(clinic->size(), 2u);
+  EXPECT_EQ(store_->FindMessages("T1", "", 1)->size(), 1u);
+  EXPECT_TRUE(store_->FindMessages("nothing", "", 10)->empty());
+  auto deliveries = store_->OutboxOfMessage(stored->id);
+  ASSERT_TRUE(deliveries.ok()) << deliveries.status().message();
+  ASSERT_EQ(deliveries->size(), 2u);
+  EXPECT_EQ((*deliveries)[0].write.destination, "registry");
+  EXPECT_EQ((*deliveries)[1].write.destination, "pharmacy");
+  EXPECT_EQ((*deliveries)[1].write.payload, "two");
+  // Every state: one delivered, one dead.
+  ASSERT_TRUE(store_->MarkDelivered({(*deliveries)[0].id}, 1).ok());
+  ASSERT_TRUE(store_->MarkDead((*deliveries)[1].id, "AR from the pharmacy").ok());
+  deliveries = store_->OutboxOfMessage(stored->id);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ((*deliveries)[0].state, OutboxState::kDelivered);
+  EXPECT_EQ((*deliveries)[1].state, OutboxState::kDead);
+  EXPECT_EQ((*deliveries)[1].last_error, "AR from the pharmacy");
+  EXPECT_TRUE(store_->OutboxOfMessage(rejected->id)->empty());
+}
+
 TEST_P(StoreContract, RejectedMessagesDoNotHoldTheControlId) {
   EXPECT_FALSE(store_->AppendAndWait(Record("C1", MessageStatus::kRejected))->duplicate);
   EXPECT_FALSE(store_->AppendAndWait(Record("C1", MessageStatus::kRejected))->duplicate);
