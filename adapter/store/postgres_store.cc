@@ -92,8 +92,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (destination, partition, id) WHERE state IN ('pending', 'sending');
 DROP INDEX IF EXISTS outbox_queue;
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (destination, state, id);
--- An operator's trace: a message by its control id, the deliveries of a message.
-CREATE INDEX IF NOT EXISTS inbound_messages_control ON inbound_messages (control_id) WHERE control_id IS NOT NULL;
+-- An operator's trace: a message by its control id (accepted ones by inbound_messages_dedup, the
+-- few refused ones by this), the deliveries of a message.
+CREATE INDEX IF NOT EXISTS inbound_messages_refused ON inbound_messages (control_id)
+  WHERE control_id IS NOT NULL AND status <> 'accepted';
 CREATE INDEX IF NOT EXISTS outbox_message ON outbox (message_id);
 CREATE TABLE IF NOT EXISTS outbox_payload (
   id BIGINT PRIMARY KEY REFERENCES outbox (id),
@@ -642,12 +644,40 @@ Result<std::vector<StoredMessage>> PostgresStore::List(int64_t after_id, size_t 
 Result<std::vector<StoredMessage>> PostgresStore::FindMessages(std::string_view control_id,
                                                                std::string_view sending_facility, size_t limit) {
   std::lock_guard lock(reader_mutex_);
-  const std::string sql = std::string(kMessageColumns) +
-                          "WHERE control_id = $1 AND ($2 = '' OR sending_facility = $2) ORDER BY id DESC LIMIT $3";
-  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("find-messages", sql.c_str(),
-                                                      {Text(control_id), Text(sending_facility),
-                                                       Int(static_cast<int64_t>(limit))}));
-  return ReadMessages(r.get());
+  // As SqliteStore::FindMessages: refused messages by their own small index, accepted ones by the
+  // deduplication index, one probe per sender found by walking it (PostgreSQL 15 has no skip scan).
+  const std::string refused_sql = std::string(kMessageColumns) +
+                                  "WHERE control_id = $1 AND control_id IS NOT NULL AND status <> 'accepted' AND "
+                                  "($2 = '' OR sending_facility = $2) ORDER BY id DESC LIMIT $3";
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr refused, reader_->Run("find-refused", refused_sql.c_str(),
+                                                            {Text(control_id), Text(sending_facility),
+                                                             Int(static_cast<int64_t>(limit))}));
+  std::vector<StoredMessage> out = ReadMessages(refused.get());
+  const std::string accepted_sql = std::string(kMessageColumns) +
+                                   "WHERE sending_application = $1 AND sending_facility = $2 AND control_id = $3 AND "
+                                   "control_id IS NOT NULL AND status = 'accepted'";
+  std::string application, facility;  // ("", "") itself is probed first: the walk starts after it
+  for (bool first = true;; first = false) {
+    if (!first) {
+      KETAMINE_ASSIGN_OR_RETURN(
+          ResultPtr next, reader_->Run("next-sender",
+                                       "SELECT sending_application, sending_facility FROM inbound_messages WHERE "
+                                       "control_id IS NOT NULL AND status = 'accepted' AND (sending_application, "
+                                       "sending_facility) > ($1, $2) ORDER BY sending_application, sending_facility "
+                                       "LIMIT 1",
+                                       {Text(application), Text(facility)}));
+      if (PQntuples(next.get()) == 0) break;
+      application = GetText(next.get(), 0, 0);
+      facility = GetText(next.get(), 0, 1);
+    }
+    if (!sending_facility.empty() && facility != sending_facility) continue;
+    KETAMINE_ASSIGN_OR_RETURN(ResultPtr found, reader_->Run("find-accepted", accepted_sql.c_str(),
+                                                            {Text(application), Text(facility), Text(control_id)}));
+    for (StoredMessage& m : ReadMessages(found.get())) out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const StoredMessage& a, const StoredMessage& b) { return a.id > b.id; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 Result<int64_t> PostgresStore::Count() {

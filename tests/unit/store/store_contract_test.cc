@@ -182,21 +182,27 @@ TEST_P(StoreContract, FindsMessagesByControlIdAndTheirDeliveries) {
   InboundRecord elsewhere = Record("T1");
   elsewhere.sending_facility = "OTHER";
   auto other = store_->AppendAndWait(elsewhere);
-  ASSERT_TRUE(rejected.ok() && stored.ok() && other.ok());
+  InboundRecord unnamed = Record("T1");  // a sender that fills neither MSH-3 nor MSH-4
+  unnamed.sending_application = "";
+  unnamed.sending_facility = "";
+  auto anonymous = store_->AppendAndWait(unnamed);
+  ASSERT_TRUE(rejected.ok() && stored.ok() && other.ok() && anonymous.ok());
   ASSERT_TRUE(store_->AppendAndWait(Record("T2")).ok());
   auto all = store_->FindMessages("T1", "", 10);
   ASSERT_TRUE(all.ok()) << all.status().message();
-  ASSERT_EQ(all->size(), 3u);
-  EXPECT_EQ((*all)[0].id, other->id);  // newest first
-  EXPECT_EQ((*all)[1].id, stored->id);
-  EXPECT_EQ((*all)[2].id, rejected->id);
-  EXPECT_EQ((*all)[2].record.status, MessageStatus::kRejected);
-  EXPECT_EQ((*all)[1].record.raw, accepted.raw);
-  EXPECT_EQ((*all)[1].record.replies, accepted.replies);
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].id, anonymous->id);  // newest first
+  EXPECT_EQ((*all)[1].id, other->id);
+  EXPECT_EQ((*all)[2].id, stored->id);
+  EXPECT_EQ((*all)[3].id, rejected->id);
+  EXPECT_EQ((*all)[3].record.status, MessageStatus::kRejected);
+  EXPECT_EQ((*all)[2].record.raw, accepted.raw);
+  EXPECT_EQ((*all)[2].record.replies, accepted.replies);
   auto clinic = store_->FindMessages("T1", "CLINIC", 10);
   ASSERT_TRUE(clinic.ok());
   EXPECT_EQ(clinic->size(), 2u);
   EXPECT_EQ(store_->FindMessages("T1", "", 1)->size(), 1u);
+  EXPECT_EQ(store_->FindMessages("T1", "", 1)->front().id, anonymous->id);
   EXPECT_TRUE(store_->FindMessages("nothing", "", 10)->empty());
   auto deliveries = store_->OutboxOfMessage(stored->id);
   ASSERT_TRUE(deliveries.ok()) << deliveries.status().message();
