@@ -907,7 +907,8 @@ TEST_F(PostgresInstances, AnOlderSchemasOutboxQueueIndexGivesWayToOneOfUndeliver
   EXPECT_EQ(store::Run(psql + "\"SELECT string_agg(indexname || ': ' || regexp_replace(indexdef, '.* USING ', ''), "
                               "' / ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'outbox' AND indexname LIKE "
                               "'outbox_%'\""),
-            "outbox_pkey: btree (id) / outbox_state: btree (destination, state, id) / outbox_undelivered: btree (destination, partition, id) "
+            "outbox_message: btree (message_id) / outbox_pkey: btree (id) / outbox_state: btree (destination, state, id) / "
+            "outbox_undelivered: btree (destination, partition, id) "
             "WHERE (state = ANY (ARRAY['pending'::text, 'sending'::text]))");
   // A patient's second item still waits for the first, which leaves the index once delivered.
   for (const char* id : {"Q1", "Q2"}) {
