@@ -26,6 +26,7 @@
 #include "common/thread_name.h"
 #include "common/utf8.h"
 #include "fhir/json.h"
+#include "fhir/json_patch.h"
 #include "http/client.h"
 #include "fhir/operation_outcome.h"
 #include "hl7v2/parser.h"
@@ -823,6 +824,7 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
   if (parts.size() == 2) {
     if (method == "GET") return respond(NotModified(ReadSubset(type, parts[1], request), request));
     if (method == "PUT") return Update(type, parts[1], request, std::move(respond));
+    if (method == "PATCH") return Patch(type, parts[1], request, std::move(respond));
     return respond(Outcome(405, "not-supported", method + " is not supported on a " + type + " (resources are never deleted)"));
   }
   if (parts.size() == 3 && parts[2] == "$everything") {
@@ -878,7 +880,7 @@ Response Facade::Metadata() const {
     Value r(rapidjson::kObjectType);
     r.AddMember("type", Value(type.c_str(), a), a);
     Value interactions(rapidjson::kArrayType);
-    for (const char* code : {"read", "vread", "update", "history-instance", "history-type", "create", "search-type"}) {
+    for (const char* code : {"read", "vread", "update", "patch", "history-instance", "history-type", "create", "search-type"}) {
       Value i(rapidjson::kObjectType);
       i.AddMember("code", Value(code, a), a);
       interactions.PushBack(i, a);
@@ -1639,6 +1641,50 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
   Write(type, id, std::move(parsed.doc), std::move(parsed.issues), "", request, std::move(respond));
 }
 
+// PATCH {type}/{id} with a JSON Patch (application/json-patch+json): applied to the current version
+// (as a read returns it, meta included), then written as an update of exactly that version, validated
+// like any write. The inbound record keeps the patch. Without If-Match, a write that came in between
+// is a 409 (send it again) rather than lost under the patched copy.
+void Facade::Patch(const std::string& type, const std::string& id, const Request& request, Responder respond) {
+  if (std::optional<Response> encoded = RefuseEncoded(request)) return respond(std::move(*encoded));
+  const std::string* content_type = request.Header("content-type");
+  std::string media = content_type == nullptr ? "" : content_type->substr(0, content_type->find(';'));
+  media.erase(std::remove(media.begin(), media.end(), ' '), media.end());
+  std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (media != "application/json-patch+json") {
+    return respond(Outcome(415, "not-supported", "PATCH takes a JSON Patch (Content-Type application/json-patch+json); "
+                                                 "FHIRPath Patch is not supported"));
+  }
+  auto patch = fhir::ParseJson(request.body);
+  if (!patch.ok()) return respond(Outcome(400, "invalid", "the body is not JSON: " + patch.status().message()));
+  auto stored = store_->ReadResource(type, id);
+  if (!stored.ok()) {
+    if (stored.status().code() == StatusCode::kNotFound) return respond(Outcome(404, "not-found", type + "/" + id + " does not exist"));
+    return respond(StoreFailure(stored.status()));
+  }
+  auto doc = fhir::ParseJson(WithMeta(*stored));
+  if (!doc.ok()) return respond(StoreFailure(Internal("the stored " + type + "/" + id + " does not parse")));
+  if (Status applied = fhir::ApplyJsonPatch(**patch, **doc); !applied.ok()) {
+    return respond(applied.code() == StatusCode::kInvalidInput ? Outcome(400, "invalid", applied.message())
+                                                               : Outcome(422, "processing", applied.message()));
+  }
+  if (!(*doc)->IsObject() || Str(**doc, "resourceType") != type || Str(**doc, "id") != id) {
+    return respond(Outcome(422, "processing", "a patch cannot change the resource's type or id (" + type + "/" + id + ")"));
+  }
+  Parsed parsed = ParseResource(fhir::ToJson(**doc), type, *validator_, validation_failures_, *store_);
+  if (!parsed.ok) return respond(parsed.error);
+  Request write = request;
+  const bool client_matched = request.Header("if-match") != nullptr;
+  if (!client_matched) write.headers["if-match"] = "W/\"" + std::to_string(stored->version) + "\"";
+  Write(type, id, std::move(parsed.doc), std::move(parsed.issues), "", write,
+        [client_matched, type, id, respond = std::move(respond)](Response r) {
+          if (r.status == 412 && !client_matched) {
+            return respond(Outcome(409, "conflict", type + "/" + id + " changed while the patch was applied; send it again"));
+          }
+          respond(std::move(r));
+        });
+}
+
 // PUT {type}?identifier=system|value: the resource with that business identifier is updated, or
 // created when there is none (with the body's id, else a new one); two or more are a 412. The store
 // checks again as it writes, so a concurrent write of that identifier is a 409, never a second one.
@@ -1687,7 +1733,7 @@ void Facade::Write(const std::string& type, const std::string& id, std::unique_p
   std::vector<std::string> destinations;
   std::vector<store::ResourceWrite> writes;
   writes.push_back(std::move(write));
-  store::InboundRecord record = Record("PUT " + type, request, request.body, std::move(writes), destinations);
+  store::InboundRecord record = Record(request.method + " " + type, request, request.body, std::move(writes), destinations);
   auto answer = [self = shared_from_this(), type, id, json = std::move(json), returned = PreferredReturn(request),
                  warnings = std::move(warnings), destinations = std::move(destinations),
                  respond = std::move(respond)](Result<store::AppendOutcome> outcome) {

@@ -31,7 +31,7 @@ namespace {
 std::atomic<bool> close_stuck{false};
 
 // The methods the gateway answers (DELETE is refused: resources are never deleted).
-constexpr char kAllowed[] = "GET, HEAD, POST, PUT, OPTIONS";
+constexpr char kAllowed[] = "GET, HEAD, POST, PUT, PATCH, OPTIONS";
 
 using web::http::http_request;
 using web::http::http_response;

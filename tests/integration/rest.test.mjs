@@ -360,6 +360,80 @@ test('Patient/$everything: the patient, its orders, administrations and observat
   assert.deepEqual(patientOps, ['validate', 'everything']);
 });
 
+test('PATCH with a JSON Patch: fhir-kit-client completes an order; bad patches, conflicts and invalid results refused', async () => {
+  const order = { ...example('MedicationRequest-ketamine-infusion.json') };
+  delete order.id;
+  delete order.identifier;
+  const made = await call('POST', '/MedicationRequest', order);
+  assert.equal(made.status, 201, made.text);
+  const { id } = made.json;
+  const { Client } = await importPeer('fhir-kit-client');
+  const client = new Client({ baseUrl: base });
+  const patched = await client.patch({ resourceType: 'MedicationRequest', id, jsonPatch: [
+    { op: 'test', path: '/status', value: 'active' },
+    { op: 'replace', path: '/status', value: 'completed' },
+    { op: 'add', path: '/note', value: [{ text: 'infusion series finished' }] },
+  ] });
+  assert.equal(patched.status, 'completed');
+  assert.equal(patched.meta.versionId, '2');
+  assert.deepEqual(medplumErrors(patched), []);
+  const read = await call('GET', `/MedicationRequest/${id}`);
+  assert.equal(read.json.note[0].text, 'infusion series finished');
+  assert.equal(read.json.dosageInstruction[0].text, order.dosageInstruction[0].text, 'the rest as it was');
+  const PATCH = { 'Content-Type': 'application/json-patch+json' };
+  const patch = (ops, headers = {}, target = id) => call('PATCH', `/MedicationRequest/${target}`,
+    typeof ops === 'string' ? ops : JSON.stringify(ops), { ...PATCH, ...headers });
+  // If-Match: the version the client patched.
+  const stale = await patch([{ op: 'replace', path: '/status', value: 'stopped' }], { 'If-Match': 'W/"1"' });
+  assert.equal(stale.status, 412);
+  const fresh = await patch([{ op: 'replace', path: '/status', value: 'stopped' }], { 'If-Match': 'W/"2"' });
+  assert.equal(fresh.status, 200, fresh.text);
+  assert.equal(fresh.headers.get('etag'), 'W/"3"');
+  const minimal = await patch([{ op: 'remove', path: '/note' }], { Prefer: 'return=minimal' });
+  assert.equal(minimal.status, 200);
+  assert.equal(minimal.text, '');
+  assert.equal((await call('GET', `/MedicationRequest/${id}`)).json.note, undefined);
+  // The patch is what the store keeps of the request, as PATCH.
+  const history = await call('GET', `/MedicationRequest/${id}/_history`);
+  assert.equal(history.json.total, 4);
+  // Refusals, each an OperationOutcome.
+  for (const [ops, status, headers, target] of [
+    [[{ op: 'replace', path: '/status', value: 'bogus' }], 422],
+    [[{ op: 'test', path: '/status', value: 'active' }], 422],
+    [[{ op: 'remove', path: '/priority' }], 422],
+    [[{ op: 'replace', path: '/id', value: 'another' }], 422],
+    [[{ op: 'replace', path: '/resourceType', value: 'Patient' }], 422],
+    [[{ op: 'remove', path: '/subject' }], 422],
+    [[{ op: 'frobnicate', path: '/status' }], 400],
+    [{ op: 'replace', path: '/status', value: 'stopped' }, 400],
+    ['[{"op": "replace", ', 400],
+    [[{ op: 'replace', path: 'status', value: 'stopped' }], 400],
+    [[{ op: 'replace', path: '/status', value: 'stopped' }], 415, { 'Content-Type': 'application/fhir+json' }],
+    [[{ op: 'replace', path: '/status', value: 'stopped' }], 404, {}, 'no-such-order'],
+  ]) {
+    const r = await patch(ops, headers, target);
+    assert.equal(r.status, status, `${JSON.stringify(ops)}: ${r.text}`);
+    assert.equal(r.json.resourceType, 'OperationOutcome');
+  }
+  const invalid = await patch([{ op: 'replace', path: '/status', value: 'bogus' }]);
+  assert.deepEqual(invalid.json.issue[0].expression, ['MedicationRequest.status']);
+  const failedTest = await patch([{ op: 'test', path: '/status', value: 'active' }]);
+  assert.match(failedTest.json.issue[0].details.text, /operation 0 \(test \/status\)/);
+  assert.equal((await call('GET', `/MedicationRequest/${id}`)).json.meta.versionId, '4', 'nothing refused was written');
+  // Concurrent patches without If-Match: each is applied to the version it read, or refused (409);
+  // none is lost under another's copy.
+  const answers = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+    patch([{ op: 'add', path: '/note', value: [] }, { op: 'remove', path: '/note' }, { op: 'add', path: '/note', value: [{ text: `n${i}` }] }])));
+  const statuses = answers.map((r) => r.status);
+  assert.ok(statuses.every((st) => st === 200 || st === 409), statuses.join());
+  const applied = statuses.filter((st) => st === 200).length;
+  assert.ok(applied >= 1);
+  assert.equal(Number((await call('GET', `/MedicationRequest/${id}`)).json.meta.versionId), 4 + applied,
+    'one version per patch answered 200, none for a 409');
+  const cs = await call('GET', '/metadata');
+  assert.ok(cs.json.rest[0].resource.every((r) => r.interaction.some((i) => i.code === 'patch')));
+});
+
 test('search by POST: the parameters in a form body, the same answer as GET', async () => {
   const form = (body, query = '') => fetch(`${base}/Observation/_search${query}`, {
     method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body,
@@ -904,7 +978,7 @@ test('HEAD answers as GET without a body, OPTIONS names the methods; the connect
   assert.match(answers[0], /ETag: W\/"1"/);
   assert.ok(answers[0].endsWith('\r\n\r\n'), 'no body after HEAD: ' + JSON.stringify(answers[0]));
   assert.match(answers[1], /^HTTP\/1\.1 204 /);
-  assert.match(answers[1], /Allow: GET, HEAD, POST, PUT, OPTIONS\r\n/);
+  assert.match(answers[1], /Allow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/);
   assert.match(answers[2], /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n\{"resourceType":"Patient"/, 'the GET after them is read as itself');
   const missing = await fetch(`${base}/Patient/nobody`, { method: 'HEAD' });
   assert.equal(missing.status, 404);
