@@ -813,6 +813,7 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
     if (method == "GET") return respond(Search(type, request));
     if (method == "POST") return Create(type, request, std::move(respond));
     if (method == "PUT") return ConditionalUpdate(type, request, std::move(respond));
+    if (method == "PATCH") return ConditionalPatch(type, request, std::move(respond));
     return respond(Outcome(405, "not-supported", method + " is not supported on " + type));
   }
   if (parts.size() == 2 && parts[1] == "$validate") {
@@ -1683,6 +1684,28 @@ void Facade::Patch(const std::string& type, const std::string& id, const Request
           }
           respond(std::move(r));
         });
+}
+
+// PATCH {type}?identifier=system|value: the patch applied to the one resource with that business
+// identifier (clinic software knows its order numbers, not the ids the gateway gave them); none is a
+// 404, two or more a 412.
+void Facade::ConditionalPatch(const std::string& type, const Request& request, Responder respond) {
+  std::vector<std::pair<std::string, std::string>> criteria;
+  for (const auto& q : request.query) {
+    if (q.first != "_format" && q.first != "_pretty") criteria.push_back(q);
+  }
+  if (criteria.size() != 1 || criteria[0].first != "identifier" || criteria[0].second.empty()) {
+    return respond(Outcome(400, "not-supported", "a conditional patch takes one condition, identifier=system|value",
+                           "Bundle.link"));
+  }
+  const std::string& token = criteria[0].second;
+  auto found = store_->SearchResources(type, {TokenCondition("identifier", token)}, {.count = 2, .counted = false});
+  if (!found.ok()) return respond(StoreFailure(found.status()));
+  if (found->resources.empty()) return respond(Outcome(404, "not-found", "no " + type + " has the identifier " + token));
+  if (found->resources.size() > 1) {
+    return respond(Outcome(412, "multiple-matches", "more than one " + type + " has the identifier " + token));
+  }
+  Patch(type, found->resources[0].id, request, std::move(respond));
 }
 
 // PUT {type}?identifier=system|value: the resource with that business identifier is updated, or

@@ -91,6 +91,7 @@ class Facade : public std::enable_shared_from_this<Facade> {
   void Update(const std::string& type, const std::string& id, const Request& request, Responder respond);
   void ConditionalUpdate(const std::string& type, const Request& request, Responder respond);
   void Patch(const std::string& type, const std::string& id, const Request& request, Responder respond);
+  void ConditionalPatch(const std::string& type, const Request& request, Responder respond);
   // An update of `type`/`id` to `doc` (validated; `warnings` what the validation said), answered after
   // its commit; `match_identifier` ("system|value", or "") makes it a conditional update.
   void Write(const std::string& type, const std::string& id, std::unique_ptr<fhir::JsonDocument> doc, Issues warnings,

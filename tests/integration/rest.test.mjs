@@ -420,6 +420,23 @@ test('PATCH with a JSON Patch: fhir-kit-client completes an order; bad patches, 
   const failedTest = await patch([{ op: 'test', path: '/status', value: 'active' }]);
   assert.match(failedTest.json.issue[0].details.text, /operation 0 \(test \/status\)/);
   assert.equal((await call('GET', `/MedicationRequest/${id}`)).json.meta.versionId, '4', 'nothing refused was written');
+  // By business identifier: the order number the clinic knows.
+  const numbered = { ...example('MedicationRequest-ketamine-infusion.json'), identifier: [{ system: 'urn:test:placer', value: 'PL-77' }] };
+  delete numbered.id;
+  const placed = await call('POST', '/MedicationRequest', numbered);
+  assert.equal(placed.status, 201, placed.text);
+  const byNumber = await call('PATCH', `/MedicationRequest?identifier=${encodeURIComponent('urn:test:placer|PL-77')}`,
+    JSON.stringify([{ op: 'replace', path: '/status', value: 'on-hold' }]), PATCH);
+  assert.equal(byNumber.status, 200, byNumber.text);
+  assert.equal(byNumber.json.id, placed.json.id);
+  assert.equal(byNumber.json.status, 'on-hold');
+  for (const [query, status] of [['identifier=urn:test:placer%7CPL-none', 404], ['status=active', 400], ['', 400]]) {
+    const r = await call('PATCH', `/MedicationRequest?${query}`, '[]', PATCH);
+    assert.equal(r.status, status, query);
+  }
+  const twin = { ...numbered };
+  assert.equal((await call('POST', '/MedicationRequest', twin)).status, 201);
+  assert.equal((await call('PATCH', '/MedicationRequest?identifier=PL-77', '[]', PATCH)).status, 412, 'two orders carry it');
   // Concurrent patches without If-Match: each is applied to the version it read, or refused (409);
   // none is lost under another's copy.
   const answers = await Promise.all(Array.from({ length: 12 }, (_, i) =>
