@@ -629,29 +629,32 @@ Facade::Facade(std::shared_ptr<store::MessageStore> store, std::shared_ptr<const
       converter_(std::move(converter)),
       options_(std::move(options)) {}
 
-// One thread that runs long requests in turn, off the HTTP pool; at most kMaxWaiting wait for it.
-// Stopping finishes the one in hand and refuses the rest (each task knows how to say no).
-class Facade::SlowLane {
+// Threads that run requests which block on the store, off the HTTP pool; at most `max_waiting` wait
+// for them. Stopping finishes the tasks in hand and refuses the rest (each task knows how to say no).
+class Facade::Lane {
  public:
-  static constexpr size_t kMaxWaiting = 4;
   struct Task {
     std::function<void()> run;
     std::function<void()> refuse;
   };
-  SlowLane() : thread_([this] { Loop(); }) {}
-  ~SlowLane() {
+  Lane(const char* name, size_t threads, size_t max_waiting) : name_(name), max_waiting_(max_waiting) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~Lane() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
     }
     wake_.notify_all();
-    thread_.join();
+    for (std::thread& t : threads_) t.join();
+    for (Task& task : tasks_) task.refuse();
   }
-  // False when kMaxWaiting tasks wait already (the caller answers for it).
+  size_t max_waiting() const { return max_waiting_; }
+  // False when max_waiting tasks wait already (the caller answers for it).
   bool Post(Task task) {
     {
       std::lock_guard lock(mutex_);
-      if (tasks_.size() >= kMaxWaiting) return false;
+      if (tasks_.size() >= max_waiting_) return false;
       tasks_.push_back(std::move(task));
     }
     wake_.notify_one();
@@ -660,7 +663,7 @@ class Facade::SlowLane {
 
  private:
   void Loop() {
-    NameThisThread("kgw-import");
+    NameThisThread(name_);
     std::unique_lock lock(mutex_);
     for (;;) {
       wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
@@ -671,34 +674,70 @@ class Facade::SlowLane {
       task.run();
       lock.lock();
     }
-    std::deque<Task> left = std::move(tasks_);
-    lock.unlock();
-    for (Task& task : left) task.refuse();
   }
 
+  const char* name_;
+  const size_t max_waiting_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Task> tasks_;
   bool stopping_ = false;
-  std::thread thread_;  // last: it starts once the rest is made
+  std::vector<std::thread> threads_;  // last: they start once the rest is made
 };
 
-Facade::~Facade() { slow_.reset(); }  // while every member the task in hand uses is still here
+// While every member the tasks in hand use is still here.
+Facade::~Facade() {
+  imports_.reset();
+  bundles_.reset();
+}
+
+namespace {
+
+// A 503 with Retry-After: the request can be sent again shortly.
+Response Busy(const std::string& text, const char* retry_after) {
+  Response r = Outcome(503, "transient", text);
+  r.headers.emplace_back("Retry-After", retry_after);
+  return r;
+}
+
+}  // namespace
 
 void Facade::QueueImport(const std::string& layout, const Request& request, Responder respond) {
   auto answer = std::make_shared<Responder>(std::move(respond));
-  auto busy = [answer](const std::string& text) {
-    Response r = Outcome(503, "transient", text);
-    r.headers.emplace_back("Retry-After", "5");
-    (*answer)(std::move(r));
-  };
-  std::lock_guard lock(slow_mutex_);
-  if (!slow_) slow_ = std::make_unique<SlowLane>();
-  const bool queued = slow_->Post({[this, layout, request, answer] { (*answer)(ImportCsv(layout, request)); },
-                                   [busy] { busy("the gateway is stopping; send the file again"); }});
+  std::lock_guard lock(lanes_mutex_);
+  if (!imports_) imports_ = std::make_unique<Lane>("kgw-import", 1, 4);
+  const bool queued = imports_->Post({[this, layout, request, answer] { (*answer)(ImportCsv(layout, request)); },
+                                      [answer] { (*answer)(Busy("the gateway is stopping; send the file again", "5")); }});
   if (!queued) {
-    busy(std::to_string(SlowLane::kMaxWaiting) + " CSV exports wait to be imported already; send it again in a moment");
+    (*answer)(Busy(std::to_string(imports_->max_waiting()) +
+                       " CSV exports wait to be imported already; send it again in a moment", "5"));
   }
+}
+
+void Facade::QueueBundle(const Request& request, Responder respond) {
+  auto answer = std::make_shared<Responder>(std::move(respond));
+  std::lock_guard lock(lanes_mutex_);
+  // Eight: a thread mostly waits for its commit, and the commits of those waiting together are one.
+  if (!bundles_) bundles_ = std::make_unique<Lane>("kgw-bundle", 8, 64);
+  const bool queued = bundles_->Post({[this, request, answer] {
+                                        if (std::optional<Response> refused = RefuseFormat(request)) return (*answer)(*refused);
+                                        Fhir(request, {}, *answer);
+                                      },
+                                      [answer] { (*answer)(Busy("the gateway is stopping; send the Bundle again", "5")); }});
+  if (!queued) {
+    (*answer)(Busy(std::to_string(bundles_->max_waiting()) + " Bundles wait to be processed already; send it again", "1"));
+  }
+}
+
+std::optional<Response> Facade::RefuseFormat(const Request& request) {
+  if (const std::string* format = request.Query("_format");
+      format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {
+    return Outcome(406, "not-supported", "only JSON is served (_format=" + *format + ")");
+  }
+  if (const std::string* accept = request.Header("accept"); accept != nullptr && !AcceptsJson(*accept)) {
+    return Outcome(406, "not-supported", "only JSON is served (Accept: " + *accept + ")");
+  }
+  return std::nullopt;
 }
 
 void Facade::Count(const std::string& method, int status) {
@@ -709,10 +748,17 @@ void Facade::Count(const std::string& method, int status) {
 void Facade::Handle(const Request& request, Responder respond) {
   // Every answer is counted by method and status on its way out.
   std::vector<std::string> parts = SplitPath(request.path);
+  // CSV imports and Bundles run on lanes of their own, counted without holding the Facade: a lane
+  // thread must never hold its last reference (it would end the Facade, and so join itself, on its
+  // own thread); ~Facade waits for the tasks in hand.
   if (parts.size() == 2 && parts[0] == "csv" && request.method == "POST") {
-    // Counted without holding the Facade: the import thread must never hold its last reference (it
-    // would end the Facade, and so join itself, on its own thread); ~Facade waits for the import.
     return QueueImport(parts[1], request, [this, respond = std::move(respond)](Response r) {
+      Count("POST", r.status);
+      respond(std::move(r));
+    });
+  }
+  if (parts.size() == 1 && parts[0] == "fhir" && request.method == "POST") {
+    return QueueBundle(request, [this, respond = std::move(respond)](Response r) {
       Count("POST", r.status);
       respond(std::move(r));
     });
@@ -739,11 +785,8 @@ void Facade::Handle(const Request& request, Responder respond) {
   } else if (parts.size() == 2 && parts[0] == "csv") {
     counted(Outcome(405, "not-supported", "a CSV export is sent with POST"));
   } else if (!parts.empty() && parts[0] == "fhir") {
-    if (const std::string* format = request.Query("_format");
-        format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {
-      counted(Outcome(406, "not-supported", "only JSON is served (_format=" + *format + ")"));
-    } else if (const std::string* accept = request.Header("accept"); accept != nullptr && !AcceptsJson(*accept)) {
-      counted(Outcome(406, "not-supported", "only JSON is served (Accept: " + *accept + ")"));
+    if (std::optional<Response> refused = RefuseFormat(request)) {
+      counted(std::move(*refused));
     } else {
       parts.erase(parts.begin());
       Fhir(request, parts, std::move(counted));
@@ -1952,8 +1995,8 @@ std::optional<Response> Facade::PlanEntries(rapidjson::Document& bundle, Value& 
 }
 
 void Facade::Bundle(const Request& request, Responder respond) {
-  // Transactions plan against the store (conditional updates) before they write: a server thread
-  // waits for them, which the pool is sized for.
+  // Transactions plan against the store (conditional updates) and wait for their commits: this runs
+  // on a bundle thread (QueueBundle), never on the HTTP pool.
   respond(BundleNow(request));
 }
 

@@ -111,6 +111,11 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::optional<Response> PlanEntries(rapidjson::Document& bundle, rapidjson::Value& entries, std::vector<PlannedEntry>& plan,
                                       std::map<std::string, std::string>* identities);
   void Bundle(const Request& request, Responder respond);
+  // POST /fhir from the listener: run on a bundle thread, which waits for the plan's store lookups and
+  // for the commits; an HTTP pool thread never does.
+  void QueueBundle(const Request& request, Responder respond);
+  // A 406 for a _format or Accept that asks for other than JSON.
+  static std::optional<Response> RefuseFormat(const Request& request);
   // The conditional updates of `bundles` looked up in the store in a few queries, for PlanEntries.
   Status LookUpIdentities(const std::vector<std::unique_ptr<rapidjson::Document>>& bundles,
                           std::map<std::string, std::string>& identities);
@@ -145,10 +150,13 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::map<std::string, Mount> mounts_;
   RouteResource route_;
   std::function<void(const std::vector<std::string>&)> queued_;
-  // The import thread (kgw-import), started by the first CSV upload.
-  class SlowLane;
-  std::mutex slow_mutex_;
-  std::unique_ptr<SlowLane> slow_;
+  // Threads for requests that wait on the store (blocking), off the HTTP pool, each started by the
+  // first request it takes: CSV imports one at a time (kgw-import), transaction and batch Bundles
+  // several at once (kgw-bundle) so that their commits share group commits.
+  class Lane;
+  std::mutex lanes_mutex_;
+  std::unique_ptr<Lane> imports_;
+  std::unique_ptr<Lane> bundles_;
 };
 
 }  // namespace ketamine::http

@@ -800,6 +800,33 @@ test('a converter Bundle posted twice as a transaction gives each resource once'
   assert.deepEqual(medplumErrors(order), []);
 });
 
+test('transactions and batches at once: each on a bundle thread, all answered and stored once', async () => {
+  // Each transaction waits for its store lookups and its commit on a bundle thread (kgw-bundle),
+  // never on the HTTP pool; sixteen at once are all answered and stored, none twice.
+  const obs = example('Observation-pain-score-before.json');
+  delete obs.id;
+  delete obs.identifier;
+  const bundle = (n) => ({ resourceType: 'Bundle', type: n % 2 ? 'transaction' : 'batch', entry: Array.from({ length: 40 }, (_, i) => ({
+    resource: { ...obs, identifier: [{ system: 'urn:test:lane', value: `L-${n}-${i}` }] },
+    request: { method: 'POST', url: 'Observation', ifNoneExist: `identifier=urn:test:lane|L-${n}-${i}` },
+  })) });
+  const [answers, health] = await Promise.all([
+    Promise.all(Array.from({ length: 16 }, (_, n) => call('POST', '', bundle(n)))),
+    fetch(`http://127.0.0.1:${gw.httpPort}/healthz`).then((r) => r.status),
+  ]);
+  assert.equal(health, 200);
+  assert.ok(answers.every((r) => r.status === 200), answers.map((r) => `${r.status} ${r.text.slice(0, 200)}`).join());
+  assert.ok(answers.every((r) => r.json.entry.every((e) => /^201 /.test(e.response.status))));
+  const stored = await call('GET', `/Observation?identifier=${encodeURIComponent('urn:test:lane|')}L-15-39&_summary=count`);
+  assert.equal(stored.json.total, 1);
+  for (const n of [0, 7, 15]) {
+    const one = await call('GET', `/Observation?identifier=${encodeURIComponent(`urn:test:lane|L-${n}-0`)}&_summary=count`);
+    assert.equal(one.json.total, 1, `bundle ${n}`);
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /ketamine_http_requests_total\{method="POST",status="200"\} \d+/, 'counted as HTTP requests');
+});
+
 test('GET entries in a batch and a transaction: reads and searches, in the order asked', async () => {
   const patient = example('Patient-infusion-patient.json');
   delete patient.id;
