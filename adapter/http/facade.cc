@@ -1729,19 +1729,32 @@ void Facade::Patch(const std::string& type, const std::string& id, const Request
         });
 }
 
+namespace {
+
+// The value of a conditional write's one condition, `identifier=system|value` (_format and _pretty
+// are no conditions), or null when the query is anything else.
+const std::string* IdentifierCriterion(const Request& request) {
+  const std::string* found = nullptr;
+  for (const auto& [name, value] : request.query) {
+    if (name == "_format" || name == "_pretty") continue;
+    if (name != "identifier" || value.empty() || found != nullptr) return nullptr;
+    found = &value;
+  }
+  return found;
+}
+
+}  // namespace
+
 // PATCH {type}?identifier=system|value: the patch applied to the one resource with that business
 // identifier (clinic software knows its order numbers, not the ids the gateway gave them); none is a
 // 404, two or more a 412.
 void Facade::ConditionalPatch(const std::string& type, const Request& request, Responder respond) {
-  std::vector<std::pair<std::string, std::string>> criteria;
-  for (const auto& q : request.query) {
-    if (q.first != "_format" && q.first != "_pretty") criteria.push_back(q);
-  }
-  if (criteria.size() != 1 || criteria[0].first != "identifier" || criteria[0].second.empty()) {
+  const std::string* criterion = IdentifierCriterion(request);
+  if (criterion == nullptr) {
     return respond(Outcome(400, "not-supported", "a conditional patch takes one condition, identifier=system|value",
                            "Bundle.link"));
   }
-  const std::string& token = criteria[0].second;
+  const std::string& token = *criterion;
   auto found = store_->SearchResources(type, {TokenCondition("identifier", token)}, {.count = 2, .counted = false});
   if (!found.ok()) return respond(StoreFailure(found.status()));
   if (found->resources.empty()) return respond(Outcome(404, "not-found", "no " + type + " has the identifier " + token));
@@ -1755,17 +1768,14 @@ void Facade::ConditionalPatch(const std::string& type, const Request& request, R
 // created when there is none (with the body's id, else a new one); two or more are a 412. The store
 // checks again as it writes, so a concurrent write of that identifier is a 409, never a second one.
 void Facade::ConditionalUpdate(const std::string& type, const Request& request, Responder respond) {
-  std::vector<std::pair<std::string, std::string>> criteria;  // _format and _pretty are no criteria
-  for (const auto& q : request.query) {
-    if (q.first != "_format" && q.first != "_pretty") criteria.push_back(q);
-  }
-  if (criteria.size() != 1 || criteria[0].first != "identifier" || criteria[0].second.empty()) {
+  const std::string* criterion = IdentifierCriterion(request);
+  if (criterion == nullptr) {
     return respond(Outcome(400, "not-supported", "a conditional update takes one condition, identifier=system|value",
                            "Bundle.link"));
   }
   Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
-  const std::string& token = criteria[0].second;
+  const std::string& token = *criterion;
   const store::SearchCondition c = TokenCondition("identifier", token);
   auto found = store_->SearchResources(type, {c}, {.count = 2, .counted = false});
   if (!found.ok()) return respond(StoreFailure(found.status()));
