@@ -1459,7 +1459,7 @@ Response Facade::Everything(const std::string& id, const Request& request) {
   Value links(rapidjson::kArrayType);
   links.PushBack(link("self", range.offset), a);
   const uint64_t end = static_cast<uint64_t>(range.offset) + range.count;
-  if (end < static_cast<uint64_t>(total)) links.PushBack(link("next", static_cast<size_t>(end)), a);
+  if (range.count > 0 && end < static_cast<uint64_t>(total)) links.PushBack(link("next", static_cast<size_t>(end)), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
   std::vector<std::string> wanted;  // medications and practitioners, in the order first referenced

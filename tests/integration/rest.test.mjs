@@ -342,6 +342,10 @@ test('Patient/$everything: the patient, its orders, administrations and observat
   assert.deepEqual(second.json.entry.map((e) => e.resource.resourceType), ['Observation', 'Observation', 'Observation']);
   assert.ok(!second.json.link.some((l) => l.relation === 'next'));
   assert.ok(second.json.entry.every((e) => e.resource.subject.reference === `Patient/${pid}`));
+  const counted = await call('GET', `/Patient/${pid}/$everything?_count=0`);
+  assert.equal(counted.json.total, 6);
+  assert.equal(counted.json.entry, undefined);
+  assert.ok(!counted.json.link.some((l) => l.relation === 'next'), '_count=0 counts; no next page to follow');
   const onlyObs = await call('GET', `/Patient/${pid}/$everything?_type=Observation`);
   assert.equal(onlyObs.json.total, 3);
   const later = await call('GET', `/Patient/${pid}/$everything?_since=2999-01-01`);
