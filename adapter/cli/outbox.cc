@@ -19,6 +19,7 @@ constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-lette
        ketamine-gateway outbox stats DESTINATION [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox prune --days N [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox trace CONTROL_ID [--facility NAME] [--data-dir DIR] [--config FILE]
+       ketamine-gateway outbox trace --resource TYPE/ID [--data-dir DIR] [--config FILE]
 
   dead-letters   lists the deliveries that gave up (id, destination, attempts, created, last error)
   replay ID      puts dead letters back in the queue, due now; a running gateway sends them
@@ -27,7 +28,8 @@ constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-lette
                  pending and dead items and the stored messages stay
   trace ID       what arrived under a control id (MSH-10; --facility: MSH-4 too), newest first: a line per
                  message (id, received, listener, sender, type, status, its ACK codes) and one per delivery it
-                 queued (id, destination, state, attempts, created, last error); exit 1 when none arrived
+                 queued (id, destination, state, attempts, created, last error); exit 1 when none arrived;
+                 --resource: the messages and REST requests that wrote a version of that resource
   --data-dir DIR the store's folder (default: data, like serve)
   --config FILE  serve's config: its data_dir, or its PostgreSQL store
 
@@ -42,7 +44,7 @@ int Fail(int code, const std::string& message) {
 }  // namespace
 
 int Outbox(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config", "--days", "--facility"}, {"--help"}});
+  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config", "--days", "--facility", "--resource"}, {"--help"}});
   if (!args.ok()) return Fail(kExitUsage, args.status().message());
   if (args->Has("--help")) {
     std::fputs(kOutboxHelp, stdout);
@@ -65,9 +67,9 @@ int Outbox(const std::vector<std::string>& argv) {
     days = static_cast<int>(value);
   }
   if ((action == "replay" && args->positional.size() < 2) || (action == "stats" && args->positional.size() != 2) ||
-      (action == "trace" && args->positional.size() != 2)) {
+      (action == "trace" && args->positional.size() != (args->Option("--resource") != nullptr ? 1u : 2u))) {
     return Fail(kExitUsage, action == "replay"  ? "replay takes the ids of dead letters"
-                            : action == "trace" ? "trace takes a control id (MSH-10)"
+                            : action == "trace" ? "trace takes a control id (MSH-10) or --resource TYPE/ID"
                                                 : "stats takes a destination");
   }
   GatewayConfig config;
@@ -91,7 +93,14 @@ int Outbox(const std::vector<std::string>& argv) {
   }
   if (action == "trace") {
     const std::string facility = args->Option("--facility") != nullptr ? *args->Option("--facility") : "";
-    auto messages = (*store)->FindMessages(args->positional[1], facility, 1000);
+    const std::string* resource = args->Option("--resource");
+    const size_t slash = resource == nullptr ? std::string::npos : resource->find('/');
+    if (resource != nullptr && (slash == std::string::npos || slash == 0 || slash + 1 == resource->size())) {
+      return Fail(kExitUsage, "--resource is TYPE/ID (got '" + *resource + "')");
+    }
+    auto messages = resource != nullptr
+                        ? (*store)->MessagesOfResource(resource->substr(0, slash), resource->substr(slash + 1), 1000)
+                        : (*store)->FindMessages(args->positional[1], facility, 1000);
     if (!messages.ok()) return Fail(kExitUnavailable, messages.status().message());
     for (const auto& m : *messages) {
       std::string acks;  // MSA-1 of each reply
@@ -113,8 +122,12 @@ int Outbox(const std::vector<std::string>& argv) {
       }
     }
     if (messages->empty()) {
-      std::fprintf(stderr, "ketamine-gateway outbox: no message with control id %s%s\n", args->positional[1].c_str(),
-                   facility.empty() ? "" : (" from " + facility).c_str());
+      if (resource != nullptr) {
+        std::fprintf(stderr, "ketamine-gateway outbox: no message wrote %s\n", resource->c_str());
+      } else {
+        std::fprintf(stderr, "ketamine-gateway outbox: no message with control id %s%s\n", args->positional[1].c_str(),
+                     facility.empty() ? "" : (" from " + facility).c_str());
+      }
       return kExitRejected;
     }
     return kExitOk;

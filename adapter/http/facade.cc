@@ -2427,8 +2427,9 @@ void AddReceivedBytes(Value& object, const std::string& key, const std::string& 
 
 // GET /admin/messages?control_id=X[&sending_facility=F][&limit=N]: what arrived under a sender's
 // control id (MSH-10), newest first, each with the ACKs it was answered and the deliveries it
-// queued (state, attempts, last error). GET /admin/messages/{id}: one message, with its text as
-// received. An interface analyst's answer to "did the gateway get order X, and where did it go?".
+// queued (state, attempts, last error); ?resource=Type/id: the messages and requests that wrote that
+// resource's versions. GET /admin/messages/{id}: one message, with its text as received. An interface
+// analyst's answer to "did the gateway get order X, and where did it go?".
 Response Facade::MessageTrace(const Request& request, const std::string* id) {
   std::vector<store::StoredMessage> messages;
   if (id != nullptr) {
@@ -2444,15 +2445,21 @@ Response Facade::MessageTrace(const Request& request, const std::string* id) {
   } else {
     const std::string* control_id = request.Query("control_id");
     const std::string* facility = request.Query("sending_facility");
+    const std::string* resource = request.Query("resource");
     const std::string* limit_text = request.Query("limit");
     for (const auto& [name, value] : request.query) {
-      if (name != "control_id" && name != "sending_facility" && name != "limit") {
-        return Outcome(400, "not-supported", "/admin/messages takes control_id, sending_facility and limit ('" +
+      if (name != "control_id" && name != "sending_facility" && name != "resource" && name != "limit") {
+        return Outcome(400, "not-supported", "/admin/messages takes control_id, sending_facility, resource and limit ('" +
                                                  ValidUtf8(name) + "' is not taken)");
       }
     }
-    if (control_id == nullptr || control_id->empty()) {
-      return Outcome(400, "invalid", "/admin/messages needs control_id (MSH-10 of the message looked for)");
+    if ((control_id == nullptr || control_id->empty()) == (resource == nullptr || resource->empty())) {
+      return Outcome(400, "invalid", "/admin/messages needs control_id (MSH-10 of the message looked for) or "
+                                     "resource (Type/id of what it wrote), one of them");
+    }
+    const std::vector<std::string> reference = resource == nullptr ? std::vector<std::string>() : SplitPath(*resource);
+    if (resource != nullptr && (reference.size() != 2 || !kTypes.count(reference[0]))) {
+      return Outcome(400, "invalid", "resource is Type/id of a type served here (got '" + ValidUtf8(*resource) + "')");
     }
     size_t limit = 20;
     if (limit_text != nullptr) {
@@ -2461,7 +2468,8 @@ Response Facade::MessageTrace(const Request& request, const std::string* id) {
         return Outcome(400, "invalid", "limit is a whole number from 1 to 1000 (got '" + ValidUtf8(*limit_text) + "')");
       }
     }
-    auto found = store_->FindMessages(*control_id, facility == nullptr ? "" : *facility, limit);
+    auto found = resource != nullptr ? store_->MessagesOfResource(reference[0], reference[1], limit)
+                                     : store_->FindMessages(*control_id, facility == nullptr ? "" : *facility, limit);
     if (!found.ok()) return StoreFailure(found.status());
     messages = std::move(*found);
   }

@@ -165,6 +165,10 @@ class MessageStore {
   // became of a message (the index by control id makes it one probe).
   virtual Result<std::vector<StoredMessage>> FindMessages(std::string_view control_id, std::string_view sending_facility,
                                                           size_t limit) = 0;
+  // The messages (and REST requests) that wrote a version of the resource `type`/`id`, newest first, at
+  // most `limit`: which request made or changed an order, and so where it was routed.
+  virtual Result<std::vector<StoredMessage>> MessagesOfResource(std::string_view type, std::string_view id,
+                                                                size_t limit) = 0;
 
   // Transactions committed and records appended so far (appends / commits: the mean group size).
   virtual uint64_t commits() const { return 0; }

@@ -641,6 +641,15 @@ Result<std::vector<StoredMessage>> PostgresStore::List(int64_t after_id, size_t 
   return ReadMessages(r.get());
 }
 
+Result<std::vector<StoredMessage>> PostgresStore::MessagesOfResource(std::string_view type, std::string_view id,
+                                                                     size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  const std::string sql = std::string(kMessageColumns) + internal::kMessagesOfResourceSql;
+  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("messages-of-resource", sql.c_str(),
+                                                      {Text(type), Text(id), Int(static_cast<int64_t>(limit))}));
+  return ReadMessages(r.get());
+}
+
 Result<std::vector<StoredMessage>> PostgresStore::FindMessages(std::string_view control_id,
                                                                std::string_view sending_facility, size_t limit) {
   std::lock_guard lock(reader_mutex_);

@@ -43,6 +43,8 @@ class PostgresStore : public MessageStore {
   Result<std::vector<StoredMessage>> List(int64_t after_id, size_t limit) override;
   Result<std::vector<StoredMessage>> FindMessages(std::string_view control_id, std::string_view sending_facility,
                                                   size_t limit) override;
+  Result<std::vector<StoredMessage>> MessagesOfResource(std::string_view type, std::string_view id,
+                                                        size_t limit) override;
   Result<int64_t> Count() override;
   uint64_t commits() const override;
   uint64_t appends() const override;

@@ -880,6 +880,17 @@ Result<std::vector<StoredMessage>> SqliteStore::List(int64_t after_id, size_t li
   return ReadMessages(reader_, select);
 }
 
+Result<std::vector<StoredMessage>> SqliteStore::MessagesOfResource(std::string_view type, std::string_view id,
+                                                                   size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  Statement select(reader_, (std::string(kMessageColumns) + internal::kMessagesOfResourceSql).c_str());
+  if (!select.ok()) return SqlError(reader_, "prepare");
+  select.Text(1, type);
+  select.Text(2, id);
+  sqlite3_bind_int64(select.get(), 3, static_cast<sqlite3_int64>(limit));
+  return ReadMessages(reader_, select);
+}
+
 Result<std::vector<StoredMessage>> SqliteStore::FindMessages(std::string_view control_id,
                                                              std::string_view sending_facility, size_t limit) {
   std::lock_guard lock(reader_mutex_);

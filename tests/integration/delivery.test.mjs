@@ -278,6 +278,30 @@ test('a MedicationRequest POSTed to the gateway reaches the pharmacy over MLLP a
   assert.equal(pharmacyMessages[1].getSegment('MSH').getField(9).toString(), 'RDE^O11^RDE_O11');
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(pharmacyMessages.length, 2, 'nothing for the conditional create that found the first order');
+
+  // Traced from the order: the REST request that made it, and its delivery to the pharmacy.
+  const orderId = (await (await fetch(`${base}/MedicationRequest?identifier=${encodeURIComponent(token)}`)).json()).entry[0].resource.id;
+  const traced = await (await fetch(`http://127.0.0.1:${gw.httpPort}/admin/messages?resource=MedicationRequest/${orderId}`,
+    { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } })).json();
+  assert.equal(traced.length, 1, JSON.stringify(traced));
+  assert.equal(traced[0].listener, 'http');
+  assert.equal(traced[0].message_type, 'POST MedicationRequest');
+  assert.deepEqual(traced[0].deliveries.map((d) => [d.destination, d.state]), [['pharmacy', 'delivered']]);
+  const cli = spawnSync(gatewayBin, ['outbox', 'trace', '--resource', `MedicationRequest/${orderId}`, '--data-dir', gw.dataDir],
+    { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, /^message \d+\t.*\thttp\t\|\tPOST MedicationRequest\taccepted\t-$/m);
+  assert.match(cli.stdout, /^ {2}delivery \d+\tpharmacy\tdelivered\t/m);
+  const none = spawnSync(gatewayBin, ['outbox', 'trace', '--resource', 'MedicationRequest/none', '--data-dir', gw.dataDir],
+    { encoding: 'utf8' });
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /no message wrote MedicationRequest\/none/);
+  const bad = await fetch(`http://127.0.0.1:${gw.httpPort}/admin/messages?resource=Encounter/1`,
+    { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } });
+  assert.equal(bad.status, 400);
+  const both = await fetch(`http://127.0.0.1:${gw.httpPort}/admin/messages?resource=MedicationRequest/${orderId}&control_id=X`,
+    { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } });
+  assert.equal(both.status, 400, 'one of control_id and resource');
 });
 
 test('OAuth2 client credentials: a token from the token endpoint; a 401 is retried after a new token', async () => {

@@ -35,6 +35,12 @@ inline constexpr char kResourceVersionsSql[] =
     "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = $1 AND id = $2 "
     "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT)) ORDER BY version DESC";
 
+// After a store's own columns of inbound_messages: the messages that wrote a version of the resource
+// $1/$2 (current or replaced), newest first, at most $3. The same text for both stores.
+inline constexpr char kMessagesOfResourceSql[] =
+    "WHERE id IN (SELECT message_id FROM resources WHERE type = $1 AND id = $2 "
+    "UNION SELECT message_id FROM resource_history WHERE type = $1 AND id = $2) ORDER BY id DESC LIMIT $3";
+
 // The identifiers of a type ($1) that `count` (system, value) pairs ($2 and $3, $4 and $5, ...) name,
 // with their owners: one SELECT per pair, each a probe of the partial index on identifiers (SQLite
 // does not turn an OR of such pairs into probes: it would read every identifier of the type). The

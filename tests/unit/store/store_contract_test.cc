@@ -221,6 +221,30 @@ TEST_P(StoreContract, FindsMessagesByControlIdAndTheirDeliveries) {
   EXPECT_TRUE(store_->OutboxOfMessage(rejected->id)->empty());
 }
 
+// The other way round: which messages wrote a resource's versions (what made or changed an order).
+TEST_P(StoreContract, FindsTheMessagesThatWroteAResource) {
+  InboundRecord create = Record("W1");
+  create.resources.push_back(Patient("pat-w", "MRN-W"));
+  InboundRecord other = Record("W2");
+  other.resources.push_back(Patient("pat-x", "MRN-X"));
+  InboundRecord update = Record("W3");
+  update.resources.push_back(Patient("pat-w", "MRN-W2"));
+  update.resources[0].update = true;
+  auto first = store_->AppendAndWait(create);
+  auto unrelated = store_->AppendAndWait(other);
+  auto second = store_->AppendAndWait(update);
+  ASSERT_TRUE(first.ok() && unrelated.ok() && second.ok());
+  auto wrote = store_->MessagesOfResource("Patient", "pat-w", 10);
+  ASSERT_TRUE(wrote.ok()) << wrote.status().message();
+  ASSERT_EQ(wrote->size(), 2u);
+  EXPECT_EQ((*wrote)[0].id, second->id);  // newest first
+  EXPECT_EQ((*wrote)[1].id, first->id);
+  EXPECT_EQ((*wrote)[1].record.control_id, "W1");
+  EXPECT_EQ(store_->MessagesOfResource("Patient", "pat-w", 1)->size(), 1u);
+  EXPECT_TRUE(store_->MessagesOfResource("Patient", "nobody", 10)->empty());
+  EXPECT_TRUE(store_->MessagesOfResource("Observation", "pat-w", 10)->empty());
+}
+
 TEST_P(StoreContract, RejectedMessagesDoNotHoldTheControlId) {
   EXPECT_FALSE(store_->AppendAndWait(Record("C1", MessageStatus::kRejected))->duplicate);
   EXPECT_FALSE(store_->AppendAndWait(Record("C1", MessageStatus::kRejected))->duplicate);
