@@ -1037,9 +1037,16 @@ Response Facade::ReadVersion(const std::string& type, const std::string& id, con
 }
 
 // Every kept version, newest first (the store keeps what each update replaced), paged like a search.
-// Bundle.entry.request is PUT Type/id for every version: the store does not keep which interaction
-// made the first (a POST, or a PUT naming the id); response.status tells created (201) from updated.
 namespace {
+
+// A history entry's request: the REST interaction that wrote the version (its inbound record says
+// "POST Observation", "PUT …", "PATCH …"); a version written by a message, a CSV import or a Bundle
+// entry is given as PUT Type/id, the conditional update those amount to.
+std::pair<const char*, std::string> HistoryRequest(const store::StoredResource& r) {
+  if (r.written_by == "POST " + r.type) return {"POST", r.type};
+  if (r.written_by == "PATCH " + r.type) return {"PATCH", r.type + "/" + r.id};
+  return {"PUT", r.type + "/" + r.id};
+}
 
 // A history Bundle of a page of versions (each entry's request and response as FHIR's history
 // gives them), with the total when it is known and a next link when more follow; `here` is the
@@ -1067,9 +1074,10 @@ Response HistoryBundle(const std::vector<store::StoredResource>& versions, std::
     if (!doc.ok()) continue;
     const std::string reference = r.type + "/" + r.id;
     Value entry = StoredEntry(**doc, r, base_url + "/" + reference, {}, a);
+    const auto [method, url] = HistoryRequest(r);
     Value req(rapidjson::kObjectType);
-    req.AddMember("method", "PUT", a);
-    req.AddMember("url", Value(reference.c_str(), a), a);
+    req.AddMember("method", Value(method, a), a);
+    req.AddMember("url", Value(url.c_str(), a), a);
     entry.AddMember("request", req, a);
     Value res(rapidjson::kObjectType);
     res.AddMember("status", r.version == 1 ? "201" : "200", a);

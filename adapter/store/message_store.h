@@ -59,6 +59,9 @@ struct StoredResource {
   int64_t version = 0;
   std::string last_updated;
   std::string json;
+  // Histories only (ResourceVersions, History): the message type of the inbound record that wrote this
+  // version ("POST Observation", "PATCH MedicationRequest", "RDE^O11", "POST Bundle transaction").
+  std::string written_by = {};
 };
 
 struct SearchCondition {

@@ -527,7 +527,10 @@ Result<std::vector<StoredResource>> PostgresStore::ResourceVersions(std::string_
   KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, reader_->Run("versions", internal::kResourceVersionsSql,
                                                       {Text(type), Text(id), Int(version)}));
   std::vector<StoredResource> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ResourceFromRow(r.get(), i, type, std::string(id), 0));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out.push_back(ResourceFromRow(r.get(), i, type, std::string(id), 0));
+    out.back().written_by = GetText(r.get(), i, 3);
+  }
   return out;
 }
 
@@ -564,6 +567,7 @@ Result<SearchPage> PostgresStore::History(std::string_view type, std::string_vie
   page.more = static_cast<size_t>(found) > range.count;
   for (int i = 0; i < found && static_cast<size_t>(i) < range.count; ++i) {
     page.resources.push_back(ResourceFromRow(rows.get(), i, GetText(rows.get(), i, 0), GetText(rows.get(), i, 1), 2));
+    page.resources.back().written_by = GetText(rows.get(), i, 5);
   }
   return page;
 }

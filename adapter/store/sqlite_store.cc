@@ -736,7 +736,10 @@ Result<std::vector<StoredResource>> SqliteStore::ResourceVersions(std::string_vi
   sqlite3_bind_int64(select.get(), 3, version);
   std::vector<StoredResource> out;
   int rc;
-  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) out.push_back(ResourceFromRow(select, type, std::string(id), 0));
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    out.push_back(ResourceFromRow(select, type, std::string(id), 0));
+    out.back().written_by = select.Column(3);
+  }
   if (rc != SQLITE_DONE) return SqlError(reader_, "history");
   return out;
 }
@@ -784,6 +787,7 @@ Result<SearchPage> SqliteStore::History(std::string_view type, std::string_view 
         break;
       } else {
         page.resources.push_back(ResourceFromRow(select, select.Column(0), select.Column(1), 2));
+        page.resources.back().written_by = select.Column(5);
       }
     }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(reader_, "history");

@@ -397,9 +397,12 @@ test('PATCH with a JSON Patch: fhir-kit-client completes an order; bad patches, 
   assert.equal(minimal.status, 200);
   assert.equal(minimal.text, '');
   assert.equal((await call('GET', `/MedicationRequest/${id}`)).json.note, undefined);
-  // The patch is what the store keeps of the request, as PATCH.
+  // The history says which interaction wrote each version.
   const history = await call('GET', `/MedicationRequest/${id}/_history`);
   assert.equal(history.json.total, 4);
+  assert.deepEqual(history.json.entry.map((e) => `${e.request.method} ${e.request.url}`),
+    [`PATCH MedicationRequest/${id}`, `PATCH MedicationRequest/${id}`, `PATCH MedicationRequest/${id}`, 'POST MedicationRequest']);
+  assert.deepEqual(medplumErrors(history.json), []);
   // Refusals, each an OperationOutcome.
   for (const [ops, status, headers, target] of [
     [[{ op: 'replace', path: '/status', value: 'bogus' }], 422],
@@ -597,6 +600,8 @@ test('history: every version kept, read by version, paged; conditional reads ans
   assert.equal(history.json.total, 3);
   assert.deepEqual(history.json.entry.map((e) => e.resource.meta.versionId), ['3', '2', '1'], 'newest first');
   assert.deepEqual(history.json.entry.map((e) => e.response.status), ['200', '200', '201']);
+  assert.deepEqual(history.json.entry.map((e) => `${e.request.method} ${e.request.url}`),
+    ['PUT Patient/history-1', 'PUT Patient/history-1', 'PUT Patient/history-1']);
   assert.equal(history.json.entry[1].resource.gender, v2.json.gender);
   assert.equal(history.json.entry[2].resource.birthDate, patient.birthDate, 'what the first version said');
   const first = await call('GET', '/Patient/history-1/_history/1');

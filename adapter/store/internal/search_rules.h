@@ -29,11 +29,14 @@ inline bool SearchedByValue(const SearchCondition& c) {
 // The current version is in resources, those its updates replaced in resource_history (both stores'
 // schema). One text for both: PostgreSQL's $N are SQLite's parameters 1 to 3 too (numbered in the
 // order they first appear), and the CAST tells PostgreSQL the third's type.
+// Each row ends with the message type of the record that wrote the version (StoredResource::written_by).
 inline constexpr char kResourceVersionsSql[] =
-    "SELECT version, last_updated, json FROM resources WHERE type = $1 AND id = $2 "
+    "SELECT v.version, v.last_updated, v.json, coalesce(m.message_type, '') FROM ("
+    "SELECT version, last_updated, json, message_id FROM resources WHERE type = $1 AND id = $2 "
     "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT)) "
-    "UNION ALL SELECT version, last_updated, json FROM resource_history WHERE type = $1 AND id = $2 "
-    "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT)) ORDER BY version DESC";
+    "UNION ALL SELECT version, last_updated, json, message_id FROM resource_history WHERE type = $1 AND id = $2 "
+    "AND (CAST($3 AS BIGINT) = 0 OR version = CAST($3 AS BIGINT))) v "
+    "LEFT JOIN inbound_messages m ON m.id = v.message_id ORDER BY v.version DESC";
 
 // After a store's own columns of inbound_messages: the messages that wrote a version of the resource
 // $1/$2 (current or replaced), newest first, at most $3. The same text for both stores.
@@ -69,13 +72,17 @@ inline std::string HistorySql(bool count, const SearchRange& range, const char* 
   const std::string c = collate;
   std::string versions;
   for (const char* table : {"resources", "resource_history"}) {
-    versions += std::string(versions.empty() ? "" : " UNION ALL ") + "SELECT type, id, version, last_updated, json FROM " +
-                table + " WHERE (CAST($1 AS TEXT) = '' OR type = $1) AND last_updated" + c + " >= CAST($2 AS TEXT)";
+    versions += std::string(versions.empty() ? "" : " UNION ALL ") +
+                "SELECT type, id, version, last_updated, json, message_id FROM " + table +
+                " WHERE (CAST($1 AS TEXT) = '' OR type = $1) AND last_updated" + c + " >= CAST($2 AS TEXT)";
   }
   if (count) return "SELECT count(*) FROM (" + versions + ") h";
-  return "SELECT type, id, version, last_updated, json FROM (" + versions + ") h ORDER BY last_updated" + c +
-         " DESC, type" + c + ", id" + c + ", version DESC LIMIT " + std::to_string(range.count + 1) + " OFFSET " +
-         std::to_string(range.offset);
+  // The page first, then the message type of each of its rows (StoredResource::written_by).
+  return "SELECT p.type, p.id, p.version, p.last_updated, p.json, coalesce(m.message_type, '') FROM (SELECT * FROM (" +
+         versions + ") h ORDER BY last_updated" + c + " DESC, type" + c + ", id" + c + ", version DESC LIMIT " +
+         std::to_string(range.count + 1) + " OFFSET " + std::to_string(range.offset) +
+         ") p LEFT JOIN inbound_messages m ON m.id = p.message_id ORDER BY p.last_updated" + c + " DESC, p.type" + c +
+         ", p.id" + c + ", p.version DESC";
 }
 
 // The SQL comparison of an op (" >= "); kPrefix is each store's own (LIKE, starts_with).

@@ -308,6 +308,7 @@ TEST_P(StoreContract, ResourcesAreVersionedAndConflictsStoreNothing) {
   EXPECT_EQ((*versions)[0].json, read->json);
   EXPECT_EQ((*versions)[1].version, 1);
   EXPECT_NE((*versions)[1].json.find("\"MRN-1\""), std::string::npos);
+  EXPECT_EQ((*versions)[1].written_by, "RDE^O11");  // the message type of the record that wrote it
   EXPECT_LE((*versions)[1].last_updated, (*versions)[0].last_updated);
   auto first = store_->ResourceVersions("Patient", "pat-1", 1);
   ASSERT_EQ(first->size(), 1u);
@@ -553,6 +554,7 @@ TEST_P(StoreContract, TypeAndSystemHistoryListEveryKeptVersionNewestFirst) {
   EXPECT_EQ(patients->resources[1].version, 1);
   EXPECT_NE(patients->resources[1].json.find("MRN-H1"), std::string::npos);
   for (const auto& r : patients->resources) EXPECT_EQ(r.type + "/" + r.id, "Patient/pat-h");
+  for (const auto& r : patients->resources) EXPECT_EQ(r.written_by, "RDE^O11");
 
   auto all = store_->History("", "", {.count = 10});
   ASSERT_TRUE(all.ok()) << all.status().message();
