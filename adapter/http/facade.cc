@@ -542,12 +542,18 @@ std::optional<Response> RefuseEncoded(const Request& request) {
   return Outcome(415, "not-supported", "Content-Encoding " + *coding + " is not taken: send the body as it is");
 }
 
-bool JsonContentType(const Request& request) {
+// The request's media type without parameters or spaces, in lower case ("" without Content-Type).
+std::string MediaType(const Request& request) {
   const std::string* type = request.Header("content-type");
-  if (type == nullptr) return false;
+  if (type == nullptr) return "";
   std::string t = type->substr(0, type->find(';'));
   t.erase(std::remove(t.begin(), t.end(), ' '), t.end());
   std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return t;
+}
+
+bool JsonContentType(const Request& request) {
+  const std::string t = MediaType(request);
   return t == "application/fhir+json" || t == "application/json";
 }
 
@@ -821,8 +827,7 @@ void Facade::Fhir(const Request& request, const std::vector<std::string>& parts,
   // that keep them (an MRN is patient data).
   if (parts.size() == 2 && parts[1] == "_search" && kTypes.count(parts[0]) > 0) {
     if (method != "POST") return respond(Outcome(405, "not-supported", "_search takes POST; GET searches at " + parts[0]));
-    const std::string* type = request.Header("content-type");
-    if (type == nullptr || type->rfind("application/x-www-form-urlencoded", 0) != 0) {
+    if (MediaType(request) != "application/x-www-form-urlencoded") {
       return respond(Outcome(415, "not-supported", "_search takes application/x-www-form-urlencoded (Content-Type)"));
     }
     Request search = request;
@@ -1699,11 +1704,7 @@ void Facade::Update(const std::string& type, const std::string& id, const Reques
 // is a 409 (send it again) rather than lost under the patched copy.
 void Facade::Patch(const std::string& type, const std::string& id, const Request& request, Responder respond) {
   if (std::optional<Response> encoded = RefuseEncoded(request)) return respond(std::move(*encoded));
-  const std::string* content_type = request.Header("content-type");
-  std::string media = content_type == nullptr ? "" : content_type->substr(0, content_type->find(';'));
-  media.erase(std::remove(media.begin(), media.end(), ' '), media.end());
-  std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (media != "application/json-patch+json") {
+  if (MediaType(request) != "application/json-patch+json") {
     return respond(Outcome(415, "not-supported", "PATCH takes a JSON Patch (Content-Type application/json-patch+json); "
                                                  "FHIRPath Patch is not supported"));
   }
@@ -2234,8 +2235,7 @@ Response Facade::ImportCsvNow(const std::string& layout, const Request& request)
   mapping::ConvertOptions options;
   const std::string* content_type = request.Header("content-type");
   std::vector<std::string> params = SplitList(content_type != nullptr ? *content_type : "", ';');
-  std::string media = params.empty() ? "" : params[0];
-  std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string media = MediaType(request);
   if (media != "text/csv" && media != "application/csv" && media != "text/plain") {
     return Outcome(415, "not-supported", "send the export as text/csv (Content-Type), with its charset when not UTF-8");
   }
