@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/utf8.h"
+#include "hl7v2/parser.h"
 #include "cli/config.h"
 #include "routing/delivery.h"
 
@@ -105,8 +106,8 @@ int Outbox(const std::vector<std::string>& argv) {
     for (const auto& m : *messages) {
       std::string acks;  // MSA-1 of each reply
       for (const std::string& reply : m.record.replies) {
-        const size_t msa = reply.find("\rMSA|");
-        if (msa != std::string::npos) acks += (acks.empty() ? "" : ",") + reply.substr(msa + 5, 2);
+        auto ack = hl7v2::Parse(reply);
+        if (ack.ok()) acks += (acks.empty() ? "" : ",") + ValidUtf8(ack->Get("MSA-1"));
       }
       std::printf("message %lld\t%s\t%s\t%s|%s\t%s\t%s\t%s\n", static_cast<long long>(m.id), m.record.received_at.c_str(),
                   m.record.listener.c_str(), ValidUtf8(m.record.sending_application).c_str(),

@@ -360,6 +360,22 @@ void SetSearchMode(Value& entry, const char* mode, rapidjson::Document::Allocato
   entry.AddMember("search", search, a);
 }
 
+// The stored resources `wanted` names ("Type/id"), in order, as include entries trimmed as `subset`
+// says; a reference to what is not here adds nothing.
+void AddIncluded(store::MessageStore& store, const std::string& base_url, const std::vector<std::string>& wanted,
+                 const Subset& subset, Value& entries, rapidjson::Document::AllocatorType& a) {
+  for (const std::string& reference : wanted) {
+    const size_t slash = reference.find('/');
+    auto included = store.ReadResource(reference.substr(0, slash), reference.substr(slash + 1));
+    if (!included.ok()) continue;
+    auto doc = fhir::ParseJson(included->json);
+    if (!doc.ok()) continue;
+    Value entry = StoredEntry(**doc, *included, base_url + "/" + reference, subset, a);
+    SetSearchMode(entry, "include", a);
+    entries.PushBack(entry, a);
+  }
+}
+
 // A date search value: its prefix (eq when none) and the date or dateTime after it, minutes
 // without seconds ("2026-11-23T10:00", as people write them) meaning second 00. kInvalidInput names
 // `param` when the prefix or the date is not one we take.
@@ -492,21 +508,18 @@ SearchParamKind KindOfSearchParam(const std::string& name) {
 constexpr size_t kMaxChainMatches = 100;
 
 // A chained search on the patient ("patient.identifier", "subject.identifier",
-// "subject:Patient.identifier"): the resource type the chain looks in, or an error for any other
-// chain (refused, not ignored: ignoring it would return every patient's resources). nullopt: no chain.
-std::optional<Result<std::string>> ChainTarget(const std::string& raw_name) {
+// "subject:Patient.identifier"): nullopt when `raw_name` is no chain, OK for one of those, an error for
+// any other chain (refused, not ignored: ignoring it would return every patient's resources).
+std::optional<Status> PatientChain(const std::string& raw_name) {
   const size_t dot = raw_name.find('.');
   if (dot == std::string::npos) return std::nullopt;
   const std::string head = raw_name.substr(0, dot);
   const size_t colon = head.find(':');
-  const std::string param = head.substr(0, colon);
-  const std::string target = colon == std::string::npos ? "Patient" : head.substr(colon + 1);
-  if (KindOfSearchParam(param) != SearchParamKind::kReference || target != "Patient" ||
-      raw_name.substr(dot + 1) != "identifier") {
-    return Result<std::string>(Unsupported("chained search '" + raw_name +
-                                               "' is not supported (patient.identifier and subject.identifier are)"));
+  if (KindOfSearchParam(head.substr(0, colon)) != SearchParamKind::kReference ||
+      (colon != std::string::npos && head.substr(colon + 1) != "Patient") || raw_name.substr(dot + 1) != "identifier") {
+    return Unsupported("chained search '" + raw_name + "' is not supported (patient.identifier and subject.identifier are)");
   }
-  return Result<std::string>(target);
+  return Status::Ok();
 }
 
 // A search value's comma list ("final,amended": either), "\," standing for a comma within a value.
@@ -708,34 +721,23 @@ Response Busy(const std::string& text, const char* retry_after) {
 
 }  // namespace
 
-void Facade::QueueImport(const std::string& layout, const Request& request, Responder respond) {
+void Facade::RunOnLane(std::unique_ptr<Lane>& lane, const LaneSpec& spec, std::function<void(const Responder&)> work,
+                       Responder respond) {
   auto answer = std::make_shared<Responder>(std::move(respond));
   std::lock_guard lock(lanes_mutex_);
-  if (!imports_) imports_ = std::make_unique<Lane>("kgw-import", 1, 4);
-  const bool queued = imports_->Post({[this, layout, request, answer] { (*answer)(ImportCsv(layout, request)); },
-                                      [answer] { (*answer)(Busy("the gateway is stopping; send the file again", "5")); }});
+  if (!lane) lane = std::make_unique<Lane>(spec.thread_name, spec.threads, spec.max_waiting);
+  const std::string what = spec.what;
+  const bool queued = lane->Post({[answer, work = std::move(work)] { work(*answer); },
+                                  [answer, what] { (*answer)(Busy("the gateway is stopping; send the " + what + " again", "5")); }});
   if (!queued) {
-    (*answer)(Busy(std::to_string(imports_->max_waiting()) +
-                       " CSV exports wait to be imported already; send it again in a moment", "5"));
+    (*answer)(Busy(std::to_string(spec.max_waiting) + " " + spec.waiting + "; send it again in a moment", spec.retry_after));
   }
 }
 
-void Facade::QueueBundle(const Request& request, Responder respond) {
-  auto answer = std::make_shared<Responder>(std::move(respond));
-  std::lock_guard lock(lanes_mutex_);
-  // Eight: a thread mostly waits for its commit, and the commits of those waiting together are one.
-  if (!bundles_) bundles_ = std::make_unique<Lane>("kgw-bundle", 8, 64);
-  const bool queued = bundles_->Post({[this, request, answer] {
-                                        if (std::optional<Response> refused = RefuseFormat(request)) return (*answer)(*refused);
-                                        Fhir(request, {}, *answer);
-                                      },
-                                      [answer] { (*answer)(Busy("the gateway is stopping; send the Bundle again", "5")); }});
-  if (!queued) {
-    (*answer)(Busy(std::to_string(bundles_->max_waiting()) + " Bundles wait to be processed already; send it again", "1"));
-  }
-}
+namespace {
 
-std::optional<Response> Facade::RefuseFormat(const Request& request) {
+// A 406 for a _format or Accept that asks for other than JSON.
+std::optional<Response> RefuseFormat(const Request& request) {
   if (const std::string* format = request.Query("_format");
       format != nullptr && *format != "json" && *format != "application/fhir+json" && *format != "application/json") {
     return Outcome(406, "not-supported", "only JSON is served (_format=" + *format + ")");
@@ -744,6 +746,13 @@ std::optional<Response> Facade::RefuseFormat(const Request& request) {
     return Outcome(406, "not-supported", "only JSON is served (Accept: " + *accept + ")");
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+void Facade::FhirRequest(const Request& request, const std::vector<std::string>& parts, Responder respond) {
+  if (std::optional<Response> refused = RefuseFormat(request)) return respond(std::move(*refused));
+  Fhir(request, parts, std::move(respond));
 }
 
 void Facade::Count(const std::string& method, int status) {
@@ -757,17 +766,22 @@ void Facade::Handle(const Request& request, Responder respond) {
   // CSV imports and Bundles run on lanes of their own, counted without holding the Facade: a lane
   // thread must never hold its last reference (it would end the Facade, and so join itself, on its
   // own thread); ~Facade waits for the tasks in hand.
-  if (parts.size() == 2 && parts[0] == "csv" && request.method == "POST") {
-    return QueueImport(parts[1], request, [this, respond = std::move(respond)](Response r) {
+  const bool csv_import = parts.size() == 2 && parts[0] == "csv" && request.method == "POST";
+  const bool bundle = parts.size() == 1 && parts[0] == "fhir" && request.method == "POST";
+  if (csv_import || bundle) {
+    Responder counted_here = [this, respond = std::move(respond)](Response r) {
       Count("POST", r.status);
       respond(std::move(r));
-    });
-  }
-  if (parts.size() == 1 && parts[0] == "fhir" && request.method == "POST") {
-    return QueueBundle(request, [this, respond = std::move(respond)](Response r) {
-      Count("POST", r.status);
-      respond(std::move(r));
-    });
+    };
+    if (csv_import) {
+      // One at a time: an import takes up to seconds.
+      return RunOnLane(imports_, {"kgw-import", 1, 4, "file", "CSV exports wait to be imported already", "5"},
+                       [this, layout = parts[1], request](const Responder& r) { r(ImportCsv(layout, request)); },
+                       std::move(counted_here));
+    }
+    // Eight: a thread mostly waits for its commit, and the commits of those waiting together are one.
+    return RunOnLane(bundles_, {"kgw-bundle", 8, 64, "Bundle", "Bundles wait to be processed already", "1"},
+                     [this, request](const Responder& r) { FhirRequest(request, {}, r); }, std::move(counted_here));
   }
   Responder counted = [self = shared_from_this(), method = request.method, respond = std::move(respond)](Response r) {
     self->Count(method, r.status);
@@ -791,12 +805,8 @@ void Facade::Handle(const Request& request, Responder respond) {
   } else if (parts.size() == 2 && parts[0] == "csv") {
     counted(Outcome(405, "not-supported", "a CSV export is sent with POST"));
   } else if (!parts.empty() && parts[0] == "fhir") {
-    if (std::optional<Response> refused = RefuseFormat(request)) {
-      counted(std::move(*refused));
-    } else {
-      parts.erase(parts.begin());
-      Fhir(request, parts, std::move(counted));
-    }
+    parts.erase(parts.begin());
+    FhirRequest(request, parts, std::move(counted));
   } else {
     counted(Outcome(404, "not-found", "no such endpoint: " + request.path));
   }
@@ -1220,14 +1230,14 @@ Response Facade::Search(const std::string& type, const Request& request) {
       }
       continue;
     }
-    if (auto chain = ChainTarget(raw_name)) {
-      if (!chain->ok()) return Outcome(400, "not-supported", chain->status().message(), "Bundle.link");
+    if (std::optional<Status> chain = PatientChain(raw_name)) {
+      if (!chain->ok()) return Outcome(400, "not-supported", chain->message(), "Bundle.link");
       // The patients with any of the identifiers, then their resources: one OR group of references.
       // A chain that finds no patient finds nothing.
       const int group = ++or_groups;
       size_t found = 0;
       for (const std::string& v : SplitSearchValues(value)) {
-        auto patients = store_->SearchResources(**chain, {TokenCondition("identifier", v)},
+        auto patients = store_->SearchResources("Patient", {TokenCondition("identifier", v)},
                                                 {.count = kMaxChainMatches + 1, .counted = false});
         if (!patients.ok()) return StoreFailure(patients.status());
         for (const store::StoredResource& patient : patients->resources) {
@@ -1237,7 +1247,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
           }
           store::SearchCondition c;
           c.param = "subject";
-          c.value = **chain + "/" + patient.id;
+          c.value = "Patient/" + patient.id;
           c.or_group = group;
           conditions.push_back(std::move(c));
         }
@@ -1374,16 +1384,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   }
   const Subset included_subset{.without_text = subset.without_text, .summary = subset.summary, .model = subset.model,
                                .elements = {}};  // _elements: the matches'
-  for (const std::string& reference : wanted) {
-    const size_t slash = reference.find('/');
-    auto included = store_->ReadResource(reference.substr(0, slash), reference.substr(slash + 1));
-    if (!included.ok()) continue;  // a reference to what is not here: nothing to include
-    auto doc = fhir::ParseJson(included->json);
-    if (!doc.ok()) continue;
-    Value entry = StoredEntry(**doc, *included, options_.base_url + "/" + reference, included_subset, a);
-    SetSearchMode(entry, "include", a);
-    entries.PushBack(entry, a);
-  }
+  AddIncluded(*store_, options_.base_url, wanted, included_subset, entries, a);
   if (!ignored.empty()) {
     auto outcome = fhir::ParseJson(fhir::OperationOutcomeJson(ignored));
     if (outcome.ok()) {
@@ -1507,16 +1508,7 @@ Response Facade::Everything(const std::string& id, const Request& request) {
     }
     start = part_end;
   }
-  for (const std::string& reference : wanted) {
-    const size_t slash = reference.find('/');
-    auto included = store_->ReadResource(reference.substr(0, slash), reference.substr(slash + 1));
-    if (!included.ok()) continue;  // a reference to what is not here
-    auto doc = fhir::ParseJson(included->json);
-    if (!doc.ok()) continue;
-    Value entry = StoredEntry(**doc, *included, options_.base_url + "/" + reference, {}, a);
-    SetSearchMode(entry, "include", a);
-    entries.PushBack(entry, a);
-  }
+  AddIncluded(*store_, options_.base_url, wanted, {}, entries, a);
   if (!entries.Empty()) bundle.AddMember("entry", entries, a);
   return {200, "application/fhir+json", {}, fhir::ToJson(bundle)};
 }
@@ -2015,7 +2007,7 @@ std::optional<Response> Facade::PlanEntries(rapidjson::Document& bundle, Value& 
 
 void Facade::Bundle(const Request& request, Responder respond) {
   // Transactions plan against the store (conditional updates) and wait for their commits: this runs
-  // on a bundle thread (QueueBundle), never on the HTTP pool.
+  // on a bundle thread (RunOnLane from Handle), never on the HTTP pool.
   respond(BundleNow(request));
 }
 
@@ -2520,12 +2512,7 @@ Response Facade::MessageTrace(const Request& request, const std::string* id) {
     if (id != nullptr) AddReceivedBytes(v, "raw", r.raw, a);
     d.PushBack(v, a);
   }
-  if (id != nullptr) {
-    rapidjson::Document one;
-    one.CopyFrom(d[0], one.GetAllocator());
-    return {200, "application/json", {}, fhir::ToJson(one)};
-  }
-  return {200, "application/json", {}, fhir::ToJson(d)};
+  return {200, "application/json", {}, fhir::ToJson(id != nullptr ? d[0] : d)};
 }
 
 Response Facade::Ready() {

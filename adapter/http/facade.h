@@ -111,19 +111,27 @@ class Facade : public std::enable_shared_from_this<Facade> {
   std::optional<Response> PlanEntries(rapidjson::Document& bundle, rapidjson::Value& entries, std::vector<PlannedEntry>& plan,
                                       std::map<std::string, std::string>* identities);
   void Bundle(const Request& request, Responder respond);
-  // POST /fhir from the listener: run on a bundle thread, which waits for the plan's store lookups and
-  // for the commits; an HTTP pool thread never does.
-  void QueueBundle(const Request& request, Responder respond);
-  // A 406 for a _format or Accept that asks for other than JSON.
-  static std::optional<Response> RefuseFormat(const Request& request);
+  // A request below /fhir (`parts` after it): a 406 for a _format or Accept other than JSON, else Fhir.
+  void FhirRequest(const Request& request, const std::vector<std::string>& parts, Responder respond);
   // The conditional updates of `bundles` looked up in the store in a few queries, for PlanEntries.
   Status LookUpIdentities(const std::vector<std::unique_ptr<rapidjson::Document>>& bundles,
                           std::map<std::string, std::string>& identities);
   // POST /csv/{layout} without the request counted as HTTP (below).
   Response ImportCsvNow(const std::string& layout, const Request& request);
-  // A CSV import from the listener: run on the import thread, not on an HTTP pool thread (an import
-  // takes up to seconds, and two would hold both pool threads, health checks included).
-  void QueueImport(const std::string& layout, const Request& request, Responder respond);
+  // Runs `work` on `lane` (started by its first task as `spec` says), off the HTTP pool: CSV imports
+  // (up to seconds each) and Bundles (which wait for store lookups and commits) would hold the pool's
+  // threads, health checks included. A full queue or a stop answers 503 with Retry-After.
+  class Lane;
+  struct LaneSpec {
+    const char* thread_name;
+    size_t threads;
+    size_t max_waiting;
+    const char* what;         // "file": what a stop's 503 says to send again
+    const char* waiting;      // "CSV exports wait to be imported already": a full queue's 503
+    const char* retry_after;  // seconds
+  };
+  void RunOnLane(std::unique_ptr<Lane>& lane, const LaneSpec& spec, std::function<void(const Responder&)> work,
+                 Responder respond);
   Response BundleNow(const Request& request);
   Response Metrics() const;
   Response Ready();
@@ -153,7 +161,6 @@ class Facade : public std::enable_shared_from_this<Facade> {
   // Threads for requests that wait on the store (blocking), off the HTTP pool, each started by the
   // first request it takes: CSV imports one at a time (kgw-import), transaction and batch Bundles
   // several at once (kgw-bundle) so that their commits share group commits.
-  class Lane;
   std::mutex lanes_mutex_;
   std::unique_ptr<Lane> imports_;
   std::unique_ptr<Lane> bundles_;

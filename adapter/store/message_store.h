@@ -165,7 +165,8 @@ class MessageStore {
   virtual Result<int64_t> Count() = 0;
   // The messages a sender's control id (MSH-10) names, newest first, at most `limit`; with
   // `sending_facility` not empty, those of that facility (MSH-4) only. An operator's trace of what
-  // became of a message (the index by control id makes it one probe).
+  // became of a message: accepted ones are looked up in the deduplication index sender by sender,
+  // refused ones in a small index of their own (no index by control id: every message would pay).
   virtual Result<std::vector<StoredMessage>> FindMessages(std::string_view control_id, std::string_view sending_facility,
                                                           size_t limit) = 0;
   // The messages (and REST requests) that wrote a version of the resource `type`/`id`, newest first, at
