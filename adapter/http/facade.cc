@@ -118,6 +118,11 @@ std::vector<store::IndexEntry> IndexOf(const std::string& type, const Value& r) 
   if (type == "Observation" || type == "Medication") {
     if (const Value* c = member("code")) Tokens(*c, "code", out);
   }
+  if (type == "MedicationAdministration") {  // the order given against
+    if (const Value* q = member("request")) {
+      if (std::string ref = Str(*q, "reference"); !ref.empty()) out.push_back({"request", "", ref});
+    }
+  }
   if (type == "Observation") {
     if (auto cats = r.FindMember("category"); cats != r.MemberEnd() && cats->value.IsArray()) {
       for (const Value& c : cats->value.GetArray()) Tokens(c, "category", out);
@@ -489,19 +494,82 @@ void ForEachReferenceAt(const Value& value, std::string_view path, F&& f) {
   }
 }
 
-enum class SearchParamKind { kUnknown, kToken, kReference, kDate, kString };
-SearchParamKind KindOfSearchParam(const std::string& name) {
-  static const std::map<std::string, SearchParamKind, std::less<>> kKinds = {
-      {"_id", SearchParamKind::kToken},          {"identifier", SearchParamKind::kToken},
-      {"code", SearchParamKind::kToken},         {"status", SearchParamKind::kToken},
-      {"category", SearchParamKind::kToken},     {"gender", SearchParamKind::kToken},
-      {"patient", SearchParamKind::kReference},  {"subject", SearchParamKind::kReference},
-      {"date", SearchParamKind::kDate},          {"authoredon", SearchParamKind::kDate},
-      {"effective-time", SearchParamKind::kDate}, {"birthdate", SearchParamKind::kDate},
-      {"_lastUpdated", SearchParamKind::kDate},  {"name", SearchParamKind::kString},
-      {"family", SearchParamKind::kString},      {"given", SearchParamKind::kString}};
-  auto it = kKinds.find(name);
-  return it == kKinds.end() ? SearchParamKind::kUnknown : it->second;
+enum class SearchParamKind { kToken, kReference, kDate, kString };
+
+// A search parameter of a type: what kind of value it takes, the index entries it is tested
+// against (IndexOf writes them), and for a reference the type an id alone refers to.
+struct SearchParamDef {
+  const char* name;
+  SearchParamKind kind;
+  const char* index;   // IndexOf's param
+  const char* target;  // a reference's default type ("request=123" is MedicationRequest/123)
+};
+
+// Every type's search parameters but _id and _lastUpdated (which every type takes): the search
+// reads them from here and the CapabilityStatement lists them, so a parameter another type has is
+// ignored with a warning (not taken as a filter that matches nothing).
+const std::vector<SearchParamDef>& SearchParamsOf(std::string_view type) {
+  using K = SearchParamKind;
+  static const SearchParamDef kIdentifier{"identifier", K::kToken, "identifier", ""};
+  static const SearchParamDef kPatient{"patient", K::kReference, "subject", "Patient"};
+  static const SearchParamDef kSubject{"subject", K::kReference, "subject", "Patient"};
+  static const SearchParamDef kCode{"code", K::kToken, "code", ""};
+  static const SearchParamDef kStatus{"status", K::kToken, "status", ""};
+  static const SearchParamDef kDate{"date", K::kDate, "date", ""};
+  static const std::map<std::string, std::vector<SearchParamDef>, std::less<>> kParams = {
+      {"MedicationRequest", {kIdentifier, kPatient, kSubject, kCode, kStatus, {"authoredon", K::kDate, "date", ""}, kDate}},
+      {"MedicationAdministration",
+       {kIdentifier, kPatient, kSubject, kCode, kStatus, {"effective-time", K::kDate, "date", ""}, kDate,
+        {"request", K::kReference, "request", "MedicationRequest"}}},
+      {"Observation", {kIdentifier, kPatient, kSubject, kCode, {"category", K::kToken, "category", ""}, kStatus, kDate}},
+      {"Patient",
+       {kIdentifier, {"name", K::kString, "name", ""}, {"family", K::kString, "name", ""},
+        {"given", K::kString, "name", ""}, {"birthdate", K::kDate, "date", ""}, {"gender", K::kToken, "gender", ""}}},
+      {"Practitioner", {kIdentifier, {"name", K::kString, "name", ""}}},
+      {"Medication", {kIdentifier, kCode}}};
+  static const std::vector<SearchParamDef> kNone;
+  auto it = kParams.find(type);
+  return it == kParams.end() ? kNone : it->second;
+}
+
+// `name`'s definition on `type`, or nullptr when the type has no such parameter.
+const SearchParamDef* FindSearchParam(std::string_view type, std::string_view name) {
+  for (const SearchParamDef& p : SearchParamsOf(type)) {
+    if (name == p.name) return &p;
+  }
+  return nullptr;
+}
+
+// At most this many resources one _revinclude adds to a page (a warning says when more refer to it).
+constexpr size_t kMaxRevIncluded = 1000;
+
+// The resources a _revinclude value ("MedicationAdministration:request", "Observation:patient",
+// "Observation:subject:Patient", "*") asks for with the matches of a search of `type`: each as its
+// type and the index param that holds its reference. Refused (with the reason) when the parameter is
+// not a reference of that type to `type`.
+Result<std::vector<std::pair<std::string, std::string>>> RevIncludesOf(const std::string& type, const std::string& value) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto add = [&out](const std::string& source, const SearchParamDef& param) {
+    std::pair<std::string, std::string> taken{source, param.index};
+    if (std::find(out.begin(), out.end(), taken) == out.end()) out.push_back(std::move(taken));
+  };
+  if (value == "*") {
+    for (const std::string& source : kTypes) {
+      for (const SearchParamDef& param : SearchParamsOf(source)) {
+        if (param.kind == SearchParamKind::kReference && param.target == type) add(source, param);
+      }
+    }
+    return out;
+  }
+  const std::vector<std::string> pieces = SplitList(value, ':');
+  const SearchParamDef* param = pieces.size() >= 2 && pieces.size() <= 3 ? FindSearchParam(pieces[0], pieces[1]) : nullptr;
+  if (param == nullptr || param->kind != SearchParamKind::kReference || param->target != type ||
+      (pieces.size() == 3 && pieces[2] != type)) {
+    return Unsupported("_revinclude=" + value + " is not supported on " + type +
+                       " (see the CapabilityStatement's searchRevInclude)");
+  }
+  add(pieces[0], *param);
+  return out;
 }
 
 // At most this many patients a chained search may find (an identifier names one patient).
@@ -510,12 +578,13 @@ constexpr size_t kMaxChainMatches = 100;
 // A chained search on the patient ("patient.identifier", "subject.identifier",
 // "subject:Patient.identifier"): nullopt when `raw_name` is no chain, OK for one of those, an error for
 // any other chain (refused, not ignored: ignoring it would return every patient's resources).
-std::optional<Status> PatientChain(const std::string& raw_name) {
+std::optional<Status> PatientChain(const std::string& type, const std::string& raw_name) {
   const size_t dot = raw_name.find('.');
   if (dot == std::string::npos) return std::nullopt;
   const std::string head = raw_name.substr(0, dot);
   const size_t colon = head.find(':');
-  if (KindOfSearchParam(head.substr(0, colon)) != SearchParamKind::kReference ||
+  const SearchParamDef* param = FindSearchParam(type, head.substr(0, colon));
+  if (param == nullptr || param->kind != SearchParamKind::kReference || std::string_view(param->target) != "Patient" ||
       (colon != std::string::npos && head.substr(colon + 1) != "Patient") || raw_name.substr(dot + 1) != "identifier") {
     return Unsupported("chained search '" + raw_name + "' is not supported (patient.identifier and subject.identifier are)");
   }
@@ -928,13 +997,6 @@ Response Facade::Metadata() const {
     return operations;
   };
   Value resources(rapidjson::kArrayType);
-  const std::map<std::string, std::vector<std::pair<const char*, const char*>>> params = {
-      {"MedicationRequest", {{"identifier", "token"}, {"patient", "reference"}, {"subject", "reference"}, {"code", "token"}, {"status", "token"}, {"authoredon", "date"}, {"date", "date"}}},
-      {"MedicationAdministration", {{"identifier", "token"}, {"patient", "reference"}, {"subject", "reference"}, {"code", "token"}, {"status", "token"}, {"effective-time", "date"}, {"date", "date"}}},
-      {"Observation", {{"identifier", "token"}, {"patient", "reference"}, {"subject", "reference"}, {"code", "token"}, {"category", "token"}, {"status", "token"}, {"date", "date"}}},
-      {"Patient", {{"identifier", "token"}, {"name", "string"}, {"family", "string"}, {"given", "string"}, {"birthdate", "date"}, {"gender", "token"}}},
-      {"Practitioner", {{"identifier", "token"}, {"name", "string"}}},
-      {"Medication", {{"identifier", "token"}, {"code", "token"}}}};
   for (const auto& type : kTypes) {
     Value r(rapidjson::kObjectType);
     r.AddMember("type", Value(type.c_str(), a), a);
@@ -952,15 +1014,21 @@ Response Facade::Metadata() const {
     r.AddMember("conditionalUpdate", true, a);
     r.AddMember("conditionalDelete", "not-supported", a);
     Value search(rapidjson::kArrayType);
-    for (const auto& [name, kind] : params.at(type)) {
+    for (const SearchParamDef& param : SearchParamsOf(type)) {
+      static const std::map<SearchParamKind, const char*> kKindNames = {{SearchParamKind::kToken, "token"},
+                                                                        {SearchParamKind::kReference, "reference"},
+                                                                        {SearchParamKind::kDate, "date"},
+                                                                        {SearchParamKind::kString, "string"}};
       Value p(rapidjson::kObjectType);
-      p.AddMember("name", Value(name, a), a);
-      p.AddMember("type", Value(kind, a), a);
-      if (std::string_view(kind) == "reference") {
-        p.AddMember("documentation",
-                    Value((std::string("a patient's id or reference; chained by the patient's identifier: ") + name +
-                           ".identifier=system|value").c_str(), a),
-                    a);
+      p.AddMember("name", Value(param.name, a), a);
+      p.AddMember("type", Value(kKindNames.at(param.kind), a), a);
+      if (param.kind == SearchParamKind::kReference) {
+        const std::string target = param.target;
+        std::string text = "a " + target + "'s id or reference";
+        if (target == "Patient") {
+          text += std::string("; chained by the patient's identifier: ") + param.name + ".identifier=system|value";
+        }
+        p.AddMember("documentation", Value(text.c_str(), a), a);
       }
       search.PushBack(p, a);
     }
@@ -976,6 +1044,15 @@ Response Facade::Metadata() const {
       if (key.rfind(type + ":", 0) == 0) include.PushBack(Value(key.c_str(), a), a);
     }
     if (!include.Empty()) r.AddMember("searchInclude", include, a);
+    Value revinclude(rapidjson::kArrayType);
+    for (const std::string& source : kTypes) {
+      for (const SearchParamDef& param : SearchParamsOf(source)) {
+        if (param.kind == SearchParamKind::kReference && param.target == type) {
+          revinclude.PushBack(Value((source + ":" + param.name).c_str(), a), a);
+        }
+      }
+    }
+    if (!revinclude.Empty()) r.AddMember("searchRevInclude", revinclude, a);
     Value operations = operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate");
     if (type == "Patient") {
       Value everything = operation("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything");
@@ -1180,6 +1257,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   int or_groups = 0;
   bool matches_nothing = false;  // a chained parameter found no patient
   std::vector<std::pair<std::string, std::string>> includes;  // "Type:param", the target type ("": any)
+  std::vector<std::pair<std::string, std::string>> revincludes;  // a type, its index param that refers to the matches
   Issues ignored;
   auto ignore = [&](const std::string& raw_name, const std::string& text) {
     ignored.Warning("search-param-unknown", Location(raw_name), text);
@@ -1222,6 +1300,18 @@ Response Facade::Search(const std::string& type, const Request& request) {
       }
       continue;
     }
+    if (name == "_revinclude") {  // Type:param[:Target] referring to this type; ":iterate" is not followed
+      if (raw_name != "_revinclude") {
+        ignore(raw_name, "'" + raw_name + "' is not supported: only what refers to the matches themselves is included");
+      } else if (auto taken = RevIncludesOf(type, value); !taken.ok()) {
+        ignore(raw_name, taken.status().message());
+      } else {
+        for (auto& r : *taken) {
+          if (std::find(revincludes.begin(), revincludes.end(), r) == revincludes.end()) revincludes.push_back(std::move(r));
+        }
+      }
+      continue;
+    }
     if (name == "_sort") {  // by last update only; newest first unless asked
       if (value == "_lastUpdated") {
         range.oldest_first = true;
@@ -1230,7 +1320,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
       }
       continue;
     }
-    if (std::optional<Status> chain = PatientChain(raw_name)) {
+    if (std::optional<Status> chain = PatientChain(type, raw_name)) {
       if (!chain->ok()) return Outcome(400, "not-supported", chain->message(), "Bundle.link");
       // The patients with any of the identifiers, then their resources: one OR group of references.
       // A chain that finds no patient finds nothing.
@@ -1255,11 +1345,14 @@ Response Facade::Search(const std::string& type, const Request& request) {
       if (found == 0) matches_nothing = true;
       continue;
     }
-    const SearchParamKind kind = KindOfSearchParam(name);
-    if (kind == SearchParamKind::kUnknown) {
-      ignore(raw_name, "search parameter '" + raw_name + "' is not supported and was ignored");
+    static const SearchParamDef kId{"_id", SearchParamKind::kToken, "_id", ""};
+    static const SearchParamDef kLastUpdated{"_lastUpdated", SearchParamKind::kDate, "_lastUpdated", ""};
+    const SearchParamDef* param = name == "_id" ? &kId : name == "_lastUpdated" ? &kLastUpdated : FindSearchParam(type, name);
+    if (param == nullptr) {
+      ignore(raw_name, "search parameter '" + raw_name + "' is not supported on " + type + " and was ignored");
       continue;
     }
+    const SearchParamKind kind = param->kind;
     // Modifiers: ":not" on tokens, a resource type on references; any other is refused, not dropped
     // (dropping ":not" would answer the opposite of the question).
     const std::string modifier = raw_name.size() > name.size() ? raw_name.substr(name.size() + 1) : "";
@@ -1287,17 +1380,17 @@ Response Facade::Search(const std::string& type, const Request& request) {
       } else if (name == "_id") {
         made.push_back({"_id", store::SearchCondition::Op::kEq, false, "", v});
       } else if (kind == SearchParamKind::kToken) {
-        made.push_back(TokenCondition(name, v));
+        made.push_back(TokenCondition(param->index, v));
       } else if (kind == SearchParamKind::kReference) {
         store::SearchCondition c;
-        c.param = "subject";
-        c.value = v.find('/') == std::string::npos ? (typed ? modifier : "Patient") + "/" + v : v;
+        c.param = param->index;
+        c.value = v.find('/') == std::string::npos ? (typed ? modifier : std::string(param->target)) + "/" + v : v;
         size_t base = c.value.find("/fhir/");
         if (base != std::string::npos) c.value = c.value.substr(base + 6);
         made.push_back(std::move(c));
       } else if (kind == SearchParamKind::kDate) {
         store::SearchCondition c;
-        c.param = "date";
+        c.param = param->index;
         auto parsed = ParseDateSearch(raw_name, v);
         if (!parsed.ok()) return Outcome(400, "invalid", parsed.status().message(), "Bundle.link");
         c.op = parsed->op;
@@ -1309,7 +1402,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
         made.push_back(std::move(c));
       } else {  // a name: starts with the value, whatever the case
         store::SearchCondition c;
-        c.param = "name";
+        c.param = param->index;
         c.op = store::SearchCondition::Op::kPrefix;
         c.value = v;
         std::transform(c.value.begin(), c.value.end(), c.value.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
@@ -1385,6 +1478,35 @@ Response Facade::Search(const std::string& type, const Request& request) {
   const Subset included_subset{.without_text = subset.without_text, .summary = subset.summary, .model = subset.model,
                                .elements = {}};  // _elements: the matches'
   AddIncluded(*store_, options_.base_url, wanted, included_subset, entries, a);
+  // _revinclude: what refers to a match (an order's administrations, a patient's observations), one
+  // search per parameter over the page's matches, oldest first, once each.
+  for (const auto& [source, param] : revincludes) {
+    if (page->resources.empty()) break;
+    std::vector<store::SearchCondition> referring;
+    for (const auto& r : page->resources) {
+      store::SearchCondition c;
+      c.param = param;
+      c.value = type + "/" + r.id;
+      c.or_group = 1;
+      referring.push_back(std::move(c));
+    }
+    auto found = store_->SearchResources(source, referring,
+                                         {.count = kMaxRevIncluded, .oldest_first = true, .counted = false});
+    if (!found.ok()) return StoreFailure(found.status());
+    if (found->more) {
+      ignored.Warning("too-costly", Location("_revinclude"),
+                      "_revinclude=" + source + ":" + param + " included the first " + std::to_string(kMaxRevIncluded) +
+                          " only: search " + source + " by " + param + " for the rest");
+    }
+    for (const store::StoredResource& r : found->resources) {
+      if (!listed.insert(source + "/" + r.id).second) continue;
+      auto doc = fhir::ParseJson(r.json);
+      if (!doc.ok()) continue;
+      Value entry = StoredEntry(**doc, r, options_.base_url + "/" + source + "/" + r.id, included_subset, a);
+      SetSearchMode(entry, "include", a);
+      entries.PushBack(entry, a);
+    }
+  }
   if (!ignored.empty()) {
     auto outcome = fhir::ParseJson(fhir::OperationOutcomeJson(ignored));
     if (outcome.ok()) {

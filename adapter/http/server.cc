@@ -62,13 +62,22 @@ http_response ToCpprest(const Response& r) {
   return out;
 }
 
-// Decoded, a URL's query (into r.query) and, unless null, its path; kInvalidInput when the
-// percent-encoding does not decode ("%ZZ", a lone "%": the client's error).
+// Decoded, a URL's query (into r.query, every pair in the order given) and, unless null, its path;
+// kInvalidInput when the percent-encoding does not decode ("%ZZ", a lone "%": the client's error).
+// The pairs are split here: cpprestsdk's split_query answers a map, which keeps one of a repeated
+// name (date=ge2026-11-01&date=le2026-11-30 would lose a bound, two _revinclude one of them).
 Status DecodeParts(const std::string* path, const std::string& query, Request& r) {
   try {
     if (path != nullptr) r.path = web::uri::decode(*path);
     r.query.clear();
-    for (const auto& [name, value] : web::uri::split_query(query)) {
+    for (size_t at = 0; at < query.size();) {
+      const size_t end = std::min(query.find('&', at), query.size());
+      const std::string_view pair = std::string_view(query).substr(at, end - at);
+      at = end + 1;
+      if (pair.empty()) continue;
+      const size_t equals = pair.find('=');
+      const std::string name(pair.substr(0, equals));
+      const std::string value(equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1));
       r.query.emplace_back(web::uri::decode(name), web::uri::decode(value));
     }
   } catch (const web::uri_exception&) {

@@ -69,6 +69,8 @@ CREATE INDEX IF NOT EXISTS resource_index_owner ON resource_index (type, id);
 CREATE INDEX IF NOT EXISTS resource_index_identifier ON resource_index (type, system, value)
   WHERE param = 'identifier';
 CREATE INDEX IF NOT EXISTS resource_index_subject ON resource_index (type, value) WHERE param = 'subject';
+-- resource_index_request (an administration's order by value) is made at open when missing, with
+-- the orders of the administrations kept before it (kIndexRequests).
 DROP INDEX IF EXISTS resource_index_lookup;
 CREATE TABLE IF NOT EXISTS outbox (
   id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -102,6 +104,12 @@ CREATE TABLE IF NOT EXISTS outbox_payload (
   payload BYTEA NOT NULL
 );
 )sql";
+
+// Earlier schemas did not index an administration's order (MedicationAdministration.request): the
+// index by value, and the orders of the administrations kept, in one transaction.
+const std::string kIndexRequests =
+    "BEGIN; CREATE INDEX resource_index_request ON resource_index (type, value) WHERE param = 'request'; " +
+    internal::IndexRequestsSql("convert_from(json, 'UTF8')::jsonb -> 'request' ->> 'reference'") + "; COMMIT;";
 
 // Instances starting together create the tables one after another.
 constexpr const char* kSchemaLock = "SELECT pg_advisory_lock(4933207)";
@@ -337,6 +345,15 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions
   KETAMINE_RETURN_IF_ERROR(writer->Exec("SET client_min_messages = warning"));
   KETAMINE_RETURN_IF_ERROR(writer->Exec(kSchemaLock));
   Status schema = writer->Exec(kSchema);
+  if (schema.ok()) {
+    auto missing = writer->Run("request-index-missing", "SELECT to_regclass('resource_index_request') IS NULL", {});
+    if (!missing.ok()) {
+      schema = missing.status();
+    } else if (GetBool(missing->get(), 0, 0)) {
+      schema = writer->Exec(kIndexRequests.c_str());
+      if (!schema.ok()) writer->Exec("ROLLBACK").ok();
+    }
+  }
   KETAMINE_RETURN_IF_ERROR(writer->Exec(kSchemaUnlock));
   KETAMINE_RETURN_IF_ERROR(schema);
   // Items this instance had out when it stopped are "outcome unknown" now, not in another's hands.
@@ -587,7 +604,7 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
     if (c.op == Op::kPrefix) return "starts_with(" + lhs + ", " + bind(c.value) + ")";
     return lhs + (c.op == Op::kEq ? "" : " COLLATE \"C\"") + internal::ComparisonSql(c.op) + bind(c.value);
   };
-  where += internal::JoinConditions(conditions, [&](const SearchCondition& c) {
+  where += internal::JoinConditions(conditions, "$1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     return internal::IndexPredicate(c, "$1", bind, compare);
   });

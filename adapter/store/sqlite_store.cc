@@ -84,6 +84,8 @@ CREATE INDEX IF NOT EXISTS resource_index_identifier ON resource_index (type, sy
   WHERE param = 'identifier';
 -- And subjects, so that a search by patient reads that patient's resources, not every one.
 CREATE INDEX IF NOT EXISTS resource_index_subject ON resource_index (type, value) WHERE param = 'subject';
+-- resource_index_request (an administration's order by value) is made by the version 9 migration
+-- below, which also indexes the administrations kept before it.
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY,
   message_id INTEGER NOT NULL REFERENCES inbound_messages (id),
@@ -116,7 +118,7 @@ CREATE TABLE IF NOT EXISTS outbox_payload (
   payload BLOB NOT NULL,
   packed INTEGER NOT NULL DEFAULT 0  -- 1: payload is LZ4-packed
 );
-PRAGMA user_version = 9;
+PRAGMA user_version = 10;
 )sql";
 
 // Version 3 kept the payload in the outbox row: moved to outbox_payload, all or nothing.
@@ -139,6 +141,14 @@ INSERT OR IGNORE INTO resource_index (type, id, param, value, system)
 DROP TABLE resource_index_v4;
 COMMIT;
 )sql";
+
+// Version 9 did not index an administration's order: the index by value, and the orders of the
+// administrations kept, in one transaction (a resource whose JSON does not parse is left out).
+const std::string kIndexRequests =
+    "BEGIN IMMEDIATE; CREATE INDEX resource_index_request ON resource_index (type, value) WHERE param = 'request'; " +
+    internal::IndexRequestsSql("CASE WHEN json_valid(CAST(json AS TEXT)) THEN "
+                               "json_extract(CAST(json AS TEXT), '$.request.reference') END") +
+    "; COMMIT;";
 
 // A blob column, unpacked when its flag column says it was packed.
 Result<std::string> Unpacked(Statement& row, int blob, int flag) {
@@ -175,6 +185,9 @@ CREATE INDEX outbox_queue ON outbox (destination, partition, id) WHERE state IN 
 COMMIT;
 )sql",
      "rebuild the outbox queue index of"},
+    // Version 9 did not index an administration's order (MedicationAdministration.request).
+    {"SELECT count(*) = 0 FROM sqlite_schema WHERE name = 'resource_index_request'", kIndexRequests.c_str(),
+     "index the administrations' orders of"},
 };
 
 // True when `sql` answers 1 (a probe of the file's layout).
@@ -806,7 +819,7 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
     const bool prefix = c.op == SearchCondition::Op::kPrefix;
     return lhs + (prefix ? " LIKE " : internal::ComparisonSql(c.op)) + bind(prefix ? c.value + "%" : c.value);
   };
-  const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, [&](const SearchCondition& c) {
+  const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, "?1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (!internal::IndexedByValue(c.param)) {
       // Tested on the candidate's own row (sqlite_terms.h).

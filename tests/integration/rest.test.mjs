@@ -143,6 +143,9 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   assert.equal((await q('date=gt2026-10-02')).json.total, 3);
   assert.equal((await q('date=lt2026-10-02')).json.total, 1);
   assert.equal((await q('date=2026-10-03')).json.total, 1);
+  const range = await q('date=ge2026-10-02&date=le2026-10-03');
+  assert.equal(range.json.total, 2, 'a repeated parameter is two conditions: a range');
+  assert.match(range.json.link[0].url, /date=ge2026-10-02&date=le2026-10-03/, 'the self link keeps both, in order');
   assert.equal((await q('date=ge2026-10-02T14:00:00Z')).json.total, 4, '09:00-05:00 is 14:00Z');
   assert.equal((await q('date=gt2026-10-02T14:00:00Z')).json.total, 3);
   assert.equal((await q('date=ge2026-10-02T14:00Z')).json.total, 4, 'minutes without seconds mean second 00');
@@ -529,6 +532,86 @@ test('_include: what the matches reference comes along once, as include entries'
   assert.ok(!('extension' in summary.json) && 'subject' in summary.json, JSON.stringify(summary.json));
   assert.equal((await call('GET', '/MedicationAdministration/ket-admin-9001?_summary=count')).status, 400);
   assert.equal((await call('GET', '/MedicationAdministration/no-such?_summary=true')).status, 404);
+});
+
+test('_revinclude: an order with its administrations, a patient with what refers to it; request= searches', async () => {
+  const order = example('MedicationRequest-ketamine-infusion.json');
+  delete order.id;
+  order.identifier = [{ system: 'urn:test:revinclude', value: 'ORD-REV-1' }];
+  const made = await call('POST', '/MedicationRequest', order);
+  assert.equal(made.status, 201, made.text);
+  const orderId = made.json.id;
+  const given = example('MedicationAdministration-ketamine-infusion.json');
+  delete given.id;
+  delete given.identifier;
+  const administrations = [];
+  for (const reference of [`MedicationRequest/${orderId}`, `MedicationRequest/${orderId}`, `${base}/MedicationRequest/${orderId}`, 'MedicationRequest/ket-order-7001']) {
+    const r = await call('POST', '/MedicationAdministration', { ...given, request: { reference } });
+    assert.equal(r.status, 201, r.text);
+    administrations.push(r.json.id);
+  }
+  const [first, second] = administrations;
+  const ids = (r) => (r.json.entry ?? []).map((e) => `${e.search.mode} ${e.resource.resourceType}/${e.resource.id ?? ''}`);
+  // request= by id, by reference, by typed id; the absolute reference is stored as it was written.
+  for (const query of [`request=${orderId}`, `request=MedicationRequest/${orderId}`, `request:MedicationRequest=${orderId}`]) {
+    const r = await call('GET', `/MedicationAdministration?${query}`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(ids(r).sort(), [`match MedicationAdministration/${first}`, `match MedicationAdministration/${second}`], query);
+  }
+  assert.equal((await call('GET', `/MedicationAdministration?request=${orderId},ket-order-7001`)).json.total, 4,
+    'a comma list: two of the new order (the absolute reference is not its id), the seeded order\'s two');
+  const withGiven = await call('GET', `/MedicationRequest?_id=${orderId}&_revinclude=MedicationAdministration:request`);
+  assert.equal(withGiven.status, 200, withGiven.text);
+  assert.deepEqual(medplumErrors(withGiven.json), []);
+  assert.equal(withGiven.json.total, 1, 'what is included is not counted');
+  assert.deepEqual(ids(withGiven), [`match MedicationRequest/${orderId}`, `include MedicationAdministration/${first}`,
+    `include MedicationAdministration/${second}`], 'oldest first, after the match');
+  // Two orders in one page: one search for both, each administration once.
+  const both = await call('GET', `/MedicationRequest?_id=${orderId},ket-order-7001&_revinclude=MedicationAdministration:request&_revinclude=*`);
+  const included = ids(both).filter((e) => e.startsWith('include'));
+  assert.equal(included.length, 4, JSON.stringify(ids(both)));
+  assert.equal(new Set(included).size, 4);
+  const fkc = new (await importPeer('fhir-kit-client')).Client({ baseUrl: base });
+  const read = await fkc.search({ resourceType: 'MedicationRequest', searchParams: { identifier: 'urn:test:revinclude|ORD-REV-1', _revinclude: 'MedicationAdministration:request' } });
+  assert.equal(read.entry.filter((e) => e.search.mode === 'include').length, 2);
+  // A patient with everything that refers to it, and repeated _revinclude parameters kept apart.
+  const patient = await call('GET', '/Patient?_id=pat-40021&_revinclude=*');
+  assert.deepEqual(medplumErrors(patient.json), []);
+  const kinds = new Set(ids(patient).filter((e) => e.startsWith('include')).map((e) => e.split(' ')[1].split('/')[0]));
+  assert.deepEqual([...kinds].sort(), ['MedicationAdministration', 'MedicationRequest', 'Observation']);
+  const two = await call('GET', '/Patient?_id=pat-40021&_revinclude=Observation:patient&_revinclude=MedicationRequest:subject:Patient');
+  const twoKinds = new Set(ids(two).filter((e) => e.startsWith('include')).map((e) => e.split(' ')[1].split('/')[0]));
+  assert.deepEqual([...twoKinds].sort(), ['MedicationRequest', 'Observation'], 'both repeated parameters are followed');
+  // What does not refer to the searched type, or is not followed, is a warning (a 400 when strict).
+  for (const query of ['_revinclude=MedicationAdministration:request', '_revinclude=Observation:code',
+    '_revinclude:iterate=Observation:subject', '_revinclude=Observation:subject:Group', '_revinclude=Device:patient']) {
+    const r = await call('GET', `/Patient?_id=pat-40021&${query}`);
+    assert.equal(r.status, 200, query);
+    assert.deepEqual(ids(r), ['match Patient/pat-40021', 'outcome OperationOutcome/'], query);
+    const strict = await call('GET', `/Patient?_id=pat-40021&${query}`, undefined, { Prefer: 'handling=strict' });
+    assert.equal(strict.status, 400, query);
+  }
+  const capability = (await call('GET', '/metadata')).json.rest[0].resource;
+  const of = (type) => capability.find((r) => r.type === type);
+  assert.deepEqual(of('MedicationRequest').searchRevInclude, ['MedicationAdministration:request']);
+  assert.ok(of('Patient').searchRevInclude.includes('Observation:patient'));
+  assert.ok(of('MedicationAdministration').searchParam.some((p) => p.name === 'request' && p.type === 'reference'));
+  assert.equal(of('Practitioner').searchRevInclude, undefined);
+});
+
+test('search parameters are those of the type: another type\'s is reported and ignored, not a filter that matches nothing', async () => {
+  const all = (await call('GET', '/Patient?_total=accurate')).json.total;
+  assert.ok(all >= 1);
+  for (const query of ['code=x', 'status=active', 'request=ket-order-7001', 'category=vital-signs', 'patient=pat-40021']) {
+    const r = await call('GET', `/Patient?${query}`);
+    assert.equal(r.status, 200, query);
+    assert.equal(r.json.total, all, `${query} is not a Patient parameter: ignored`);
+    const outcome = r.json.entry.find((e) => e.search.mode === 'outcome').resource;
+    assert.match(outcome.issue[0].details.text, /not supported on Patient/, query);
+    assert.equal((await call('GET', `/Patient?${query}`, undefined, { Prefer: 'handling=strict' })).status, 400, query);
+  }
+  const chain = await call('GET', '/Practitioner?subject.identifier=x');
+  assert.equal(chain.status, 400, 'a chain on a parameter the type does not have is refused');
 });
 
 test('type and system history: every version since a time, newest first, paged; read by fhir-kit-client', async () => {

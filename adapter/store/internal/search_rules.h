@@ -1,6 +1,7 @@
 // What both stores decide the same way about a search condition.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,19 +11,32 @@
 
 namespace ketamine::store::internal {
 
-// The params the index also keeps by value (the partial indexes on identifiers and subjects); the
-// SQLite store keeps only these in its index rows and the rest in the resource's row.
-inline bool IndexedByValue(std::string_view param) { return param == "subject" || param == "identifier"; }
+// The params the index also keeps by value (the partial indexes on identifiers, subjects and an
+// administration's order); the SQLite store keeps only these in its index rows and the rest in the
+// resource's row.
+inline bool IndexedByValue(std::string_view param) {
+  return param == "subject" || param == "identifier" || param == "request";
+}
 // The same params as an SQL list, for statements that pick index rows by them (the version 7
 // migration).
-inline constexpr char kIndexedByValueSql[] = "('subject', 'identifier')";
+inline constexpr char kIndexedByValueSql[] = "('subject', 'identifier', 'request')";
+
+// The administrations' orders (MedicationAdministration.request) into the index of a store that
+// kept administrations before it indexed their orders: `reference` is the store's SQL reading
+// $.request.reference from a resources row's json (NULL when it has none). The same for both stores.
+inline std::string IndexRequestsSql(const std::string& reference) {
+  return "INSERT INTO resource_index (type, id, param, system, value) SELECT type, id, 'request', '', reference "
+         "FROM (SELECT type, id, " + reference + " AS reference FROM resources WHERE type = 'MedicationAdministration') r "
+         "WHERE reference IS NOT NULL AND reference <> '' AND NOT EXISTS (SELECT 1 FROM resource_index i "
+         "WHERE i.type = r.type AND i.id = r.id AND i.param = 'request')";
+}
 
 // A condition that can start from those indexes: the search starts from the few resources it names
 // instead of testing every resource of the type. The stores write its param as a literal in the
 // SQL, which is what lets the partial index serve it.
 inline bool SearchedByValue(const SearchCondition& c) {
   if (c.op != SearchCondition::Op::kEq || c.value.empty() || !IndexedByValue(c.param)) return false;
-  return c.param == "subject" || c.has_system;  // an identifier's value alone is not its index's key
+  return c.param != "identifier" || c.has_system;  // an identifier's value alone is not its index's key
 }
 
 // A resource's kept versions, newest first; the type, the id, and a version > 0 to pick one (0: all).
@@ -105,25 +119,17 @@ inline const char* ResourceColumn(std::string_view param) {
   return nullptr;
 }
 
-// The conditions of a search as SQL (" AND ..." for each), from each one's predicate (`predicate(c)`,
-// SQL without a leading AND): conditions of one or_group (> 0) are alternatives, any of which
-// holds; a negated one holds when its predicate does not.
-template <typename Predicate>
-std::string JoinConditions(const std::vector<SearchCondition>& conditions, Predicate predicate) {
-  std::string where;
-  std::map<int, std::string> groups;  // or_group -> "a OR b"
-  for (const SearchCondition& c : conditions) {
-    std::string sql = predicate(c);
-    if (c.negated) sql = "NOT (" + sql + ")";
-    if (c.or_group == 0) {
-      where += " AND " + sql;
-      continue;
-    }
-    std::string& group = groups[c.or_group];
-    group += (group.empty() ? "" : " OR ") + sql;
-  }
-  for (const auto& [number, group] : groups) where += " AND (" + group + ")";
-  return where;
+// The resources of type `type` (its placeholder) whose index holds `param` by value with any of
+// `values` (each bound with `bind`): one probe of the partial index per value.
+template <typename Bind>
+std::string IndexValuesPredicate(const std::string& param, const std::vector<std::string>& values, const char* type,
+                                 Bind bind) {
+  std::string sql = std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type +
+                    " AND i.param = '" + param + "' AND i.value ";
+  if (values.size() == 1) return sql + "= " + bind(values[0]) + ")";
+  sql += "IN (";
+  for (size_t i = 0; i < values.size(); ++i) sql += (i == 0 ? "" : ", ") + bind(values[i]);
+  return sql + "))";
 }
 
 // The predicate of a condition the index answers, the same in both stores but for how values are
@@ -132,17 +138,56 @@ std::string JoinConditions(const std::vector<SearchCondition>& conditions, Predi
 // start from the index by value names the resources it holds; any other is tested per candidate.
 template <typename Bind, typename Compare>
 std::string IndexPredicate(const SearchCondition& c, const char* type, Bind bind, Compare compare) {
+  if (SearchedByValue(c) && !c.has_system) return IndexValuesPredicate(c.param, {c.value}, type, bind);
   if (SearchedByValue(c)) {
-    std::string sql = std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type +
-                      " AND i.param = '" + c.param + "'";
-    if (c.has_system) sql += " AND i.system = " + bind(c.system);
-    return sql + " AND i.value = " + bind(c.value) + ")";
+    return std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type + " AND i.param = '" +
+           c.param + "' AND i.system = " + bind(c.system) + " AND i.value = " + bind(c.value) + ")";
   }
   std::string sql = "EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
                     bind(c.param);
   if (c.has_system) sql += " AND i.system = " + bind(c.system);
   if (!c.value.empty() || c.op != SearchCondition::Op::kEq) sql += " AND " + compare("i.value", c);
   return sql + ")";
+}
+
+// The conditions of a search as SQL (" AND ..." for each), from each one's predicate (`predicate(c)`,
+// SQL without a leading AND): conditions of one or_group (> 0) are alternatives, any of which
+// holds; a negated one holds when its predicate does not. A group of values of one param the index
+// keeps by value (patient=a,b; a chain's patients; the matches a _revinclude looks for) is one list
+// of probes: an OR of lookups would make SQLite test every resource of the type against each.
+// `type` and `bind` as for IndexPredicate.
+template <typename Bind, typename Predicate>
+std::string JoinConditions(const std::vector<SearchCondition>& conditions, const char* type, Bind bind,
+                           Predicate predicate) {
+  auto alone = [&](const SearchCondition& c) {
+    const std::string sql = predicate(c);
+    return c.negated ? "NOT (" + sql + ")" : sql;
+  };
+  std::string where;
+  std::map<int, std::vector<const SearchCondition*>> groups;  // or_group -> its alternatives
+  for (const SearchCondition& c : conditions) {
+    if (c.or_group == 0) {
+      where += " AND " + alone(c);
+    } else {
+      groups[c.or_group].push_back(&c);
+    }
+  }
+  for (const auto& [number, group] : groups) {
+    const std::string& param = group.front()->param;
+    const bool one_list = std::all_of(group.begin(), group.end(), [&](const SearchCondition* c) {
+      return SearchedByValue(*c) && !c->has_system && !c->negated && c->param == param;
+    });
+    if (one_list) {
+      std::vector<std::string> values;
+      for (const SearchCondition* c : group) values.push_back(c->value);
+      where += " AND " + IndexValuesPredicate(param, values, type, bind);
+      continue;
+    }
+    std::string alternatives;
+    for (const SearchCondition* c : group) alternatives += (alternatives.empty() ? "" : " OR ") + alone(*c);
+    where += " AND (" + alternatives + ")";
+  }
+  return where;
 }
 
 // The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.

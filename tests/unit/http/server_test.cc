@@ -173,6 +173,25 @@ TEST_F(ServerTest, DecodesPathQueryAndHeadersOfARequestWithoutABody) {
   EXPECT_EQ(Body(client.Answer()), "GET|/fhir/Observation x|http://loinc.org|72514-3|application/fhir+json");
 }
 
+// Every pair of the query, in the order sent: a repeated name is two pairs (a date range, two
+// _revinclude), a name without '=' has an empty value, empty pairs are skipped.
+TEST_F(ServerTest, KeepsEveryQueryPairInOrderRepeatedNamesToo) {
+  Start([](const Request& r, Responder respond) {
+    std::string pairs;
+    for (const auto& [name, value] : r.query) pairs += "[" + name + "=" + value + "]";
+    respond({200, "text/plain", {}, pairs});
+  });
+  Connection client(port());
+  client.Send("GET /fhir/Observation?date=ge2026-11-01&b&&date=le2026-11-30&a%26b=c%3Dd& HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(Body(client.Answer()), "[date=ge2026-11-01][b=][date=le2026-11-30][a&b=c=d]");
+  Request form;
+  ASSERT_TRUE(DecodeForm("_revinclude=Observation%3Apatient&_revinclude=MedicationRequest:subject&name=a+b", form).ok());
+  ASSERT_EQ(form.query.size(), 3u);
+  EXPECT_EQ(form.query[1].second, "MedicationRequest:subject");
+  EXPECT_EQ(form.query[2].second, "a b");
+  EXPECT_FALSE(DecodeUrl("Observation?code=%ZZ", form).ok());
+}
+
 TEST_F(ServerTest, AnswersGivenLaterFromAnotherThreadReachTheClientInOrderOnOneConnection) {
   Start([](const Request& r, Responder respond) {
     std::thread([body = r.body, respond] {

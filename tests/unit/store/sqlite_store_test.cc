@@ -204,7 +204,7 @@ PRAGMA user_version = 5;
   EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName,
                    "SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_queue' AND sql LIKE '%WHERE state IN%'"),
             1);
-  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 9);
+  EXPECT_EQ(Scalar(dir_ / SqliteStore::kFileName, "PRAGMA user_version"), 10);
   auto first = (*store)->ClaimOutbox("registry", kNow, 10);
   ASSERT_TRUE(first.ok()) << first.status().message();
   ASSERT_EQ(first->size(), 1u);
@@ -348,7 +348,7 @@ PRAGMA user_version = 4;
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_master WHERE name IN ('resource_index_lookup', "
                          "'resource_index_owner', 'resource_index_v4')"),
             0);
-  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 9);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 10);
   // The moved entries are searched and matched as before.
   auto found = (*store)->SearchResources("Patient", {{"identifier", SearchCondition::Op::kEq, true, "urn:mrn", "MRN-A"}},
                                          {10, 0});
@@ -384,7 +384,7 @@ PRAGMA user_version = 7;
 )sql");
   auto store = SqliteStore::Open(dir_);
   ASSERT_TRUE(store.ok()) << store.status().message();
-  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 9);
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 10);
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index WHERE param NOT IN ('subject', 'identifier')"), 0);
   EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index"), 2);
   auto ids = [&](std::vector<SearchCondition> conditions) {
@@ -410,6 +410,42 @@ PRAGMA user_version = 7;
   EXPECT_EQ(ids({{"birthdate", Op::kLt, false, "", "1980"}}), (std::set<std::string>{}));
   EXPECT_EQ(ids({{"gender", Op::kEq, false, "", ""}}), (std::set<std::string>{}));
   EXPECT_EQ(ids({{"birthdate", Op::kGe, false, "", "1985"}}), (std::set<std::string>{"pat-a", "pat-b"}));
+}
+
+TEST_F(SqliteStoreTest, AFileOfVersion9GetsItsAdministrationsIndexedByTheirOrder) {
+  {
+    auto store = SqliteStore::Open(dir_);
+    ASSERT_TRUE(store.ok());
+    InboundRecord r = Record("C1");
+    for (const auto& [id, json] : std::vector<std::pair<std::string, std::string>>{
+             {"ma1", R"({"resourceType":"MedicationAdministration","request":{"reference":"MedicationRequest/o1"}})"},
+             {"ma2", R"({"resourceType":"MedicationAdministration","request":{"display":"no reference"}})"},
+             {"ma3", R"({"resourceType":"MedicationAdministration","request":{"reference":"MedicationRequest/o1"}})"}}) {
+      ResourceWrite w;
+      w.type = "MedicationAdministration";
+      w.id = id;
+      w.json = json;
+      r.resources.push_back(w);
+    }
+    ASSERT_TRUE((*store)->AppendAndWait(std::move(r)).ok());
+  }
+  const std::filesystem::path file = dir_ / SqliteStore::kFileName;
+  Rewrite(R"sql(
+DROP INDEX resource_index_request;
+UPDATE resources SET json = CAST('{"request":' AS BLOB) WHERE id = 'ma3';
+PRAGMA user_version = 9;
+)sql");
+  auto store = SqliteStore::Open(dir_);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ(Scalar(file, "PRAGMA user_version"), 10);
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM sqlite_schema WHERE name = 'resource_index_request'"), 1);
+  // The administration with a reference is indexed; one without, or whose JSON does not parse, is not.
+  EXPECT_EQ(Scalar(file, "SELECT count(*) FROM resource_index WHERE param = 'request'"), 1);
+  auto page = (*store)->SearchResources(
+      "MedicationAdministration", {{"request", SearchCondition::Op::kEq, false, "", "MedicationRequest/o1"}}, {10, 0});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->resources.size(), 1u);
+  EXPECT_EQ(page->resources[0].id, "ma1");
 }
 
 TEST_F(SqliteStoreTest, UnwritableFolderIsAnError) {

@@ -609,6 +609,58 @@ TEST_P(StoreContract, SearchesBySubjectStartFromThatSubject) {
   EXPECT_EQ(ids({{"subject", Op::kEq, false, "", "Patient/b"}}), (std::set<std::string>{"o1", "o3"}));
 }
 
+// An administration's order (MedicationAdministration.request) is kept by value, as subjects are:
+// an order's administrations, and a list of orders at once (one list of index probes).
+TEST_P(StoreContract, AdministrationsAreFoundByTheirOrder) {
+  auto given = [](const std::string& id, const std::string& order) {
+    ResourceWrite w;
+    w.type = "MedicationAdministration";
+    w.id = id;
+    w.json = R"({"resourceType":"MedicationAdministration","id":")" + id + R"(","request":{"reference":")" + order + R"("}})";
+    w.index = {{"request", "", order}, {"subject", "", "Patient/a"}, {"status", "", "completed"}};
+    return w;
+  };
+  InboundRecord r = Record("R1");
+  r.resources.push_back(given("ma1", "MedicationRequest/o1"));
+  r.resources.push_back(given("ma2", "MedicationRequest/o1"));
+  r.resources.push_back(given("ma3", "MedicationRequest/o2"));
+  r.resources.push_back(given("ma4", "MedicationRequest/o3"));
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  using Op = SearchCondition::Op;
+  using Ids = std::set<std::string>;
+  auto ids = [&](const std::vector<SearchCondition>& conditions) {
+    Ids out;
+    auto page = store_->SearchResources("MedicationAdministration", conditions, {10, 0});
+    EXPECT_TRUE(page.ok()) << page.status().message();
+    if (page.ok()) {
+      EXPECT_EQ(page->total, static_cast<int64_t>(page->resources.size()));
+      for (const auto& x : page->resources) out.insert(x.id);
+    }
+    return out;
+  };
+  auto order = [](std::string value, int group = 0) {
+    SearchCondition c{"request", Op::kEq, false, "", std::move(value)};
+    c.or_group = group;
+    return c;
+  };
+  EXPECT_EQ(ids({order("MedicationRequest/o1")}), (Ids{"ma1", "ma2"}));
+  EXPECT_EQ(ids({order("MedicationRequest/o1", 1), order("MedicationRequest/o3", 1), order("MedicationRequest/none", 1)}),
+            (Ids{"ma1", "ma2", "ma4"}));
+  EXPECT_EQ(ids({order("MedicationRequest/o1", 1), order("MedicationRequest/o2", 1),
+                 {"status", Op::kEq, false, "", "completed"}}),
+            (Ids{"ma1", "ma2", "ma3"}));
+  // A group that mixes params stays an OR of its alternatives.
+  EXPECT_EQ(ids({order("MedicationRequest/o2", 1), {"_id", Op::kEq, false, "", "ma4", false, 1}}), (Ids{"ma3", "ma4"}));
+  EXPECT_TRUE(ids({order("o1")}).empty());
+  // An update that points an administration at another order moves it.
+  InboundRecord moved = Record("R2");
+  moved.resources.push_back(given("ma2", "MedicationRequest/o2"));
+  moved.resources[0].update = true;
+  ASSERT_EQ(store_->AppendAndWait(moved)->resources[0].outcome, ResourceOutcome::kUpdated);
+  EXPECT_EQ(ids({order("MedicationRequest/o1")}), (Ids{"ma1"}));
+  EXPECT_EQ(ids({order("MedicationRequest/o2")}), (Ids{"ma2", "ma3"}));
+}
+
 TEST_P(StoreContract, SearchesWithAlternativesAndNegations) {
   InboundRecord r = Record("N1");
   r.resources.push_back(Observation("o1", "Patient/a", "2026-11-01T08:00:00Z"));
@@ -908,7 +960,7 @@ TEST_F(PostgresInstances, AnOlderSchemasIndexByValueIsDroppedOnOpen) {
   ASSERT_TRUE(a);
   EXPECT_EQ(store::Run(psql + "\"SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
                        "tablename = 'resource_index'\""),
-            "resource_index_identifier resource_index_owner resource_index_subject");
+            "resource_index_identifier resource_index_owner resource_index_request resource_index_subject");
   // Identity matches still find a resource by its identifier.
   InboundRecord first = Record("IX1");
   first.resources.push_back(Patient("pat-a", "MRN-A"));
@@ -920,6 +972,37 @@ TEST_F(PostgresInstances, AnOlderSchemasIndexByValueIsDroppedOnOpen) {
   auto again = a->AppendAndWait(second);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->resources[0].id, "pat-a");
+}
+
+TEST_F(PostgresInstances, AnOlderSchemasAdministrationsAreIndexedByTheirOrderOnOpen) {
+  {
+    auto a = Open("gw-a");
+    ASSERT_TRUE(a);
+    InboundRecord r = Record("RQ1");
+    ResourceWrite w;
+    w.type = "MedicationAdministration";
+    w.id = "ma1";
+    w.json = R"({"resourceType":"MedicationAdministration","id":"ma1","request":{"reference":"MedicationRequest/o1"}})";
+    r.resources.push_back(w);
+    w.id = "ma2";
+    w.json = R"({"resourceType":"MedicationAdministration","id":"ma2"})";
+    r.resources.push_back(w);
+    ASSERT_TRUE(a->AppendAndWait(r).ok());
+  }
+  const std::string psql = "psql '" + conninfo_ + "' -Atc ";
+  ASSERT_EQ(store::Run(psql + "'DROP INDEX resource_index_request' && echo dropped"), "DROP INDEX\ndropped");
+  auto a = Open("gw-a");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(store::Run(psql + "\"SELECT id || ' ' || value FROM resource_index WHERE param = 'request'\""),
+            "ma1 MedicationRequest/o1");
+  auto page = a->SearchResources("MedicationAdministration", {{"request", SearchCondition::Op::kEq, false, "",
+                                                               "MedicationRequest/o1"}}, {10, 0});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->resources.size(), 1u);
+  EXPECT_EQ(page->resources[0].id, "ma1");
+  // Opened again, the index is there: nothing is added twice.
+  ASSERT_TRUE(Open("gw-b"));
+  EXPECT_EQ(store::Run(psql + "\"SELECT count(*) FROM resource_index WHERE param = 'request'\""), "1");
 }
 
 TEST_F(PostgresInstances, AnOlderSchemasOutboxQueueIndexGivesWayToOneOfUndeliveredItems) {
