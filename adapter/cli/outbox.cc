@@ -16,14 +16,18 @@ namespace ketamine::cli {
 namespace {
 
 constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-letters [--destination NAME] [--data-dir DIR] [--config FILE]
-       ketamine-gateway outbox replay ID... [--data-dir DIR] [--config FILE]
+       ketamine-gateway outbox replay ID... [--force] [--data-dir DIR] [--config FILE]
+       ketamine-gateway outbox replay --destination NAME|--all [--force] [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox stats DESTINATION [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox prune --days N [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox trace CONTROL_ID [--facility NAME] [--data-dir DIR] [--config FILE]
        ketamine-gateway outbox trace --resource TYPE/ID [--data-dir DIR] [--config FILE]
 
   dead-letters   lists the deliveries that gave up (id, destination, attempts, created, last error)
-  replay ID      puts dead letters back in the queue, due now; a running gateway sends them
+  replay ID      puts dead letters back in the queue, due now; a running gateway sends them. One after which
+                 an item of the same patient went to the destination is held (sent now, it would arrive
+                 out of order: an older version of an order over a newer one) unless --force;
+                 --destination NAME: every dead letter of that destination; --all: of every destination
   stats NAME     pending, delivered and dead items of a destination, and the oldest pending one
   prune --days N removes delivered items older than N days (serve does it hourly, outbox_retention_days);
                  pending and dead items and the stored messages stay
@@ -34,7 +38,8 @@ constexpr const char* kOutboxHelp = R"(usage: ketamine-gateway outbox dead-lette
   --data-dir DIR the store's folder (default: data, like serve)
   --config FILE  serve's config: its data_dir, or its PostgreSQL store
 
-Exit codes: 0 done, 1 an ID is not a dead letter, 2 bad arguments, 3 the store cannot be opened.
+Exit codes: 0 done, 1 an ID is not a dead letter or a dead letter was held, 2 bad arguments, 3 the store
+cannot be opened.
 )";
 
 int Fail(int code, const std::string& message) {
@@ -45,7 +50,8 @@ int Fail(int code, const std::string& message) {
 }  // namespace
 
 int Outbox(const std::vector<std::string>& argv) {
-  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config", "--days", "--facility", "--resource"}, {"--help"}});
+  auto args = ParseArgs(argv, {{"--data-dir", "--destination", "--config", "--days", "--facility", "--resource"},
+                               {"--help", "--force", "--all"}});
   if (!args.ok()) return Fail(kExitUsage, args.status().message());
   if (args->Has("--help")) {
     std::fputs(kOutboxHelp, stdout);
@@ -67,11 +73,18 @@ int Outbox(const std::vector<std::string>& argv) {
     }
     days = static_cast<int>(value);
   }
-  if ((action == "replay" && args->positional.size() < 2) || (action == "stats" && args->positional.size() != 2) ||
+  const bool replay_many = args->Has("--all") || (action == "replay" && args->Option("--destination") != nullptr);
+  if (action == "replay" && (args->positional.size() < 2) == !replay_many) {
+    return Fail(kExitUsage, "replay takes the ids of dead letters, or --destination NAME, or --all (one of them)");
+  }
+  if ((action != "replay" && (args->Has("--all") || args->Has("--force"))) ||
+      (args->Has("--all") && args->Option("--destination") != nullptr)) {
+    return Fail(kExitUsage, "--all and --force go with replay, --all without --destination");
+  }
+  if ((action == "stats" && args->positional.size() != 2) ||
       (action == "trace" && args->positional.size() != (args->Option("--resource") != nullptr ? 1u : 2u))) {
-    return Fail(kExitUsage, action == "replay"  ? "replay takes the ids of dead letters"
-                            : action == "trace" ? "trace takes a control id (MSH-10) or --resource TYPE/ID"
-                                                : "stats takes a destination");
+    return Fail(kExitUsage, action == "trace" ? "trace takes a control id (MSH-10) or --resource TYPE/ID"
+                                              : "stats takes a destination");
   }
   GatewayConfig config;
   if (const std::string* file = args->Option("--config")) {
@@ -147,18 +160,44 @@ int Outbox(const std::vector<std::string>& argv) {
                 stats->oldest_pending_ms == 0 ? "-" : FormatIsoTimestamp(FromUnixMs(stats->oldest_pending_ms)).c_str());
     return kExitOk;
   }
-  int code = kExitOk;
+  // Replay: what was put back ("replayed ID" or, for many, "replayed ID<TAB>DESTINATION"), and on
+  // stderr each one held and why.
+  std::vector<store::ReplaySelection> selections;
+  if (replay_many) {
+    selections.push_back({.id = 0,
+                          .destination = args->Has("--all") ? "" : *args->Option("--destination"),
+                          .force = args->Has("--force")});
+  }
   for (size_t i = 1; i < args->positional.size(); ++i) {
     char* end = nullptr;
     long long id = std::strtoll(args->positional[i].c_str(), &end, 10);
-    if (end == args->positional[i].c_str() || *end != '\0') return Fail(kExitUsage, "'" + args->positional[i] + "' is not an id");
-    auto replayed = (*store)->Replay(id);
-    if (!replayed.ok()) {
-      std::fprintf(stderr, "ketamine-gateway outbox: %s\n", replayed.status().message().c_str());
-      code = replayed.status().code() == StatusCode::kNotFound ? kExitRejected : kExitUnavailable;
+    if (end == args->positional[i].c_str() || *end != '\0' || id <= 0) {
+      return Fail(kExitUsage, "'" + args->positional[i] + "' is not an id");
+    }
+    selections.push_back({.id = id, .destination = "", .force = args->Has("--force")});
+  }
+  int code = kExitOk;
+  for (const store::ReplaySelection& which : selections) {
+    auto outcome = (*store)->Replay(which);
+    if (!outcome.ok()) {
+      std::fprintf(stderr, "ketamine-gateway outbox: %s\n", outcome.status().message().c_str());
+      code = outcome.status().code() == StatusCode::kNotFound ? kExitRejected : kExitUnavailable;
       continue;
     }
-    std::printf("replayed %lld\n", id);
+    for (const auto& [id, destination] : outcome->replayed) {
+      if (replay_many) {
+        std::printf("replayed %lld\t%s\n", static_cast<long long>(id), destination.c_str());
+      } else {
+        std::printf("replayed %lld\n", static_cast<long long>(id));
+      }
+    }
+    for (const store::ReplayOutcome::Held& held : outcome->held) {
+      std::fprintf(stderr,
+                   "ketamine-gateway outbox: dead letter %lld held: item %lld of the same patient went to %s after "
+                   "it, so it would arrive out of order (--force sends it anyway)\n",
+                   static_cast<long long>(held.id), static_cast<long long>(held.sent_after), held.destination.c_str());
+      code = kExitRejected;
+    }
   }
   return code;
 }

@@ -2473,9 +2473,45 @@ Response Facade::ReadEntry(const std::string& url) {
   return answer ? std::move(*answer) : InternalErrorResponse();
 }
 
-// /admin/dead-letters[?destination=NAME]            GET: the dead letters, oldest first
-// /admin/dead-letters/{id}/replay                   POST: back to pending, due now
-// /admin/outbox/{destination}                       GET: queue figures of a destination
+namespace {
+
+// An outbox item as /admin shows it (the dead letters, a message's deliveries in its trace).
+Value OutboxItemJson(const store::OutboxItem& item, rapidjson::Document::AllocatorType& a) {
+  Value o(rapidjson::kObjectType);
+  o.AddMember("id", item.id, a);
+  o.AddMember("message_id", item.message_id, a);
+  o.AddMember("destination", Value(item.write.destination.c_str(), a), a);
+  o.AddMember("state", Value(std::string(store::OutboxStateName(item.state)).c_str(), a), a);
+  o.AddMember("attempts", item.attempts, a);
+  if (item.outcome_unknown) o.AddMember("outcome_unknown", true, a);
+  if (!item.last_error.empty()) {
+    o.AddMember("last_error", Value(item.last_error.c_str(), static_cast<rapidjson::SizeType>(item.last_error.size()), a), a);
+  }
+  o.AddMember("created_ms", item.created_ms, a);
+  return o;
+}
+
+// "force=true|false" of a replay (absent: false); kInvalidInput for another value or parameter
+// (other than `allowed`).
+Result<bool> ReplayForce(const Request& request, std::string_view allowed) {
+  bool force = false;
+  for (const auto& [name, value] : request.query) {
+    if (name == "force" && (value == "true" || value == "false")) {
+      force = value == "true";
+    } else if (name != allowed || name.empty()) {
+      return InvalidInput("a replay takes " + std::string(allowed.empty() ? "" : std::string(allowed) + " and ") +
+                          "force=true|false (got '" + ValidUtf8(name) + "=" + ValidUtf8(value) + "')");
+    }
+  }
+  return force;
+}
+
+}  // namespace
+
+// /admin/dead-letters[?destination=NAME]                      GET: the dead letters, oldest first
+// /admin/dead-letters/{id}/replay[?force=true]                POST: back to pending, due now
+// /admin/dead-letters/replay[?destination=NAME][&force=true]  POST: all of them (of that destination)
+// /admin/outbox/{destination}                                 GET: queue figures of a destination
 Response Facade::Admin(const Request& request, const std::vector<std::string>& parts) {
   auto json_response = [](int status, const rapidjson::Document& d) {
     return Response{status, "application/json", {}, fhir::ToJson(d)};
@@ -2485,28 +2521,62 @@ Response Facade::Admin(const Request& request, const std::vector<std::string>& p
     auto items = store_->ListOutbox(destination == nullptr ? "" : *destination, store::OutboxState::kDead, 1000);
     if (!items.ok()) return StoreFailure(items.status());
     rapidjson::Document d(rapidjson::kArrayType);
-    auto& a = d.GetAllocator();
-    for (const auto& item : *items) {
-      Value v(rapidjson::kObjectType);
-      v.AddMember("id", item.id, a);
-      v.AddMember("message_id", item.message_id, a);
-      v.AddMember("destination", Value(item.write.destination.c_str(), a), a);
-      v.AddMember("attempts", item.attempts, a);
-      v.AddMember("last_error", Value(item.last_error.c_str(), a), a);
-      v.AddMember("created_ms", item.created_ms, a);
-      d.PushBack(v, a);
-    }
+    for (const auto& item : *items) d.PushBack(OutboxItemJson(item, d.GetAllocator()), d.GetAllocator());
     return json_response(200, d);
   }
-  if (parts.size() == 4 && parts[1] == "dead-letters" && parts[3] == "replay" && request.method == "POST") {
-    int64_t id = std::strtoll(parts[2].c_str(), nullptr, 10);
-    auto destination = store_->Replay(id);
-    if (!destination.ok()) {
-      const Status& s = destination.status();
+  const bool replay_one = parts.size() == 4 && parts[1] == "dead-letters" && parts[3] == "replay";
+  const bool replay_all = parts.size() == 3 && parts[1] == "dead-letters" && parts[2] == "replay";
+  if ((replay_one || replay_all) && request.method == "POST") {
+    store::ReplaySelection which;
+    if (replay_one) {
+      const auto [end, error] = std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), which.id);
+      if (error != std::errc() || end != parts[2].data() + parts[2].size() || which.id <= 0) {
+        return Outcome(400, "invalid", "a dead letter's id is a whole number above 0 (got '" + ValidUtf8(parts[2]) + "')");
+      }
+    } else if (const std::string* destination = request.Query("destination")) {
+      which.destination = *destination;
+    }
+    auto force = ReplayForce(request, replay_all ? "destination" : "");
+    if (!force.ok()) return Outcome(400, "invalid", force.status().message());
+    which.force = *force;
+    auto outcome = store_->Replay(which);
+    if (!outcome.ok()) {
+      const Status& s = outcome.status();
       return s.code() == StatusCode::kNotFound ? Outcome(404, "not-found", s.message()) : StoreFailure(s);
     }
-    if (replayed_) replayed_(*destination);
-    return {202, "application/json", {}, "{\"replayed\":" + std::to_string(id) + "}"};
+    std::set<std::string> woken;
+    for (const auto& [id, destination] : outcome->replayed) {
+      if (replayed_ && woken.insert(destination).second) replayed_(destination);
+    }
+    if (replay_one && !outcome->held.empty()) {
+      const store::ReplayOutcome::Held& held = outcome->held.front();
+      return Outcome(409, "conflict",
+                     "dead letter " + std::to_string(held.id) + " was not replayed: item " +
+                         std::to_string(held.sent_after) + " of the same patient went to " + ValidUtf8(held.destination) +
+                         " after it, so it would arrive out of order (an older version over a newer one); "
+                         "replay with force=true to send it anyway");
+    }
+    if (replay_one) return {202, "application/json", {}, "{\"replayed\":" + std::to_string(which.id) + "}"};
+    rapidjson::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    Value replayed(rapidjson::kArrayType);
+    for (const auto& [id, destination] : outcome->replayed) {
+      Value r(rapidjson::kObjectType);
+      r.AddMember("id", id, a);
+      r.AddMember("destination", Value(destination.c_str(), a), a);
+      replayed.PushBack(r, a);
+    }
+    Value held(rapidjson::kArrayType);
+    for (const store::ReplayOutcome::Held& h : outcome->held) {
+      Value r(rapidjson::kObjectType);
+      r.AddMember("id", h.id, a);
+      r.AddMember("destination", Value(h.destination.c_str(), a), a);
+      r.AddMember("sent_after", h.sent_after, a);
+      held.PushBack(r, a);
+    }
+    d.AddMember("replayed", replayed, a);
+    d.AddMember("held", held, a);
+    return json_response(202, d);
   }
   if (parts.size() >= 2 && parts.size() <= 3 && parts[1] == "messages" && request.method == "GET") {
     return MessageTrace(request, parts.size() == 3 ? &parts[2] : nullptr);
@@ -2619,17 +2689,7 @@ Response Facade::MessageTrace(const Request& request, const std::string* id) {
     auto items = store_->OutboxOfMessage(m.id);
     if (!items.ok()) return StoreFailure(items.status());
     Value deliveries(rapidjson::kArrayType);
-    for (const store::OutboxItem& item : *items) {
-      Value o(rapidjson::kObjectType);
-      o.AddMember("id", item.id, a);
-      o.AddMember("destination", Value(item.write.destination.c_str(), a), a);
-      o.AddMember("state", Value(std::string(store::OutboxStateName(item.state)).c_str(), a), a);
-      o.AddMember("attempts", item.attempts, a);
-      if (item.outcome_unknown) o.AddMember("outcome_unknown", true, a);
-      if (!item.last_error.empty()) o.AddMember("last_error", Value(ValidUtf8(item.last_error).c_str(), a), a);
-      o.AddMember("created_ms", item.created_ms, a);
-      deliveries.PushBack(o, a);
-    }
+    for (const store::OutboxItem& item : *items) deliveries.PushBack(OutboxItemJson(item, a), a);
     v.AddMember("deliveries", deliveries, a);
     if (id != nullptr) AddReceivedBytes(v, "raw", r.raw, a);
     d.PushBack(v, a);

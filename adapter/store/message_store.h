@@ -147,6 +147,23 @@ struct AppendOutcome {
   bool rolled_back = false;               // a write conflicted: nothing of this record was stored
 };
 
+// Which dead letters an operator puts back in the queue (MessageStore::Replay).
+struct ReplaySelection {
+  int64_t id = 0;            // > 0: this one
+  std::string destination = {};  // id 0: every dead letter of this destination ("": of every one)
+  bool force = false;        // replay also those a later delivery of their patient went past
+};
+
+struct ReplayOutcome {
+  struct Held {
+    int64_t id = 0;
+    std::string destination;
+    int64_t sent_after = 0;  // the first later item of the same patient that went out
+  };
+  std::vector<std::pair<int64_t, std::string>> replayed;  // id and destination, oldest first
+  std::vector<Held> held;
+};
+
 struct StoredMessage {
   int64_t id = 0;
   InboundRecord record;
@@ -225,9 +242,12 @@ class MessageStore {
   // The deliveries a message queued, in order, whatever their state (delivered ones until retention
   // removes them).
   virtual Result<std::vector<OutboxItem>> OutboxOfMessage(int64_t message_id) = 0;
-  // A dead item goes back to pending, due now, attempts from 0; its destination, to wake that
-  // worker. kNotFound unless it is dead.
-  virtual Result<std::string> Replay(int64_t id) = 0;
+  // Dead letters back to pending, due now, attempts from 0, in one transaction: the one `which.id`
+  // names (kNotFound unless it is a dead letter), or every one of `which.destination` ("": of every
+  // destination). Unless `which.force`, a dead letter after which an item of the same destination and
+  // patient went out (delivered, or on the wire) is held, not replayed: sent now it would reach the
+  // destination after that later message (an older version of an order over a newer one).
+  virtual Result<ReplayOutcome> Replay(const ReplaySelection& which) = 0;
   virtual Result<OutboxStats> Stats(std::string_view destination) = 0;
   // Retention: removes up to `limit` delivered items (and their payloads) delivered before
   // `delivered_before_ms`, oldest first; returns how many. Pending and dead items are never removed.

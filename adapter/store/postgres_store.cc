@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "store/internal/names.h"
+#include "store/internal/replay_rules.h"
 #include "store/internal/search_rules.h"
 #include "store/internal/write_rules.h"
 
@@ -284,7 +285,6 @@ class PostgresStore::Connection {
     return result;
   }
 
-  // Commands without parameters or results worth keeping (BEGIN, COMMIT, SAVEPOINT, DDL).
   // Commands without parameters or results worth keeping (SAVEPOINT, DDL, locks).
   Status Exec(const char* sql) {
     KETAMINE_RETURN_IF_ERROR(Ready());
@@ -819,13 +819,39 @@ Result<std::vector<OutboxItem>> PostgresStore::OutboxOfMessage(int64_t message_i
   return items;
 }
 
-Result<std::string> PostgresStore::Replay(int64_t id) {
+Result<ReplayOutcome> PostgresStore::Replay(const ReplaySelection& which) {
   std::lock_guard lock(outbox_mutex_);
-  KETAMINE_ASSIGN_OR_RETURN(ResultPtr r, outbox_->Run("replay", "UPDATE outbox SET state = 'pending', attempts = 0, "
-                                                      "next_attempt_ms = 0 WHERE id = $1 AND state = 'dead' RETURNING "
-                                                      "destination", {Int(id)}));
-  if (PQntuples(r.get()) == 0) return NotFound("outbox item " + std::to_string(id) + " is not a dead letter");
-  return GetText(r.get(), 0, 0);
+  KETAMINE_RETURN_IF_ERROR(outbox_->Begin());
+  auto run = [&]() -> Result<ReplayOutcome> {
+    Result<ResultPtr> dead =
+        which.id > 0                 ? outbox_->Run("dead-by-id", internal::kDeadByIdSql, {Int(which.id)})
+        : which.destination.empty() ? outbox_->Run("dead-everywhere", internal::kDeadEverywhereSql, {})
+                                    : outbox_->Run("dead-of-destination", internal::kDeadOfDestinationSql,
+                                                   {Text(which.destination)});
+    if (!dead.ok()) return dead.status();
+    ReplayOutcome out;
+    for (int i = 0; i < PQntuples(dead->get()); ++i) {
+      const int64_t id = GetInt(dead->get(), i, 0);
+      std::string destination = GetText(dead->get(), i, 1);
+      if (!which.force) {
+        KETAMINE_ASSIGN_OR_RETURN(ResultPtr later, outbox_->Run("sent-after", internal::kSentAfterSql,
+                                                                {Text(destination), Int(id), Text(GetText(dead->get(), i, 2))}));
+        if (PQntuples(later.get()) > 0) {
+          out.held.push_back({id, std::move(destination), GetInt(later.get(), 0, 0)});
+          continue;
+        }
+      }
+      KETAMINE_RETURN_IF_ERROR(outbox_->Run("requeue", internal::kRequeueSql, {Int(id)}).status());
+      out.replayed.emplace_back(id, std::move(destination));
+    }
+    if (which.id > 0 && out.replayed.empty() && out.held.empty()) {
+      return NotFound("outbox item " + std::to_string(which.id) + " is not a dead letter");
+    }
+    return out;
+  };
+  auto out = run();
+  if (Status s = out.ok() ? outbox_->Commit() : outbox_->Rollback(); !s.ok() && out.ok()) return s;
+  return out;
 }
 
 Result<OutboxStats> PostgresStore::Stats(std::string_view destination) {

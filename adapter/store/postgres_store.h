@@ -64,7 +64,7 @@ class PostgresStore : public MessageStore {
   Status MarkDead(int64_t id, std::string_view error) override;
   Result<std::vector<OutboxItem>> ListOutbox(std::string_view destination, OutboxState state, size_t limit) override;
   Result<std::vector<OutboxItem>> OutboxOfMessage(int64_t message_id) override;
-  Result<std::string> Replay(int64_t id) override;
+  Result<ReplayOutcome> Replay(const ReplaySelection& which) override;
   Result<OutboxStats> Stats(std::string_view destination) override;
   Result<int64_t> PruneDelivered(int64_t delivered_before_ms, size_t limit) override;
 

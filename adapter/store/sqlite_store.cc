@@ -3,6 +3,7 @@
 #include "store/sqlite.h"
 #include "store/sqlite_terms.h"
 #include "store/internal/names.h"
+#include "store/internal/replay_rules.h"
 #include "store/internal/search_rules.h"
 #include "store/internal/write_rules.h"
 #include "store/compress.h"
@@ -1193,18 +1194,52 @@ Result<std::vector<OutboxItem>> SqliteStore::OutboxOfMessage(int64_t message_id)
   return ReadItems(outbox_, select);
 }
 
-Result<std::string> SqliteStore::Replay(int64_t id) {
+Result<ReplayOutcome> SqliteStore::Replay(const ReplaySelection& which) {
   std::lock_guard lock(outbox_mutex_);
-  Statement mark(outbox_,
-                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = 0 WHERE id = ?1 AND "
-                 "state = 'dead' RETURNING destination");
-  sqlite3_bind_int64(mark.get(), 1, id);
-  int rc = sqlite3_step(mark.get());
-  if (rc == SQLITE_DONE) return NotFound("outbox item " + std::to_string(id) + " is not a dead letter");
-  if (rc != SQLITE_ROW) return SqlError(outbox_, "replay");
-  std::string destination = mark.Column(0);
-  if (sqlite3_step(mark.get()) != SQLITE_DONE) return SqlError(outbox_, "replay");
-  return destination;
+  KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
+  auto run = [&]() -> Result<ReplayOutcome> {
+    Statement dead(outbox_, which.id > 0                 ? internal::kDeadByIdSql
+                            : which.destination.empty() ? internal::kDeadEverywhereSql
+                                                        : internal::kDeadOfDestinationSql);
+    Statement later(outbox_, internal::kSentAfterSql);
+    Statement requeue(outbox_, internal::kRequeueSql);
+    if (!dead.ok() || !later.ok() || !requeue.ok()) return SqlError(outbox_, "prepare");
+    if (which.id > 0) {
+      sqlite3_bind_int64(dead.get(), 1, which.id);
+    } else if (!which.destination.empty()) {
+      dead.Text(1, which.destination);
+    }
+    ReplayOutcome out;
+    int rc;
+    while ((rc = sqlite3_step(dead.get())) == SQLITE_ROW) {
+      const int64_t id = sqlite3_column_int64(dead.get(), 0);
+      std::string destination = dead.Column(1);
+      if (!which.force) {
+        sqlite3_reset(later.get());
+        later.Text(1, destination);
+        sqlite3_bind_int64(later.get(), 2, id);
+        later.Text(3, dead.Column(2));
+        const int found = sqlite3_step(later.get());
+        if (found == SQLITE_ROW) {
+          out.held.push_back({id, std::move(destination), sqlite3_column_int64(later.get(), 0)});
+          continue;
+        }
+        if (found != SQLITE_DONE) return SqlError(outbox_, "replay");
+      }
+      sqlite3_reset(requeue.get());
+      sqlite3_bind_int64(requeue.get(), 1, id);
+      if (sqlite3_step(requeue.get()) != SQLITE_DONE) return SqlError(outbox_, "replay");
+      out.replayed.emplace_back(id, std::move(destination));
+    }
+    if (rc != SQLITE_DONE) return SqlError(outbox_, "replay");
+    if (which.id > 0 && out.replayed.empty() && out.held.empty()) {
+      return NotFound("outbox item " + std::to_string(which.id) + " is not a dead letter");
+    }
+    return out;
+  };
+  auto out = run();
+  if (Status s = Exec(outbox_, out.ok() ? "COMMIT;" : "ROLLBACK;"); !s.ok() && out.ok()) return s;
+  return out;
 }
 
 Result<OutboxStats> SqliteStore::Stats(std::string_view destination) {

@@ -186,6 +186,62 @@ test('a message the server refuses becomes a dead letter that an operator replay
   assert.equal(cli('prune', '--days', '-1').status, 2);
 });
 
+test('a replay that would overtake a later delivery of the same patient is held unless forced; every dead letter at once', async () => {
+  const admin = `http://127.0.0.1:${gw.httpPort}/admin`;
+  const auth = { Authorization: `Bearer ${OPERATOR_TOKEN}` };
+  const fetch = (url, init = {}) => globalThis.fetch(url, { ...init, headers: { ...init.headers, ...auth } });
+  const cli = (...args) => spawnSync(gatewayBin, ['outbox', ...args, '--data-dir', gw.dataDir], { encoding: 'utf8' });
+  const deadLetters = async () => (await (await fetch(`${admin}/dead-letters?destination=registry`)).json());
+  const registryState = async (controlId) => (await (await fetch(`${admin}/messages?control_id=${controlId}`)).json())[0]
+    ?.deliveries.find((d) => d.destination === 'registry')?.state;
+  // The order is refused (a dead letter); the patient's next message goes through.
+  fhir.setReject(true);
+  assert.deepEqual(await send([withControlId(rde, 'KET-HOLD-1', 'ORD-HOLD-1')]), ['AA']);
+  let dead = [];
+  assert.ok(await until(async () => (dead = await deadLetters()).length === 1));
+  assert.equal(dead[0].state, 'dead');
+  assert.equal(dead[0].destination, 'registry');
+  fhir.setReject(false);
+  assert.deepEqual(await send([withControlId(rde, 'KET-HOLD-2', 'ORD-HOLD-2')]), ['AA']);
+  assert.ok(await until(async () => (await registryState('KET-HOLD-2')) === 'delivered'), 'the later message went through');
+  const replay = (query = '') => fetch(`${admin}/dead-letters/${dead[0].id}/replay${query}`, { method: 'POST' });
+  const held = await replay();
+  assert.equal(held.status, 409);
+  const outcome = await held.json();
+  assert.equal(outcome.resourceType, 'OperationOutcome');
+  assert.match(outcome.issue[0].details.text, /would arrive out of order.*force=true/);
+  const heldCli = cli('replay', String(dead[0].id));
+  assert.equal(heldCli.status, 1);
+  assert.match(heldCli.stderr, new RegExp(`dead letter ${dead[0].id} held: item \\d+ of the same patient went to registry after it`));
+  assert.equal((await deadLetters()).length, 1, 'held: still a dead letter');
+  for (const query of ['?force=maybe', '?destination=registry', '?force=true&x=1']) {
+    assert.equal((await replay(query)).status, 400, query);
+  }
+  assert.equal((await fetch(`${admin}/dead-letters/abc/replay`, { method: 'POST' })).status, 400);
+  assert.equal((await fetch(`${admin}/dead-letters/0/replay`, { method: 'POST' })).status, 400);
+  const forced = cli('replay', String(dead[0].id), '--force');
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.equal(forced.stdout.trim(), `replayed ${dead[0].id}`);
+  assert.ok(await until(async () => (await registryState('KET-HOLD-1')) === 'delivered'), 'sent anyway');
+  // Two refused in a row: one request puts every dead letter of the destination back, oldest first.
+  fhir.setReject(true);
+  assert.deepEqual(await send([withControlId(rde, 'KET-ALL-1', 'ORD-ALL-1'), withControlId(rde, 'KET-ALL-2', 'ORD-ALL-2')]), ['AA', 'AA']);
+  assert.ok(await until(async () => (dead = await deadLetters()).length === 2), JSON.stringify(dead));
+  fhir.setReject(false);
+  const all = await fetch(`${admin}/dead-letters/replay?destination=registry`, { method: 'POST' });
+  assert.equal(all.status, 202);
+  assert.deepEqual(await all.json(), { replayed: dead.map((d) => ({ id: d.id, destination: 'registry' })), held: [] });
+  assert.ok(await until(async () => (await registryState('KET-ALL-1')) === 'delivered' &&
+    (await registryState('KET-ALL-2')) === 'delivered'), 'delivered after the replay');
+  const nothing = await fetch(`${admin}/dead-letters/replay`, { method: 'POST' });
+  assert.deepEqual(await nothing.json(), { replayed: [], held: [] });
+  assert.equal(cli('replay', '--all').status, 0);
+  assert.equal(cli('replay', '--all', '--destination', 'registry').status, 2);
+  assert.equal(cli('replay').status, 2);
+  assert.equal(cli('replay', '7', '--destination', 'registry').status, 2);
+  assert.equal(cli('stats', 'registry', '--force').status, 2);
+});
+
 test('an operator traces a message by its control id: its ACK, and what became of each delivery', async () => {
   const admin = `http://127.0.0.1:${gw.httpPort}/admin`;
   const fetch = (url) => globalThis.fetch(url, { headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` } });

@@ -787,14 +787,79 @@ TEST_P(StoreContract, DeadLettersAreListedReplayedAndCounted) {
   EXPECT_EQ((*dead)[0].write.payload, "a1");
   EXPECT_EQ((*dead)[0].last_error, "HTTP 422");
   EXPECT_EQ(s.ListOutbox("", OutboxState::kDead, 10)->size(), 1u);
-  EXPECT_EQ(*s.Replay((*items)[0].id), "registry");
-  EXPECT_EQ(s.Replay((*items)[1].id).status().code(), StatusCode::kNotFound);  // delivered, not dead
+  auto one = s.Replay({.id = (*items)[0].id});
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  EXPECT_EQ(one->replayed, (std::vector<std::pair<int64_t, std::string>>{{(*items)[0].id, "registry"}}));
+  EXPECT_TRUE(one->held.empty());
+  EXPECT_EQ(s.Replay({.id = (*items)[1].id}).status().code(), StatusCode::kNotFound);  // delivered, not dead
+  EXPECT_EQ(s.Replay({.id = 999999}).status().code(), StatusCode::kNotFound);
   stats = s.Stats("registry");
   EXPECT_EQ(stats->pending, 1);
   EXPECT_GT(stats->oldest_pending_ms, 0);
   auto replayed = s.ClaimOutbox("registry", kNow, 10);
   ASSERT_EQ(replayed->size(), 1u);
   EXPECT_EQ((*replayed)[0].attempts, 1);
+}
+
+// A dead letter after which its patient's later item went out (delivered, or on the wire) would
+// reach the destination after it: held unless forced. One whose later items still wait is replayed
+// (they wait behind it again).
+TEST_P(StoreContract, AReplayThatWouldOvertakeItsPatientsLaterDeliveryIsHeldUnlessForced) {
+  auto& s = *store_;
+  auto claim_one = [&](const std::string& payload) -> int64_t {
+    auto claimed = s.ClaimOutbox("registry", kNow, 10);
+    EXPECT_TRUE(claimed.ok());
+    for (const OutboxItem& item : *claimed) {
+      if (item.write.payload == payload) return item.id;
+    }
+    ADD_FAILURE() << payload << " was not claimed";
+    return 0;
+  };
+  ASSERT_TRUE(s.AppendAndWait(Queued("M1", {{"Patient/a", "a1"}, {"Patient/b", "b1"}, {"Patient/c", "c1"},
+                                            {"Patient/d", "d1"}})).ok());
+  auto first = s.ClaimOutbox("registry", kNow, 10);
+  ASSERT_EQ(first->size(), 4u);
+  std::map<std::string, int64_t> id;
+  for (const OutboxItem& item : *first) {
+    id[item.write.payload] = item.id;
+    ASSERT_TRUE(s.MarkDead(item.id, "HTTP 422").ok());
+  }
+  ASSERT_TRUE(s.AppendAndWait(Queued("M2", {{"Patient/a", "a2"}, {"Patient/c", "c2"}, {"Patient/d", "d2"}})).ok());
+  id["a2"] = claim_one("a2");
+  id["d2"] = id["a2"] + 2;  // claimed in the same round: on the wire, not delivered
+  ASSERT_TRUE(s.MarkDelivered({id["a2"]}, kNow).ok());
+  ASSERT_TRUE(s.Unclaim(id["a2"] + 1).ok());  // c2 waits, never sent
+  using Replayed = std::vector<std::pair<int64_t, std::string>>;
+  auto held_a = s.Replay({.id = id["a1"]});
+  ASSERT_TRUE(held_a.ok()) << held_a.status().message();
+  EXPECT_TRUE(held_a->replayed.empty());
+  ASSERT_EQ(held_a->held.size(), 1u);
+  EXPECT_EQ(held_a->held[0].id, id["a1"]);
+  EXPECT_EQ(held_a->held[0].destination, "registry");
+  EXPECT_EQ(held_a->held[0].sent_after, id["a2"]);
+  EXPECT_EQ(s.Stats("registry")->dead, 4);  // nothing changed
+  EXPECT_TRUE(s.Replay({.destination = "elsewhere"})->replayed.empty());
+  // Every dead letter of the destination: b1 (nothing after it), c1 (c2 still waits) go; a1 and d1
+  // (d2 is on the wire) are held.
+  auto all = s.Replay({.destination = "registry"});
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_EQ(all->replayed, (Replayed{{id["b1"], "registry"}, {id["c1"], "registry"}}));
+  ASSERT_EQ(all->held.size(), 2u);
+  EXPECT_EQ(all->held[0].id, id["a1"]);
+  EXPECT_EQ(all->held[1].id, id["d1"]);
+  EXPECT_EQ(all->held[1].sent_after, id["d2"]);
+  const std::vector<std::string> next = Payloads(*s.ClaimOutbox("registry", kNow, 10));
+  EXPECT_NE(std::find(next.begin(), next.end(), "b1"), next.end());
+  EXPECT_NE(std::find(next.begin(), next.end(), "c1"), next.end());
+  EXPECT_EQ(std::find(next.begin(), next.end(), "c2"), next.end());  // c1 before c2 again
+  // Forced: sent although a2 went first.
+  auto forced = s.Replay({.id = id["a1"], .force = true});
+  ASSERT_TRUE(forced.ok());
+  EXPECT_EQ(forced->replayed, (Replayed{{id["a1"], "registry"}}));
+  auto everywhere = s.Replay({.force = true});
+  ASSERT_TRUE(everywhere.ok());
+  EXPECT_EQ(everywhere->replayed, (Replayed{{id["d1"], "registry"}}));
+  EXPECT_EQ(s.Stats("registry")->dead, 0);
 }
 
 TEST_P(StoreContract, RetentionRemovesOnlyOldDeliveredItems) {
