@@ -1353,6 +1353,10 @@ Response Facade::Search(const std::string& type, const Request& request) {
       continue;
     }
     const SearchParamKind kind = param->kind;
+    if (value.empty()) {  // "?patient=": a parameter a client left blank filters nothing (as other servers do)
+      ignore(raw_name, "search parameter '" + raw_name + "' has no value and was ignored");
+      continue;
+    }
     // Modifiers: ":not" on tokens, a resource type on references; any other is refused, not dropped
     // (dropping ":not" would answer the opposite of the question).
     const std::string modifier = raw_name.size() > name.size() ? raw_name.substr(name.size() + 1) : "";

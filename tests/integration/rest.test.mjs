@@ -599,7 +599,7 @@ test('_revinclude: an order with its administrations, a patient with what refers
   assert.equal(of('Practitioner').searchRevInclude, undefined);
 });
 
-test('search parameters are those of the type: another type\'s is reported and ignored, not a filter that matches nothing', async () => {
+test('search parameters are those of the type: another type\'s, or one left blank, is reported and ignored, not a filter that matches nothing', async () => {
   const all = (await call('GET', '/Patient?_total=accurate')).json.total;
   assert.ok(all >= 1);
   for (const query of ['code=x', 'status=active', 'request=ket-order-7001', 'category=vital-signs', 'patient=pat-40021']) {
@@ -609,6 +609,11 @@ test('search parameters are those of the type: another type\'s is reported and i
     const outcome = r.json.entry.find((e) => e.search.mode === 'outcome').resource;
     assert.match(outcome.issue[0].details.text, /not supported on Patient/, query);
     assert.equal((await call('GET', `/Patient?${query}`, undefined, { Prefer: 'handling=strict' })).status, 400, query);
+  }
+  for (const query of ['_id=', 'name=', 'identifier=', 'birthdate=']) {
+    const r = await call('GET', `/Patient?${query}`);
+    assert.equal(r.json.total, all, `${query}: a blank parameter filters nothing`);
+    assert.match(r.json.entry.find((e) => e.search.mode === 'outcome').resource.issue[0].details.text, /has no value/);
   }
   const chain = await call('GET', '/Practitioner?subject.identifier=x');
   assert.equal(chain.status, 400, 'a chain on a parameter the type does not have is refused');
