@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -454,6 +455,64 @@ Result<std::vector<store::SearchCondition>> LastUpdatedConditions(const std::str
   return std::vector{condition(Op::kGe, low), condition(Op::kLe, high)};
 }
 
+// A quantity search value, "[prefix]number[|system|code]" ("ge7", "80|http://unitsofmeasure.org|kg",
+// "97||%"), as the store's conditions on `param`: eq (no prefix) is the number's range at its
+// precision (7 is 6.5 up to 7.5, 7.0 is 6.95 up to 7.05), ne the rest; ge, le, gt, lt compare. A
+// comma list is not taken (several conditions make one value). kInvalidInput names `name`.
+Result<std::vector<store::SearchCondition>> QuantityConditions(const std::string& name, const std::string& param,
+                                                               const std::string& text) {
+  using Op = store::SearchCondition::Op;
+  std::string number = text.substr(0, text.find('|'));
+  std::string prefix = "eq";
+  if (number.size() >= 2 && std::isalpha(static_cast<unsigned char>(number[0])) != 0) {
+    prefix = number.substr(0, 2);
+    number.erase(0, 2);
+  }
+  static const std::set<std::string, std::less<>> kPrefixes = {"eq", "ne", "ge", "le", "gt", "lt"};
+  if (!kPrefixes.count(prefix)) {
+    return InvalidInput("search parameter '" + name + "': '" + text.substr(0, text.find('|')) +
+                        "' is not a number after one of the prefixes eq, ne, ge, le, gt, lt (ap, sa and eb are not taken)");
+  }
+  // A plain decimal, as FHIR writes numbers: digits, one point, a sign.
+  const size_t point = number.find('.');
+  const std::string digits = number.substr(number[0] == '-' || number[0] == '+' ? 1 : 0);
+  const bool decimal = !digits.empty() && digits.size() <= 30 && digits.front() != '.' && digits.back() != '.' &&
+                       std::count(digits.begin(), digits.end(), '.') <= 1 &&
+                       std::all_of(digits.begin(), digits.end(), [](unsigned char ch) { return std::isdigit(ch) || ch == '.'; });
+  if (!decimal) {
+    return InvalidInput("search parameter '" + name + "': '" + number + "' is not a number (e.g. 7, ge7, 80.5|http://unitsofmeasure.org|kg)");
+  }
+  store::SearchCondition base;
+  base.param = param;
+  if (const size_t bar = text.find('|'); bar != std::string::npos) {
+    base.has_system = true;
+    base.system = text.substr(bar + 1);  // "system|code"
+    if (base.system.find('|') == std::string::npos) {
+      return InvalidInput("search parameter '" + name + "': a unit is number|system|code (got '" + text + "')");
+    }
+  }
+  auto with = [&base](Op op, std::string value) {
+    store::SearchCondition c = base;
+    c.op = op;
+    c.value = std::move(value);
+    return c;
+  };
+  if (prefix == "ge") return std::vector{with(Op::kGe, number)};
+  if (prefix == "le") return std::vector{with(Op::kLe, number)};
+  if (prefix == "gt") return std::vector{with(Op::kGt, number)};
+  if (prefix == "lt") return std::vector{with(Op::kLt, number)};
+  // eq and ne: half a unit of the last digit given either side.
+  const int decimals = point == std::string::npos ? 0 : static_cast<int>(number.size() - point - 1);
+  const double value = std::strtod(number.c_str(), nullptr);
+  const double half = 0.5 * std::pow(10.0, -decimals);
+  char low[64];
+  char high[64];
+  std::snprintf(low, sizeof low, "%.*f", decimals + 1, value - half);
+  std::snprintf(high, sizeof high, "%.*f", decimals + 1, value + half);
+  if (prefix == "eq") return std::vector{with(Op::kGe, low), with(Op::kLt, high)};
+  return std::vector{with(Op::kLt, low), with(Op::kGe, high)};  // ne: either side (an OR group)
+}
+
 // The references _include follows: "Type:param" -> the elements (dotted paths) that hold them.
 const std::map<std::string, std::vector<std::string>, std::less<>>& IncludePaths() {
   static const std::map<std::string, std::vector<std::string>, std::less<>> kPaths = {
@@ -494,7 +553,7 @@ void ForEachReferenceAt(const Value& value, std::string_view path, F&& f) {
   }
 }
 
-enum class SearchParamKind { kToken, kReference, kDate, kString };
+enum class SearchParamKind { kToken, kReference, kDate, kString, kQuantity };
 
 // A search parameter of a type: what kind of value it takes, the index entries it is tested
 // against (IndexOf writes them), and for a reference the type an id alone refers to.
@@ -521,7 +580,9 @@ const std::vector<SearchParamDef>& SearchParamsOf(std::string_view type) {
       {"MedicationAdministration",
        {kIdentifier, kPatient, kSubject, kCode, kStatus, {"effective-time", K::kDate, "date", ""}, kDate,
         {"request", K::kReference, "request", "MedicationRequest"}}},
-      {"Observation", {kIdentifier, kPatient, kSubject, kCode, {"category", K::kToken, "category", ""}, kStatus, kDate}},
+      {"Observation",
+       {kIdentifier, kPatient, kSubject, kCode, {"category", K::kToken, "category", ""}, kStatus, kDate,
+        {"value-quantity", K::kQuantity, "value-quantity", ""}}},
       {"Patient",
        {kIdentifier, {"name", K::kString, "name", ""}, {"family", K::kString, "name", ""},
         {"given", K::kString, "name", ""}, {"birthdate", K::kDate, "date", ""}, {"gender", K::kToken, "gender", ""}}},
@@ -1018,7 +1079,8 @@ Response Facade::Metadata() const {
       static const std::map<SearchParamKind, const char*> kKindNames = {{SearchParamKind::kToken, "token"},
                                                                         {SearchParamKind::kReference, "reference"},
                                                                         {SearchParamKind::kDate, "date"},
-                                                                        {SearchParamKind::kString, "string"}};
+                                                                        {SearchParamKind::kString, "string"},
+                                                                        {SearchParamKind::kQuantity, "quantity"}};
       Value p(rapidjson::kObjectType);
       p.AddMember("name", Value(param.name, a), a);
       p.AddMember("type", Value(kKindNames.at(param.kind), a), a);
@@ -1373,6 +1435,21 @@ Response Facade::Search(const std::string& type, const Request& request) {
     if (values.size() > 1 && kind == SearchParamKind::kDate) {
       return Outcome(400, "invalid", "search parameter '" + raw_name + "' takes one date; repeat it for a range",
                      "Bundle.link");
+    }
+    if (kind == SearchParamKind::kQuantity) {  // one value; ne is an OR of its two sides
+      if (values.size() > 1) {
+        return Outcome(400, "invalid", "search parameter '" + raw_name + "' takes one value; repeat it for a range",
+                       "Bundle.link");
+      }
+      auto made = QuantityConditions(raw_name, param->index, value);
+      if (!made.ok()) return Outcome(400, "invalid", made.status().message(), "Bundle.link");
+      const bool either = value.rfind("ne", 0) == 0;
+      const int side_group = either ? ++or_groups : 0;
+      for (store::SearchCondition& c : *made) {
+        c.or_group = side_group;
+        conditions.push_back(std::move(c));
+      }
+      continue;
     }
     const int group = values.size() > 1 && !negated ? ++or_groups : 0;
     for (const std::string& v : values) {

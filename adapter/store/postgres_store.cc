@@ -606,6 +606,22 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   };
   where += internal::JoinConditions(conditions, "$1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
+    if (c.param == internal::kValueQuantity) {
+      auto path_of = [](std::initializer_list<const char*> path) {
+        std::string p;
+        for (const char* step : path) p += std::string(p.empty() ? "" : ",") + step;
+        return "'{" + p + "}'";
+      };
+      auto text_at = [&](std::initializer_list<const char*> path) {
+        return "(convert_from(r.json, 'UTF8')::jsonb #>> " + path_of(path) + ")";
+      };
+      // A value that is not a JSON number (never written so: the validator checks it) counts as none.
+      auto number_at = [&](std::initializer_list<const char*> path) {
+        return "(CASE WHEN jsonb_typeof(convert_from(r.json, 'UTF8')::jsonb #> " + path_of(path) + ") = 'number' THEN " +
+               text_at(path) + "::numeric END)";
+      };
+      return internal::QuantityPredicate(c, bind, number_at, text_at, "numeric");
+    }
     return internal::IndexPredicate(c, "$1", bind, compare);
   });
   std::lock_guard lock(reader_mutex_);

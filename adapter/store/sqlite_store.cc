@@ -822,6 +822,14 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   };
   const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, "?1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
+    if (c.param == internal::kValueQuantity) {
+      auto at = [](std::initializer_list<const char*> path) {
+        std::string p = "'$";
+        for (const char* step : path) p += std::string(".") + step;
+        return "json_extract(CAST(r.json AS TEXT), " + p + "')";
+      };
+      return internal::QuantityPredicate(c, bind, at, at, "REAL");
+    }
     if (!internal::IndexedByValue(c.param)) {
       // Tested on the candidate's own row (sqlite_terms.h).
       std::string sql = "kgw_terms(r.terms, " + bind(c.param) + ", " + bind(c.has_system ? "1" : "0");

@@ -599,6 +599,46 @@ test('_revinclude: an order with its administrations, a patient with what refers
   assert.equal(of('Practitioner').searchRevInclude, undefined);
 });
 
+test('value-quantity: pain scores and vitals by their number, with prefixes and units', async () => {
+  const pain = example('Observation-pain-score-before.json');
+  const weight = example('Observation-body-weight.json');
+  const made = {};
+  for (const [name, body] of [['pain3', { ...pain, valueInteger: 3 }], ['pain7', { ...pain, valueInteger: 7 }],
+    ['pain9', { ...pain, valueInteger: 9 }], ['kg72', { ...weight, valueQuantity: { ...weight.valueQuantity, value: 72.5 } }]]) {
+    const resource = { ...body, subject: { reference: 'Patient/valued-1' } };
+    delete resource.id;
+    delete resource.identifier;
+    const r = await call('POST', '/Observation', resource);
+    assert.equal(r.status, 201, `${name}: ${r.text}`);
+    made[r.json.id] = name;
+  }
+  const q = async (query) => {
+    const r = await call('GET', `/Observation?subject=Patient/valued-1&${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    return (r.json.entry ?? []).filter((e) => e.search.mode === 'match').map((e) => made[e.resource.id]).sort();
+  };
+  const painCode = pain.code.coding[0].code;
+  assert.deepEqual(await q(`code=${painCode}&value-quantity=ge7`), ['pain7', 'pain9'], 'moderate to severe pain');
+  assert.deepEqual(await q('value-quantity=7'), ['pain7']);
+  assert.deepEqual(await q('value-quantity=ne7'), ['kg72', 'pain3', 'pain9']);
+  assert.deepEqual(await q('value-quantity=lt7'), ['pain3']);
+  assert.deepEqual(await q('value-quantity=gt7&value-quantity=le72.5'), ['kg72', 'pain9'], 'a range: 72.5 above 9 as a number');
+  assert.deepEqual(await q('value-quantity=72'), [], '72 is 71.5 up to 72.5');
+  assert.deepEqual(await q('value-quantity=72.5'), ['kg72']);
+  assert.deepEqual(await q(`value-quantity=${encodeURIComponent('ge50|http://unitsofmeasure.org|kg')}`), ['kg72']);
+  assert.deepEqual(await q(`value-quantity=${encodeURIComponent('ge50||kg')}`), ['kg72']);
+  assert.deepEqual(await q(`value-quantity=${encodeURIComponent('ge50|http://unitsofmeasure.org|[lb_av]')}`), []);
+  for (const query of ['value-quantity=ap7', 'value-quantity=seven', 'value-quantity=7,8', 'value-quantity=ge7.',
+    'value-quantity:missing=true', `value-quantity=${encodeURIComponent('7|kg')}`]) {
+    const r = await call('GET', `/Observation?subject=Patient/valued-1&${query}`);
+    assert.equal(r.status, 400, query);
+    assert.equal(r.json.resourceType, 'OperationOutcome', query);
+  }
+  const capability = (await call('GET', '/metadata')).json.rest[0].resource.find((r) => r.type === 'Observation');
+  assert.ok(capability.searchParam.some((p) => p.name === 'value-quantity' && p.type === 'quantity'));
+  assert.equal((await call('GET', '/Patient?value-quantity=ge7')).json.entry.at(-1).search.mode, 'outcome', 'Observation\'s only');
+});
+
 test('search parameters are those of the type: another type\'s, or one left blank, is reported and ignored, not a filter that matches nothing', async () => {
   const all = (await call('GET', '/Patient?_total=accurate')).json.total;
   assert.ok(all >= 1);

@@ -190,6 +190,33 @@ std::string JoinConditions(const std::vector<SearchCondition>& conditions, const
   return where;
 }
 
+// An Observation's value compared as a number (the "value-quantity" param): not kept in the index
+// but read from the candidate's JSON, so resources stored before the param existed are found too.
+// Its value is valueQuantity.value, or valueInteger (the pain score's 0-10, which R4's parameter
+// does not reach). With `has_system`, c.system is "system|code": the unit's system and code must
+// match (an empty system: the code, or the unit as written). `number_at(path)` and `text_at(path)`
+// are the store's SQL for the number and the text at a JSON path ({"valueQuantity", "value"}).
+inline constexpr char kValueQuantity[] = "value-quantity";
+
+template <typename Bind, typename NumberAt, typename TextAt>
+std::string QuantityPredicate(const SearchCondition& c, Bind bind, NumberAt number_at, TextAt text_at,
+                              const char* number_type) {
+  std::string sql = "coalesce(" + number_at({"valueQuantity", "value"}) + ", " + number_at({"valueInteger"}) + ")" +
+                    ComparisonSql(c.op) + "CAST(" + bind(c.value) + " AS " + number_type + ")";
+  if (!c.has_system) return sql;
+  const size_t bar = c.system.find('|');
+  const std::string system = c.system.substr(0, bar);
+  const std::string code = bar == std::string::npos ? std::string() : c.system.substr(bar + 1);
+  if (!system.empty()) sql += " AND " + text_at({"valueQuantity", "system"}) + " = " + bind(system);
+  if (!code.empty()) {
+    const std::string b = bind(code);
+    sql += system.empty() ? " AND (" + text_at({"valueQuantity", "code"}) + " = " + b + " OR " +
+                                text_at({"valueQuantity", "unit"}) + " = " + b + ")"
+                          : " AND " + text_at({"valueQuantity", "code"}) + " = " + b;
+  }
+  return sql;
+}
+
 // The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.
 inline std::string PageSql(const SearchRange& range, const char* collate) {
   const std::string c = collate;

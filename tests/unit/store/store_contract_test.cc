@@ -661,6 +661,42 @@ TEST_P(StoreContract, AdministrationsAreFoundByTheirOrder) {
   EXPECT_EQ(ids({order("MedicationRequest/o2")}), (Ids{"ma2", "ma3"}));
 }
 
+// An observation's value compared as a number from its JSON (valueQuantity.value, or valueInteger),
+// with the unit when asked: resources stored before the search existed are found too.
+TEST_P(StoreContract, ObservationsAreFoundByTheirValue) {
+  auto observed = [](const std::string& id, const std::string& value) {
+    ResourceWrite w;
+    w.type = "Observation";
+    w.id = id;
+    w.json = R"({"resourceType":"Observation","id":")" + id + R"(",)" + value + "}";
+    w.index = {{"subject", "", "Patient/a"}};
+    return w;
+  };
+  InboundRecord r = Record("V1");
+  r.resources.push_back(observed("pain3", R"("valueInteger":3)"));
+  r.resources.push_back(observed("pain9", R"("valueInteger":9)"));
+  r.resources.push_back(observed("kg80", R"("valueQuantity":{"value":80.5,"unit":"kg","system":"http://unitsofmeasure.org","code":"kg"})"));
+  r.resources.push_back(observed("lb80", R"("valueQuantity":{"value":80,"unit":"lb","system":"http://unitsofmeasure.org","code":"[lb_av]"})"));
+  r.resources.push_back(observed("none", R"("valueString":"80")"));
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  using Op = SearchCondition::Op;
+  using Ids = std::set<std::string>;
+  auto value = [](Op op, std::string number, std::string unit = "", int group = 0) {
+    SearchCondition c{"value-quantity", op, !unit.empty(), unit, std::move(number)};
+    c.or_group = group;
+    return c;
+  };
+  EXPECT_EQ(ObservationIds({value(Op::kGe, "9")}), (Ids{"pain9", "kg80", "lb80"}));
+  EXPECT_EQ(ObservationIds({value(Op::kLt, "9")}), (Ids{"pain3"}));
+  EXPECT_EQ(ObservationIds({value(Op::kGe, "80.45"), value(Op::kLt, "80.55")}), (Ids{"kg80"}));
+  EXPECT_EQ(ObservationIds({value(Op::kGe, "10"), value(Op::kLe, "100")}), (Ids{"kg80", "lb80"}));  // 10 < 80 as numbers
+  EXPECT_EQ(ObservationIds({value(Op::kGt, "50", "http://unitsofmeasure.org|kg")}), (Ids{"kg80"}));
+  EXPECT_EQ(ObservationIds({value(Op::kGt, "50", "|lb")}), (Ids{"lb80"}));        // the unit as written
+  EXPECT_EQ(ObservationIds({value(Op::kGt, "50", "|[lb_av]")}), (Ids{"lb80"}));   // or its code
+  EXPECT_EQ(ObservationIds({value(Op::kGt, "50", "urn:other|kg")}), (Ids{}));
+  EXPECT_EQ(ObservationIds({value(Op::kLt, "3", "", 1), value(Op::kGe, "80.5", "", 1)}), (Ids{"kg80"}));  // ne-like
+}
+
 TEST_P(StoreContract, SearchesWithAlternativesAndNegations) {
   InboundRecord r = Record("N1");
   r.resources.push_back(Observation("o1", "Patient/a", "2026-11-01T08:00:00Z"));
