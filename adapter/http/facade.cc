@@ -1518,20 +1518,30 @@ Response Facade::Search(const std::string& type, const Request& request) {
   bundle.AddMember("type", "searchset", a);
   if (page->total) bundle.AddMember("total", *page->total, a);
   std::string query;
+  bool bounded = false;  // the search has an upper bound on _lastUpdated
   for (const auto& [name, value] : request.query) {
     if (name == "_offset") continue;
     query += (query.empty() ? "" : "&") + PercentEncode(name) + "=" + PercentEncode(value);
+    if (name == "_lastUpdated" && (value.rfind("le", 0) == 0 || value.rfind("lt", 0) == 0)) bounded = true;
   }
-  auto link = [&](const char* relation, size_t at) {
+  auto link = [&](const char* relation, size_t at, const std::string& extra) {
     Value l(rapidjson::kObjectType);
     l.AddMember("relation", Value(relation, a), a);
-    std::string url = options_.base_url + "/" + type + "?" + query + (query.empty() ? "" : "&") + "_offset=" + std::to_string(at);
+    std::string url = options_.base_url + "/" + type + "?" + query + (query.empty() ? "" : "&") + extra + "_offset=" +
+                      std::to_string(at);
     l.AddMember("url", Value(url.c_str(), a), a);
     return l;
   };
   Value links(rapidjson::kArrayType);
-  links.PushBack(link("self", range.offset), a);
-  if (page->more) links.PushBack(link("next", range.offset + range.count), a);
+  links.PushBack(link("self", range.offset, ""), a);
+  // Newest first, what is written between two pages would push the matches down by as many places
+  // (a page repeating the end of the one before): the next link holds the search to what was there
+  // when the first page was read, _lastUpdated=le the newest match's time, unless it has an upper
+  // bound (the next links of the first page have one).
+  const std::string anchor = range.oldest_first || bounded || range.offset != 0 || page->resources.empty()
+                                 ? std::string()
+                                 : "_lastUpdated=" + PercentEncode("le" + page->resources.front().last_updated) + "&";
+  if (page->more) links.PushBack(link("next", range.offset + range.count, anchor), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
   // The matches, and what they reference (once each, unless a match itself) for _include, read from

@@ -159,10 +159,21 @@ test('search: date prefixes, status, identifier, _count with next links', async 
   assert.equal(page1.entry.length, 2);
   const next = page1.link.find((l) => l.relation === 'next');
   assert.ok(next, 'a next link');
+  assert.match(next.url, /_lastUpdated=le\d{4}-/, 'newest first, the next link holds the search to what the first page saw');
+  // Written between two pages: newest first it would push the matches down a place, and page 2 would
+  // repeat the end of page 1.
+  const between = await call('POST', '/Observation', { ...obs, subject: { reference: 'Patient/search-1' }, effectiveDateTime: '2026-10-09T09:00:00Z' });
+  assert.equal(between.status, 201);
   const page2 = (await call('GET', next.url)).json;
   assert.equal(page2.entry.length, 2);
+  assert.equal(page2.total, 5, 'the pages count what the first page counted');
   const ids = new Set([...page1.entry, ...page2.entry].map((e) => e.resource.id));
-  assert.equal(ids.size, 4);
+  assert.equal(ids.size, 4, 'no match twice');
+  assert.ok(!ids.has(between.json.id));
+  const page3 = (await call('GET', page2.link.find((l) => l.relation === 'next').url)).json;
+  assert.deepEqual(page3.entry.map((e) => e.resource.id).filter((id) => ids.has(id)), [], 'nor on the third page');
+  assert.equal((await q('_count=2&_sort=_lastUpdated')).json.link.find((l) => l.relation === 'next').url.includes('_lastUpdated=le'), false,
+    'oldest first, what is written comes after: nothing to hold');
   const unknown = await q('color=blue');
   assert.equal(unknown.status, 200);
   assert.ok(unknown.json.entry.some((e) => e.search.mode === 'outcome'), 'an unknown parameter is reported, not silently ignored');
