@@ -9,6 +9,9 @@ seconds=${1:-60}
 samples="$root/../shared/samples/hl7v2"
 # The same LeakSanitizer suppressions as the asan test preset (cpprestsdk's never-run continuations).
 export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# Undefined behaviour is a finding, not a line in the log: clang's UBSan only prints unless told to
+# stop. RapidJSON's one known case is suppressed (tests/sanitizers/ubsan.supp).
+export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/kgw-fuzz-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p tests/fuzz/crashes
