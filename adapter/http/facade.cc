@@ -575,14 +575,17 @@ const std::vector<SearchParamDef>& SearchParamsOf(std::string_view type) {
   static const SearchParamDef kCode{"code", K::kToken, "code", ""};
   static const SearchParamDef kStatus{"status", K::kToken, "status", ""};
   static const SearchParamDef kDate{"date", K::kDate, "date", ""};
+  static const SearchParamDef kPerformer{"performer", K::kReference, "performer", "Practitioner"};
   static const std::map<std::string, std::vector<SearchParamDef>, std::less<>> kParams = {
-      {"MedicationRequest", {kIdentifier, kPatient, kSubject, kCode, kStatus, {"authoredon", K::kDate, "date", ""}, kDate}},
+      {"MedicationRequest",
+       {kIdentifier, kPatient, kSubject, kCode, kStatus, {"authoredon", K::kDate, "date", ""}, kDate,
+        {"requester", K::kReference, "requester", "Practitioner"}}},
       {"MedicationAdministration",
        {kIdentifier, kPatient, kSubject, kCode, kStatus, {"effective-time", K::kDate, "date", ""}, kDate,
-        {"request", K::kReference, "request", "MedicationRequest"}}},
+        {"request", K::kReference, "request", "MedicationRequest"}, kPerformer}},
       {"Observation",
        {kIdentifier, kPatient, kSubject, kCode, {"category", K::kToken, "category", ""}, kStatus, kDate,
-        {"value-quantity", K::kQuantity, "value-quantity", ""}}},
+        {"value-quantity", K::kQuantity, "value-quantity", ""}, kPerformer}},
       {"Patient",
        {kIdentifier, {"name", K::kString, "name", ""}, {"family", K::kString, "name", ""},
         {"given", K::kString, "name", ""}, {"birthdate", K::kDate, "date", ""}, {"gender", K::kToken, "gender", ""}}},

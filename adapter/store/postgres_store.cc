@@ -622,6 +622,16 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
       };
       return internal::QuantityPredicate(c, bind, number_at, text_at, "numeric");
     }
+    if (auto held = internal::JsonReferenceOf(type, c.param)) {
+      std::string path;
+      for (const char* step : held->path) path += std::string(path.empty() ? "" : ",") + step;
+      if (*held->array == '\0') {  // false, not NULL, where there is none: NOT (...) holds there
+        return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> '{" + path + "}') = " + bind(c.value) + ", false)";
+      }
+      const std::string array = std::string("(convert_from(r.json, 'UTF8')::jsonb -> '") + held->array + "')";
+      return "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + array + ") = 'array' THEN " + array +
+             " END) e WHERE e #>> '{" + path + "}' = " + bind(c.value) + ")";
+    }
     return internal::IndexPredicate(c, "$1", bind, compare);
   });
   std::lock_guard lock(reader_mutex_);

@@ -830,6 +830,16 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
       };
       return internal::QuantityPredicate(c, bind, at, at, "REAL");
     }
+    if (auto held = internal::JsonReferenceOf(type, c.param)) {
+      std::string path = "'$";
+      for (const char* step : held->path) path += std::string(".") + step;
+      path += "'";
+      if (*held->array == '\0') {  // false, not NULL, where there is none: NOT (...) holds there
+        return "coalesce(json_extract(CAST(r.json AS TEXT), " + path + ") = " + bind(c.value) + ", 0)";
+      }
+      return std::string("EXISTS (SELECT 1 FROM json_each(CAST(r.json AS TEXT), '$.") + held->array +
+             "') e WHERE json_extract(e.value, " + path + ") = " + bind(c.value) + ")";
+    }
     if (!internal::IndexedByValue(c.param)) {
       // Tested on the candidate's own row (sqlite_terms.h).
       std::string sql = "kgw_terms(r.terms, " + bind(c.param) + ", " + bind(c.has_system ? "1" : "0");

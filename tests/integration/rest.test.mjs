@@ -607,7 +607,34 @@ test('_revinclude: an order with its administrations, a patient with what refers
   assert.deepEqual(of('MedicationRequest').searchRevInclude, ['MedicationAdministration:request']);
   assert.ok(of('Patient').searchRevInclude.includes('Observation:patient'));
   assert.ok(of('MedicationAdministration').searchParam.some((p) => p.name === 'request' && p.type === 'reference'));
-  assert.equal(of('Practitioner').searchRevInclude, undefined);
+  assert.deepEqual(of('Practitioner').searchRevInclude.sort(),
+    ['MedicationAdministration:performer', 'MedicationRequest:requester', 'Observation:performer']);
+});
+
+test('who ordered, who gave: requester and performer searches, and a prescriber with the orders they wrote', async () => {
+  const order = example('MedicationRequest-ketamine-infusion.json');
+  delete order.id;
+  order.identifier = [{ system: 'urn:test:requester', value: 'ORD-REQ-1' }];
+  order.requester = { reference: 'Practitioner/dr-other' };
+  const made = await call('POST', '/MedicationRequest', order);
+  assert.equal(made.status, 201, made.text);
+  const ids = (r) => (r.json.entry ?? []).map((e) => `${e.search.mode} ${e.resource.resourceType}/${e.resource.id}`);
+  assert.deepEqual(ids(await call('GET', '/MedicationRequest?requester=dr-other')), [`match MedicationRequest/${made.json.id}`]);
+  assert.deepEqual(ids(await call('GET', '/MedicationRequest?requester=Practitioner/dr-other')), [`match MedicationRequest/${made.json.id}`]);
+  assert.ok(ids(await call('GET', '/MedicationRequest?requester=dr-morgan')).includes('match MedicationRequest/ket-order-7001'));
+  assert.ok(!ids(await call('GET', '/MedicationRequest?requester=dr-morgan')).includes(`match MedicationRequest/${made.json.id}`));
+  // The seeded administration's performer is the nurse, in performer[].actor.
+  assert.deepEqual(ids(await call('GET', '/MedicationAdministration?_id=ket-admin-9001&performer=rn-lee')),
+    ['match MedicationAdministration/ket-admin-9001']);
+  assert.deepEqual(ids(await call('GET', '/MedicationAdministration?_id=ket-admin-9001&performer=dr-morgan')), []);
+  // A prescriber with the orders they wrote (a DEA registrant's question).
+  const prescriber = await call('GET', '/Practitioner?_id=dr-morgan&_revinclude=MedicationRequest:requester');
+  assert.deepEqual(medplumErrors(prescriber.json), []);
+  assert.equal(prescriber.json.entry[0].resource.id, 'dr-morgan');
+  assert.ok(ids(prescriber).includes('include MedicationRequest/ket-order-7001'));
+  assert.ok(!ids(prescriber).includes(`include MedicationRequest/${made.json.id}`), 'another prescriber\'s order is not theirs');
+  const capability = (await call('GET', '/metadata')).json.rest[0].resource.find((r) => r.type === 'MedicationRequest');
+  assert.match(capability.searchParam.find((p) => p.name === 'requester').documentation, /Practitioner's id/);
 });
 
 test('value-quantity: pain scores and vitals by their number, with prefixes and units', async () => {

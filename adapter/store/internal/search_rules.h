@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 #include <string_view>
@@ -215,6 +216,20 @@ std::string QuantityPredicate(const SearchCondition& c, Bind bind, NumberAt numb
                           : " AND " + text_at({"valueQuantity", "code"}) + " = " + b;
   }
   return sql;
+}
+
+// A reference param read from the candidate's JSON rather than kept in the index (who ordered, who
+// gave or observed: never looked up by value on the write path's account): the array its elements
+// are in ("" when the reference is a top-level element) and the reference's path from there.
+struct JsonReference {
+  const char* array;
+  std::vector<const char*> path;
+};
+inline std::optional<JsonReference> JsonReferenceOf(std::string_view type, std::string_view param) {
+  if (type == "MedicationRequest" && param == "requester") return JsonReference{"", {"requester", "reference"}};
+  if (type == "MedicationAdministration" && param == "performer") return JsonReference{"performer", {"actor", "reference"}};
+  if (type == "Observation" && param == "performer") return JsonReference{"performer", {"reference"}};
+  return std::nullopt;
 }
 
 // The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.

@@ -697,6 +697,50 @@ TEST_P(StoreContract, ObservationsAreFoundByTheirValue) {
   EXPECT_EQ(ObservationIds({value(Op::kLt, "3", "", 1), value(Op::kGe, "80.5", "", 1)}), (Ids{"kg80"}));  // ne-like
 }
 
+// Who ordered, gave or observed: references read from the candidate's JSON (a top-level element, or
+// one inside each element of an array), alone, in a list, negated.
+TEST_P(StoreContract, OrdersAndAdministrationsAreFoundByTheirPractitioner) {
+  auto resource = [](const std::string& type, const std::string& id, const std::string& body) {
+    ResourceWrite w;
+    w.type = type;
+    w.id = id;
+    w.json = R"({"resourceType":")" + type + R"(","id":")" + id + R"(")" + body + "}";
+    return w;
+  };
+  InboundRecord r = Record("P1");
+  r.resources.push_back(resource("MedicationRequest", "mr1", R"(,"requester":{"reference":"Practitioner/dr-a"})"));
+  r.resources.push_back(resource("MedicationRequest", "mr2", R"(,"requester":{"reference":"Practitioner/dr-b"})"));
+  r.resources.push_back(resource("MedicationRequest", "mr3", ""));
+  r.resources.push_back(resource("MedicationAdministration", "ma1",
+                                 R"(,"performer":[{"actor":{"reference":"Practitioner/rn-x"}},{"actor":{"reference":"Practitioner/dr-a"}}])"));
+  r.resources.push_back(resource("MedicationAdministration", "ma2", R"(,"performer":{"actor":{"reference":"Practitioner/rn-x"}})"));
+  r.resources.push_back(resource("Observation", "ob1", R"(,"performer":[{"reference":"Practitioner/rn-x"}])"));
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  using Op = SearchCondition::Op;
+  using Ids = std::set<std::string>;
+  auto ids = [&](const std::string& type, std::vector<SearchCondition> conditions) {
+    Ids out;
+    auto page = store_->SearchResources(type, conditions, {10, 0});
+    EXPECT_TRUE(page.ok()) << page.status().message();
+    if (page.ok()) for (const auto& x : page->resources) out.insert(x.id);
+    return out;
+  };
+  auto by = [](std::string param, std::string value, int group = 0, bool negated = false) {
+    SearchCondition c{std::move(param), Op::kEq, false, "", std::move(value)};
+    c.or_group = group;
+    c.negated = negated;
+    return c;
+  };
+  EXPECT_EQ(ids("MedicationRequest", {by("requester", "Practitioner/dr-a")}), (Ids{"mr1"}));
+  EXPECT_EQ(ids("MedicationRequest", {by("requester", "Practitioner/dr-a", 1), by("requester", "Practitioner/dr-b", 1)}),
+            (Ids{"mr1", "mr2"}));
+  EXPECT_EQ(ids("MedicationRequest", {by("requester", "Practitioner/dr-a", 0, true)}), (Ids{"mr2", "mr3"}));
+  EXPECT_EQ(ids("MedicationAdministration", {by("performer", "Practitioner/dr-a")}), (Ids{"ma1"}));  // the second performer
+  EXPECT_EQ(ids("MedicationAdministration", {by("performer", "Practitioner/rn-x")}), (Ids{"ma1"}));  // ma2's is no array
+  EXPECT_EQ(ids("Observation", {by("performer", "Practitioner/rn-x")}), (Ids{"ob1"}));
+  EXPECT_EQ(ids("Observation", {by("performer", "Practitioner/rn-x' OR '1'='1")}), (Ids{}));
+}
+
 TEST_P(StoreContract, SearchesWithAlternativesAndNegations) {
   InboundRecord r = Record("N1");
   r.resources.push_back(Observation("o1", "Patient/a", "2026-11-01T08:00:00Z"));
