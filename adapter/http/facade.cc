@@ -555,12 +555,13 @@ void ForEachReferenceAt(const Value& value, std::string_view path, F&& f) {
 
 enum class SearchParamKind { kToken, kReference, kDate, kString, kQuantity };
 
-// A search parameter of a type: what kind of value it takes, the index entries it is tested
-// against (IndexOf writes them), and for a reference the type an id alone refers to.
+// A search parameter of a type: what kind of value it takes, the store's param it is tested as
+// (IndexOf writes most; requester, performer and value-quantity the stores read from the resource's
+// JSON, store/internal/search_rules.h), and for a reference the type an id alone refers to.
 struct SearchParamDef {
   const char* name;
   SearchParamKind kind;
-  const char* index;   // IndexOf's param
+  const char* index;   // the store's param
   const char* target;  // a reference's default type ("request=123" is MedicationRequest/123)
 };
 

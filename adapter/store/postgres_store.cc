@@ -604,7 +604,20 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
     if (c.op == Op::kPrefix) return "starts_with(" + lhs + ", " + bind(c.value) + ")";
     return lhs + (c.op == Op::kEq ? "" : " COLLATE \"C\"") + internal::ComparisonSql(c.op) + bind(c.value);
   };
-  where += internal::JoinConditions(conditions, "$1", bind, [&](const SearchCondition& c) {
+  // A reference read from the candidate's JSON is one of `values` (false, not NULL, where there is
+  // none, so that NOT (...) holds there).
+  auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
+    std::string path;
+    for (const char* step : held.path) path += std::string(path.empty() ? "" : ",") + step;
+    if (*held.array == '\0') {
+      return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> '{" + path + "}') " + internal::OneOf(values, bind) +
+             ", false)";
+    }
+    const std::string array = std::string("(convert_from(r.json, 'UTF8')::jsonb -> '") + held.array + "')";
+    return "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + array + ") = 'array' THEN " + array +
+           " END) e WHERE e #>> '{" + path + "}' " + internal::OneOf(values, bind) + ")";
+  };
+  where += internal::JoinConditions(conditions, type, "$1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (c.param == internal::kValueQuantity) {
       auto path_of = [](std::initializer_list<const char*> path) {
@@ -622,18 +635,9 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
       };
       return internal::QuantityPredicate(c, bind, number_at, text_at, "numeric");
     }
-    if (auto held = internal::JsonReferenceOf(type, c.param)) {
-      std::string path;
-      for (const char* step : held->path) path += std::string(path.empty() ? "" : ",") + step;
-      if (*held->array == '\0') {  // false, not NULL, where there is none: NOT (...) holds there
-        return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> '{" + path + "}') = " + bind(c.value) + ", false)";
-      }
-      const std::string array = std::string("(convert_from(r.json, 'UTF8')::jsonb -> '") + held->array + "')";
-      return "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + array + ") = 'array' THEN " + array +
-             " END) e WHERE e #>> '{" + path + "}' = " + bind(c.value) + ")";
-    }
+    if (auto held = internal::JsonReferenceOf(type, c.param)) return json_reference(*held, {c.value});
     return internal::IndexPredicate(c, "$1", bind, compare);
-  });
+  }, json_reference);
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
   if (range.counted) {

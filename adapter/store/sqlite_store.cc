@@ -820,7 +820,19 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
     const bool prefix = c.op == SearchCondition::Op::kPrefix;
     return lhs + (prefix ? " LIKE " : internal::ComparisonSql(c.op)) + bind(prefix ? c.value + "%" : c.value);
   };
-  const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, "?1", bind, [&](const SearchCondition& c) {
+  // A reference read from the candidate's JSON is one of `values` (false, not NULL, where there is
+  // none, so that NOT (...) holds there).
+  auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
+    std::string path = "'$";
+    for (const char* step : held.path) path += std::string(".") + step;
+    path += "'";
+    if (*held.array == '\0') {
+      return "coalesce(json_extract(CAST(r.json AS TEXT), " + path + ") " + internal::OneOf(values, bind) + ", 0)";
+    }
+    return std::string("EXISTS (SELECT 1 FROM json_each(CAST(r.json AS TEXT), '$.") + held.array +
+           "') e WHERE json_extract(e.value, " + path + ") " + internal::OneOf(values, bind) + ")";
+  };
+  const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, type, "?1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (c.param == internal::kValueQuantity) {
       auto at = [](std::initializer_list<const char*> path) {
@@ -830,16 +842,7 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
       };
       return internal::QuantityPredicate(c, bind, at, at, "REAL");
     }
-    if (auto held = internal::JsonReferenceOf(type, c.param)) {
-      std::string path = "'$";
-      for (const char* step : held->path) path += std::string(".") + step;
-      path += "'";
-      if (*held->array == '\0') {  // false, not NULL, where there is none: NOT (...) holds there
-        return "coalesce(json_extract(CAST(r.json AS TEXT), " + path + ") = " + bind(c.value) + ", 0)";
-      }
-      return std::string("EXISTS (SELECT 1 FROM json_each(CAST(r.json AS TEXT), '$.") + held->array +
-             "') e WHERE json_extract(e.value, " + path + ") = " + bind(c.value) + ")";
-    }
+    if (auto held = internal::JsonReferenceOf(type, c.param)) return json_reference(*held, {c.value});
     if (!internal::IndexedByValue(c.param)) {
       // Tested on the candidate's own row (sqlite_terms.h).
       std::string sql = "kgw_terms(r.terms, " + bind(c.param) + ", " + bind(c.has_system ? "1" : "0");
@@ -847,7 +850,7 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
       return sql + ", " + bind(c.value) + ")";
     }
     return internal::IndexPredicate(c, "?1", bind, compare);
-  });
+  }, json_reference);
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
   if (range.counted) {

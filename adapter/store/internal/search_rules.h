@@ -120,17 +120,22 @@ inline const char* ResourceColumn(std::string_view param) {
   return nullptr;
 }
 
+// "= $n" for one value, "IN ($n, $m, ...)" for more, each bound with `bind`.
+template <typename Bind>
+std::string OneOf(const std::vector<std::string>& values, Bind bind) {
+  if (values.size() == 1) return "= " + bind(values[0]);
+  std::string sql = "IN (";
+  for (size_t i = 0; i < values.size(); ++i) sql += (i == 0 ? "" : ", ") + bind(values[i]);
+  return sql + ")";
+}
+
 // The resources of type `type` (its placeholder) whose index holds `param` by value with any of
 // `values` (each bound with `bind`): one probe of the partial index per value.
 template <typename Bind>
 std::string IndexValuesPredicate(const std::string& param, const std::vector<std::string>& values, const char* type,
                                  Bind bind) {
-  std::string sql = std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type +
-                    " AND i.param = '" + param + "' AND i.value ";
-  if (values.size() == 1) return sql + "= " + bind(values[0]) + ")";
-  sql += "IN (";
-  for (size_t i = 0; i < values.size(); ++i) sql += (i == 0 ? "" : ", ") + bind(values[i]);
-  return sql + "))";
+  return std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type + " AND i.param = '" + param +
+         "' AND i.value " + OneOf(values, bind) + ")";
 }
 
 // The predicate of a condition the index answers, the same in both stores but for how values are
@@ -151,15 +156,32 @@ std::string IndexPredicate(const SearchCondition& c, const char* type, Bind bind
   return sql + ")";
 }
 
+// A reference param read from the candidate's JSON rather than kept in the index (who ordered, who
+// gave or observed: left out of the index so that writes do not pay for them, and found in what was
+// stored before the param existed): the array its elements are in ("" when the reference is a
+// top-level element) and the reference's path from there.
+struct JsonReference {
+  const char* array;
+  std::vector<const char*> path;
+};
+inline std::optional<JsonReference> JsonReferenceOf(std::string_view type, std::string_view param) {
+  if (type == "MedicationRequest" && param == "requester") return JsonReference{"", {"requester", "reference"}};
+  if (type == "MedicationAdministration" && param == "performer") return JsonReference{"performer", {"actor", "reference"}};
+  if (type == "Observation" && param == "performer") return JsonReference{"performer", {"reference"}};
+  return std::nullopt;
+}
+
 // The conditions of a search as SQL (" AND ..." for each), from each one's predicate (`predicate(c)`,
 // SQL without a leading AND): conditions of one or_group (> 0) are alternatives, any of which
 // holds; a negated one holds when its predicate does not. A group of values of one param the index
 // keeps by value (patient=a,b; a chain's patients; the matches a _revinclude looks for) is one list
-// of probes: an OR of lookups would make SQLite test every resource of the type against each.
-// `type` and `bind` as for IndexPredicate.
-template <typename Bind, typename Predicate>
-std::string JoinConditions(const std::vector<SearchCondition>& conditions, const char* type, Bind bind,
-                           Predicate predicate) {
+// of probes: an OR of lookups would make SQLite test every resource of the type against each. So
+// is a group of references read from the JSON (`json_reference(where, values)`, the store's SQL
+// for "the reference at `where` is one of `values`"): one read of each candidate, not one per value.
+// `type` and `bind` as for IndexPredicate; `type_name` the searched type.
+template <typename Bind, typename Predicate, typename JsonReferenceSql>
+std::string JoinConditions(const std::vector<SearchCondition>& conditions, std::string_view type_name,
+                           const char* type, Bind bind, Predicate predicate, JsonReferenceSql json_reference) {
   auto alone = [&](const SearchCondition& c) {
     const std::string sql = predicate(c);
     return c.negated ? "NOT (" + sql + ")" : sql;
@@ -175,13 +197,15 @@ std::string JoinConditions(const std::vector<SearchCondition>& conditions, const
   }
   for (const auto& [number, group] : groups) {
     const std::string& param = group.front()->param;
+    const std::optional<JsonReference> held = JsonReferenceOf(type_name, param);
     const bool one_list = std::all_of(group.begin(), group.end(), [&](const SearchCondition* c) {
-      return SearchedByValue(*c) && !c->has_system && !c->negated && c->param == param;
+      return (SearchedByValue(*c) || (held && c->op == SearchCondition::Op::kEq)) && !c->has_system && !c->negated &&
+             c->param == param;
     });
     if (one_list) {
       std::vector<std::string> values;
       for (const SearchCondition* c : group) values.push_back(c->value);
-      where += " AND " + IndexValuesPredicate(param, values, type, bind);
+      where += " AND " + (held ? json_reference(*held, values) : IndexValuesPredicate(param, values, type, bind));
       continue;
     }
     std::string alternatives;
@@ -216,20 +240,6 @@ std::string QuantityPredicate(const SearchCondition& c, Bind bind, NumberAt numb
                           : " AND " + text_at({"valueQuantity", "code"}) + " = " + b;
   }
   return sql;
-}
-
-// A reference param read from the candidate's JSON rather than kept in the index (who ordered, who
-// gave or observed: never looked up by value on the write path's account): the array its elements
-// are in ("" when the reference is a top-level element) and the reference's path from there.
-struct JsonReference {
-  const char* array;
-  std::vector<const char*> path;
-};
-inline std::optional<JsonReference> JsonReferenceOf(std::string_view type, std::string_view param) {
-  if (type == "MedicationRequest" && param == "requester") return JsonReference{"", {"requester", "reference"}};
-  if (type == "MedicationAdministration" && param == "performer") return JsonReference{"performer", {"actor", "reference"}};
-  if (type == "Observation" && param == "performer") return JsonReference{"performer", {"reference"}};
-  return std::nullopt;
 }
 
 // The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.
