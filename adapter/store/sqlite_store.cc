@@ -1230,29 +1230,37 @@ Result<ReplayOutcome> SqliteStore::Replay(const ReplaySelection& which) {
     } else if (!which.destination.empty()) {
       dead.Text(1, which.destination);
     }
-    ReplayOutcome out;
+    // Read whole before any is changed (the updates move rows out of the range being read).
+    struct Dead {
+      int64_t id;
+      std::string destination;
+      std::string partition;
+    };
+    std::vector<Dead> found;
     int rc;
     while ((rc = sqlite3_step(dead.get())) == SQLITE_ROW) {
-      const int64_t id = sqlite3_column_int64(dead.get(), 0);
-      std::string destination = dead.Column(1);
-      if (!which.force) {
-        sqlite3_reset(later.get());
-        later.Text(1, destination);
-        sqlite3_bind_int64(later.get(), 2, id);
-        later.Text(3, dead.Column(2));
-        const int found = sqlite3_step(later.get());
-        if (found == SQLITE_ROW) {
-          out.held.push_back({id, std::move(destination), sqlite3_column_int64(later.get(), 0)});
-          continue;
-        }
-        if (found != SQLITE_DONE) return SqlError(outbox_, "replay");
-      }
-      sqlite3_reset(requeue.get());
-      sqlite3_bind_int64(requeue.get(), 1, id);
-      if (sqlite3_step(requeue.get()) != SQLITE_DONE) return SqlError(outbox_, "replay");
-      out.replayed.emplace_back(id, std::move(destination));
+      found.push_back({sqlite3_column_int64(dead.get(), 0), dead.Column(1), dead.Column(2)});
     }
     if (rc != SQLITE_DONE) return SqlError(outbox_, "replay");
+    ReplayOutcome out;
+    for (Dead& d : found) {
+      if (!which.force) {
+        sqlite3_reset(later.get());
+        later.Text(1, d.destination);
+        sqlite3_bind_int64(later.get(), 2, d.id);
+        later.Text(3, d.partition);
+        const int step = sqlite3_step(later.get());
+        if (step == SQLITE_ROW) {
+          out.held.push_back({d.id, std::move(d.destination), sqlite3_column_int64(later.get(), 0)});
+          continue;
+        }
+        if (step != SQLITE_DONE) return SqlError(outbox_, "replay");
+      }
+      sqlite3_reset(requeue.get());
+      sqlite3_bind_int64(requeue.get(), 1, d.id);
+      if (sqlite3_step(requeue.get()) != SQLITE_DONE) return SqlError(outbox_, "replay");
+      out.replayed.emplace_back(d.id, std::move(d.destination));
+    }
     if (which.id > 0 && out.replayed.empty() && out.held.empty()) {
       return NotFound("outbox item " + std::to_string(which.id) + " is not a dead letter");
     }
