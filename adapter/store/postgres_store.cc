@@ -606,32 +606,31 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   };
   // A reference read from the candidate's JSON is one of `values` (false, not NULL, where there is
   // none, so that NOT (...) holds there).
-  auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
+  auto json_path = [](const std::vector<const char*>& steps) {  // {"a", "b"} -> '{a,b}'
     std::string path;
-    for (const char* step : held.path) path += std::string(path.empty() ? "" : ",") + step;
+    for (const char* step : steps) path += std::string(path.empty() ? "" : ",") + step;
+    return "'{" + path + "}'";
+  };
+  auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
+    const std::string path = json_path(held.path);
     if (*held.array == '\0') {
-      return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> '{" + path + "}') " + internal::OneOf(values, bind) +
+      return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> " + path + ") " + internal::OneOf(values, bind) +
              ", false)";
     }
     const std::string array = std::string("(convert_from(r.json, 'UTF8')::jsonb -> '") + held.array + "')";
     return "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + array + ") = 'array' THEN " + array +
-           " END) e WHERE e #>> '{" + path + "}' " + internal::OneOf(values, bind) + ")";
+           " END) e WHERE e #>> " + path + " " + internal::OneOf(values, bind) + ")";
   };
   where += internal::JoinConditions(conditions, type, "$1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (c.param == internal::kValueQuantity) {
-      auto path_of = [](std::initializer_list<const char*> path) {
-        std::string p;
-        for (const char* step : path) p += std::string(p.empty() ? "" : ",") + step;
-        return "'{" + p + "}'";
-      };
-      auto text_at = [&](std::initializer_list<const char*> path) {
-        return "(convert_from(r.json, 'UTF8')::jsonb #>> " + path_of(path) + ")";
+      auto text_at = [&](std::initializer_list<const char*> steps) {
+        return "(convert_from(r.json, 'UTF8')::jsonb #>> " + json_path(steps) + ")";
       };
       // A value that is not a JSON number (never written so: the validator checks it) counts as none.
-      auto number_at = [&](std::initializer_list<const char*> path) {
-        return "(CASE WHEN jsonb_typeof(convert_from(r.json, 'UTF8')::jsonb #> " + path_of(path) + ") = 'number' THEN " +
-               text_at(path) + "::numeric END)";
+      auto number_at = [&](std::initializer_list<const char*> steps) {
+        return "(CASE WHEN jsonb_typeof(convert_from(r.json, 'UTF8')::jsonb #> " + json_path(steps) + ") = 'number' THEN " +
+               text_at(steps) + "::numeric END)";
       };
       return internal::QuantityPredicate(c, bind, number_at, text_at, "numeric");
     }

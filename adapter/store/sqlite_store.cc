@@ -822,10 +822,13 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   };
   // A reference read from the candidate's JSON is one of `values` (false, not NULL, where there is
   // none, so that NOT (...) holds there).
-  auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
+  auto json_path = [](const std::vector<const char*>& steps) {  // {"a", "b"} -> '$.a.b'
     std::string path = "'$";
-    for (const char* step : held.path) path += std::string(".") + step;
-    path += "'";
+    for (const char* step : steps) path += std::string(".") + step;
+    return path + "'";
+  };
+  auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
+    const std::string path = json_path(held.path);
     if (*held.array == '\0') {
       return "coalesce(json_extract(CAST(r.json AS TEXT), " + path + ") " + internal::OneOf(values, bind) + ", 0)";
     }
@@ -835,10 +838,8 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, type, "?1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (c.param == internal::kValueQuantity) {
-      auto at = [](std::initializer_list<const char*> path) {
-        std::string p = "'$";
-        for (const char* step : path) p += std::string(".") + step;
-        return "json_extract(CAST(r.json AS TEXT), " + p + "')";
+      auto at = [&](std::initializer_list<const char*> steps) {
+        return "json_extract(CAST(r.json AS TEXT), " + json_path(steps) + ")";
       };
       return internal::QuantityPredicate(c, bind, at, at, "REAL");
     }
