@@ -2586,6 +2586,17 @@ Value OutboxItemJson(const store::OutboxItem& item, rapidjson::Document::Allocat
   return o;
 }
 
+// An /admin list's `limit` (absent: `fallback`): a whole number from 1 to 1000.
+Result<size_t> AdminLimit(const std::string* text, size_t fallback) {
+  if (text == nullptr) return fallback;
+  size_t limit = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), limit);
+  if (error != std::errc() || end != text->data() + text->size() || limit == 0 || limit > 1000) {
+    return InvalidInput("limit is a whole number from 1 to 1000 (got '" + ValidUtf8(*text) + "')");
+  }
+  return limit;
+}
+
 // "force=true|false" of a replay (absent: false); kInvalidInput for another value or parameter
 // (other than `allowed`).
 Result<bool> ReplayForce(const Request& request, std::string_view allowed) {
@@ -2612,8 +2623,16 @@ Response Facade::Admin(const Request& request, const std::vector<std::string>& p
     return Response{status, "application/json", {}, fhir::ToJson(d)};
   };
   if (parts.size() == 2 && parts[1] == "dead-letters" && request.method == "GET") {
+    for (const auto& [name, value] : request.query) {
+      if (name != "destination" && name != "limit") {
+        return Outcome(400, "not-supported", "/admin/dead-letters takes destination and limit ('" + ValidUtf8(name) +
+                                                 "' is not taken)");
+      }
+    }
+    auto limit = AdminLimit(request.Query("limit"), 1000);
+    if (!limit.ok()) return Outcome(400, "invalid", limit.status().message());
     const std::string* destination = request.Query("destination");
-    auto items = store_->ListOutbox(destination == nullptr ? "" : *destination, store::OutboxState::kDead, 1000);
+    auto items = store_->ListOutbox(destination == nullptr ? "" : *destination, store::OutboxState::kDead, *limit);
     if (!items.ok()) return StoreFailure(items.status());
     rapidjson::Document d(rapidjson::kArrayType);
     for (const auto& item : *items) d.PushBack(OutboxItemJson(item, d.GetAllocator()), d.GetAllocator());
@@ -2748,15 +2767,10 @@ Response Facade::MessageTrace(const Request& request, const std::string* id) {
     if (resource != nullptr && (reference.size() != 2 || !kTypes.count(reference[0]))) {
       return Outcome(400, "invalid", "resource is Type/id of a type served here (got '" + ValidUtf8(*resource) + "')");
     }
-    size_t limit = 20;
-    if (limit_text != nullptr) {
-      const auto [end, error] = std::from_chars(limit_text->data(), limit_text->data() + limit_text->size(), limit);
-      if (error != std::errc() || end != limit_text->data() + limit_text->size() || limit == 0 || limit > 1000) {
-        return Outcome(400, "invalid", "limit is a whole number from 1 to 1000 (got '" + ValidUtf8(*limit_text) + "')");
-      }
-    }
-    auto found = resource != nullptr ? store_->MessagesOfResource(reference[0], reference[1], limit)
-                                     : store_->FindMessages(*control_id, facility == nullptr ? "" : *facility, limit);
+    auto limit = AdminLimit(limit_text, 20);
+    if (!limit.ok()) return Outcome(400, "invalid", limit.status().message());
+    auto found = resource != nullptr ? store_->MessagesOfResource(reference[0], reference[1], *limit)
+                                     : store_->FindMessages(*control_id, facility == nullptr ? "" : *facility, *limit);
     if (!found.ok()) return StoreFailure(found.status());
     messages = std::move(*found);
   }

@@ -227,6 +227,13 @@ test('a replay that would overtake a later delivery of the same patient is held 
   fhir.setReject(true);
   assert.deepEqual(await send([withControlId(rde, 'KET-ALL-1', 'ORD-ALL-1'), withControlId(rde, 'KET-ALL-2', 'ORD-ALL-2')]), ['AA', 'AA']);
   assert.ok(await until(async () => (dead = await deadLetters()).length === 2), JSON.stringify(dead));
+  const first = await (await fetch(`${admin}/dead-letters?destination=registry&limit=1`)).json();
+  assert.deepEqual(first.map((d) => d.id), [dead[0].id], 'limit: the oldest first');
+  for (const query of ['limit=0', 'limit=1001', 'limit=x', 'patient=1']) {
+    const r = await fetch(`${admin}/dead-letters?${query}`);
+    assert.equal(r.status, 400, query);
+    assert.equal((await r.json()).resourceType, 'OperationOutcome', query);
+  }
   fhir.setReject(false);
   const all = await fetch(`${admin}/dead-letters/replay?destination=registry`, { method: 'POST' });
   assert.equal(all.status, 202);
