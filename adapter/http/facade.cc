@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <chrono>
+#include <limits>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -366,25 +367,38 @@ void SetSearchMode(Value& entry, const char* mode, rapidjson::Document::Allocato
   entry.AddMember("search", search, a);
 }
 
-// The stored resources `wanted` names ("Type/id"), in order, as include entries trimmed as `subset`
-// says; a reference to what is not here adds nothing.
+// A stored resource of `type` as an include entry trimmed as `subset` says.
+void AddIncludedEntry(const std::string& type, const store::StoredResource& r, const std::string& base_url,
+                      const Subset& subset, Value& entries, rapidjson::Document::AllocatorType& a) {
+  auto doc = fhir::ParseJson(r.json);
+  if (!doc.ok()) return;
+  Value entry = StoredEntry(**doc, r, base_url + "/" + type + "/" + r.id, subset, a);
+  SetSearchMode(entry, "include", a);
+  entries.PushBack(entry, a);
+}
+
+// The stored resources `wanted` names ("Type/id"), in order, as include entries; a reference to what
+// is not here adds nothing.
 void AddIncluded(store::MessageStore& store, const std::string& base_url, const std::vector<std::string>& wanted,
                  const Subset& subset, Value& entries, rapidjson::Document::AllocatorType& a) {
   for (const std::string& reference : wanted) {
     const size_t slash = reference.find('/');
-    auto included = store.ReadResource(reference.substr(0, slash), reference.substr(slash + 1));
-    if (!included.ok()) continue;
-    auto doc = fhir::ParseJson(included->json);
-    if (!doc.ok()) continue;
-    Value entry = StoredEntry(**doc, *included, base_url + "/" + reference, subset, a);
-    SetSearchMode(entry, "include", a);
-    entries.PushBack(entry, a);
+    const std::string type = reference.substr(0, slash);
+    auto included = store.ReadResource(type, reference.substr(slash + 1));
+    if (included.ok()) AddIncludedEntry(type, *included, base_url, subset, entries, a);
   }
 }
 
 // A date search value: its prefix (eq when none) and the date or dateTime after it, minutes
 // without seconds ("2026-11-23T10:00", as people write them) meaning second 00. kInvalidInput names
 // `param` when the prefix or the date is not one we take.
+// A search value's prefix ("ge" of "ge2026-11-23") and the rest, or "" and the whole value when it
+// does not start with a letter.
+std::pair<std::string, std::string> SplitSearchPrefix(const std::string& text) {
+  if (text.size() > 2 && std::isalpha(static_cast<unsigned char>(text[0])) != 0) return {text.substr(0, 2), text.substr(2)};
+  return {"", text};
+}
+
 struct DateSearch {
   store::SearchCondition::Op op = store::SearchCondition::Op::kPrefix;
   std::string value;
@@ -395,14 +409,12 @@ Result<DateSearch> ParseDateSearch(const std::string& param, const std::string& 
   static const std::map<std::string, Op, std::less<>> kPrefixes = {
       {"eq", Op::kPrefix}, {"ge", Op::kGe}, {"le", Op::kLe}, {"gt", Op::kGt}, {"lt", Op::kLt}};
   DateSearch out;
-  out.value = text;
-  if (text.size() > 2 && std::isalpha(static_cast<unsigned char>(text[0])) != 0) {
-    auto prefix = kPrefixes.find(std::string_view(text).substr(0, 2));
-    if (prefix == kPrefixes.end()) {
-      return InvalidInput("date prefix '" + text.substr(0, 2) + "' is not supported (eq, ge, le, gt, lt)");
-    }
-    out.op = prefix->second;
-    out.value = text.substr(2);
+  auto [prefix, rest] = SplitSearchPrefix(text);
+  out.value = std::move(rest);
+  if (!prefix.empty()) {
+    auto known = kPrefixes.find(prefix);
+    if (known == kPrefixes.end()) return InvalidInput("date prefix '" + prefix + "' is not supported (eq, ge, le, gt, lt)");
+    out.op = known->second;
   }
   std::string& v = out.value;
   const size_t t = v.find('T');
@@ -457,17 +469,14 @@ Result<std::vector<store::SearchCondition>> LastUpdatedConditions(const std::str
 
 // A quantity search value, "[prefix]number[|system|code]" ("ge7", "80|http://unitsofmeasure.org|kg",
 // "97||%"), as the store's conditions on `param`: eq (no prefix) is the number's range at its
-// precision (7 is 6.5 up to 7.5, 7.0 is 6.95 up to 7.05), ne the rest; ge, le, gt, lt compare. A
-// comma list is not taken (several conditions make one value). kInvalidInput names `name`.
+// precision (7 is 6.5 up to 7.5, 7.0 is 6.95 up to 7.05), ne the rest, its two sides alternatives in
+// `or_group`; ge, le, gt, lt compare. A comma list is not taken (several conditions make one value).
+// kInvalidInput names `name`.
 Result<std::vector<store::SearchCondition>> QuantityConditions(const std::string& name, const std::string& param,
-                                                               const std::string& text) {
+                                                               const std::string& text, int or_group) {
   using Op = store::SearchCondition::Op;
-  std::string number = text.substr(0, text.find('|'));
-  std::string prefix = "eq";
-  if (number.size() >= 2 && std::isalpha(static_cast<unsigned char>(number[0])) != 0) {
-    prefix = number.substr(0, 2);
-    number.erase(0, 2);
-  }
+  auto [prefix, number] = SplitSearchPrefix(text.substr(0, text.find('|')));
+  if (prefix.empty()) prefix = "eq";
   static const std::set<std::string, std::less<>> kPrefixes = {"eq", "ne", "ge", "le", "gt", "lt"};
   if (!kPrefixes.count(prefix)) {
     return InvalidInput("search parameter '" + name + "': '" + text.substr(0, text.find('|')) +
@@ -510,7 +519,9 @@ Result<std::vector<store::SearchCondition>> QuantityConditions(const std::string
   std::snprintf(low, sizeof low, "%.*f", decimals + 1, value - half);
   std::snprintf(high, sizeof high, "%.*f", decimals + 1, value + half);
   if (prefix == "eq") return std::vector{with(Op::kGe, low), with(Op::kLt, high)};
-  return std::vector{with(Op::kLt, low), with(Op::kGe, high)};  // ne: either side (an OR group)
+  std::vector<store::SearchCondition> either{with(Op::kLt, low), with(Op::kGe, high)};
+  for (store::SearchCondition& side : either) side.or_group = or_group;
+  return either;
 }
 
 // The references _include follows: "Type:param" -> the elements (dotted paths) that hold them.
@@ -608,32 +619,36 @@ const SearchParamDef* FindSearchParam(std::string_view type, std::string_view na
 // At most this many resources one _revinclude adds to a page (a warning says when more refer to it).
 constexpr size_t kMaxRevIncluded = 1000;
 
+// The reference parameters of every type whose target is `type` (a type and the parameter): what a
+// _revinclude on `type` may follow.
+std::vector<std::pair<std::string, const SearchParamDef*>> ReferencesTo(const std::string& type) {
+  std::vector<std::pair<std::string, const SearchParamDef*>> out;
+  for (const std::string& source : kTypes) {
+    for (const SearchParamDef& param : SearchParamsOf(source)) {
+      if (param.kind == SearchParamKind::kReference && param.target == type) out.emplace_back(source, &param);
+    }
+  }
+  return out;
+}
+
 // The resources a _revinclude value ("MedicationAdministration:request", "Observation:patient",
 // "Observation:subject:Patient", "*") asks for with the matches of a search of `type`: each as its
-// type and the index param that holds its reference. Refused (with the reason) when the parameter is
-// not a reference of that type to `type`.
+// type and the store's param that holds its reference (patient and subject give the same pair: the
+// search takes each pair once). Refused (with the reason) when the parameter is not a reference of
+// that type to `type`.
 Result<std::vector<std::pair<std::string, std::string>>> RevIncludesOf(const std::string& type, const std::string& value) {
   std::vector<std::pair<std::string, std::string>> out;
-  auto add = [&out](const std::string& source, const SearchParamDef& param) {
-    std::pair<std::string, std::string> taken{source, param.index};
-    if (std::find(out.begin(), out.end(), taken) == out.end()) out.push_back(std::move(taken));
-  };
-  if (value == "*") {
-    for (const std::string& source : kTypes) {
-      for (const SearchParamDef& param : SearchParamsOf(source)) {
-        if (param.kind == SearchParamKind::kReference && param.target == type) add(source, param);
-      }
-    }
-    return out;
-  }
   const std::vector<std::string> pieces = SplitList(value, ':');
-  const SearchParamDef* param = pieces.size() >= 2 && pieces.size() <= 3 ? FindSearchParam(pieces[0], pieces[1]) : nullptr;
-  if (param == nullptr || param->kind != SearchParamKind::kReference || param->target != type ||
-      (pieces.size() == 3 && pieces[2] != type)) {
+  for (const auto& [source, param] : ReferencesTo(type)) {
+    if (value == "*" || (pieces.size() >= 2 && pieces.size() <= 3 && pieces[0] == source && pieces[1] == param->name &&
+                         (pieces.size() == 2 || pieces[2] == type))) {
+      out.emplace_back(source, param->index);
+    }
+  }
+  if (out.empty() && value != "*") {
     return Unsupported("_revinclude=" + value + " is not supported on " + type +
                        " (see the CapabilityStatement's searchRevInclude)");
   }
-  add(pieces[0], *param);
   return out;
 }
 
@@ -1111,12 +1126,8 @@ Response Facade::Metadata() const {
     }
     if (!include.Empty()) r.AddMember("searchInclude", include, a);
     Value revinclude(rapidjson::kArrayType);
-    for (const std::string& source : kTypes) {
-      for (const SearchParamDef& param : SearchParamsOf(source)) {
-        if (param.kind == SearchParamKind::kReference && param.target == type) {
-          revinclude.PushBack(Value((source + ":" + param.name).c_str(), a), a);
-        }
-      }
+    for (const auto& [source, param] : ReferencesTo(type)) {
+      revinclude.PushBack(Value((source + ":" + param->name).c_str(), a), a);
     }
     if (!revinclude.Empty()) r.AddMember("searchRevInclude", revinclude, a);
     Value operations = operation("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate");
@@ -1445,14 +1456,9 @@ Response Facade::Search(const std::string& type, const Request& request) {
         return Outcome(400, "invalid", "search parameter '" + raw_name + "' takes one value; repeat it for a range",
                        "Bundle.link");
       }
-      auto made = QuantityConditions(raw_name, param->index, value);
+      auto made = QuantityConditions(raw_name, param->index, value, ++or_groups);
       if (!made.ok()) return Outcome(400, "invalid", made.status().message(), "Bundle.link");
-      const bool either = value.rfind("ne", 0) == 0;
-      const int side_group = either ? ++or_groups : 0;
-      for (store::SearchCondition& c : *made) {
-        c.or_group = side_group;
-        conditions.push_back(std::move(c));
-      }
+      for (store::SearchCondition& c : *made) conditions.push_back(std::move(c));
       continue;
     }
     const int group = values.size() > 1 && !negated ? ++or_groups : 0;
@@ -1594,12 +1600,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
                           " only: search " + source + " by " + param + " for the rest");
     }
     for (const store::StoredResource& r : found->resources) {
-      if (!listed.insert(source + "/" + r.id).second) continue;
-      auto doc = fhir::ParseJson(r.json);
-      if (!doc.ok()) continue;
-      Value entry = StoredEntry(**doc, r, options_.base_url + "/" + source + "/" + r.id, included_subset, a);
-      SetSearchMode(entry, "include", a);
-      entries.PushBack(entry, a);
+      if (listed.insert(source + "/" + r.id).second) AddIncludedEntry(source, r, options_.base_url, included_subset, entries, a);
     }
   }
   if (!ignored.empty()) {
@@ -2586,30 +2587,35 @@ Value OutboxItemJson(const store::OutboxItem& item, rapidjson::Document::Allocat
   return o;
 }
 
-// An /admin list's `limit` (absent: `fallback`): a whole number from 1 to 1000.
-Result<size_t> AdminLimit(const std::string* text, size_t fallback) {
-  if (text == nullptr) return fallback;
-  size_t limit = 0;
-  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), limit);
-  if (error != std::errc() || end != text->data() + text->size() || limit == 0 || limit > 1000) {
-    return InvalidInput("limit is a whole number from 1 to 1000 (got '" + ValidUtf8(*text) + "')");
+// The 400 of an /admin request with a parameter other than those `what` (the endpoint) takes.
+std::optional<Response> RefuseOtherParams(const Request& request, std::initializer_list<std::string_view> taken,
+                                          const std::string& what) {
+  for (const auto& [name, value] : request.query) {
+    if (std::find(taken.begin(), taken.end(), name) != taken.end()) continue;
+    std::string names;
+    for (std::string_view t : taken) names += (names.empty() ? "" : ", ") + std::string(t);
+    return Outcome(400, "not-supported", what + " takes " + (names.empty() ? "no parameters" : names) + " ('" +
+                                             ValidUtf8(name) + "' is not taken)");
   }
-  return limit;
+  return std::nullopt;
 }
 
-// "force=true|false" of a replay (absent: false); kInvalidInput for another value or parameter
-// (other than `allowed`).
-Result<bool> ReplayForce(const Request& request, std::string_view allowed) {
-  bool force = false;
-  for (const auto& [name, value] : request.query) {
-    if (name == "force" && (value == "true" || value == "false")) {
-      force = value == "true";
-    } else if (name != allowed || name.empty()) {
-      return InvalidInput("a replay takes " + std::string(allowed.empty() ? "" : std::string(allowed) + " and ") +
-                          "force=true|false (got '" + ValidUtf8(name) + "=" + ValidUtf8(value) + "')");
-    }
+// A whole number from 1 to `max` in an /admin request: an id (max: any) or a limit. kInvalidInput
+// names `what`.
+Result<int64_t> AdminNumber(std::string_view text, const std::string& what,
+                            int64_t max = std::numeric_limits<int64_t>::max()) {
+  int64_t n = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (error != std::errc() || end != text.data() + text.size() || n <= 0 || n > max) {
+    const std::string range = max == std::numeric_limits<int64_t>::max() ? "above 0" : "from 1 to " + std::to_string(max);
+    return InvalidInput(what + " is a whole number " + range + " (got '" + ValidUtf8(text) + "')");
   }
-  return force;
+  return n;
+}
+
+// An /admin list's `limit` (absent: `fallback`), 1 to 1000.
+Result<int64_t> AdminLimit(const std::string* text, int64_t fallback) {
+  return text == nullptr ? Result<int64_t>(fallback) : AdminNumber(*text, "limit", 1000);
 }
 
 }  // namespace
@@ -2623,16 +2629,12 @@ Response Facade::Admin(const Request& request, const std::vector<std::string>& p
     return Response{status, "application/json", {}, fhir::ToJson(d)};
   };
   if (parts.size() == 2 && parts[1] == "dead-letters" && request.method == "GET") {
-    for (const auto& [name, value] : request.query) {
-      if (name != "destination" && name != "limit") {
-        return Outcome(400, "not-supported", "/admin/dead-letters takes destination and limit ('" + ValidUtf8(name) +
-                                                 "' is not taken)");
-      }
-    }
+    if (auto refused = RefuseOtherParams(request, {"destination", "limit"}, "/admin/dead-letters")) return *refused;
     auto limit = AdminLimit(request.Query("limit"), 1000);
     if (!limit.ok()) return Outcome(400, "invalid", limit.status().message());
     const std::string* destination = request.Query("destination");
-    auto items = store_->ListOutbox(destination == nullptr ? "" : *destination, store::OutboxState::kDead, *limit);
+    auto items = store_->ListOutbox(destination == nullptr ? "" : *destination, store::OutboxState::kDead,
+                                    static_cast<size_t>(*limit));
     if (!items.ok()) return StoreFailure(items.status());
     rapidjson::Document d(rapidjson::kArrayType);
     for (const auto& item : *items) d.PushBack(OutboxItemJson(item, d.GetAllocator()), d.GetAllocator());
@@ -2641,18 +2643,24 @@ Response Facade::Admin(const Request& request, const std::vector<std::string>& p
   const bool replay_one = parts.size() == 4 && parts[1] == "dead-letters" && parts[3] == "replay";
   const bool replay_all = parts.size() == 3 && parts[1] == "dead-letters" && parts[2] == "replay";
   if ((replay_one || replay_all) && request.method == "POST") {
+    if (auto refused = replay_all ? RefuseOtherParams(request, {"destination", "force"}, "a replay of every dead letter")
+                                  : RefuseOtherParams(request, {"force"}, "a replay")) {
+      return *refused;
+    }
     store::ReplaySelection which;
     if (replay_one) {
-      const auto [end, error] = std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), which.id);
-      if (error != std::errc() || end != parts[2].data() + parts[2].size() || which.id <= 0) {
-        return Outcome(400, "invalid", "a dead letter's id is a whole number above 0 (got '" + ValidUtf8(parts[2]) + "')");
-      }
+      auto id = AdminNumber(parts[2], "a dead letter's id");
+      if (!id.ok()) return Outcome(400, "invalid", id.status().message());
+      which.id = *id;
     } else if (const std::string* destination = request.Query("destination")) {
       which.destination = *destination;
     }
-    auto force = ReplayForce(request, replay_all ? "destination" : "");
-    if (!force.ok()) return Outcome(400, "invalid", force.status().message());
-    which.force = *force;
+    if (const std::string* force = request.Query("force")) {
+      if (*force != "true" && *force != "false") {
+        return Outcome(400, "invalid", "force is true or false (got '" + ValidUtf8(*force) + "')");
+      }
+      which.force = *force == "true";
+    }
     auto outcome = store_->Replay(which);
     if (!outcome.ok()) {
       const Status& s = outcome.status();
@@ -2739,11 +2747,9 @@ void AddReceivedBytes(Value& object, const std::string& key, const std::string& 
 Response Facade::MessageTrace(const Request& request, const std::string* id) {
   std::vector<store::StoredMessage> messages;
   if (id != nullptr) {
-    int64_t n = 0;
-    const auto [end, error] = std::from_chars(id->data(), id->data() + id->size(), n);
-    if (error != std::errc() || end != id->data() + id->size() || n <= 0) {
-      return Outcome(400, "invalid", "a message id is a whole number above 0 (got '" + ValidUtf8(*id) + "')");
-    }
+    auto number = AdminNumber(*id, "a message id");
+    if (!number.ok()) return Outcome(400, "invalid", number.status().message());
+    const int64_t n = *number;
     auto found = store_->List(n - 1, 1);
     if (!found.ok()) return StoreFailure(found.status());
     if (found->empty() || found->front().id != n) return Outcome(404, "not-found", "message " + std::to_string(n) + " does not exist");
@@ -2753,11 +2759,9 @@ Response Facade::MessageTrace(const Request& request, const std::string* id) {
     const std::string* facility = request.Query("sending_facility");
     const std::string* resource = request.Query("resource");
     const std::string* limit_text = request.Query("limit");
-    for (const auto& [name, value] : request.query) {
-      if (name != "control_id" && name != "sending_facility" && name != "resource" && name != "limit") {
-        return Outcome(400, "not-supported", "/admin/messages takes control_id, sending_facility, resource and limit ('" +
-                                                 ValidUtf8(name) + "' is not taken)");
-      }
+    if (auto refused = RefuseOtherParams(request, {"control_id", "sending_facility", "resource", "limit"},
+                                         "/admin/messages")) {
+      return *refused;
     }
     if ((control_id == nullptr || control_id->empty()) == (resource == nullptr || resource->empty())) {
       return Outcome(400, "invalid", "/admin/messages needs control_id (MSH-10 of the message looked for) or "
@@ -2769,8 +2773,9 @@ Response Facade::MessageTrace(const Request& request, const std::string* id) {
     }
     auto limit = AdminLimit(limit_text, 20);
     if (!limit.ok()) return Outcome(400, "invalid", limit.status().message());
-    auto found = resource != nullptr ? store_->MessagesOfResource(reference[0], reference[1], *limit)
-                                     : store_->FindMessages(*control_id, facility == nullptr ? "" : *facility, *limit);
+    const size_t most = static_cast<size_t>(*limit);
+    auto found = resource != nullptr ? store_->MessagesOfResource(reference[0], reference[1], most)
+                                     : store_->FindMessages(*control_id, facility == nullptr ? "" : *facility, most);
     if (!found.ok()) return StoreFailure(found.status());
     messages = std::move(*found);
   }

@@ -852,11 +852,14 @@ Result<ReplayOutcome> PostgresStore::Replay(const ReplaySelection& which) {
   std::lock_guard lock(outbox_mutex_);
   KETAMINE_RETURN_IF_ERROR(outbox_->Begin());
   auto run = [&]() -> Result<ReplayOutcome> {
-    Result<ResultPtr> dead =
-        which.id > 0                 ? outbox_->Run("dead-by-id", internal::kDeadByIdSql, {Int(which.id)})
-        : which.destination.empty() ? outbox_->Run("dead-everywhere", internal::kDeadEverywhereSql, {})
-                                    : outbox_->Run("dead-of-destination", internal::kDeadOfDestinationSql,
-                                                   {Text(which.destination)});
+    std::vector<Param> selected;
+    if (which.id > 0) {
+      selected.push_back(Int(which.id));
+    } else if (!which.destination.empty()) {
+      selected.push_back(Text(which.destination));
+    }
+    // Unnamed: the text differs with the selection.
+    Result<ResultPtr> dead = outbox_->Run("", internal::DeadLettersSql(which), selected);
     if (!dead.ok()) return dead.status();
     ReplayOutcome out;
     for (int i = 0; i < PQntuples(dead->get()); ++i) {
@@ -873,9 +876,7 @@ Result<ReplayOutcome> PostgresStore::Replay(const ReplaySelection& which) {
       KETAMINE_RETURN_IF_ERROR(outbox_->Run("requeue", internal::kRequeueSql, {Int(id)}).status());
       out.replayed.emplace_back(id, std::move(destination));
     }
-    if (which.id > 0 && out.replayed.empty() && out.held.empty()) {
-      return NotFound("outbox item " + std::to_string(which.id) + " is not a dead letter");
-    }
+    KETAMINE_RETURN_IF_ERROR(internal::FoundDeadLetter(which, out));
     return out;
   };
   auto out = run();

@@ -1220,9 +1220,7 @@ Result<ReplayOutcome> SqliteStore::Replay(const ReplaySelection& which) {
   std::lock_guard lock(outbox_mutex_);
   KETAMINE_RETURN_IF_ERROR(Exec(outbox_, "BEGIN IMMEDIATE;"));
   auto run = [&]() -> Result<ReplayOutcome> {
-    Statement dead(outbox_, which.id > 0                 ? internal::kDeadByIdSql
-                            : which.destination.empty() ? internal::kDeadEverywhereSql
-                                                        : internal::kDeadOfDestinationSql);
+    Statement dead(outbox_, internal::DeadLettersSql(which));
     Statement later(outbox_, internal::kSentAfterSql);
     Statement requeue(outbox_, internal::kRequeueSql);
     if (!dead.ok() || !later.ok() || !requeue.ok()) return SqlError(outbox_, "prepare");
@@ -1262,9 +1260,7 @@ Result<ReplayOutcome> SqliteStore::Replay(const ReplaySelection& which) {
       if (sqlite3_step(requeue.get()) != SQLITE_DONE) return SqlError(outbox_, "replay");
       out.replayed.emplace_back(d.id, std::move(d.destination));
     }
-    if (which.id > 0 && out.replayed.empty() && out.held.empty()) {
-      return NotFound("outbox item " + std::to_string(which.id) + " is not a dead letter");
-    }
+    KETAMINE_RETURN_IF_ERROR(internal::FoundDeadLetter(which, out));
     return out;
   };
   auto out = run();

@@ -130,12 +130,14 @@ std::string OneOf(const std::vector<std::string>& values, Bind bind) {
 }
 
 // The resources of type `type` (its placeholder) whose index holds `param` by value with any of
-// `values` (each bound with `bind`): one probe of the partial index per value.
+// `values` (each bound with `bind`), and with that system when `system` is not null: one probe of
+// the partial index per value.
 template <typename Bind>
 std::string IndexValuesPredicate(const std::string& param, const std::vector<std::string>& values, const char* type,
-                                 Bind bind) {
+                                 Bind bind, const std::string* system = nullptr) {
   return std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type + " AND i.param = '" + param +
-         "' AND i.value " + OneOf(values, bind) + ")";
+         "'" + (system != nullptr ? " AND i.system = " + bind(*system) : std::string()) + " AND i.value " +
+         OneOf(values, bind) + ")";
 }
 
 // The predicate of a condition the index answers, the same in both stores but for how values are
@@ -144,11 +146,7 @@ std::string IndexValuesPredicate(const std::string& param, const std::vector<std
 // start from the index by value names the resources it holds; any other is tested per candidate.
 template <typename Bind, typename Compare>
 std::string IndexPredicate(const SearchCondition& c, const char* type, Bind bind, Compare compare) {
-  if (SearchedByValue(c) && !c.has_system) return IndexValuesPredicate(c.param, {c.value}, type, bind);
-  if (SearchedByValue(c)) {
-    return std::string("r.id IN (SELECT i.id FROM resource_index i WHERE i.type = ") + type + " AND i.param = '" +
-           c.param + "' AND i.system = " + bind(c.system) + " AND i.value = " + bind(c.value) + ")";
-  }
+  if (SearchedByValue(c)) return IndexValuesPredicate(c.param, {c.value}, type, bind, c.has_system ? &c.system : nullptr);
   std::string sql = "EXISTS (SELECT 1 FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " +
                     bind(c.param);
   if (c.has_system) sql += " AND i.system = " + bind(c.system);
