@@ -81,6 +81,28 @@ std::string NewId() {
   return mapping::FormatUuid(b, 7);
 }
 
+// A reference to the gateway's own base is the relative one: "{base_url}/Patient/x" is "Patient/x"
+// (FHIR: a relative reference is relative to the service base). Anything else is as written: an
+// absolute reference to another server names another server's resource.
+std::string_view LocalReference(std::string_view reference, std::string_view base_url) {
+  if (reference.size() > base_url.size() + 1 && reference.substr(0, base_url.size()) == base_url &&
+      reference[base_url.size()] == '/') {
+    return reference.substr(base_url.size() + 1);
+  }
+  return reference;
+}
+
+// Stores what a write references the way searches, _include, $everything and the destinations
+// read it: absolute references to this gateway made relative (a search for patient=x finds an
+// Observation whose subject was written as "{base_url}/Patient/x").
+void LocalizeReferences(Value& resource, const std::string& base_url, rapidjson::Document::AllocatorType& a) {
+  fhir::ForEachReference(resource, [&](Value& reference) {
+    std::string_view written(reference.GetString(), reference.GetStringLength());
+    std::string_view local = LocalReference(written, base_url);
+    if (local.size() != written.size()) reference.SetString(local.data(), static_cast<rapidjson::SizeType>(local.size()), a);
+  });
+}
+
 // FHIR dateTime -> UTC, so stored dates compare as text; a time without an offset is taken as
 // UTC, a malformed one is indexed by its date part.
 std::string NormalizeDate(const std::string& text) {
@@ -1475,9 +1497,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
       } else if (kind == SearchParamKind::kReference) {
         store::SearchCondition c;
         c.param = param->index;
-        c.value = v.find('/') == std::string::npos ? (typed ? modifier : std::string(param->target)) + "/" + v : v;
-        size_t base = c.value.find("/fhir/");
-        if (base != std::string::npos) c.value = c.value.substr(base + 6);
+        c.value = v.find('/') == std::string::npos ? (typed ? modifier : std::string(param->target)) + "/" + v
+                                                   : std::string(LocalReference(v, options_.base_url));
         made.push_back(std::move(c));
       } else if (kind == SearchParamKind::kDate) {
         store::SearchCondition c;
@@ -1770,9 +1791,10 @@ struct Parsed {
   bool ok = false;
 };
 
-// Parses and checks a request body as a resource of `type`; 400 or 422 as the case is.
-Parsed ParseResource(const std::string& body, const std::string& type, const profiles::Validator& validator,
-                     std::atomic<uint64_t>& failures, store::MessageStore& store) {
+// Parses and checks a request body as a resource of `type`; 400 or 422 as the case is. References
+// to the gateway's own base are made relative (LocalizeReferences).
+Parsed ParseResource(const std::string& body, const std::string& type, const std::string& base_url,
+                     const profiles::Validator& validator, std::atomic<uint64_t>& failures, store::MessageStore& store) {
   Parsed out;
   auto doc = fhir::ParseJson(body);
   if (!doc.ok()) {
@@ -1783,6 +1805,7 @@ Parsed ParseResource(const std::string& body, const std::string& type, const pro
     out.error = Outcome(400, "invalid", "the body is not a " + type + " (resourceType)", "resourceType");
     return out;
   }
+  LocalizeReferences(**doc, base_url, (*doc)->GetAllocator());
   StoreLookup lookup(store);
   Issues issues = validator.Validate(**doc, nullptr, lookup.get());
   if (issues.HasErrors()) {
@@ -1841,7 +1864,7 @@ store::InboundRecord Facade::Record(const std::string& what, const Request& requ
 }
 
 void Facade::Create(const std::string& type, const Request& request, Responder respond) {
-  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
+  Parsed parsed = ParseResource(request.body, type, options_.base_url, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
   store::ResourceWrite write;
   write.type = type;
@@ -1900,7 +1923,7 @@ void Facade::Create(const std::string& type, const Request& request, Responder r
 }
 
 void Facade::Update(const std::string& type, const std::string& id, const Request& request, Responder respond) {
-  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
+  Parsed parsed = ParseResource(request.body, type, options_.base_url, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
   if (Str(*parsed.doc, "id") != id) {
     return respond(Outcome(400, "invalid", "the body's id must be '" + id + "' (the id in the URL)", type + ".id"));
@@ -1934,7 +1957,7 @@ void Facade::Patch(const std::string& type, const std::string& id, const Request
   if (!(*doc)->IsObject() || Str(**doc, "resourceType") != type || Str(**doc, "id") != id) {
     return respond(Outcome(422, "processing", "a patch cannot change the resource's type or id (" + type + "/" + id + ")"));
   }
-  Parsed parsed = ParseResource(fhir::ToJson(**doc), type, *validator_, validation_failures_, *store_);
+  Parsed parsed = ParseResource(fhir::ToJson(**doc), type, options_.base_url, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
   Request write = request;
   const bool client_matched = request.Header("if-match") != nullptr;
@@ -1992,7 +2015,7 @@ void Facade::ConditionalUpdate(const std::string& type, const Request& request, 
     return respond(Outcome(400, "not-supported", "a conditional update takes one condition, identifier=system|value",
                            "Bundle.link"));
   }
-  Parsed parsed = ParseResource(request.body, type, *validator_, validation_failures_, *store_);
+  Parsed parsed = ParseResource(request.body, type, options_.base_url, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
   const std::string& token = *criterion;
   const store::SearchCondition c = TokenCondition("identifier", token);
@@ -2206,6 +2229,7 @@ std::optional<Response> Facade::PlanEntries(rapidjson::Document& bundle, Value& 
       auto target = references.find(reference.GetString());
       if (target != references.end()) reference.SetString(target->second.c_str(), bundle.GetAllocator());
     });
+    LocalizeReferences(resource, options_.base_url, bundle.GetAllocator());
   };
   index = 0;
   for (Value& entry : entries.GetArray()) {

@@ -545,6 +545,47 @@ test('_include: what the matches reference comes along once, as include entries'
   assert.equal((await call('GET', '/MedicationAdministration/no-such?_summary=true')).status, 404);
 });
 
+test('references to the gateway\'s own base are kept relative; another server\'s stay as written', async () => {
+  const pain = example('Observation-pain-score-before.json');
+  const write = async (method, url, subject) => {
+    const body = { ...pain, subject: { reference: subject } };
+    delete body.identifier;
+    if (method === 'POST') delete body.id;
+    else body.id = url.split('/')[2];
+    const r = await call(method, url, body);
+    assert.ok(r.status === 201 || r.status === 200, r.text);
+    assert.deepEqual(medplumErrors(r.json), []);
+    return r.json;
+  };
+  const own = await write('POST', '/Observation', `${base}/Patient/abs-1`);
+  assert.equal(own.subject.reference, 'Patient/abs-1', 'stored and answered relative');
+  const other = await write('POST', '/Observation', 'https://elsewhere.example/fhir/Patient/abs-1');
+  assert.equal(other.subject.reference, 'https://elsewhere.example/fhir/Patient/abs-1');
+  const ids = async (query) => {
+    const r = await call('GET', `/Observation?${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    return (r.json.entry ?? []).map((e) => e.resource.id).sort();
+  };
+  assert.deepEqual(await ids('patient=abs-1'), [own.id]);
+  assert.deepEqual(await ids(`subject=${encodeURIComponent(`${base}/Patient/abs-1`)}`), [own.id], 'our base in the value is ours');
+  assert.deepEqual(await ids(`subject=${encodeURIComponent('https://elsewhere.example/fhir/Patient/abs-1')}`), [other.id],
+    'another server\'s patient is not ours, though its id is the same');
+  // An update and a transaction entry the same way; the read gives what was stored.
+  const updated = await write('PUT', `/Observation/${other.id}`, `${base}/Patient/abs-1`);
+  assert.equal(updated.subject.reference, 'Patient/abs-1');
+  const entry = { ...pain, subject: { reference: `${base}/Patient/abs-1` }, basedOn: [{ reference: `${base}/MedicationRequest/ket-order-7001` }] };
+  delete entry.id;
+  delete entry.identifier;
+  const tx = await call('POST', '', { resourceType: 'Bundle', type: 'transaction',
+    entry: [{ fullUrl: 'urn:uuid:0b9ad3e4-64a1-4c53-9a43-1d0b6f1c2a77', resource: entry, request: { method: 'POST', url: 'Observation' } }] });
+  assert.equal(tx.status, 200, tx.text);
+  const made = tx.json.entry[0].response.location.split('/')[1];
+  const read = await call('GET', `/Observation/${made}`);
+  assert.equal(read.json.subject.reference, 'Patient/abs-1');
+  assert.equal(read.json.basedOn[0].reference, 'MedicationRequest/ket-order-7001');
+  assert.deepEqual(await ids('patient=abs-1'), [own.id, other.id, made].sort());
+});
+
 test('_revinclude: an order with its administrations, a patient with what refers to it; request= searches', async () => {
   const order = example('MedicationRequest-ketamine-infusion.json');
   delete order.id;
@@ -561,30 +602,31 @@ test('_revinclude: an order with its administrations, a patient with what refers
     assert.equal(r.status, 201, r.text);
     administrations.push(r.json.id);
   }
-  const [first, second] = administrations;
+  const [first, second, third] = administrations;
   const ids = (r) => (r.json.entry ?? []).map((e) => `${e.search.mode} ${e.resource.resourceType}/${e.resource.id ?? ''}`);
-  // request= by id, by reference, by typed id; the absolute reference is stored as it was written.
+  // request= by id, by reference, by typed id; the absolute reference to this gateway is the same order.
+  const givenForOrder = [first, second, third].map((id) => `match MedicationAdministration/${id}`).sort();
   for (const query of [`request=${orderId}`, `request=MedicationRequest/${orderId}`, `request:MedicationRequest=${orderId}`]) {
     const r = await call('GET', `/MedicationAdministration?${query}`);
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(ids(r).sort(), [`match MedicationAdministration/${first}`, `match MedicationAdministration/${second}`], query);
+    assert.deepEqual(ids(r).sort(), givenForOrder, query);
   }
-  assert.equal((await call('GET', `/MedicationAdministration?request=${orderId},ket-order-7001`)).json.total, 4,
-    'a comma list: two of the new order (the absolute reference is not its id), the seeded order\'s two');
+  assert.equal((await call('GET', `/MedicationAdministration?request=${orderId},ket-order-7001`)).json.total, 5,
+    'a comma list: three of the new order, the seeded order\'s two');
   const withGiven = await call('GET', `/MedicationRequest?_id=${orderId}&_revinclude=MedicationAdministration:request`);
   assert.equal(withGiven.status, 200, withGiven.text);
   assert.deepEqual(medplumErrors(withGiven.json), []);
   assert.equal(withGiven.json.total, 1, 'what is included is not counted');
   assert.deepEqual(ids(withGiven), [`match MedicationRequest/${orderId}`, `include MedicationAdministration/${first}`,
-    `include MedicationAdministration/${second}`], 'oldest first, after the match');
+    `include MedicationAdministration/${second}`, `include MedicationAdministration/${third}`], 'oldest first, after the match');
   // Two orders in one page: one search for both, each administration once.
   const both = await call('GET', `/MedicationRequest?_id=${orderId},ket-order-7001&_revinclude=MedicationAdministration:request&_revinclude=*`);
   const included = ids(both).filter((e) => e.startsWith('include'));
-  assert.equal(included.length, 4, JSON.stringify(ids(both)));
-  assert.equal(new Set(included).size, 4);
+  assert.equal(included.length, 5, JSON.stringify(ids(both)));
+  assert.equal(new Set(included).size, 5);
   const fkc = new (await importPeer('fhir-kit-client')).Client({ baseUrl: base });
   const read = await fkc.search({ resourceType: 'MedicationRequest', searchParams: { identifier: 'urn:test:revinclude|ORD-REV-1', _revinclude: 'MedicationAdministration:request' } });
-  assert.equal(read.entry.filter((e) => e.search.mode === 'include').length, 2);
+  assert.equal(read.entry.filter((e) => e.search.mode === 'include').length, 3);
   // A patient with everything that refers to it, and repeated _revinclude parameters kept apart.
   const patient = await call('GET', '/Patient?_id=pat-40021&_revinclude=*');
   assert.deepEqual(medplumErrors(patient.json), []);
