@@ -1411,11 +1411,22 @@ Response Facade::Search(const std::string& type, const Request& request) {
       }
       continue;
     }
-    if (name == "_sort") {  // by last update only; newest first unless asked
-      if (value == "_lastUpdated") {
-        range.oldest_first = true;
-      } else if (value != "-_lastUpdated") {
-        ignore(raw_name, "_sort=" + value + " is not supported (only _lastUpdated and -_lastUpdated): sorted by -_lastUpdated");
+    if (name == "_sort") {  // one key: _lastUpdated or the type's date, '-' for descending; newest update first unless asked
+      const std::vector<std::string> keys = SplitList(value, ',');
+      const std::string key = keys.empty() ? std::string() : keys[0];
+      const bool descending = !key.empty() && key[0] == '-';
+      const std::string bare = descending ? key.substr(1) : key;
+      const SearchParamDef* def = FindSearchParam(type, bare);
+      if (bare == "_lastUpdated" || (def != nullptr && def->kind == SearchParamKind::kDate)) {
+        range.oldest_first = !descending;
+        range.sort_param = bare == "_lastUpdated" ? "" : def->index;
+        if (keys.size() > 1) ignore(raw_name, "_sort follows its first key (" + key + "); ties go by last update");
+      } else {
+        std::string dates;
+        for (const SearchParamDef& p : SearchParamsOf(type)) {
+          if (p.kind == SearchParamKind::kDate) dates += std::string(", ") + p.name + ", -" + p.name;
+        }
+        ignore(raw_name, "_sort=" + value + " is not supported (_lastUpdated, -_lastUpdated" + dates + "): sorted by -_lastUpdated");
       }
       continue;
     }
@@ -1539,6 +1550,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
     range.count = 0;
     range.counted = true;
   }
+  // Before the search: the bound of a date-sorted search's next links (below).
+  const std::string searched_at = FormatIsoTimestamp(Clock::System().Now());
   auto page = matches_nothing ? Result<store::SearchPage>(store::SearchPage{
                                     range.counted ? std::optional<int64_t>(0) : std::nullopt, false, {}})
                               : store_->SearchResources(type, conditions, range);
@@ -1568,10 +1581,13 @@ Response Facade::Search(const std::string& type, const Request& request) {
   // Newest first, what is written between two pages would push the matches down by as many places
   // (a page repeating the end of the one before): the next link holds the search to what was there
   // when the first page was read, _lastUpdated=le the newest match's time, unless it has an upper
-  // bound (the next links of the first page have one).
-  const std::string anchor = range.oldest_first || bounded || range.offset != 0 || page->resources.empty()
-                                 ? std::string()
-                                 : "_lastUpdated=" + PercentEncode("le" + page->resources.front().last_updated) + "&";
+  // bound (the next links of the first page have one). Sorted by a date, a new write can land
+  // anywhere in the order, either way: held to what was written before the search began.
+  const bool by_date = !range.sort_param.empty();
+  const std::string anchor =
+      bounded || range.offset != 0 || page->resources.empty() || (range.oldest_first && !by_date)
+          ? std::string()
+          : "_lastUpdated=" + PercentEncode("le" + (by_date ? searched_at : page->resources.front().last_updated)) + "&";
   if (page->more) links.PushBack(link("next", range.offset + range.count, anchor), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);

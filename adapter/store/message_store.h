@@ -82,6 +82,11 @@ struct SearchRange {
   size_t offset = 0;
   bool oldest_first = false;  // newest first unless asked
   bool counted = true;        // false: SearchPage::total stays unknown, and the count query is not run
+  // Sorted by this index param's value first ("date": an observation's effective time), ascending
+  // by each resource's lowest value when oldest_first, else descending by its highest; those without
+  // one come last; ties by last update. Empty: by last update alone. A param name of our own
+  // (letters and '-'), never a client's text.
+  std::string sort_param = {};
 };
 
 struct SearchPage {

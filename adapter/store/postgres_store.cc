@@ -646,7 +646,9 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   }
   if (range.count == 0) return page;
   const std::string sql = "SELECT r.id, r.version, r.last_updated, r.json FROM resources r WHERE " + where +
-                          internal::PageSql(range, " COLLATE \"C\"");
+                          internal::PageSql(range, " COLLATE \"C\"", [](const std::string& param, bool highest) {
+                            return internal::IndexEdgeSql(param, highest, " COLLATE \"C\"");
+                          });
   KETAMINE_ASSIGN_OR_RETURN(ResultPtr rows, reader_->Run("", sql.c_str(), binds));
   const int found = PQntuples(rows.get());
   page.more = static_cast<size_t>(found) > range.count;

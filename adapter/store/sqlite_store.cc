@@ -864,7 +864,12 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   }
   if (range.count == 0) return page;
   std::string sql = "SELECT r.id, r.version, r.last_updated, r.json FROM resources r WHERE " + where +
-                    internal::PageSql(range, "");
+                    internal::PageSql(range, "", [](const std::string& param, bool highest) {
+                      // Dates and the like are in the row's terms (sqlite_terms.h), the rest in the index.
+                      return internal::IndexedByValue(param.substr(1, param.size() - 2))
+                                 ? internal::IndexEdgeSql(param, highest, "")
+                                 : "kgw_terms_edge(r.terms, " + param + ", " + (highest ? "1" : "0") + ")";
+                    });
   Statement select(reader_, sql.c_str());
   if (!select.ok()) return SqlError(reader_, "prepare");
   for (size_t i = 0; i < binds.size(); ++i) select.Text(static_cast<int>(i + 1), binds[i]);

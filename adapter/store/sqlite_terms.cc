@@ -81,7 +81,26 @@ void TermsFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv)
   sqlite3_result_int(context, match ? 1 : 0);
 }
 
+void TermsEdgeFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
+  const auto* blob = static_cast<const char*>(sqlite3_value_blob(argv[0]));
+  const std::string_view terms(
+      blob == nullptr ? "" : blob,
+      blob == nullptr ? 0 : static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  const std::optional<std::string_view> edge = TermsEdge(terms, TextArg(argv[1]), sqlite3_value_int(argv[2]) != 0);
+  if (!edge) return sqlite3_result_null(context);
+  sqlite3_result_text(context, edge->data(), static_cast<int>(edge->size()), SQLITE_TRANSIENT);
+}
+
 }  // namespace
+
+std::optional<std::string_view> TermsEdge(std::string_view terms, std::string_view wanted_param, bool highest) {
+  std::optional<std::string_view> edge;
+  std::string_view param, system, value;
+  while (TakeField(terms, param) && TakeField(terms, system) && TakeField(terms, value)) {
+    if (param == wanted_param && (!edge || (highest ? value > *edge : value < *edge))) edge = value;
+  }
+  return edge;
+}
 
 std::string EncodeTerms(const std::vector<IndexEntry>& index) {
   std::vector<const IndexEntry*> kept;
@@ -109,9 +128,10 @@ bool TermsMatch(std::string_view terms, const SearchCondition& c) {
 }
 
 int RegisterTermsFunction(sqlite3* db) {
-  return sqlite3_create_function_v2(db, "kgw_terms", 6,
-                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
-                                    &TermsFunction, nullptr, nullptr, nullptr);
+  constexpr int kFlags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  const int rc = sqlite3_create_function_v2(db, "kgw_terms", 6, kFlags, nullptr, &TermsFunction, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return rc;
+  return sqlite3_create_function_v2(db, "kgw_terms_edge", 3, kFlags, nullptr, &TermsEdgeFunction, nullptr, nullptr, nullptr);
 }
 
 }  // namespace ketamine::store

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,8 +27,12 @@ std::string EncodeTerms(const std::vector<IndexEntry>& index);
 // value by `op`; kEq with an empty value asks only for the param).
 bool TermsMatch(std::string_view terms, const SearchCondition& condition);
 
-// Registers kgw_terms(terms, param, has_system, system, op, value) on a connection; op is
-// SearchCondition::Op as an integer.
+// The highest (or lowest) value of `param` in `terms`, or nullopt when it has none.
+std::optional<std::string_view> TermsEdge(std::string_view terms, std::string_view param, bool highest);
+
+// Registers kgw_terms(terms, param, has_system, system, op, value) on a connection, op being
+// SearchCondition::Op as an integer, and kgw_terms_edge(terms, param, highest) (TermsEdge, NULL
+// for none: a search sorted by a date).
 int RegisterTermsFunction(sqlite3* db);
 
 }  // namespace ketamine::store

@@ -995,6 +995,66 @@ test('search by _lastUpdated, _sort, _total=none, _summary and Prefer: handling=
   assert.ok(observation.searchParam.some((p) => p.name === '_lastUpdated' && p.type === 'date'));
 });
 
+test('_sort by the type\'s date: the latest pain score even when older sessions were written later', async () => {
+  // A CSV backfill writes last week's sessions after today's: the newest write is not the newest score.
+  const pain = example('Observation-pain-score-before.json');
+  const write = async (effective) => {
+    const body = { ...pain, subject: { reference: 'Patient/sorted-1' } };
+    delete body.id;
+    delete body.identifier;
+    if (effective === undefined) {
+      delete body.effectiveDateTime;
+      body.effectivePeriod = { end: '2026-11-20T10:00:00Z' };  // a period without a start: no date to sort by
+    } else {
+      body.effectiveDateTime = effective;
+    }
+    const r = await call('POST', '/Observation', body);
+    assert.equal(r.status, 201, r.text);
+    return r.json.id;
+  };
+  const today = await write('2026-11-23T09:00:00Z');
+  const lastWeek = await write('2026-11-16T09:00:00Z');
+  const undated = await write(undefined);
+  const lastMonth = await write('2026-10-26T14:00:00-05:00');
+  const q = async (query) => {
+    const r = await call('GET', `/Observation?patient=sorted-1&code=72514-3&${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    assert.deepEqual(medplumErrors(r.json), [], query);
+    return r.json;
+  };
+  const ids = (bundle) => (bundle.entry ?? []).filter((e) => e.search.mode === 'match').map((e) => e.resource.id);
+  assert.deepEqual(ids(await q('_sort=-date&_count=1')), [today], 'the latest score');
+  assert.deepEqual(ids(await q('_sort=-date')), [today, lastWeek, lastMonth, undated], 'undated last');
+  assert.deepEqual(ids(await q('_sort=date')), [lastMonth, lastWeek, today, undated], 'undated last either way');
+  assert.deepEqual(ids(await q('')), [lastMonth, undated, lastWeek, today], 'by last update unless asked');
+  assert.deepEqual(ids(await q('_sort=-date,_lastUpdated')), [today, lastWeek, lastMonth, undated]);
+  assert.ok((await q('_sort=-date,_lastUpdated')).entry.some((e) => e.search.mode === 'outcome'), 'a second key is reported');
+  // Paged: a write between pages (even one dated in the middle) does not shift the pages.
+  const first = await q('_sort=-date&_count=2');
+  assert.deepEqual(ids(first), [today, lastWeek]);
+  const next = first.link.find((l) => l.relation === 'next').url;
+  assert.ok(next.includes('_lastUpdated=le'), next);
+  await write('2026-11-18T09:00:00Z');
+  assert.deepEqual(ids((await call('GET', next)).json), [lastMonth, undated]);
+  // Other types' dates: an order's authoredon, a patient's birthdate, an administration's effective-time.
+  const orders = await call('GET', '/MedicationRequest?_sort=-authoredon');
+  assert.equal(orders.status, 200);
+  const authored = orders.json.entry.filter((e) => e.search.mode === 'match').map((e) => e.resource.authoredOn ?? '');
+  assert.deepEqual(authored, [...authored].sort().reverse());
+  for (const query of ['_sort=birthdate', '_sort=-birthdate']) {
+    assert.ok(!(await call('GET', `/Patient?${query}`)).json.entry.some((e) => e.search.mode === 'outcome'), query);
+  }
+  assert.ok(!(await call('GET', '/MedicationAdministration?_sort=effective-time')).json.entry.some((e) => e.search.mode === 'outcome'));
+  // Not a date of the type: reported (a 400 when strict), sorted by last update.
+  for (const query of ['_sort=birthdate', '_sort=status', '_sort=']) {
+    const r = await q(query);
+    assert.ok(r.entry.some((e) => e.search.mode === 'outcome'), query);
+    const strict = await call('GET', `/Observation?patient=sorted-1&${query}`, undefined, { Prefer: 'handling=strict' });
+    assert.equal(strict.status, 400, query);
+  }
+  assert.match((await q('_sort=status')).entry.find((e) => e.search.mode === 'outcome').resource.issue[0].details.text, /date, -date/);
+});
+
 test('a converter Bundle posted twice as a transaction gives each resource once', async () => {
   const conv = spawnSync(gatewayBin, ['convert', '--from', 'hl7v2', '--to', 'fhir', '--profiles-dir', profilesDir,
     '--timezone', '-05:00', path.join(ownDir, 'RDE_O11-ketamine-1.hl7')], { encoding: 'utf8' });

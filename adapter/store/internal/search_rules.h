@@ -240,11 +240,30 @@ std::string QuantityPredicate(const SearchCondition& c, Bind bind, NumberAt numb
   return sql;
 }
 
-// The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow.
-inline std::string PageSql(const SearchRange& range, const char* collate) {
+// The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow. With
+// range.sort_param, first by that param's value: `sort_value(param, highest)` is the store's SQL for
+// the candidate's highest (or lowest) value of it, NULL when it has none (sorted last either way).
+template <typename SortValue>
+std::string PageSql(const SearchRange& range, const char* collate, SortValue sort_value) {
   const std::string c = collate;
-  return std::string(" ORDER BY r.last_updated") + c + (range.oldest_first ? "" : " DESC") + ", r.id" + c +
-         " LIMIT " + std::to_string(range.count + 1) + " OFFSET " + std::to_string(range.offset);
+  const char* direction = range.oldest_first ? "" : " DESC";
+  std::string order;
+  const bool named = std::all_of(range.sort_param.begin(), range.sort_param.end(),
+                                 [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '-' || ch == '_'; });
+  if (!range.sort_param.empty() && named) {
+    // '~' sorts after every date and number, '' before them.
+    order = "coalesce(" + sort_value("'" + range.sort_param + "'", !range.oldest_first) + ", '" +
+            (range.oldest_first ? "~" : "") + "')" + c + direction + ", ";
+  }
+  return " ORDER BY " + order + "r.last_updated" + c + direction + ", r.id" + c + " LIMIT " +
+         std::to_string(range.count + 1) + " OFFSET " + std::to_string(range.offset);
+}
+
+// The highest (or lowest) value of `param` (its SQL) in the candidate's index rows, compared in
+// `collate` as the page is sorted.
+inline std::string IndexEdgeSql(const std::string& param, bool highest, const char* collate) {
+  return std::string("(SELECT ") + (highest ? "max" : "min") + "(i.value" + collate +
+         ") FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " + param + ")";
 }
 
 }  // namespace ketamine::store::internal

@@ -37,5 +37,17 @@ TEST(SqliteTermsTest, AnyBytesRoundTripAndADamagedBlobMatchesNothing) {
   EXPECT_FALSE(TermsMatch("", {"name", Op::kEq, false, "", ""}));
 }
 
+TEST(SqliteTermsTest, EdgeIsTheHighestOrLowestValueOfTheParamAndNoneWithoutOne) {
+  const std::string terms = EncodeTerms({{"date", "", "2026-11-23T14:00:00Z"},
+                                         {"date", "", "2026-11-01"},
+                                         {"code", "http://loinc.org", "72514-3"},
+                                         {"status", "", "final"}});
+  EXPECT_EQ(TermsEdge(terms, "date", true), std::optional<std::string_view>("2026-11-23T14:00:00Z"));
+  EXPECT_EQ(TermsEdge(terms, "date", false), std::optional<std::string_view>("2026-11-01"));
+  EXPECT_EQ(TermsEdge(terms, "name", true), std::nullopt);
+  EXPECT_EQ(TermsEdge("", "date", false), std::nullopt);
+  EXPECT_EQ(TermsEdge(terms.substr(0, 3), "date", true), std::nullopt);  // cut short: what parses, here nothing
+}
+
 }  // namespace
 }  // namespace ketamine::store

@@ -505,6 +505,39 @@ ResourceWrite Observation(std::string id, std::string patient, std::string date,
   return w;
 }
 
+TEST_P(StoreContract, SortsByADateThoseWithoutOneLastTiesByLastUpdate) {
+  // Written in this order; o2 has two dates (its lowest sorts it ascending, its highest descending).
+  InboundRecord r = Record("SORT-1");
+  r.resources.push_back(Observation("o1", "Patient/s", "2026-11-10T08:00:00Z"));
+  ResourceWrite two = Observation("o2", "Patient/s", "2026-11-01T08:00:00Z");
+  two.index.push_back({"date", "", "2026-11-20T08:00:00Z"});
+  r.resources.push_back(two);
+  ResourceWrite none = Observation("o3", "Patient/s", "");
+  std::erase_if(none.index, [](const IndexEntry& e) { return e.param == "date"; });
+  r.resources.push_back(none);
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));  // a later last update, not the same millisecond
+  InboundRecord later = Record("SORT-2");
+  later.resources.push_back(Observation("o4", "Patient/s", "2026-11-10T08:00:00Z"));  // o1's date, written later
+  ASSERT_TRUE(store_->AppendAndWait(later).ok());
+  auto ids = [&](SearchRange range) {
+    std::vector<std::string> out;
+    auto page = store_->SearchResources("Observation", {{"subject", SearchCondition::Op::kEq, false, "", "Patient/s"}}, range);
+    EXPECT_TRUE(page.ok()) << page.status().message();
+    if (page.ok()) {
+      for (const auto& x : page->resources) out.push_back(x.id);
+    }
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids({.count = 10, .sort_param = "date"}), (Ids{"o2", "o4", "o1", "o3"}));
+  EXPECT_EQ(ids({.count = 10, .oldest_first = true, .sort_param = "date"}), (Ids{"o2", "o1", "o4", "o3"}));
+  EXPECT_EQ(ids({.count = 2, .offset = 1, .oldest_first = true, .sort_param = "date"}), (Ids{"o1", "o4"}));
+  // A param held by value (the subject) sorts the same way; a name that is not a param's is not SQL.
+  EXPECT_EQ(ids({.count = 10, .oldest_first = true, .sort_param = "subject"}).size(), 4u);
+  EXPECT_EQ(ids({.count = 10, .sort_param = "date') --"}), ids({.count = 10}));
+}
+
 TEST_P(StoreContract, IdsByIdentifierNameEveryOwnerOfEachIdentifier) {
   InboundRecord r = Record("I1");
   r.resources.push_back(Patient("pat-i1", "MRN-I1"));
