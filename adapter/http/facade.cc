@@ -1241,23 +1241,25 @@ std::pair<const char*, std::string> HistoryRequest(const store::StoredResource& 
 
 // A history Bundle of a page of versions (each entry's request and response as FHIR's history
 // gives them), with the total when it is known and a next link when more follow; `here` is the
-// history's URL with the parameters every page keeps ("…/_history?" or "…/_history?_since=…&").
+// history's URL with the parameters every page keeps ("…/_history?" or "…/_history?_since=…&"),
+// `next_only` what the next link adds ("_lastUpdated=le…&").
 Response HistoryBundle(const std::vector<store::StoredResource>& versions, std::optional<int64_t> total, bool more,
-                       const std::string& here, const store::SearchRange& page, const std::string& base_url) {
+                       const std::string& here, const store::SearchRange& page, const std::string& base_url,
+                       const std::string& next_only = "") {
   rapidjson::Document bundle(rapidjson::kObjectType);
   auto& a = bundle.GetAllocator();
   bundle.AddMember("resourceType", "Bundle", a);
   bundle.AddMember("type", "history", a);
   if (total) bundle.AddMember("total", *total, a);
-  auto link = [&](const char* relation, size_t at) {
+  auto link = [&](const char* relation, size_t at, const std::string& extra) {
     Value l(rapidjson::kObjectType);
     l.AddMember("relation", Value(relation, a), a);
-    l.AddMember("url", Value((here + "_count=" + std::to_string(page.count) + "&_offset=" + std::to_string(at)).c_str(), a), a);
+    l.AddMember("url", Value((here + extra + "_count=" + std::to_string(page.count) + "&_offset=" + std::to_string(at)).c_str(), a), a);
     return l;
   };
   Value links(rapidjson::kArrayType);
-  links.PushBack(link("self", page.offset), a);
-  if (more) links.PushBack(link("next", page.offset + page.count), a);
+  links.PushBack(link("self", page.offset, ""), a);
+  if (more) links.PushBack(link("next", page.offset + page.count, next_only), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
   for (const store::StoredResource& r : versions) {
@@ -1321,10 +1323,13 @@ Result<store::SearchCondition> SinceCondition(const std::string& value) {
 
 // The history of every resource of a type, or of every type (`type` empty): each kept version, newest
 // first, from `_since` on; what a client that follows changes asks for. `_at` and `_list` are refused
-// rather than ignored (ignoring them would answer another question).
+// rather than ignored (ignoring them would answer another question). Newest first, the versions
+// written while a client pages would push the rest down (a page repeating the end of the one
+// before): the first page's next link takes `_lastUpdated=le` its newest version's time, as a
+// search's does, and the history takes that upper bound.
 Response Facade::TypeHistory(const std::string& type, const Request& request) {
   store::SearchRange page{.count = options_.default_count};
-  std::string since, since_text;
+  std::string since, since_text, until, until_text;
   for (const auto& [name, value] : request.query) {
     if (name == "_format" || name == "_pretty") continue;
     if (name == "_count" || name == "_offset") {
@@ -1336,16 +1341,28 @@ Response Facade::TypeHistory(const std::string& type, const Request& request) {
       if (!from.ok()) return Outcome(400, "invalid", from.status().message(), "Bundle.link");
       since = from->value;
       since_text = value;
+    } else if (name == "_lastUpdated") {
+      auto bound = value.rfind("le", 0) == 0 ? LastUpdatedConditions(name, value)
+                                             : InvalidInput("history takes _lastUpdated=le… only, an upper bound (got '" +
+                                                            value + "'); _since is the lower one");
+      if (!bound.ok()) return Outcome(400, "invalid", bound.status().message(), "Bundle.link");
+      until = bound->front().value;
+      until_text = value;
     } else {
-      return Outcome(400, "not-supported", "history takes _since, _count and _offset ('" + name + "' is not supported)",
+      return Outcome(400, "not-supported",
+                     "history takes _since, _lastUpdated=le…, _count and _offset ('" + name + "' is not supported)",
                      "Bundle.link");
     }
   }
-  auto versions = store_->History(type, since, page);
+  auto versions = store_->History(type, since, until, page);
   if (!versions.ok()) return StoreFailure(versions.status());
   const std::string here = options_.base_url + (type.empty() ? "" : "/" + type) + "/_history?" +
-                           (since_text.empty() ? "" : "_since=" + PercentEncode(since_text) + "&");
-  return HistoryBundle(versions->resources, versions->total, versions->more, here, page, options_.base_url);
+                           (since_text.empty() ? "" : "_since=" + PercentEncode(since_text) + "&") +
+                           (until_text.empty() ? "" : "_lastUpdated=" + PercentEncode(until_text) + "&");
+  const std::string anchor = !until_text.empty() || page.offset != 0 || versions->resources.empty()
+                                 ? std::string()
+                                 : "_lastUpdated=" + PercentEncode("le" + versions->resources.front().last_updated) + "&";
+  return HistoryBundle(versions->resources, versions->total, versions->more, here, page, options_.base_url, anchor);
 }
 
 Response Facade::Search(const std::string& type, const Request& request) {

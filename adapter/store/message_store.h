@@ -214,9 +214,11 @@ class MessageStore {
   virtual Result<std::vector<std::pair<std::string, std::string>>> IdsByIdentifier(
       std::string_view type, const std::vector<std::string>& identifiers) = 0;
   // Every kept version of every resource of `type` ("" for every type) last updated at or after `since`
-  // (a stored instant, "2026-11-23T14:05:00.000Z"; "" for all), newest first (then type, id and
-  // version, newest first): a page of them, with their total when `range.counted`.
-  virtual Result<SearchPage> History(std::string_view type, std::string_view since, const SearchRange& range) = 0;
+  // and at or before `until` (stored instants, "2026-11-23T14:05:00.000Z"; "" for no bound), newest
+  // first (then type, id and version, newest first): a page of them, with their total when
+  // `range.counted`.
+  virtual Result<SearchPage> History(std::string_view type, std::string_view since, std::string_view until,
+                                     const SearchRange& range) = 0;
   // A condition on "_lastUpdated" compares the stored last update ("2026-11-23T14:05:00.123Z") as
   // text with its op.
   virtual Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,

@@ -569,10 +569,11 @@ Result<std::vector<std::pair<std::string, std::string>>> PostgresStore::IdsByIde
   return out;
 }
 
-Result<SearchPage> PostgresStore::History(std::string_view type, std::string_view since, const SearchRange& range) {
+Result<SearchPage> PostgresStore::History(std::string_view type, std::string_view since, std::string_view until,
+                                          const SearchRange& range) {
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
-  const std::vector<Param> binds{Text(type), Text(since)};
+  const std::vector<Param> binds{Text(type), Text(since), Text(until)};
   if (range.counted) {
     KETAMINE_ASSIGN_OR_RETURN(ResultPtr total, reader_->Run("", internal::HistorySql(true, range, "").c_str(), binds));
     page.total = GetInt(total.get(), 0, 0);

@@ -782,7 +782,8 @@ Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::IdsByIdent
   return out;
 }
 
-Result<SearchPage> SqliteStore::History(std::string_view type, std::string_view since, const SearchRange& range) {
+Result<SearchPage> SqliteStore::History(std::string_view type, std::string_view since, std::string_view until,
+                                        const SearchRange& range) {
   std::lock_guard lock(reader_mutex_);
   SearchPage page;
   for (const bool count : {true, false}) {
@@ -792,6 +793,7 @@ Result<SearchPage> SqliteStore::History(std::string_view type, std::string_view 
     if (!select.ok()) return SqlError(reader_, "prepare");
     select.Text(1, type);
     select.Text(2, since);
+    select.Text(3, until);
     int rc;
     while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
       if (count) {

@@ -39,7 +39,8 @@ class SqliteStore : public MessageStore {
   Result<StoredResource> ReadResource(std::string_view type, std::string_view id) override;
   Result<std::vector<std::pair<std::string, std::string>>> IdsByIdentifier(
       std::string_view type, const std::vector<std::string>& identifiers) override;
-  Result<SearchPage> History(std::string_view type, std::string_view since, const SearchRange& range) override;
+  Result<SearchPage> History(std::string_view type, std::string_view since, std::string_view until,
+                             const SearchRange& range) override;
   Result<std::vector<StoredResource>> ResourceVersions(std::string_view type, std::string_view id,
                                                        int64_t version) override;
   Result<SearchPage> SearchResources(std::string_view type, const std::vector<SearchCondition>& conditions,

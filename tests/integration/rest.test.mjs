@@ -774,14 +774,24 @@ test('type and system history: every version since a time, newest first, paged; 
   assert.equal(all.entry[0].fullUrl, `${base}/Observation/${made.json.id}`);
   const next = all.link.find((l) => l.relation === 'next');
   assert.ok(next, JSON.stringify(all.link));
+  assert.ok(next.url.includes(`_lastUpdated=${encodeURIComponent(`le${all.entry[0].resource.meta.lastUpdated}`)}`), next.url);
+  // A write between pages does not push the second page down (it would repeat the first page's end).
+  const between = await call('POST', '/Observation', obs);
+  assert.equal(between.status, 201);
   const rest = (await call('GET', next.url)).json;
-  assert.deepEqual(rest.entry.map((e) => e.resource.meta.versionId), ['1']);
+  assert.deepEqual(medplumErrors(rest), []);
+  assert.deepEqual(rest.entry.map((e) => [e.resource.id, e.resource.meta.versionId]), [['type-history-1', '1']]);
   assert.equal(rest.link.find((l) => l.relation === 'next'), undefined);
+  assert.ok(rest.link.find((l) => l.relation === 'self').url.includes('_lastUpdated=le'), 'the bound stays in its own links');
+  const unpinned = (await call('GET', `/_history?_since=${encodeURIComponent(start)}&_count=2&_offset=2`)).json;
+  assert.deepEqual(unpinned.entry.map((e) => e.resource.meta.versionId), ['2', '1'],
+    'without the bound the write shifts the page: it repeats version 2, the end of the first page');
   // Everything since a later time: nothing; _at and unknown parameters refused, a bad _since too.
   const later = await call('GET', `/_history?_since=${encodeURIComponent(new Date(Date.now() + 60000).toISOString())}`);
   assert.equal(later.json.total, 0);
   assert.equal(later.json.entry, undefined);
-  for (const query of ['_at=2026-01-01', '_list=x', '_since=yesterday', '_since=ge2026-01-01', '_count=-1']) {
+  for (const query of ['_at=2026-01-01', '_list=x', '_since=yesterday', '_since=ge2026-01-01', '_count=-1',
+    '_lastUpdated=ge2026-01-01', '_lastUpdated=lenot-a-date']) {
     const bad = await call('GET', `/Observation/_history?${query}`);
     assert.equal(bad.status, 400, query);
     assert.equal(bad.json.resourceType, 'OperationOutcome');

@@ -80,7 +80,8 @@ inline std::pair<std::string, std::string> SplitIdentifier(const std::string& to
 }
 
 // The kept versions of a type's resources (or every type's) last updated at or after a time, for a
-// type-level or system-level history: $1 the type ("" for all), $2 the time ("" for all). With
+// type-level or system-level history: $1 the type ("" for all), $2 the time ("" for all), $3 the
+// latest update taken ("" for no bound: a history's next links pin what the first page saw). With
 // `count`, their number; else a page of them, newest first, one row more than asked. `collate`
 // makes PostgreSQL order the instants as SQLite does, byte by byte. The same text for both stores.
 inline std::string HistorySql(bool count, const SearchRange& range, const char* collate) {
@@ -89,7 +90,8 @@ inline std::string HistorySql(bool count, const SearchRange& range, const char* 
   for (const char* table : {"resources", "resource_history"}) {
     versions += std::string(versions.empty() ? "" : " UNION ALL ") +
                 "SELECT type, id, version, last_updated, json, message_id FROM " + table +
-                " WHERE (CAST($1 AS TEXT) = '' OR type = $1) AND last_updated" + c + " >= CAST($2 AS TEXT)";
+                " WHERE (CAST($1 AS TEXT) = '' OR type = $1) AND last_updated" + c + " >= CAST($2 AS TEXT)" +
+                " AND (CAST($3 AS TEXT) = '' OR last_updated" + c + " <= CAST($3 AS TEXT))";
   }
   if (count) return "SELECT count(*) FROM (" + versions + ") h";
   // The page first, then the message type of each of its rows (StoredResource::written_by).

@@ -577,7 +577,7 @@ TEST_P(StoreContract, TypeAndSystemHistoryListEveryKeptVersionNewestFirst) {
   obs.resources.push_back(Observation("obs-h", "Patient/pat-h", "2026-11-23"));
   ASSERT_TRUE(store_->AppendAndWait(obs).ok());
 
-  auto patients = store_->History("Patient", "", {.count = 10});
+  auto patients = store_->History("Patient", "", "", {.count = 10});
   ASSERT_TRUE(patients.ok()) << patients.status().message();
   EXPECT_EQ(patients->total, 2);
   EXPECT_FALSE(patients->more);
@@ -589,7 +589,7 @@ TEST_P(StoreContract, TypeAndSystemHistoryListEveryKeptVersionNewestFirst) {
   for (const auto& r : patients->resources) EXPECT_EQ(r.type + "/" + r.id, "Patient/pat-h");
   for (const auto& r : patients->resources) EXPECT_EQ(r.written_by, "RDE^O11");
 
-  auto all = store_->History("", "", {.count = 10});
+  auto all = store_->History("", "", "", {.count = 10});
   ASSERT_TRUE(all.ok()) << all.status().message();
   EXPECT_EQ(all->total, 3);
   ASSERT_EQ(all->resources.size(), 3u);
@@ -598,22 +598,31 @@ TEST_P(StoreContract, TypeAndSystemHistoryListEveryKeptVersionNewestFirst) {
     EXPECT_GE(all->resources[i - 1].last_updated, all->resources[i].last_updated);
   }
   // Pages: one row more tells whether more follow; uncounted pages have no total.
-  auto second = store_->History("", "", {.count = 1, .offset = 1, .counted = false});
+  auto second = store_->History("", "", "", {.count = 1, .offset = 1, .counted = false});
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(second->total.has_value());
   EXPECT_TRUE(second->more);
   ASSERT_EQ(second->resources.size(), 1u);
   EXPECT_EQ(second->resources[0].last_updated, all->resources[1].last_updated);
-  EXPECT_FALSE(store_->History("", "", {.count = 1, .offset = 2})->more);
+  EXPECT_FALSE(store_->History("", "", "", {.count = 1, .offset = 2})->more);
   // Since a time: the versions last updated at or after it.
   const std::string since = all->resources[0].last_updated;
-  auto recent = store_->History("", since, {.count = 10});
+  auto recent = store_->History("", since, "", {.count = 10});
   ASSERT_TRUE(recent.ok());
   ASSERT_GE(recent->resources.size(), 1u);
   EXPECT_EQ(recent->resources[0].id, "obs-h");
   for (const auto& r : recent->resources) EXPECT_GE(r.last_updated, since);
-  EXPECT_EQ(store_->History("", "9999-01-01T00:00:00.000Z", {.count = 10})->total, 0);
-  EXPECT_EQ(store_->History("Medication", "", {.count = 10})->total, 0);
+  EXPECT_EQ(store_->History("", "9999-01-01T00:00:00.000Z", "", {.count = 10})->total, 0);
+  EXPECT_EQ(store_->History("Medication", "", "", {.count = 10})->total, 0);
+  // Until a time: the versions last updated at or before it (what a first page saw, for its next links).
+  const std::string until = all->resources[1].last_updated;
+  auto older = store_->History("", "", until, {.count = 10});
+  ASSERT_TRUE(older.ok());
+  EXPECT_EQ(older->total, static_cast<int64_t>(std::count_if(all->resources.begin(), all->resources.end(),
+                                                             [&](const auto& r) { return r.last_updated <= until; })));
+  for (const auto& r : older->resources) EXPECT_LE(r.last_updated, until);
+  EXPECT_EQ(store_->History("", "", "2000-01-01T00:00:00.000Z", {.count = 10})->total, 0);
+  EXPECT_EQ(store_->History("", "2026-01-01T00:00:00.000Z", "2000-01-01T00:00:00.000Z", {.count = 10})->total, 0);
 }
 
 TEST_P(StoreContract, SearchesBySubjectStartFromThatSubject) {
