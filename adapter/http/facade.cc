@@ -1319,6 +1319,22 @@ Result<store::SearchCondition> SinceCondition(const std::string& value) {
   return from;
 }
 
+// `_lastUpdated=le…` of a history or $everything: the upper bound their first page's next link
+// holds them to (what was there when it was read), or a client's; no other prefix is taken.
+Result<store::SearchCondition> UntilCondition(const std::string& value) {
+  if (value.rfind("le", 0) != 0) {
+    return InvalidInput("_lastUpdated here takes le… only, an upper bound (got '" + value + "'); _since is the lower one");
+  }
+  KETAMINE_ASSIGN_OR_RETURN(std::vector<store::SearchCondition> bounds, LastUpdatedConditions("_lastUpdated", value));
+  return bounds.front();
+}
+
+// What the first page of a newest-first or multi-part listing adds to its next link: the bound
+// `_lastUpdated=le` the given time.
+std::string UntilParam(const std::string& last_updated) {
+  return "_lastUpdated=" + PercentEncode("le" + last_updated) + "&";
+}
+
 }  // namespace
 
 // The history of every resource of a type, or of every type (`type` empty): each kept version, newest
@@ -1342,11 +1358,9 @@ Response Facade::TypeHistory(const std::string& type, const Request& request) {
       since = from->value;
       since_text = value;
     } else if (name == "_lastUpdated") {
-      auto bound = value.rfind("le", 0) == 0 ? LastUpdatedConditions(name, value)
-                                             : InvalidInput("history takes _lastUpdated=le… only, an upper bound (got '" +
-                                                            value + "'); _since is the lower one");
+      auto bound = UntilCondition(value);
       if (!bound.ok()) return Outcome(400, "invalid", bound.status().message(), "Bundle.link");
-      until = bound->front().value;
+      until = bound->value;
       until_text = value;
     } else {
       return Outcome(400, "not-supported",
@@ -1361,7 +1375,7 @@ Response Facade::TypeHistory(const std::string& type, const Request& request) {
                            (until_text.empty() ? "" : "_lastUpdated=" + PercentEncode(until_text) + "&");
   const std::string anchor = !until_text.empty() || page.offset != 0 || versions->resources.empty()
                                  ? std::string()
-                                 : "_lastUpdated=" + PercentEncode("le" + versions->resources.front().last_updated) + "&";
+                                 : UntilParam(versions->resources.front().last_updated);
   return HistoryBundle(versions->resources, versions->total, versions->more, here, page, options_.base_url, anchor);
 }
 
@@ -1604,7 +1618,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   const std::string anchor =
       bounded || range.offset != 0 || page->resources.empty() || (range.oldest_first && !by_date)
           ? std::string()
-          : "_lastUpdated=" + PercentEncode("le" + (by_date ? searched_at : page->resources.front().last_updated)) + "&";
+          : UntilParam(by_date ? searched_at : page->resources.front().last_updated);
   if (page->more) links.PushBack(link("next", range.offset + range.count, anchor), a);
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
@@ -1677,7 +1691,8 @@ Response Facade::Everything(const std::string& id, const Request& request) {
   static const std::vector<std::string> kEverything = {"Patient", "MedicationRequest", "MedicationAdministration",
                                                        "Observation"};
   store::SearchRange range{.count = options_.default_count};
-  std::vector<store::SearchCondition> since;
+  std::vector<store::SearchCondition> since;  // _since and _lastUpdated=le
+  bool bounded = false;                       // by _lastUpdated=le
   std::set<std::string> only;  // _type
   for (const auto& [name, value] : request.query) {
     if (name == "_format" || name == "_pretty") continue;
@@ -1689,6 +1704,11 @@ Response Facade::Everything(const std::string& id, const Request& request) {
       auto from = SinceCondition(value);
       if (!from.ok()) return Outcome(400, "invalid", from.status().message(), "Bundle.link");
       since.push_back(std::move(*from));
+    } else if (name == "_lastUpdated") {
+      auto until = UntilCondition(value);
+      if (!until.ok()) return Outcome(400, "invalid", until.status().message(), "Bundle.link");
+      since.push_back(std::move(*until));
+      bounded = true;
     } else if (name == "_type") {
       for (const std::string& t : SplitList(value, ',')) {
         if (std::find(kEverything.begin(), kEverything.end(), t) == kEverything.end()) {
@@ -1698,14 +1718,17 @@ Response Facade::Everything(const std::string& id, const Request& request) {
         only.insert(t);
       }
     } else {
-      return Outcome(400, "not-supported", "$everything takes _count, _offset, _since and _type ('" + name +
-                                              "' is not supported)", "Bundle.link");
+      return Outcome(400, "not-supported", "$everything takes _count, _offset, _since, _lastUpdated=le… and _type ('" +
+                                              name + "' is not supported)", "Bundle.link");
     }
   }
   if (auto patient = store_->ReadResource("Patient", id); !patient.ok()) {
     if (patient.status().code() == StatusCode::kNotFound) return Outcome(404, "not-found", "Patient/" + id + " does not exist");
     return StoreFailure(patient.status());
   }
+  // A write while a client pages lands at the end of its type's part and pushes the later parts
+  // down: the first page's next link holds the listing to what was written before it was counted.
+  const std::string counted_at = FormatIsoTimestamp(Clock::System().Now());
   // Each type's matches and how many there are, then the slice of each that falls on this page.
   struct Part {
     std::string type;
@@ -1735,17 +1758,20 @@ Response Facade::Everything(const std::string& id, const Request& request) {
   for (const auto& [name, value] : request.query) {
     if (name != "_offset") query += PercentEncode(name) + "=" + PercentEncode(value) + "&";
   }
-  auto link = [&](const char* relation, size_t at) {
+  auto link = [&](const char* relation, size_t at, const std::string& extra) {
     Value l(rapidjson::kObjectType);
     l.AddMember("relation", Value(relation, a), a);
-    const std::string url = options_.base_url + "/Patient/" + id + "/$everything?" + query + "_offset=" + std::to_string(at);
+    const std::string url =
+        options_.base_url + "/Patient/" + id + "/$everything?" + query + extra + "_offset=" + std::to_string(at);
     l.AddMember("url", Value(url.c_str(), a), a);
     return l;
   };
   Value links(rapidjson::kArrayType);
-  links.PushBack(link("self", range.offset), a);
+  links.PushBack(link("self", range.offset, ""), a);
   const uint64_t end = static_cast<uint64_t>(range.offset) + range.count;
-  if (range.count > 0 && end < static_cast<uint64_t>(total)) links.PushBack(link("next", static_cast<size_t>(end)), a);
+  if (range.count > 0 && end < static_cast<uint64_t>(total)) {
+    links.PushBack(link("next", static_cast<size_t>(end), bounded || range.offset != 0 ? "" : UntilParam(counted_at)), a);
+  }
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
   std::vector<std::string> wanted;  // medications and practitioners, in the order first referenced

@@ -350,14 +350,19 @@ test('Patient/$everything: the patient, its orders, administrations and observat
     'the prescriber and the medication stored here come along once (a performer not stored does not)');
   const next = first.json.link.find((l) => l.relation === 'next');
   assert.ok(next, 'a next link');
+  assert.ok(next.url.includes('_lastUpdated=le'), next.url);
+  // An order written between pages lands among the orders: the bound keeps it off the second page,
+  // which would otherwise repeat the administration the first page ended with.
+  assert.equal((await call('POST', '/MedicationRequest', order)).status, 201);
   const second = await call('GET', next.url);
   assert.equal(second.status, 200);
   assert.deepEqual(medplumErrors(second.json), []);
   assert.deepEqual(second.json.entry.map((e) => e.resource.resourceType), ['Observation', 'Observation', 'Observation']);
   assert.ok(!second.json.link.some((l) => l.relation === 'next'));
   assert.ok(second.json.entry.every((e) => e.resource.subject.reference === `Patient/${pid}`));
+  assert.equal(second.json.total, 6, 'counted within the bound');
   const counted = await call('GET', `/Patient/${pid}/$everything?_count=0`);
-  assert.equal(counted.json.total, 6);
+  assert.equal(counted.json.total, 7, 'the order written since');
   assert.equal(counted.json.entry, undefined);
   assert.ok(!counted.json.link.some((l) => l.relation === 'next'), '_count=0 counts; no next page to follow');
   const onlyObs = await call('GET', `/Patient/${pid}/$everything?_type=Observation`);
@@ -367,7 +372,8 @@ test('Patient/$everything: the patient, its orders, administrations and observat
   // Refusals: each an OperationOutcome with its status.
   for (const [url, status] of [[`/Patient/nobody-here/$everything`, 404], [`/Observation/x/$everything`, 404],
     [`/Patient/${pid}/$everything?start=2026-01-01`, 400], [`/Patient/${pid}/$everything?_type=Device`, 400],
-    [`/Patient/${pid}/$everything?_since=yesterday`, 400], [`/Patient/${pid}/$everything?_count=-1`, 400]]) {
+    [`/Patient/${pid}/$everything?_since=yesterday`, 400], [`/Patient/${pid}/$everything?_count=-1`, 400],
+    [`/Patient/${pid}/$everything?_lastUpdated=gt2026-01-01`, 400]]) {
     const r = await call('GET', url);
     assert.equal(r.status, status, url);
     assert.equal(r.json.resourceType, 'OperationOutcome', url);
