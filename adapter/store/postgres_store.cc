@@ -612,28 +612,31 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
     for (const char* step : steps) path += std::string(path.empty() ? "" : ",") + step;
     return "'{" + path + "}'";
   };
+  // A test that reads the candidate's JSON at several paths, over `x.j`: the row's JSON converted to
+  // jsonb once, not once per path (OFFSET 0 keeps the planner from pasting the conversion back into
+  // each use): a value-quantity scan took a third of the time.
+  auto over_json = [](const std::string& predicate) {
+    return "EXISTS (SELECT 1 FROM (SELECT convert_from(r.json, 'UTF8')::jsonb AS j OFFSET 0) x WHERE " + predicate + ")";
+  };
   auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
     const std::string path = json_path(held.path);
     if (*held.array == '\0') {
       return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> " + path + ") " + internal::OneOf(values, bind) +
              ", false)";
     }
-    const std::string array = std::string("(convert_from(r.json, 'UTF8')::jsonb -> '") + held.array + "')";
-    return "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + array + ") = 'array' THEN " + array +
-           " END) e WHERE e #>> " + path + " " + internal::OneOf(values, bind) + ")";
+    const std::string array = std::string("(x.j -> '") + held.array + "')";
+    return over_json("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + array + ") = 'array' THEN " +
+                     array + " END) e WHERE e #>> " + path + " " + internal::OneOf(values, bind) + ")");
   };
   where += internal::JoinConditions(conditions, type, "$1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);
     if (c.param == internal::kValueQuantity) {
-      auto text_at = [&](std::initializer_list<const char*> steps) {
-        return "(convert_from(r.json, 'UTF8')::jsonb #>> " + json_path(steps) + ")";
-      };
+      auto text_at = [&](std::initializer_list<const char*> steps) { return "(x.j #>> " + json_path(steps) + ")"; };
       // A value that is not a JSON number (never written so: the validator checks it) counts as none.
       auto number_at = [&](std::initializer_list<const char*> steps) {
-        return "(CASE WHEN jsonb_typeof(convert_from(r.json, 'UTF8')::jsonb #> " + json_path(steps) + ") = 'number' THEN " +
-               text_at(steps) + "::numeric END)";
+        return "(CASE WHEN jsonb_typeof(x.j #> " + json_path(steps) + ") = 'number' THEN " + text_at(steps) + "::numeric END)";
       };
-      return internal::QuantityPredicate(c, bind, number_at, text_at, "numeric");
+      return over_json(internal::QuantityPredicate(c, bind, number_at, text_at, "numeric"));
     }
     if (auto held = internal::JsonReferenceOf(type, c.param)) return json_reference(*held, {c.value});
     return internal::IndexPredicate(c, "$1", bind, compare);
