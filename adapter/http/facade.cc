@@ -1850,32 +1850,39 @@ struct Parsed {
   bool ok = false;
 };
 
-// Parses and checks a request body as a resource of `type`; 400 or 422 as the case is. References
-// to the gateway's own base are made relative (LocalizeReferences).
-Parsed ParseResource(const std::string& body, const std::string& type, const std::string& base_url,
+// Checks a parsed document as a resource of `type` to be written; 400 or 422 as the case is.
+// References to the gateway's own base are made relative (LocalizeReferences).
+Parsed CheckResource(std::unique_ptr<fhir::JsonDocument> doc, const std::string& type, const std::string& base_url,
                      const profiles::Validator& validator, std::atomic<uint64_t>& failures, store::MessageStore& store) {
   Parsed out;
-  auto doc = fhir::ParseJson(body);
-  if (!doc.ok()) {
-    out.error = Outcome(400, "invalid", "the body is not JSON: " + doc.status().message());
-    return out;
-  }
-  if (!(*doc)->IsObject() || Str(**doc, "resourceType") != type) {
+  if (!doc->IsObject() || Str(*doc, "resourceType") != type) {
     out.error = Outcome(400, "invalid", "the body is not a " + type + " (resourceType)", "resourceType");
     return out;
   }
-  LocalizeReferences(**doc, base_url, (*doc)->GetAllocator());
+  LocalizeReferences(*doc, base_url, doc->GetAllocator());
   StoreLookup lookup(store);
-  Issues issues = validator.Validate(**doc, nullptr, lookup.get());
+  Issues issues = validator.Validate(*doc, nullptr, lookup.get());
   if (issues.HasErrors()) {
     ++failures;
     out.error = FromIssues(422, issues);
     return out;
   }
-  out.doc = std::move(*doc);
+  out.doc = std::move(doc);
   out.issues = std::move(issues);
   out.ok = true;
   return out;
+}
+
+// Parses a request body and checks it (CheckResource); 400 when it is not JSON.
+Parsed ParseResource(const std::string& body, const std::string& type, const std::string& base_url,
+                     const profiles::Validator& validator, std::atomic<uint64_t>& failures, store::MessageStore& store) {
+  auto doc = fhir::ParseJson(body);
+  if (!doc.ok()) {
+    Parsed out;
+    out.error = Outcome(400, "invalid", "the body is not JSON: " + doc.status().message());
+    return out;
+  }
+  return CheckResource(std::move(*doc), type, base_url, validator, failures, store);
 }
 
 std::string StripMetaVersion(rapidjson::Document& d, const std::string& id) {
@@ -2016,7 +2023,8 @@ void Facade::Patch(const std::string& type, const std::string& id, const Request
   if (!(*doc)->IsObject() || Str(**doc, "resourceType") != type || Str(**doc, "id") != id) {
     return respond(Outcome(422, "processing", "a patch cannot change the resource's type or id (" + type + "/" + id + ")"));
   }
-  Parsed parsed = ParseResource(fhir::ToJson(**doc), type, options_.base_url, *validator_, validation_failures_, *store_);
+  // The patched document itself is checked: no second parse of what the patch made.
+  Parsed parsed = CheckResource(std::move(*doc), type, options_.base_url, *validator_, validation_failures_, *store_);
   if (!parsed.ok) return respond(parsed.error);
   Request write = request;
   const bool client_matched = request.Header("if-match") != nullptr;
