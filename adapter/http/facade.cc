@@ -35,6 +35,7 @@
 #include "mapping/convert_data.h"
 #include "mapping/csv.h"
 #include "profiles/primitives.h"
+#include "store/reference_paths.h"
 
 namespace ketamine::http {
 namespace {
@@ -546,21 +547,18 @@ Result<std::vector<store::SearchCondition>> QuantityConditions(const std::string
   return either;
 }
 
-// The references _include follows: "Type:param" -> the elements (dotted paths) that hold them.
+// The references _include follows: "Type:param" -> the elements (dotted paths) that hold them, from
+// the table the stores read references from (store/reference_paths.h).
 const std::map<std::string, std::vector<std::string>, std::less<>>& IncludePaths() {
-  static const std::map<std::string, std::vector<std::string>, std::less<>> kPaths = {
-      {"MedicationRequest:subject", {"subject"}},
-      {"MedicationRequest:patient", {"subject"}},
-      {"MedicationRequest:medication", {"medicationReference"}},
-      {"MedicationRequest:requester", {"requester"}},
-      {"MedicationAdministration:subject", {"subject"}},
-      {"MedicationAdministration:patient", {"subject"}},
-      {"MedicationAdministration:medication", {"medicationReference"}},
-      {"MedicationAdministration:performer", {"performer.actor"}},
-      {"MedicationAdministration:request", {"request"}},
-      {"Observation:subject", {"subject"}},
-      {"Observation:patient", {"subject"}},
-      {"Observation:performer", {"performer"}}};
+  static const std::map<std::string, std::vector<std::string>, std::less<>> kPaths = [] {
+    std::map<std::string, std::vector<std::string>, std::less<>> paths;
+    for (const store::ReferencePath& p : store::ReferencePaths()) {
+      std::string dotted = p.array;
+      for (const char* step : p.steps) dotted += (dotted.empty() ? "" : ".") + std::string(step);
+      paths[std::string(p.type) + ":" + p.param].push_back(std::move(dotted));
+    }
+    return paths;
+  }();
   return kPaths;
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "store/message_store.h"
+#include "store/reference_paths.h"
 
 namespace ketamine::store::internal {
 
@@ -159,16 +160,18 @@ std::string IndexPredicate(const SearchCondition& c, const char* type, Bind bind
 // A reference param read from the candidate's JSON rather than kept in the index (who ordered, who
 // gave or observed: left out of the index so that writes do not pay for them, and found in what was
 // stored before the param existed): the array its elements are in ("" when the reference is a
-// top-level element) and the reference's path from there.
+// top-level element) and the path from there to the reference's text (store/reference_paths.h).
 struct JsonReference {
   const char* array;
   std::vector<const char*> path;
 };
 inline std::optional<JsonReference> JsonReferenceOf(std::string_view type, std::string_view param) {
-  if (type == "MedicationRequest" && param == "requester") return JsonReference{"", {"requester", "reference"}};
-  if (type == "MedicationAdministration" && param == "performer") return JsonReference{"performer", {"actor", "reference"}};
-  if (type == "Observation" && param == "performer") return JsonReference{"performer", {"reference"}};
-  return std::nullopt;
+  if (param != "requester" && param != "performer") return std::nullopt;
+  const ReferencePath* where = FindReferencePath(type, param);
+  if (where == nullptr) return std::nullopt;
+  JsonReference held{where->array, where->steps};
+  held.path.push_back("reference");
+  return held;
 }
 
 // The conditions of a search as SQL (" AND ..." for each), from each one's predicate (`predicate(c)`,
