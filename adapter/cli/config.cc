@@ -240,6 +240,17 @@ Result<GatewayConfig> ParseConfig(std::string_view json, std::string_view source
     KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "max_body_bytes", config.http_max_body_bytes, 1024, 1 << 30));
     KETAMINE_RETURN_IF_ERROR(r.Integer(*http, "http", "drain_seconds", config.http_drain_seconds, 1, 3600));
     KETAMINE_RETURN_IF_ERROR(r.String(*http, "http", "base_url", config.http_base_url));
+    if (!config.http_base_url.empty()) {
+      // It starts every fullUrl and link ("{base_url}/Patient/x") and says which absolute references
+      // are the gateway's own: a trailing '/' would double every slash after it.
+      std::string& base = config.http_base_url;
+      while (base.size() > 1 && base.back() == '/') base.pop_back();
+      const bool http_url = base.rfind("http://", 0) == 0 || base.rfind("https://", 0) == 0;
+      if (!http_url || base.find_first_of("?# \t") != std::string::npos || base.find('/', base.find("//") + 2) == std::string::npos) {
+        return r.Error("http.base_url", "an absolute http(s) URL with a path, such as https://gw.example.org/fhir (got '" +
+                                            base + "')");
+      }
+    }
     if (const Value* tls = r.Find(*http, "tls")) {
       KETAMINE_RETURN_IF_ERROR(r.Keys(*tls, "http.tls", {"certificate", "private_key"}));
       KETAMINE_RETURN_IF_ERROR(r.String(*tls, "http.tls", "certificate", config.http_certificate));

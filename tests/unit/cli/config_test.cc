@@ -30,6 +30,19 @@ TEST(ConfigTest, TheRestDrainTimeIsReadWithinItsRange) {
   }
 }
 
+TEST(ConfigTest, TheRestBaseUrlIsAnHttpUrlWithoutATrailingSlash) {
+  auto config = ParseConfig(R"({"http": {"base_url": "https://gw.example.org/fhir/"}})", "test.json");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->http_base_url, "https://gw.example.org/fhir");
+  for (const char* wrong : {R"({"http": {"base_url": "gw.example.org/fhir"}})", R"({"http": {"base_url": "ftp://gw/fhir"}})",
+                            R"({"http": {"base_url": "https://gw.example.org/fhir?x=1"}})",
+                            R"({"http": {"base_url": "https://gw.example.org"}})", R"({"http": {"base_url": 8080}})"}) {
+    auto refused = ParseConfig(wrong, "site.json");
+    ASSERT_FALSE(refused.ok()) << wrong;
+    EXPECT_EQ(refused.status().location().ToString(), "http.base_url") << wrong;
+  }
+}
+
 TEST(ConfigTest, ReadsListenerSettings) {
   auto config = ParseConfig(R"({"data_dir": "d", "mllp": {"port": 0, "max_message_bytes": 2048,
       "idle_timeout_ms": 1000, "default_charset": "8859/1",
