@@ -401,15 +401,21 @@ void AddIncludedEntry(const std::string& type, const store::StoredResource& r, c
 }
 
 // The stored resources `wanted` names ("Type/id"), in order, as include entries; a reference to what
-// is not here adds nothing.
-void AddIncluded(store::MessageStore& store, const std::string& base_url, const std::vector<std::string>& wanted,
-                 const Subset& subset, Value& entries, rapidjson::Document::AllocatorType& a) {
+// is not here adds nothing. Returns what it added (for _include:iterate to follow).
+std::vector<store::StoredResource> AddIncluded(store::MessageStore& store, const std::string& base_url,
+                                               const std::vector<std::string>& wanted, const Subset& subset,
+                                               Value& entries, rapidjson::Document::AllocatorType& a) {
+  std::vector<store::StoredResource> added;
   for (const std::string& reference : wanted) {
     const size_t slash = reference.find('/');
     const std::string type = reference.substr(0, slash);
     auto included = store.ReadResource(type, reference.substr(slash + 1));
-    if (included.ok()) AddIncludedEntry(type, *included, base_url, subset, entries, a);
+    if (!included.ok()) continue;
+    included->type = type;
+    AddIncludedEntry(type, *included, base_url, subset, entries, a);
+    added.push_back(std::move(*included));
   }
+  return added;
 }
 
 // A date search value: its prefix (eq when none) and the date or dateTime after it, minutes
@@ -638,6 +644,9 @@ const SearchParamDef* FindSearchParam(std::string_view type, std::string_view na
 
 // At most this many resources one _revinclude adds to a page (a warning says when more refer to it).
 constexpr size_t kMaxRevIncluded = 1000;
+// How many times _include:iterate follows what the last round included (an administration's order,
+// then the order's prescriber, then ...): the types here refer to each other at most two deep.
+constexpr int kIncludeRounds = 3;
 
 // The reference parameters of every type whose target is `type` (a type and the parameter): what a
 // _revinclude on `type` may follow.
@@ -1385,6 +1394,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
   int or_groups = 0;
   bool matches_nothing = false;  // a chained parameter found no patient
   std::vector<std::pair<std::string, std::string>> includes;  // "Type:param", the target type ("": any)
+  std::vector<std::pair<std::string, std::string>> iterated;  // the same for _include:iterate
   std::vector<std::pair<std::string, std::string>> revincludes;  // a type, its index param that refers to the matches
   Issues ignored;
   auto ignore = [&](const std::string& raw_name, const std::string& text) {
@@ -1412,19 +1422,21 @@ Response Facade::Search(const std::string& type, const Request& request) {
       range.counted = value != "none";
       continue;
     }
-    if (name == "_include") {  // Type:param[:Target]; ":iterate" and the like are not followed
+    if (name == "_include") {  // Type:param[:Target]; with :iterate, of any type the results hold
+      const bool iterate = raw_name == "_include:iterate";
       const std::vector<std::string> pieces = SplitList(value, ':');
       const std::string key = pieces.size() >= 2 ? pieces[0] + ":" + pieces[1] : value;
-      if (raw_name != "_include") {
-        ignore(raw_name, "'" + raw_name + "' is not supported: only the matches' own references are included");
+      auto& into = iterate ? iterated : includes;
+      if (raw_name != "_include" && !iterate) {
+        ignore(raw_name, "'" + raw_name + "' is not supported (_include and _include:iterate are)");
       } else if (value == "*") {
         for (const auto& [path_key, paths] : IncludePaths()) {
-          if (path_key.rfind(type + ":", 0) == 0) includes.push_back({path_key, ""});
+          if (iterate || path_key.rfind(type + ":", 0) == 0) into.push_back({path_key, ""});
         }
-      } else if (pieces.size() > 3 || pieces[0] != type || !IncludePaths().count(key)) {
-        ignore(raw_name, "_include=" + value + " is not supported (see the CapabilityStatement's searchInclude)");
+      } else if (pieces.size() > 3 || (!iterate && pieces[0] != type) || !IncludePaths().count(key)) {
+        ignore(raw_name, raw_name + "=" + value + " is not supported (see the CapabilityStatement's searchInclude)");
       } else {
-        includes.push_back({key, pieces.size() == 3 ? pieces[2] : ""});
+        into.push_back({key, pieces.size() == 3 ? pieces[2] : ""});
       }
       continue;
     }
@@ -1624,27 +1636,32 @@ Response Facade::Search(const std::string& type, const Request& request) {
   // the match before _elements trims it.
   std::set<std::string> listed;
   for (const auto& r : page->resources) listed.insert(type + "/" + r.id);
-  std::vector<std::string> wanted;
-  for (const auto& r : page->resources) {
-    auto doc = fhir::ParseJson(r.json);
-    if (!doc.ok()) continue;
-    for (const auto& include : includes) {
-      const std::string& target = include.second;
-      for (const std::string& path : IncludePaths().find(include.first)->second) {
-        ForEachReferenceAt(**doc, path, [&](const std::string& reference) {
+  // What `r` (of `r_type`) references by `which` and is not listed yet, added to `wanted`.
+  auto follow = [&](const std::string& r_type, const Value& r, const std::vector<std::pair<std::string, std::string>>& which,
+                    std::vector<std::string>& wanted) {
+    for (const auto& [key, target] : which) {
+      if (key.compare(0, r_type.size() + 1, r_type + ":") != 0) continue;
+      for (const std::string& path : IncludePaths().find(key)->second) {
+        ForEachReferenceAt(r, path, [&](const std::string& reference) {
           const std::vector<std::string> parts = SplitPath(reference);
           if (parts.size() != 2 || !kTypes.count(parts[0]) || (!target.empty() && parts[0] != target)) return;
           if (listed.insert(reference).second) wanted.push_back(reference);
         });
       }
     }
+  };
+  std::vector<std::string> wanted;
+  for (const auto& r : page->resources) {
+    auto doc = fhir::ParseJson(r.json);
+    if (!doc.ok()) continue;
+    follow(type, **doc, includes, wanted);
     Value entry = StoredEntry(**doc, r, options_.base_url + "/" + type + "/" + r.id, subset, a);
     SetSearchMode(entry, "match", a);
     entries.PushBack(entry, a);
   }
   const Subset included_subset{.without_text = subset.without_text, .summary = subset.summary, .model = subset.model,
                                .elements = {}};  // _elements: the matches'
-  AddIncluded(*store_, options_.base_url, wanted, included_subset, entries, a);
+  std::vector<store::StoredResource> reached = AddIncluded(*store_, options_.base_url, wanted, included_subset, entries, a);
   // _revinclude: what refers to a match (an order's administrations, a patient's observations), one
   // search per parameter over the page's matches, oldest first, once each.
   for (const auto& [source, param] : revincludes) {
@@ -1665,8 +1682,27 @@ Response Facade::Search(const std::string& type, const Request& request) {
                       "_revinclude=" + source + ":" + param + " included the first " + std::to_string(kMaxRevIncluded) +
                           " only: search " + source + " by " + param + " for the rest");
     }
-    for (const store::StoredResource& r : found->resources) {
-      if (listed.insert(source + "/" + r.id).second) AddIncludedEntry(source, r, options_.base_url, included_subset, entries, a);
+    for (store::StoredResource& r : found->resources) {
+      if (!listed.insert(source + "/" + r.id).second) continue;
+      AddIncludedEntry(source, r, options_.base_url, included_subset, entries, a);
+      r.type = source;
+      reached.push_back(std::move(r));
+    }
+  }
+  // _include:iterate: what the matches and everything included so far reference, then what that
+  // references, for a few rounds (an order's administrations, then the nurses who gave them).
+  if (!iterated.empty()) {
+    for (const auto& r : page->resources) {
+      reached.push_back(r);
+      reached.back().type = type;
+    }
+    for (int round = 0; round < kIncludeRounds && !reached.empty(); ++round) {
+      std::vector<std::string> next;
+      for (const store::StoredResource& r : reached) {
+        auto doc = fhir::ParseJson(r.json);
+        if (doc.ok()) follow(r.type, **doc, iterated, next);
+      }
+      reached = AddIncluded(*store_, options_.base_url, next, included_subset, entries, a);
     }
   }
   if (!ignored.empty()) {

@@ -518,7 +518,24 @@ test('_include: what the matches reference comes along once, as include entries'
   assert.deepEqual(await q('_include=MedicationAdministration:subject&_include=MedicationAdministration:patient'),
     ['match MedicationAdministration/ket-admin-9001', 'include Patient/pat-40021'], 'once, however often it is asked for');
   assert.deepEqual(await q('_include=MedicationAdministration:subject:Practitioner'), ['match MedicationAdministration/ket-admin-9001']);
-  for (const query of ['_include:iterate=MedicationAdministration:subject', '_include=Observation:subject', '_include=MedicationAdministration:device']) {
+  // :iterate follows what was included: the administration's order, then the order's prescriber (the
+  // chain a registrant's record of a dose needs); once each, and what is not stored adds nothing.
+  assert.deepEqual(await q('_include=MedicationAdministration:request&_include:iterate=MedicationRequest:requester'),
+    ['match MedicationAdministration/ket-admin-9001', 'include MedicationRequest/ket-order-7001', 'include Practitioner/dr-morgan']);
+  assert.deepEqual(await q('_include:iterate=MedicationAdministration:request&_include:iterate=MedicationRequest:requester'),
+    ['match MedicationAdministration/ket-admin-9001', 'include MedicationRequest/ket-order-7001', 'include Practitioner/dr-morgan'],
+    'iterate applies to the matches too');
+  const chain = await q('_include=MedicationAdministration:request&_include:iterate=*');
+  assert.deepEqual(chain.slice(0, 2), ['match MedicationAdministration/ket-admin-9001', 'include MedicationRequest/ket-order-7001']);
+  assert.deepEqual(chain.slice(2).sort(), ['include Medication/ketamine-10mg-ml-lot-kx2291', 'include Patient/pat-40021',
+    'include Practitioner/dr-morgan'], 'everything reachable, once each');
+  assert.deepEqual(await q('_include=MedicationAdministration:request&_include:iterate=MedicationRequest:requester:Patient'),
+    ['match MedicationAdministration/ket-admin-9001', 'include MedicationRequest/ket-order-7001'], 'a target type narrows it');
+  const withGiven = await call('GET', '/MedicationRequest?_id=ket-order-7001&_revinclude=MedicationAdministration:request&_include:iterate=MedicationAdministration:request');
+  assert.deepEqual(medplumErrors(withGiven.json), []);
+  assert.equal(withGiven.json.entry.filter((e) => e.resource.id === 'ket-order-7001').length, 1, 'a match is not included again');
+  for (const query of ['_include:recurse=MedicationAdministration:subject', '_include=Observation:subject', '_include=MedicationAdministration:device',
+    '_include:iterate=Device:patient']) {
     const entries = await q(query);
     assert.deepEqual(entries, ['match MedicationAdministration/ket-admin-9001', 'outcome OperationOutcome/'], query);
     const strict = await call('GET', `/MedicationAdministration?_id=ket-admin-9001&${query}`, undefined, { Prefer: 'handling=strict' });
