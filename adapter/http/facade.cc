@@ -1508,9 +1508,25 @@ Response Facade::Search(const std::string& type, const Request& request) {
       ignore(raw_name, "search parameter '" + raw_name + "' has no value and was ignored");
       continue;
     }
-    // Modifiers: ":not" on tokens, a resource type on references; any other is refused, not dropped
-    // (dropping ":not" would answer the opposite of the question).
+    // Modifiers: ":not" on tokens, a resource type on references, ":missing" on all; any other is
+    // refused, not dropped (dropping ":not" would answer the opposite of the question).
     const std::string modifier = raw_name.size() > name.size() ? raw_name.substr(name.size() + 1) : "";
+    if (modifier == "missing") {
+      // true: the resources without the element (an order with no prescriber, an administration
+      // nobody is named as having given); false: those with it. The store reads "the param with an
+      // empty value" as "has the param".
+      if (value != "true" && value != "false") {
+        return Outcome(400, "invalid", "'" + raw_name + "' takes true or false (got '" + value + "')", "Bundle.link");
+      }
+      if (name == "_id" || name == "_lastUpdated") {
+        return Outcome(400, "not-supported", "every resource has " + name + ": '" + raw_name + "' asks nothing", "Bundle.link");
+      }
+      store::SearchCondition c;
+      c.param = param->index;
+      c.negated = value == "true";
+      conditions.push_back(std::move(c));
+      continue;
+    }
     const bool negated = modifier == "not" && kind == SearchParamKind::kToken;
     const bool typed = kind == SearchParamKind::kReference && !modifier.empty() &&
                        std::isupper(static_cast<unsigned char>(modifier[0])) != 0 &&

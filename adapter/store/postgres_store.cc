@@ -621,12 +621,12 @@ Result<SearchPage> PostgresStore::SearchResources(std::string_view type, const s
   auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
     const std::string path = json_path(held.path);
     if (*held.array == '\0') {
-      return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> " + path + ") " + internal::OneOf(values, bind) +
+      return "coalesce((convert_from(r.json, 'UTF8')::jsonb #>> " + path + ") " + internal::ReferenceValuesSql(values, bind) +
              ", false)";
     }
     const std::string array = std::string("(x.j -> '") + held.array + "')";
     return over_json("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + array + ") = 'array' THEN " +
-                     array + " END) e WHERE e #>> " + path + " " + internal::OneOf(values, bind) + ")");
+                     array + " END) e WHERE e #>> " + path + " " + internal::ReferenceValuesSql(values, bind) + ")");
   };
   where += internal::JoinConditions(conditions, type, "$1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);

@@ -832,10 +832,10 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   auto json_reference = [&](const internal::JsonReference& held, const std::vector<std::string>& values) {
     const std::string path = json_path(held.path);
     if (*held.array == '\0') {
-      return "coalesce(json_extract(CAST(r.json AS TEXT), " + path + ") " + internal::OneOf(values, bind) + ", 0)";
+      return "coalesce(json_extract(CAST(r.json AS TEXT), " + path + ") " + internal::ReferenceValuesSql(values, bind) + ", 0)";
     }
     return std::string("EXISTS (SELECT 1 FROM json_each(CAST(r.json AS TEXT), '$.") + held.array +
-           "') e WHERE json_extract(e.value, " + path + ") " + internal::OneOf(values, bind) + ")";
+           "') e WHERE json_extract(e.value, " + path + ") " + internal::ReferenceValuesSql(values, bind) + ")";
   };
   const std::string where = "r.type = ?1" + internal::JoinConditions(conditions, type, "?1", bind, [&](const SearchCondition& c) {
     if (const char* column = internal::ResourceColumn(c.param)) return compare(column, c);

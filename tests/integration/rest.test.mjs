@@ -214,7 +214,7 @@ test('search: comma lists, :not, a reference type, and modifiers that are not ta
   assert.deepEqual((await call('GET', '/Observation?subject:Patient=either-1')).json.total, 3);
   assert.equal((await call('GET', '/Observation?subject:Group=either-1')).json.total, 0, 'Group/either-1 is not the patient');
   assert.equal((await call('GET', '/Observation?patient=either-1,nobody')).json.total, 3);
-  for (const query of ['code:text=pain', 'status:missing=true', 'patient:identifier=x', 'date:missing=false',
+  for (const query of ['code:text=pain', 'status:missing=yes', 'patient:identifier=x', 'date:missing=no',
     'subject:not=Patient/either-1', 'date=2026-01-01,2026-01-02']) {
     const r = await call('GET', `/Observation?subject=Patient/either-1&${query}`);
     assert.equal(r.status, 400, query);
@@ -732,7 +732,7 @@ test('value-quantity: pain scores and vitals by their number, with prefixes and 
   assert.deepEqual(await q(`value-quantity=${encodeURIComponent('ge50||kg')}`), ['kg72']);
   assert.deepEqual(await q(`value-quantity=${encodeURIComponent('ge50|http://unitsofmeasure.org|[lb_av]')}`), []);
   for (const query of ['value-quantity=ap7', 'value-quantity=seven', 'value-quantity=7,8', 'value-quantity=ge7.',
-    'value-quantity:missing=true', `value-quantity=${encodeURIComponent('7|kg')}`]) {
+    'value-quantity:missing=1', `value-quantity=${encodeURIComponent('7|kg')}`]) {
     const r = await call('GET', `/Observation?subject=Patient/valued-1&${query}`);
     assert.equal(r.status, 400, query);
     assert.equal(r.json.resourceType, 'OperationOutcome', query);
@@ -1026,6 +1026,67 @@ test('search by _lastUpdated, _sort, _total=none, _summary and Prefer: handling=
   const capability = (await call('GET', '/metadata')).json;
   const observation = capability.rest[0].resource.find((r) => r.type === 'Observation');
   assert.ok(observation.searchParam.some((p) => p.name === '_lastUpdated' && p.type === 'date'));
+});
+
+test(':missing: orders without a prescriber, administrations nobody gave, scores without a value', async () => {
+  const order = example('MedicationRequest-ketamine-infusion.json');
+  delete order.id;
+  delete order.identifier;
+  const subject = { reference: 'Patient/missing-1' };
+  const withRequester = await call('POST', '/MedicationRequest', { ...order, subject });
+  assert.equal(withRequester.status, 201, withRequester.text);
+  // A ketamine order always names its prescriber (the profile follows the medication code): the
+  // order without one is the adjunct antiemetic, outside the Schedule III rules.
+  const noRequester = { ...order, subject, medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '26225', display: 'ondansetron' }] } };
+  delete noRequester.meta;
+  delete noRequester.requester;
+  const without = await call('POST', '/MedicationRequest', noRequester);
+  assert.equal(without.status, 201, without.text);
+  const ids = async (query) => {
+    const r = await call('GET', `${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.text}`);
+    assert.deepEqual(medplumErrors(r.json), [], query);
+    return (r.json.entry ?? []).filter((e) => e.search.mode === 'match').map((e) => e.resource.id).sort();
+  };
+  assert.deepEqual(await ids('/MedicationRequest?patient=missing-1&requester:missing=true'), [without.json.id]);
+  assert.deepEqual(await ids('/MedicationRequest?patient=missing-1&requester:missing=false'), [withRequester.json.id]);
+  assert.deepEqual(await ids('/MedicationRequest?patient=missing-1&code=238082&requester:missing=true'), [],
+    'no ketamine order without a prescriber');
+  // Administrations: with and without a performer (read from the JSON), with and without an order (the index).
+  const given = example('MedicationAdministration-ketamine-infusion.json');
+  delete given.id;
+  delete given.identifier;
+  const a = await call('POST', '/MedicationAdministration', { ...given, subject });
+  const bare = { ...given, subject };
+  delete bare.meta;  // an administration of base R4, not of the ketamine profile (which wants both)
+  delete bare.performer;
+  delete bare.request;
+  const b = await call('POST', '/MedicationAdministration', bare);
+  assert.equal(a.status, 201, a.text);
+  assert.equal(b.status, 201, b.text);
+  assert.deepEqual(await ids('/MedicationAdministration?patient=missing-1&performer:missing=true'), [b.json.id]);
+  assert.deepEqual(await ids('/MedicationAdministration?patient=missing-1&performer:missing=false'), [a.json.id]);
+  assert.deepEqual(await ids('/MedicationAdministration?patient=missing-1&request:missing=true'), [b.json.id]);
+  assert.deepEqual(await ids('/MedicationAdministration?patient=missing-1&request:missing=false'), [a.json.id]);
+  // Observations: a pain score with a value and one without (data absent), and a date and no date.
+  const pain = example('Observation-pain-score-before.json');
+  delete pain.id;
+  delete pain.identifier;
+  const scored = await call('POST', '/Observation', { ...pain, subject });
+  const unscored = { ...pain, subject, dataAbsentReason: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'asked-declined' }] } };
+  delete unscored.valueInteger;
+  const declined = await call('POST', '/Observation', unscored);
+  assert.equal(scored.status, 201, scored.text);
+  assert.equal(declined.status, 201, declined.text);
+  assert.deepEqual(await ids('/Observation?patient=missing-1&value-quantity:missing=true'), [declined.json.id]);
+  assert.deepEqual(await ids('/Observation?patient=missing-1&value-quantity:missing=false'), [scored.json.id]);
+  assert.deepEqual(await ids('/Observation?patient=missing-1&date:missing=true'), []);
+  assert.equal((await ids('/Observation?patient=missing-1&date:missing=false')).length, 2);
+  assert.deepEqual(await ids('/Observation?patient=missing-1&code:missing=true'), []);
+  for (const query of ['requester:missing=maybe', '_id:missing=true', 'requester:missing=']) {
+    const r = await call('GET', `/MedicationRequest?patient=missing-1&${query}`);
+    assert.equal(r.status, query.endsWith('=') ? 200 : 400, query);
+  }
 });
 
 test('_sort by the type\'s date: the latest pain score even when older sessions were written later', async () => {

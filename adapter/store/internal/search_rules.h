@@ -123,6 +123,16 @@ inline const char* ResourceColumn(std::string_view param) {
   return nullptr;
 }
 
+// A condition that asks only whether a resource has the param (":missing"): no value, no system.
+inline bool AsksPresence(const SearchCondition& c) {
+  return c.op == SearchCondition::Op::kEq && c.value.empty() && !c.has_system;
+}
+
+// How a reference read from the JSON is compared with `values`: one of them, or, for the one empty
+// value of AsksPresence, any reference at all.
+template <typename Bind>
+std::string ReferenceValuesSql(const std::vector<std::string>& values, Bind bind);
+
 // "= $n" for one value, "IN ($n, $m, ...)" for more, each bound with `bind`.
 template <typename Bind>
 std::string OneOf(const std::vector<std::string>& values, Bind bind) {
@@ -130,6 +140,12 @@ std::string OneOf(const std::vector<std::string>& values, Bind bind) {
   std::string sql = "IN (";
   for (size_t i = 0; i < values.size(); ++i) sql += (i == 0 ? "" : ", ") + bind(values[i]);
   return sql + ")";
+}
+
+template <typename Bind>
+std::string ReferenceValuesSql(const std::vector<std::string>& values, Bind bind) {
+  if (values.size() == 1 && values[0].empty()) return "<> ''";
+  return OneOf(values, bind);
 }
 
 // The resources of type `type` (its placeholder) whose index holds `param` by value with any of
@@ -229,8 +245,9 @@ inline constexpr char kValueQuantity[] = "value-quantity";
 template <typename Bind, typename NumberAt, typename TextAt>
 std::string QuantityPredicate(const SearchCondition& c, Bind bind, NumberAt number_at, TextAt text_at,
                               const char* number_type) {
-  std::string sql = "coalesce(" + number_at({"valueQuantity", "value"}) + ", " + number_at({"valueInteger"}) + ")" +
-                    ComparisonSql(c.op) + "CAST(" + bind(c.value) + " AS " + number_type + ")";
+  const std::string value = "coalesce(" + number_at({"valueQuantity", "value"}) + ", " + number_at({"valueInteger"}) + ")";
+  if (AsksPresence(c)) return value + " IS NOT NULL";
+  std::string sql = value + ComparisonSql(c.op) + "CAST(" + bind(c.value) + " AS " + number_type + ")";
   if (!c.has_system) return sql;
   const size_t bar = c.system.find('|');
   const std::string system = c.system.substr(0, bar);

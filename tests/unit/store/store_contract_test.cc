@@ -538,6 +538,41 @@ TEST_P(StoreContract, SortsByADateThoseWithoutOneLastTiesByLastUpdate) {
   EXPECT_EQ(ids({.count = 10, .sort_param = "date') --"}), ids({.count = 10}));
 }
 
+TEST_P(StoreContract, PresenceConditionsAskWhetherAResourceHasTheParam) {
+  // ":missing": the param with no value (and no system) holds when the resource has it at all,
+  // whether the index, the row's terms or the JSON keeps it; negated, when it has not.
+  InboundRecord r = Record("MISSING-1");
+  ResourceWrite full = Observation("m-full", "Patient/m", "2026-11-10T08:00:00Z");
+  full.json = R"({"resourceType":"Observation","id":"m-full","status":"final","subject":{"reference":"Patient/m"},)"
+              R"("performer":[{"reference":"Practitioner/rn-1"}],"valueInteger":7})";
+  r.resources.push_back(full);
+  ResourceWrite bare;
+  bare.type = "Observation";
+  bare.id = "m-bare";
+  bare.json = R"({"resourceType":"Observation","id":"m-bare","status":"final","performer":[{"display":"a nurse"}]})";
+  bare.index = {{"status", "", "final"}};
+  r.resources.push_back(bare);
+  ASSERT_TRUE(store_->AppendAndWait(r).ok());
+  auto ids = [&](const char* param, bool negated) {
+    SearchCondition c{param, SearchCondition::Op::kEq, false, "", ""};
+    c.negated = negated;
+    std::set<std::string> out;
+    auto page = store_->SearchResources("Observation", {c}, {.count = 10});
+    EXPECT_TRUE(page.ok()) << param << ": " << page.status().message();
+    if (page.ok()) {
+      for (const auto& x : page->resources) out.insert(x.id);
+    }
+    return out;
+  };
+  using Ids = std::set<std::string>;
+  for (const char* param : {"subject", "date", "performer", "value-quantity"}) {
+    EXPECT_EQ(ids(param, false), (Ids{"m-full"})) << param;
+    EXPECT_EQ(ids(param, true), (Ids{"m-bare"})) << param;
+  }
+  EXPECT_EQ(ids("status", false), (Ids{"m-bare", "m-full"}));
+  EXPECT_EQ(ids("status", true), (Ids{}));
+}
+
 TEST_P(StoreContract, IdsByIdentifierNameEveryOwnerOfEachIdentifier) {
   InboundRecord r = Record("I1");
   r.resources.push_back(Patient("pat-i1", "MRN-I1"));
