@@ -1655,7 +1655,9 @@ Response Facade::Search(const std::string& type, const Request& request) {
   // What `r` (of `r_type`) references by `which` and is not listed yet, added to `wanted`.
   auto follow = [&](const std::string& r_type, const Value& r, const std::vector<std::pair<std::string, std::string>>& which,
                     std::vector<std::string>& wanted) {
-    for (const auto& [key, target] : which) {
+    for (const auto& include : which) {
+      const std::string& key = include.first;
+      const std::string& target = include.second;  // a named variable: clang captures no structured binding
       if (key.compare(0, r_type.size() + 1, r_type + ":") != 0) continue;
       for (const std::string& path : IncludePaths().find(key)->second) {
         ForEachReferenceAt(r, path, [&](const std::string& reference) {
