@@ -93,15 +93,18 @@ std::string_view LocalReference(std::string_view reference, std::string_view bas
   return reference;
 }
 
+// A Reference.reference (the string value) made relative when it names this gateway.
+void LocalizeReference(Value& reference, const std::string& base_url, rapidjson::Document::AllocatorType& a) {
+  std::string_view written(reference.GetString(), reference.GetStringLength());
+  std::string_view local = LocalReference(written, base_url);
+  if (local.size() != written.size()) reference.SetString(local.data(), static_cast<rapidjson::SizeType>(local.size()), a);
+}
+
 // Stores what a write references the way searches, _include, $everything and the destinations
 // read it: absolute references to this gateway made relative (a search for patient=x finds an
 // Observation whose subject was written as "{base_url}/Patient/x").
 void LocalizeReferences(Value& resource, const std::string& base_url, rapidjson::Document::AllocatorType& a) {
-  fhir::ForEachReference(resource, [&](Value& reference) {
-    std::string_view written(reference.GetString(), reference.GetStringLength());
-    std::string_view local = LocalReference(written, base_url);
-    if (local.size() != written.size()) reference.SetString(local.data(), static_cast<rapidjson::SizeType>(local.size()), a);
-  });
+  fhir::ForEachReference(resource, [&](Value& reference) { LocalizeReference(reference, base_url, a); });
 }
 
 // FHIR dateTime -> UTC, so stored dates compare as text; a time without an offset is taken as
@@ -418,9 +421,6 @@ std::vector<store::StoredResource> AddIncluded(store::MessageStore& store, const
   return added;
 }
 
-// A date search value: its prefix (eq when none) and the date or dateTime after it, minutes
-// without seconds ("2026-11-23T10:00", as people write them) meaning second 00. kInvalidInput names
-// `param` when the prefix or the date is not one we take.
 // A search value's prefix ("ge" of "ge2026-11-23") and the rest, or "" and the whole value when it
 // does not start with a letter.
 std::pair<std::string, std::string> SplitSearchPrefix(const std::string& text) {
@@ -428,6 +428,9 @@ std::pair<std::string, std::string> SplitSearchPrefix(const std::string& text) {
   return {"", text};
 }
 
+// A date search value: its prefix (eq when none) and the date or dateTime after it, minutes
+// without seconds ("2026-11-23T10:00", as people write them) meaning second 00. kInvalidInput names
+// `param` when the prefix or the date is not one we take.
 struct DateSearch {
   store::SearchCondition::Op op = store::SearchCondition::Op::kPrefix;
   std::string value;
@@ -804,6 +807,28 @@ std::vector<std::string> SplitPath(std::string_view path) {
     start = slash + 1;
   }
   return parts;
+}
+
+// An _include: "Type:param" (a key of IncludePaths) and the one type it may name ("": any).
+using Include = std::pair<std::string, std::string>;
+
+// What `resource` (of `type`) references through those of `which` that are its type's (a type
+// served here, of the include's target when it names one) and `listed` does not hold yet: added to
+// `listed` and, in the order met, to `wanted`.
+void FollowIncludes(const std::string& type, const Value& resource, const std::vector<Include>& which,
+                    std::set<std::string>& listed, std::vector<std::string>& wanted) {
+  for (const Include& include : which) {
+    const std::string& key = include.first;
+    const std::string& target = include.second;  // a named variable: clang captures no structured binding
+    if (key.compare(0, type.size() + 1, type + ":") != 0) continue;
+    for (const std::string& path : IncludePaths().find(key)->second) {
+      ForEachReferenceAt(resource, path, [&](const std::string& reference) {
+        const std::vector<std::string> parts = SplitPath(reference);
+        if (parts.size() != 2 || !kTypes.count(parts[0]) || (!target.empty() && parts[0] != target)) return;
+        if (listed.insert(reference).second) wanted.push_back(reference);
+      });
+    }
+  }
 }
 
 Response StoreFailure(const Status& status) {
@@ -1393,8 +1418,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
   Subset subset;
   int or_groups = 0;
   bool matches_nothing = false;  // a chained parameter found no patient
-  std::vector<std::pair<std::string, std::string>> includes;  // "Type:param", the target type ("": any)
-  std::vector<std::pair<std::string, std::string>> iterated;  // the same for _include:iterate
+  std::vector<Include> includes;
+  std::vector<Include> iterated;  // _include:iterate
   std::vector<std::pair<std::string, std::string>> revincludes;  // a type, its index param that refers to the matches
   Issues ignored;
   auto ignore = [&](const std::string& raw_name, const std::string& text) {
@@ -1608,7 +1633,8 @@ Response Facade::Search(const std::string& type, const Request& request) {
     range.counted = true;
   }
   // Before the search: the bound of a date-sorted search's next links (below).
-  const std::string searched_at = FormatIsoTimestamp(Clock::System().Now());
+  const bool by_date = !range.sort_param.empty();
+  const std::string searched_at = by_date ? FormatIsoTimestamp(Clock::System().Now()) : std::string();
   auto page = matches_nothing ? Result<store::SearchPage>(store::SearchPage{
                                     range.counted ? std::optional<int64_t>(0) : std::nullopt, false, {}})
                               : store_->SearchResources(type, conditions, range);
@@ -1640,7 +1666,6 @@ Response Facade::Search(const std::string& type, const Request& request) {
   // when the first page was read, _lastUpdated=le the newest match's time, unless it has an upper
   // bound (the next links of the first page have one). Sorted by a date, a new write can land
   // anywhere in the order, either way: held to what was written before the search began.
-  const bool by_date = !range.sort_param.empty();
   const std::string anchor =
       bounded || range.offset != 0 || page->resources.empty() || (range.oldest_first && !by_date)
           ? std::string()
@@ -1652,27 +1677,11 @@ Response Facade::Search(const std::string& type, const Request& request) {
   // the match before _elements trims it.
   std::set<std::string> listed;
   for (const auto& r : page->resources) listed.insert(type + "/" + r.id);
-  // What `r` (of `r_type`) references by `which` and is not listed yet, added to `wanted`.
-  auto follow = [&](const std::string& r_type, const Value& r, const std::vector<std::pair<std::string, std::string>>& which,
-                    std::vector<std::string>& wanted) {
-    for (const auto& include : which) {
-      const std::string& key = include.first;
-      const std::string& target = include.second;  // a named variable: clang captures no structured binding
-      if (key.compare(0, r_type.size() + 1, r_type + ":") != 0) continue;
-      for (const std::string& path : IncludePaths().find(key)->second) {
-        ForEachReferenceAt(r, path, [&](const std::string& reference) {
-          const std::vector<std::string> parts = SplitPath(reference);
-          if (parts.size() != 2 || !kTypes.count(parts[0]) || (!target.empty() && parts[0] != target)) return;
-          if (listed.insert(reference).second) wanted.push_back(reference);
-        });
-      }
-    }
-  };
   std::vector<std::string> wanted;
   for (const auto& r : page->resources) {
     auto doc = fhir::ParseJson(r.json);
     if (!doc.ok()) continue;
-    follow(type, **doc, includes, wanted);
+    FollowIncludes(type, **doc, includes, listed, wanted);
     Value entry = StoredEntry(**doc, r, options_.base_url + "/" + type + "/" + r.id, subset, a);
     SetSearchMode(entry, "match", a);
     entries.PushBack(entry, a);
@@ -1718,7 +1727,7 @@ Response Facade::Search(const std::string& type, const Request& request) {
       std::vector<std::string> next;
       for (const store::StoredResource& r : reached) {
         auto doc = fhir::ParseJson(r.json);
-        if (doc.ok()) follow(r.type, **doc, iterated, next);
+        if (doc.ok()) FollowIncludes(r.type, **doc, iterated, listed, next);
       }
       reached = AddIncluded(*store_, options_.base_url, next, included_subset, entries, a);
     }
@@ -1743,7 +1752,7 @@ Response Facade::Everything(const std::string& id, const Request& request) {
   static const std::vector<std::string> kEverything = {"Patient", "MedicationRequest", "MedicationAdministration",
                                                        "Observation"};
   store::SearchRange range{.count = options_.default_count};
-  std::vector<store::SearchCondition> since;  // _since and _lastUpdated=le
+  std::vector<store::SearchCondition> bounds;  // _since and _lastUpdated=le
   bool bounded = false;                       // by _lastUpdated=le
   std::set<std::string> only;  // _type
   for (const auto& [name, value] : request.query) {
@@ -1755,11 +1764,11 @@ Response Facade::Everything(const std::string& id, const Request& request) {
     } else if (name == "_since") {
       auto from = SinceCondition(value);
       if (!from.ok()) return Outcome(400, "invalid", from.status().message(), "Bundle.link");
-      since.push_back(std::move(*from));
+      bounds.push_back(std::move(*from));
     } else if (name == "_lastUpdated") {
       auto until = UntilCondition(value);
       if (!until.ok()) return Outcome(400, "invalid", until.status().message(), "Bundle.link");
-      since.push_back(std::move(*until));
+      bounds.push_back(std::move(*until));
       bounded = true;
     } else if (name == "_type") {
       for (const std::string& t : SplitList(value, ',')) {
@@ -1791,7 +1800,7 @@ Response Facade::Everything(const std::string& id, const Request& request) {
   int64_t total = 0;
   for (const std::string& type : kEverything) {
     if (!only.empty() && !only.count(type)) continue;
-    Part part{type, since};
+    Part part{type, bounds};
     part.conditions.push_back(type == "Patient" ? store::SearchCondition{"_id", store::SearchCondition::Op::kEq, false, "", id}
                                                 : store::SearchCondition{"subject", store::SearchCondition::Op::kEq, false, "",
                                                                          "Patient/" + id});
@@ -1826,7 +1835,16 @@ Response Facade::Everything(const std::string& id, const Request& request) {
   }
   bundle.AddMember("link", links, a);
   Value entries(rapidjson::kArrayType);
-  std::vector<std::string> wanted;  // medications and practitioners, in the order first referenced
+  // The medications and practitioners the page's resources reference, in the order first met.
+  static const std::vector<Include> kReferenced = [] {
+    std::vector<Include> which;
+    for (const auto& [key, paths] : IncludePaths()) {
+      for (const char* target : {"Medication", "Practitioner"}) which.emplace_back(key, target);
+    }
+    return which;
+  }();
+  std::set<std::string> listed;
+  std::vector<std::string> wanted;
   uint64_t start = 0;  // where the part begins in the whole list
   for (const Part& part : parts) {
     const uint64_t part_end = start + static_cast<uint64_t>(part.count);
@@ -1839,18 +1857,7 @@ Response Facade::Everything(const std::string& id, const Request& request) {
       for (const auto& r : page->resources) {
         auto doc = fhir::ParseJson(r.json);
         if (!doc.ok()) continue;
-        for (const auto& [key, paths] : IncludePaths()) {
-          if (key.rfind(part.type + ":", 0) != 0) continue;
-          for (const std::string& path : paths) {
-            ForEachReferenceAt(**doc, path, [&](const std::string& reference) {
-              const std::vector<std::string> ref = SplitPath(reference);
-              if (ref.size() == 2 && (ref[0] == "Medication" || ref[0] == "Practitioner") &&
-                  std::find(wanted.begin(), wanted.end(), reference) == wanted.end()) {
-                wanted.push_back(reference);
-              }
-            });
-          }
-        }
+        FollowIncludes(part.type, **doc, kReferenced, listed, wanted);
         Value entry = StoredEntry(**doc, r, options_.base_url + "/" + part.type + "/" + r.id, {}, a);
         SetSearchMode(entry, "match", a);
         entries.PushBack(entry, a);
@@ -2342,13 +2349,16 @@ std::optional<Response> Facade::PlanEntries(rapidjson::Document& bundle, Value& 
     }
     plan.push_back(std::move(p));
   }
-  // Point references between entries at the ids just planned.
+  // Point references between entries at the ids just planned, and those to this gateway relative.
   auto rewrite = [&](Value& resource) {
     fhir::ForEachReference(resource, [&](Value& reference) {
       auto target = references.find(reference.GetString());
-      if (target != references.end()) reference.SetString(target->second.c_str(), bundle.GetAllocator());
+      if (target != references.end()) {
+        reference.SetString(target->second.c_str(), bundle.GetAllocator());
+      } else {
+        LocalizeReference(reference, options_.base_url, bundle.GetAllocator());
+      }
     });
-    LocalizeReferences(resource, options_.base_url, bundle.GetAllocator());
   };
   index = 0;
   for (Value& entry : entries.GetArray()) {

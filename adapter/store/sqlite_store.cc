@@ -868,9 +868,9 @@ Result<SearchPage> SqliteStore::SearchResources(std::string_view type, const std
   std::string sql = "SELECT r.id, r.version, r.last_updated, r.json FROM resources r WHERE " + where +
                     internal::PageSql(range, "", [](const std::string& param, bool highest) {
                       // Dates and the like are in the row's terms (sqlite_terms.h), the rest in the index.
-                      return internal::IndexedByValue(param.substr(1, param.size() - 2))
+                      return internal::IndexedByValue(param)
                                  ? internal::IndexEdgeSql(param, highest, "")
-                                 : "kgw_terms_edge(r.terms, " + param + ", " + (highest ? "1" : "0") + ")";
+                                 : "kgw_terms_edge(r.terms, '" + param + "', " + (highest ? "1" : "0") + ")";
                     });
   Statement select(reader_, sql.c_str());
   if (!select.ok()) return SqlError(reader_, "prepare");

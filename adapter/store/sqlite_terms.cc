@@ -48,6 +48,12 @@ bool ValueMatches(std::string_view value, SearchCondition::Op op, std::string_vi
   return false;
 }
 
+// A blob argument as bytes ("" for NULL).
+std::string_view BlobArg(sqlite3_value* v) {
+  const auto* blob = static_cast<const char*>(sqlite3_value_blob(v));
+  return blob == nullptr ? std::string_view() : std::string_view(blob, static_cast<size_t>(sqlite3_value_bytes(v)));
+}
+
 std::string_view TextArg(sqlite3_value* v) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(v));
   return text == nullptr ? std::string_view()
@@ -67,10 +73,7 @@ bool Matches(std::string_view terms, std::string_view wanted_param, bool has_sys
 }
 
 void TermsFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
-  const auto* blob = static_cast<const char*>(sqlite3_value_blob(argv[0]));
-  const std::string_view terms(
-      blob == nullptr ? "" : blob,
-      blob == nullptr ? 0 : static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  const std::string_view terms = BlobArg(argv[0]);
   const int op = sqlite3_value_int(argv[4]);
   if (op < 0 || op > static_cast<int>(SearchCondition::Op::kPrefix)) {
     sqlite3_result_error(context, "kgw_terms: unknown operator", -1);
@@ -82,11 +85,7 @@ void TermsFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv)
 }
 
 void TermsEdgeFunction(sqlite3_context* context, int /*argc*/, sqlite3_value** argv) {
-  const auto* blob = static_cast<const char*>(sqlite3_value_blob(argv[0]));
-  const std::string_view terms(
-      blob == nullptr ? "" : blob,
-      blob == nullptr ? 0 : static_cast<size_t>(sqlite3_value_bytes(argv[0])));
-  const std::optional<std::string_view> edge = TermsEdge(terms, TextArg(argv[1]), sqlite3_value_int(argv[2]) != 0);
+  const std::optional<std::string_view> edge = TermsEdge(BlobArg(argv[0]), TextArg(argv[1]), sqlite3_value_int(argv[2]) != 0);
   if (!edge) return sqlite3_result_null(context);
   sqlite3_result_text(context, edge->data(), static_cast<int>(edge->size()), SQLITE_TRANSIENT);
 }

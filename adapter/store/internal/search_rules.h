@@ -128,11 +128,6 @@ inline bool AsksPresence(const SearchCondition& c) {
   return c.op == SearchCondition::Op::kEq && c.value.empty() && !c.has_system;
 }
 
-// How a reference read from the JSON is compared with `values`: one of them, or, for the one empty
-// value of AsksPresence, any reference at all.
-template <typename Bind>
-std::string ReferenceValuesSql(const std::vector<std::string>& values, Bind bind);
-
 // "= $n" for one value, "IN ($n, $m, ...)" for more, each bound with `bind`.
 template <typename Bind>
 std::string OneOf(const std::vector<std::string>& values, Bind bind) {
@@ -142,6 +137,8 @@ std::string OneOf(const std::vector<std::string>& values, Bind bind) {
   return sql + ")";
 }
 
+// How a reference read from the JSON is compared with `values`: one of them, or, for the one empty
+// value of AsksPresence, any reference at all.
 template <typename Bind>
 std::string ReferenceValuesSql(const std::vector<std::string>& values, Bind bind) {
   if (values.size() == 1 && values[0].empty()) return "<> ''";
@@ -264,7 +261,8 @@ std::string QuantityPredicate(const SearchCondition& c, Bind bind, NumberAt numb
 
 // The ORDER BY and LIMIT of a page: one row more than asked, to tell whether more follow. With
 // range.sort_param, first by that param's value: `sort_value(param, highest)` is the store's SQL for
-// the candidate's highest (or lowest) value of it, NULL when it has none (sorted last either way).
+// the candidate's highest (or lowest) value of it, NULL when it has none (sorted last either way);
+// the name is checked to be letters, '-' and '_', so the store may write it as a literal ('date').
 template <typename SortValue>
 std::string PageSql(const SearchRange& range, const char* collate, SortValue sort_value) {
   const std::string c = collate;
@@ -274,18 +272,18 @@ std::string PageSql(const SearchRange& range, const char* collate, SortValue sor
                                  [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '-' || ch == '_'; });
   if (!range.sort_param.empty() && named) {
     // '~' sorts after every date and number, '' before them.
-    order = "coalesce(" + sort_value("'" + range.sort_param + "'", !range.oldest_first) + ", '" +
+    order = "coalesce(" + sort_value(range.sort_param, !range.oldest_first) + ", '" +
             (range.oldest_first ? "~" : "") + "')" + c + direction + ", ";
   }
   return " ORDER BY " + order + "r.last_updated" + c + direction + ", r.id" + c + " LIMIT " +
          std::to_string(range.count + 1) + " OFFSET " + std::to_string(range.offset);
 }
 
-// The highest (or lowest) value of `param` (its SQL) in the candidate's index rows, compared in
-// `collate` as the page is sorted.
+// The highest (or lowest) value of `param` (a name PageSql checked) in the candidate's index rows,
+// compared in `collate` as the page is sorted.
 inline std::string IndexEdgeSql(const std::string& param, bool highest, const char* collate) {
   return std::string("(SELECT ") + (highest ? "max" : "min") + "(i.value" + collate +
-         ") FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = " + param + ")";
+         ") FROM resource_index i WHERE i.type = r.type AND i.id = r.id AND i.param = '" + param + "')";
 }
 
 }  // namespace ketamine::store::internal
